@@ -1,0 +1,36 @@
+# The two commands a new analyst needs: `make demo` and `make test`. Both bootstrap .venv on a
+# fresh machine (uv when available, pip otherwise) and register the `casework` Jupyter kernel.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lab bench clean env
+
+$(STAMP): pyproject.toml
+	@if command -v uv >/dev/null 2>&1; then \
+	  uv venv --python $(PYTHON) $(VENV) && uv pip install --python $(PY) -e . ; \
+	else \
+	  $(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -e . ; \
+	fi
+	$(PY) -m ipykernel install --sys-prefix --name casework --display-name "casework (Python)" >/dev/null
+	@touch $(STAMP)
+
+env: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/casework demo
+
+# pytest exits 5 when it collected nothing: that must fail, never pass silently.
+test: $(STAMP)
+	@$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache
