@@ -150,7 +150,7 @@ def _garwood(o, e, level=0.95):
         return np.where(e > 0, lo / e, np.nan), np.where(e > 0, hi / e, np.nan)
 
 
-def overdispersion(z, s, *, winsor: float = WINSOR) -> dict:
+def overdispersion_estimates(z, s, *, winsor: float = WINSOR) -> dict:
     """Spiegelhalter's overdispersion estimates from z-scores ``z`` with standard errors ``s``.
 
     z is winsorised at the ``winsor`` and ``1 − winsor`` quantiles (numpy's default linear
@@ -165,7 +165,7 @@ def overdispersion(z, s, *, winsor: float = WINSOR) -> dict:
 
     Examples
     --------
-    >>> od = overdispersion([0.0, 1.0, -1.0, 2.0, -2.0], [0.1] * 5)
+    >>> od = overdispersion_estimates([0.0, 1.0, -1.0, 2.0, -2.0], [0.1] * 5)
     >>> round(od["phi"], 3)  # z clipped to ±1.6: (0 + 1 + 1 + 2.56 + 2.56) / 5
     1.424
     """
@@ -266,7 +266,7 @@ def _funnel_block(frame, *, kind, method, overdispersion_kind, min_n, target, si
     below = ~(size >= min_n) | ~valid
     eligible = ~below
 
-    od = overdispersion(z[eligible], s[eligible])
+    od = overdispersion_estimates(z[eligible], s[eligible])
     out["value"] = value
     out["value_ci_lower"] = lo
     out["value_ci_upper"] = hi
@@ -834,3 +834,96 @@ def shrink(
         b["rank_lower"], b["rank_upper"] = rank_lo, rank_hi
         parts.append(b)
     return pd.concat(parts, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# funnel for an estimate with a known standard error (continuous measures)
+# ---------------------------------------------------------------------------------------------
+
+
+def normal_funnel(
+    data: pd.DataFrame,
+    *,
+    estimate: str = "estimate",
+    std_error: str = "std_error",
+    by: str | Sequence[str] = (),
+    size: str | None = None,
+    target: float = 0.0,
+    scale: str = "log",
+    overdispersion: str = "none",
+    min_n: int = DEFAULT_MIN_N,
+) -> pd.DataFrame:
+    """Funnel for a normally distributed estimate Y with null standard error s.
+
+    Used for case-mix adjusted handling days (:mod:`casework.workload`): Y = mean of
+    log-day residuals, s from the pooled within-cell variance. Limits are target ± z·s (or
+    the overdispersion-adjusted versions) on the estimate's scale, then back-transformed:
+    ``scale="log"`` reports ``value = exp(Y)`` (a ratio, target exp(target)); ``"identity"``
+    reports Y itself.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per group, with ``estimate`` and ``std_error`` columns.
+    size : str, optional
+        Column compared with ``min_n`` (e.g. the number of cases); default: no floor.
+
+    Returns
+    -------
+    DataFrame
+        Keys and the input columns, then ``value, value_ci_lower, value_ci_upper`` (±1.96 s),
+        ``target``, ``lower_95 … upper_998``, ``z``, ``phi, tau2, od_statistic, od_p_value``,
+        ``od_lower_95 … od_upper_998, z_adjusted``, ``below_min_n``, ``flag``,
+        ``flag_direction``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"p": ["a", "b", "c"], "estimate": [0.0, 0.05, 0.6],
+    ...                   "std_error": [0.1, 0.1, 0.15]})
+    >>> f = normal_funnel(d, by="p")
+    >>> f["flag"].tolist(), round(float(f.loc[2, "value"]), 3)  # exp(0.6); z = 4
+    (['', '', 'alarm'], 1.822)
+    """
+    check_choice("scale", scale, ["log", "identity"])
+    check_choice("overdispersion", overdispersion, ["none", "multiplicative", "additive"])
+    keys = _as_keys(by)
+    _require(data, keys + [estimate, std_error] + ([size] if size else []), "漏斗图数据")
+    out = data.reset_index(drop=True).copy()
+    y = _num(out[estimate])
+    s = _num(out[std_error])
+    back = np.exp if scale == "log" else (lambda t: t)
+    valid = np.isfinite(y) & np.isfinite(s) & (s > 0)
+    below = ~valid
+    if size:
+        below |= ~(_num(out[size]) >= min_n)
+    eligible = ~below
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (y - target) / s
+    od = overdispersion_estimates(z[eligible], s[eligible])
+    out["value"] = back(y)
+    out["value_ci_lower"] = back(y - Z95 * s)
+    out["value_ci_upper"] = back(y + Z95 * s)
+    out["target"] = back(np.float64(target))
+    out["lower_95"], out["upper_95"] = back(target - Z95 * s), back(target + Z95 * s)
+    out["lower_998"], out["upper_998"] = back(target - Z998 * s), back(target + Z998 * s)
+    out["z"] = z
+    out["phi"], out["tau2"] = od["phi"], od["tau2"]
+    out["od_statistic"], out["od_p_value"] = od["statistic"], od["p_value"]
+    if overdispersion == "none" or not np.isfinite(od["phi"]):
+        for c in ("od_lower_95", "od_upper_95", "od_lower_998", "od_upper_998", "z_adjusted"):
+            out[c] = np.nan
+        zz = z
+    else:
+        sc = s * np.sqrt(max(od["phi"], 1.0)) if overdispersion == "multiplicative" else np.sqrt(
+            s**2 + od["tau2"])
+        out["od_lower_95"], out["od_upper_95"] = back(target - Z95 * sc), back(target + Z95 * sc)
+        out["od_lower_998"], out["od_upper_998"] = back(target - Z998 * sc), back(target + Z998 * sc)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            zz = (y - target) / sc
+        out["z_adjusted"] = zz
+    flag, direction = _flags_from(zz, -Z95, Z95, -Z998, Z998, eligible)
+    out["below_min_n"] = below
+    out["flag"], out["flag_direction"] = flag, direction
+    out.attrs = {"overdispersion": {(): od}}
+    return out
