@@ -39,7 +39,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -592,26 +591,9 @@ def _flag_cards(findings: pd.DataFrame, records: pd.DataFrame, level: str) -> pd
     return out
 
 
-def _funnel_position(numerator, denominator, target):
-    """Position of each rate on a funnel plot around ``target`` (arcsine scale, 95% / 99.8%).
-
-    Returns ``z`` and a position code: ``high_alarm`` (above the 99.8% limit), ``high_alert``
-    (95–99.8%), ``within``, ``low_alert``, ``low_alarm``.
-    """
-    num = np.asarray(numerator, dtype=float)
-    den = np.asarray(denominator, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = num / den
-        z = (np.arcsin(np.sqrt(p)) - np.arcsin(np.sqrt(target))) * 2 * np.sqrt(den)
-    pos = np.select([z > 3.09, z > 1.96, z < -3.09, z < -1.96],
-                    ["high_alarm", "high_alert", "low_alarm", "low_alert"], "within")
-    pos = np.where(np.isfinite(z), pos, pd.NA)
-    return z, pos
-
-
-POSITION_ZH = {"high_alarm": "显著偏高（99.8%控制限外）", "high_alert": "偏高（95%控制限外）",
-               "within": "控制限内", "low_alert": "偏低（95%控制限外）",
-               "low_alarm": "显著偏低（99.8%控制限外）"}
+POSITION_ZH = {"high_alarm": "显著偏高（超出99.8%控制限）", "high_alert": "偏高（超出95%控制限）",
+               "within": "控制限内", "low_alert": "偏低（超出95%控制限）",
+               "low_alarm": "显著偏低（超出99.8%控制限）", "below_min_n": "案卡过少，不作判断"}
 
 
 def _as_list(by) -> list[str]:
@@ -621,7 +603,8 @@ def _as_list(by) -> list[str]:
 
 
 def error_rates(findings: pd.DataFrame, records: pd.DataFrame, *, by="department",
-                level: str = "error", months=None, alpha: float = 0.05) -> pd.DataFrame:
+                level: str = "error", months=None, overdispersion: str = "none",
+                min_n: int = 10) -> pd.DataFrame:
     """Case-card error rates (差错率 = cards with ≥1 fault ÷ cards) by group, with funnel position.
 
     Parameters
@@ -634,21 +617,25 @@ def error_rates(findings: pd.DataFrame, records: pd.DataFrame, *, by="department
         Lowest severity that makes a card faulty.
     months : list of 'YYYY-MM', optional
         Restrict to cards whose statistics month (:func:`card_month`) is listed.
-    alpha : float
-        1 − confidence level of the Wilson interval.
+    overdispersion : {"none", "multiplicative", "additive"}
+        Passed to :func:`casework.compare.funnel`.
+    min_n : int
+        Groups with fewer cards are shown but not flagged (``below_min_n``).
 
     Returns
     -------
     DataFrame
-        ``by…, numerator`` (faulty cards), ``denominator`` (cards), ``value``,
-        ``value_ci_lower, value_ci_upper`` (Wilson), ``target`` (pooled rate), ``z`` (funnel
-        z-score, arcsine scale), ``position`` (``high_alarm`` > 99.8% limit, ``high_alert``,
-        ``within``, ``low_alert``, ``low_alarm``), ``position_zh``. Sorted by value, highest first.
+        The columns of :func:`casework.compare.funnel` — ``by…, numerator`` (faulty cards),
+        ``denominator`` (cards), ``value, value_ci_lower, value_ci_upper`` (Wilson),
+        ``target`` (pooled rate), control limits, ``z``, ``flag``, ``flag_direction``,
+        ``below_min_n`` … — plus ``position`` (``high_alarm``, ``high_alert``, ``within``,
+        ``low_alert``, ``low_alarm``, ``below_min_n``) and ``position_zh``. Sorted by value,
+        highest first (a reading order, not a ranking).
 
     Notes
     -----
-    Uses ``casework.compare.funnel`` when it is available (overdispersion-adjusted limits);
-    otherwise binomial limits around the pooled rate (Spiegelhalter 2005), without ranking.
+    A card is one ``records`` row (one person at one stage). The funnel compares each group
+    with the pooled rate given its size (Spiegelhalter 2005); outside 99.8% = alarm.
 
     Examples
     --------
@@ -658,9 +645,12 @@ def error_rates(findings: pd.DataFrame, records: pd.DataFrame, *, by="department
     ...     "accepted_on": pd.to_datetime(["2024-01-02"] * 4), "closed_on": pd.NaT})
     >>> f = pd.DataFrame({"unit_code": ["1"], "stage": ["arrest_review"], "dept_case_no": ["a"],
     ...     "person_id": ["p"], "severity": ["error"]})
-    >>> error_rates(f, rec)[["department", "numerator", "denominator", "value"]].to_dict("records")
+    >>> r = error_rates(f, rec, min_n=1)
+    >>> r[["department", "numerator", "denominator", "value"]].to_dict("records")
     [{'department': '一部', 'numerator': 1, 'denominator': 2, 'value': 0.5}, {'department': '二部', 'numerator': 0, 'denominator': 2, 'value': 0.0}]
     """
+    from casework import compare
+
     keys = _as_list(by)
     for k in keys:
         if k not in records.columns:
@@ -668,42 +658,19 @@ def error_rates(findings: pd.DataFrame, records: pd.DataFrame, *, by="department
     cards = _flag_cards(findings, records, level)
     if months is not None:
         cards = cards[card_month(cards).isin(list(months)).to_numpy()]
-    if keys:
-        g = cards.groupby(keys, dropna=False, sort=True)["faulty"].agg(["sum", "size"]).reset_index()
-    else:
-        g = pd.DataFrame({"sum": [cards["faulty"].sum()], "size": [len(cards)]})
-    g = g.rename(columns={"sum": "numerator", "size": "denominator"})
-    g["numerator"] = g["numerator"].astype("int64")
-    g["denominator"] = g["denominator"].astype("int64")
-    g["value"] = g["numerator"] / g["denominator"].where(g["denominator"] > 0)
-    lo, hi = wilson_interval(g["numerator"], g["denominator"], alpha=alpha)
-    g["value_ci_lower"], g["value_ci_upper"] = lo, hi
-    total = g["denominator"].sum()
-    target = g["numerator"].sum() / total if total else math.nan
-    g["target"] = target
-    z, pos = _funnel_position(g["numerator"], g["denominator"], target)
-    g["z"] = z
-    g["position"] = pd.array(pos, dtype="string")
-    g["position_zh"] = g["position"].map(POSITION_ZH).astype("string")
-    funnel = _compare_funnel()
-    if funnel is not None and keys:
-        try:
-            fun = funnel(g.rename(columns={}), numerator="numerator", denominator="denominator")
-            if "position" in fun.columns and len(fun) == len(g):
-                g["position"] = fun["position"].to_numpy()
-                g["position_zh"] = g["position"].map(POSITION_ZH).fillna(g["position"])
-        except Exception:  # an incompatible comparison helper: keep the binomial limits
-            pass
-    return g.sort_values("value", ascending=False, kind="stable").reset_index(drop=True)
-
-
-def _compare_funnel():
-    """``casework.compare.funnel`` when the comparison helper provides it, else None."""
-    try:
-        from casework import compare  # noqa: F401
-    except Exception:
-        return None
-    return None  # adapted once the comparison helper's signature is known
+    cards = cards.assign(numerator=cards["faulty"].astype("int64"), denominator=1)
+    for k in keys:  # a missing department is a group of its own, not dropped
+        cards[k] = cards[k].astype("string").fillna("（未填录）")
+    out = compare.funnel(cards[[*keys, "numerator", "denominator"]], by=keys,
+                         overdispersion=overdispersion, min_n=min_n)
+    out["numerator"] = out["numerator"].astype("int64")
+    out["denominator"] = out["denominator"].astype("int64")
+    pos = np.where(out["flag"].astype(str) == "", "within",
+                   out["flag_direction"].astype(str) + "_" + out["flag"].astype(str))
+    pos = np.where(out["below_min_n"].astype(bool), "below_min_n", pos)
+    out["position"] = pd.array(pos, dtype="string")
+    out["position_zh"] = out["position"].map(POSITION_ZH).astype("string")
+    return out.sort_values("value", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def error_trend(findings: pd.DataFrame, records: pd.DataFrame, *, by=None,
