@@ -47,7 +47,7 @@ STOPWORDS: Path = TEXT_DIR / "stopwords.txt"
 #: Anonymised person names (张某, 李某某) and tokens with no letters (numbers, dates, units).
 _NAME = re.compile(r"^[\u4e00-\u9fff]某{1,2}[\u4e00-\u9fff]?$")
 _HAS_WORD = re.compile(r"[\u4e00-\u9fffA-Za-z]")
-_NUMERIC = re.compile(r"^[\d.%％,，:：/\-年月日时分秒号元万千百余多]+$|^\d")
+_NUMERIC = re.compile(r"^[\d.%％,，:：/\-年月日时分秒号元万千百十余多数几]+$|^\d")
 _CLAUSE = re.compile(r"[，。；;！!？?\n,]")
 
 
