@@ -74,7 +74,8 @@ CIRCULAR_COLUMNS = ("通报批次", "部门受案号", "案件名称", "承办�
                     "错误明细", "备注")
 
 _ALLOWED_KEYS = {"id", "kind", "severity", "message_zh", "fields", "applies_to", "when",
-                 "condition", "required", "codes", "range", "event", "entered", "max_days",
+                 "condition", "required", "codes", "range", "field", "event", "entered",
+                 "max_days",
                  "enabled", "description", "source"}
 _KIND_PARAMS = {"completeness": ("required",), "validity": ("codes", "range"),
                 "consistency": (), "timeliness": ("event",)}
@@ -150,7 +151,12 @@ def _compile(spec: dict) -> str:
                  else f"{c} IS NULL" for c in req]
         return "(" + " OR ".join(parts) + ")"
     if kind == "validity":
-        target = spec["fields"][0]
+        target = spec.get("field")
+        if target is None:
+            if len(spec["fields"]) != 1:
+                raise _err(rid, "fields 含多列时须用 field 指明被检查的列",
+                           "with several fields, name the checked column with `field`")
+            target = spec["fields"][0]
         if spec.get("codes") is not None:
             try:
                 values = _code_values(spec["codes"])
@@ -220,6 +226,8 @@ def _build(spec: dict, origin: str) -> Rule:
     fields_ = [fields_] if isinstance(fields_, str) else list(fields_)
     # the columns a kind's parameters name are read too
     extra = list(spec.get("required") or [])
+    if spec.get("field"):
+        extra.append(spec["field"])
     if spec["kind"] == "timeliness" and spec.get("condition") is None:
         extra += [spec.get("event"), spec.get("entered", "entered_at")]
     fields_ = tuple(dict.fromkeys([*fields_, *(c for c in extra if c)]))
