@@ -318,6 +318,11 @@ RECORDS: tuple[Column, ...] = (
     _c("place_type", "string", "案发场所", "place type", aliases=("发案场所", "作案地点类型")),
     _c("amount_involved", "float", "涉案金额（元）", "amount involved (yuan)", aliases=("涉案金额", "涉案数额")),
     _c("case_summary", "string", "案情摘要", "case summary", sens="internal", aliases=("简要案情", "案情简介")),
+    # --- judgment-only corpora (appended for casework.topics.sentencing) ------------------------
+    # Public judgment corpora give months of imprisonment plus death / life flags instead of a
+    # penalty type; principal_penalty is derived from them (topics.sentencing).
+    _c("death_penalty", "bool", "是否判处死刑", "death penalty", aliases=("判处死刑",)),
+    _c("life_imprisonment", "bool", "是否判处无期徒刑", "life imprisonment", aliases=("判处无期徒刑",)),
 )
 
 MODIFICATIONS: tuple[Column, ...] = (
