@@ -447,12 +447,12 @@ def reversals(modifications: pd.DataFrame) -> pd.DataFrame:
         sel = (m["field"] == fld).fillna(False).to_numpy()
         if not sel.any():
             continue
-        old, new = m["old_code"].to_numpy(dtype=object), m["new_code"].to_numpy(dtype=object)
+        old, new = m["old_code"], m["new_code"]
         for a, b in pairs:
-            oa = np.isin(old, list(a))
-            ob = np.isin(old, list(b))
-            na = np.isin(new, list(a))
-            nb = np.isin(new, list(b))
+            oa = old.isin(list(a)).fillna(False).to_numpy(dtype=bool)
+            ob = old.isin(list(b)).fillna(False).to_numpy(dtype=bool)
+            na = new.isin(list(a)).fillna(False).to_numpy(dtype=bool)
+            nb = new.isin(list(b)).fillna(False).to_numpy(dtype=bool)
             hit |= sel & ((oa & nb) | (ob & na))
     out = m[hit].copy()
     codes = {"decision": "decision", "principal_penalty": "principal_penalty",
