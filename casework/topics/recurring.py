@@ -412,6 +412,12 @@ def age_band(age: pd.Series) -> pd.Series:
     return out
 
 
+def _offence_times(cases: pd.DataFrame) -> pd.Series:
+    if "offence_at" not in cases.columns:
+        return pd.Series(pd.NaT, index=cases.index, dtype="datetime64[s]")
+    return pd.to_datetime(cases["offence_at"])
+
+
 def _categories(cases: pd.DataFrame, dimension: str) -> tuple[pd.Series, list[str]]:
     """The category (Chinese label) of each row for ``dimension`` and the display order."""
     if dimension == "age_band":
@@ -422,15 +428,15 @@ def _categories(cases: pd.DataFrame, dimension: str) -> tuple[pd.Series, list[st
         s = s.astype("boolean")
         return s.map({True: "是", False: "否"}).astype("string"), ["是", "否"]
     if dimension == "month":
-        dt = pd.to_datetime(cases.get("offence_at"))
+        dt = _offence_times(cases)
         return dt.dt.month.map(lambda m: f"{int(m)}月" if pd.notna(m) else pd.NA).astype("string"), \
             [f"{m}月" for m in range(1, 13)]
     if dimension == "weekday":
-        dt = pd.to_datetime(cases.get("offence_at"))
-        return dt.dt.weekday.map(lambda d: WEEKDAYS_ZH[int(d)] if pd.notna(d) else pd.NA).astype("string"), \
+        dt = _offence_times(cases)
+        return dt.dt.day_of_week.map(lambda d: WEEKDAYS_ZH[int(d)] if pd.notna(d) else pd.NA).astype("string"), \
             list(WEEKDAYS_ZH)
     if dimension == "hour":
-        dt = pd.to_datetime(cases.get("offence_at"))
+        dt = _offence_times(cases)
         return dt.dt.hour.map(lambda h: f"{int(h):02d}时" if pd.notna(h) else pd.NA).astype("string"), \
             [f"{h:02d}时" for h in range(24)]
     if dimension == "amount_band":

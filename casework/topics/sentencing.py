@@ -880,7 +880,7 @@ def consistency(data: pd.DataFrame, *, across: str = "unit_code", min_n: int = 5
             continue
         used = np.concatenate(groups)
         terms = np.exp(used)
-        medians = [float(np.exp(np.median(g))) for g in groups]
+        medians = [float(np.median(np.exp(g))) for g in groups]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:

@@ -1,0 +1,189 @@
+"""casework.topics.recurring: contrasts, trend, concentration on hand-made data; planted synthetic data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from casework import text
+from casework.topics import recurring
+
+
+def _cases():
+    return pd.DataFrame({
+        "stage": ["prosecution_review"] * 8 + ["arrest_review"],
+        "unit_code": ["1", "1", "1", "2", "2", "2", "3", "3", "1"],
+        "unit_name": ["甲院", "甲院", "甲院", "乙院", "乙院", "乙院", "丙院", "丙院", "甲院"],
+        "charges": [["盗窃"], ["盗窃", "诈骗"], ["诈骗"], ["盗窃"], ["危险驾驶"], ["危险驾驶"],
+                    ["盗窃"], ["故意伤害"], ["盗窃"]],
+        "police_station": ["东", "东", "西", "东", "南", None, "北", "北", "东"],
+        "accepted_on": pd.to_datetime(["2024-01-03", "2024-01-20", "2024-02-01", "2024-02-11",
+                                       "2024-03-05", "2024-03-09", "2024-03-30", "2023-12-31",
+                                       "2024-01-05"]),
+        "gender": ["male", "male", "female", "female", "male", "male", "male", "male", "male"],
+        "age": [17, 30, 40, 22, 50, 61, 19, 35, 17],
+        "recidivist": [True, False, False, True, False, False, False, False, True],
+        "amount_involved": [1000.0, 3000.0, 50000.0, None, None, None, 8000.0, None, 1000.0],
+    })
+
+
+class TestSelection:
+    def test_topic_cases_one_stage_period_units(self):
+        c = recurring.topic_cases(_cases(), charges="盗窃", period="2024-Q1")
+        assert c.attrs["stage"] == "prosecution_review"
+        assert len(c) == 7  # the arrest-review row and the 2023 row are out
+        assert int(c["in_topic"].sum()) == 4  # 盗窃 incl. the 盗窃+诈骗 person
+        c2 = recurring.topic_cases(_cases(), charges="盗窃", units=["2"])
+        assert int(c2["in_topic"].sum()) == 1 and len(c2) == 3
+
+    def test_charge_group(self):
+        c = recurring.topic_cases(_cases(), charge_group="property")
+        assert int(c["in_topic"].sum()) == 5  # 盗窃 ×4 (one with 诈骗) + 诈骗
+
+
+class TestContrast:
+    def test_adjusted_residuals_match_chi_square(self):
+        c = recurring.topic_cases(_cases(), charges="盗窃")
+        out = recurring.contrast(c, "gender").set_index("category_zh")
+        # topic: 男 3 (p1,p2,p7) 女 1 (p4); others: 男 3, 女 1 → identical shares
+        assert (out.loc["男", "topic_n"], out.loc["男", "other_n"]) == (3, 3)
+        assert out.loc["男", "adj_residual"] == pytest.approx(0.0)
+
+    def test_residual_by_hand_on_unequal_table(self):
+        c = pd.DataFrame({"in_topic": [True] * 30 + [False] * 70,
+                          "household": ["non_local"] * 20 + ["local"] * 10 + ["non_local"] * 20 + ["local"] * 50})
+        out = recurring.contrast(c, "household").set_index("category_zh")
+        # 2×2: the adjusted residual squared equals the uncorrected chi-square
+        chi2 = stats.chi2_contingency([[20, 10], [20, 50]], correction=False)[0]
+        assert abs(out.loc["外地", "adj_residual"]) == pytest.approx(np.sqrt(chi2))
+        assert out.loc["外地", "adj_residual"] > 0
+        assert out.loc["外地", "topic_share"] == pytest.approx(20 / 30)
+        assert out.loc["外地", "other_share"] == pytest.approx(20 / 70)
+        assert out.loc["外地", "difference"] == pytest.approx(20 / 30 - 20 / 70)
+
+    def test_profile_bool_and_age_bands(self):
+        c = recurring.topic_cases(_cases(), charges="盗窃")
+        prof = recurring.profile(c)
+        rec = prof[prof["dimension"] == "recidivist"]
+        assert rec["category_zh"].tolist() == ["是"]  # only the 是 row for flags
+        assert (int(rec["topic_n"].iloc[0]), int(rec["other_n"].iloc[0])) == (2, 0)
+        ages = prof[prof["dimension"] == "age_band"].set_index("category_zh")
+        assert ages.loc["未满18岁", "topic_n"] == 1
+        assert ages.loc["60岁以上", "other_n"] == 1
+        assert set(prof["dimension"]) == {"age_band", "gender", "recidivist"}
+
+    def test_timing_needs_times(self):
+        c = recurring.topic_cases(_cases(), charges="盗窃")
+        assert recurring.timing(c, by="hour").empty
+        c = c.assign(offence_at=pd.to_datetime(["2024-01-01 21:00"] * len(c)))
+        h = recurring.timing(c, by="hour")
+        assert h["category_zh"].tolist() == ["21时"]
+
+
+class TestConcentration:
+    def test_top_share_by_hand(self):
+        c = recurring.topic_cases(_cases(), charges="盗窃")
+        out = recurring.concentration(c, by="police_station", top=1)
+        # topic stations: 东 ×3, 北 ×1
+        assert out["category"].tolist() == ["东"]
+        assert out["share"].iloc[0] == pytest.approx(3 / 4)
+        assert out.attrs["groups"] == 2
+        assert out.attrs["hhi"] == pytest.approx((3 / 4) ** 2 + (1 / 4) ** 2)
+        assert out["topic_rate"].iloc[0] == pytest.approx(3 / 3)
+
+    def test_amounts_by_hand(self):
+        c = recurring.topic_cases(_cases(), charges="盗窃")
+        am = recurring.amounts(c).set_index("group")
+        assert am.loc["topic", "recorded"] == 3
+        assert am.loc["topic", "median"] == pytest.approx(3000.0)
+        assert am.loc["other", "median"] == pytest.approx(50000.0)
+
+
+class TestTrend:
+    def _monthly(self, counts, all_n=None):
+        n = len(counts)
+        return pd.DataFrame({"month": pd.date_range("2022-01-01", periods=n, freq="MS"),
+                             "t_years": np.arange(n) / 12, "n": counts,
+                             "all_n": all_n if all_n is not None else [1000] * n})
+
+    def test_poisson_growth_recovered(self):
+        rng = np.random.default_rng(1)
+        mu = 20 * 1.5 ** (np.arange(36) / 12)
+        t = recurring.trend(self._monthly(rng.poisson(mu))).set_index("measure")
+        assert t.loc["count", "family"] == "poisson"
+        assert t.loc["count", "rate_ratio_ci_lower"] < 1.5 < t.loc["count", "rate_ratio_ci_upper"]
+        assert t.loc["count", "rate_ratio_ci_lower"] > 1
+
+    def test_overdispersed_counts_choose_negative_binomial(self):
+        rng = np.random.default_rng(2)
+        mu = 30 * np.ones(36)
+        y = rng.negative_binomial(n=3, p=3 / (3 + mu))  # var = mu + mu²/3
+        t = recurring.trend(self._monthly(y)).set_index("measure")
+        assert t.loc["count", "family"] == "negative_binomial"
+        assert t.loc["count", "overdispersion_p"] < 0.05
+        assert t.loc["count", "rate_ratio_ci_lower"] < 1 < t.loc["count", "rate_ratio_ci_upper"]
+        # the Poisson interval would be narrower: NB must not be overconfident
+        tp = recurring.trend(self._monthly(y), family="poisson").set_index("measure")
+        assert (t.loc["count", "std_err"] > tp.loc["count", "std_err"])
+
+    def test_share_row_uses_offset(self):
+        # the topic is a constant 5% of a caseload that doubles each year
+        all_n = np.round(1000 * 2 ** (np.arange(24) / 12)).astype(int)
+        t = recurring.trend(self._monthly(np.round(all_n * 0.05).astype(int), all_n)).set_index("measure")
+        assert t.loc["count", "rate_ratio"] == pytest.approx(2.0, rel=0.03)
+        assert t.loc["share", "rate_ratio"] == pytest.approx(1.0, abs=0.03)
+
+    def test_monthly_counts_fill_empty_months(self):
+        m = recurring.monthly_counts(_cases(), charges="盗窃")
+        assert m["month"].dt.strftime("%Y-%m").tolist() == ["2023-12", "2024-01", "2024-02", "2024-03"]
+        assert m["n"].tolist() == [0, 2, 1, 1]
+        assert m["all_n"].tolist() == [1, 2, 2, 3]
+
+
+class TestNarrative:
+    def test_judgment_only_shape_runs_and_skips(self):
+        df = pd.DataFrame({"stage": "judgment", "charges": [["盗窃"], ["诈骗"], ["盗窃", "诈骗"]],
+                           "case_summary": ["入户盗窃手机", "冒充客服骗取钱款", "入户盗窃后冒充客服"]})
+        r = recurring.characteristics(df, charges="盗窃", period="2024")
+        assert r.persons == 2 and r.all_persons == 3
+        assert {"trend", "profile", "timing", "places"} <= set(r.skipped)
+        assert r.notes_zh  # no dates: the period could not be applied
+        lines = recurring.narrative(r)
+        assert lines[0].startswith("全部期间，盗窃案件共2人")
+
+
+# ---------------------------------------------------------------------------------------------
+# Planted synthetic data
+# ---------------------------------------------------------------------------------------------
+
+
+def _rising(truth):
+    [p] = [p for p in truth["patterns"] if p["id"] == "rising_charge"]
+    return p
+
+
+def test_planted_rising_charge_rate_ratio_excludes_one(synth_small):
+    p = _rising(synth_small.truth)
+    m = recurring.monthly_counts(synth_small.records, charges=p["where"]["charge"])
+    t = recurring.trend(m).set_index("measure")
+    assert t.loc["count", "rate_ratio_ci_lower"] > 1
+    assert t.loc["share", "rate_ratio_ci_lower"] > 1
+
+
+def test_planted_keywords_rank_among_top_terms(synth_small):
+    p = _rising(synth_small.truth)
+    r = recurring.characteristics(synth_small.records, charges=p["where"]["charge"], terms=15)
+    top = set(r.keywords["term"])
+    for kw in p["effect"]["keywords"]:
+        assert set(text.tokenize(kw)) <= top, (kw, r.keywords["term"].tolist())
+    # example phrases come from the topic's own summaries
+    assert r.keywords["examples_zh"].str.len().gt(0).all()
+
+
+def test_null_data_shows_no_rise_for_the_same_charge(synth_small, synth_null_small):
+    p = _rising(synth_small.truth)
+    m = recurring.monthly_counts(synth_null_small.records, charges=p["where"]["charge"])
+    t = recurring.trend(m).set_index("measure")
+    assert t.loc["share", "rate_ratio_ci_lower"] < 1 < t.loc["share", "rate_ratio_ci_upper"]
