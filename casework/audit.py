@@ -359,7 +359,7 @@ def verify() -> str:
                                "removed or reordered)")
                 prev, last_seq = row["hash"], seq
     if head and int(head.get("seq", 0)) > last_seq:
-        raise _bad(n + 1, int(head["seq"]),
+        raise _bad(n + 1, last_seq + 1,
                    f"缺失：头文件记录共 {head['seq']} 条，日志只有 {last_seq} 条（末尾记录被删除或文件被截断）",
                    f"missing: the head file records {head['seq']} rows but the log holds "
                    f"{last_seq} (rows were removed from the end or the file was truncated)")
