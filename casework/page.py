@@ -92,6 +92,7 @@ LEVEL_LABELS = {"internal": "内部", "circulated": "通报/外发"}
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,60}$")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_NUMLIKE_RE = re.compile(r"^(<\d+|—|[+-]?[\d,]+(\.\d+)?%?)$")
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?%?$")
 
 
@@ -260,7 +261,7 @@ def _code_version() -> str:
 
 def _manifest_ids(manifest: dict) -> tuple[str, str]:
     sid = manifest.get("snapshot_id") or manifest.get("id") or manifest.get("snapshot") or "?"
-    digest = (manifest.get("sha256") or manifest.get("hash") or manifest.get("content_hash")
+    digest = (manifest.get("snapshot_sha256") or manifest.get("sha256") or manifest.get("hash") or manifest.get("content_hash")
               or manifest.get("snapshot_hash") or "")
     return str(sid), str(digest)
 
@@ -575,7 +576,8 @@ def _html_table(df: pd.DataFrame, *, caption: str | None, formats: dict, note: s
     for row in shown.itertuples(index=False, name=None):
         cells = []
         for c, v in zip(shown.columns, row):
-            num = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            num = ((isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool))
+                   or (isinstance(v, str) and bool(_NUMLIKE_RE.match(v))))
             cls = ' class="num"' if num else ""
             cells.append(f"<td{cls}>{_html.escape(_fmt_cell(v, formats.get(c)))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -601,14 +603,48 @@ def _check_name(name: str) -> str:
     return name
 
 
-def protect(df: pd.DataFrame) -> pd.DataFrame:
+#: Columns treated as person counts at the circulated level when ``counts`` is not given.
+COUNT_NAMES = ("n", "count", "persons", "cases", "numerator", "denominator")
+#: Columns computed from counts: blanked wherever a count in their row is suppressed.
+DEPENDENT_NAMES = ("value", "value_ci_lower", "value_ci_upper", "rate", "rate_ci_lower",
+                   "rate_ci_upper", "share", "previous_value", "previous_change",
+                   "year_ago_value", "year_ago_change", "z", "ratio")
+_NOT_COUNTS = ("year", "month", "age", "rank", "order", "months", "days")
+
+
+def _auto_counts(df: pd.DataFrame) -> list:
+    out = []
+    for c in df.columns:
+        s = df[c]
+        if str(c) in COUNT_NAMES:
+            out.append(c)
+        elif (pd.api.types.is_integer_dtype(s) and not pd.api.types.is_bool_dtype(s)
+              and str(c) not in _NOT_COUNTS):
+            out.append(c)
+    return out
+
+
+def protect(df: pd.DataFrame, *, counts=None, dependent=None, within=None) -> pd.DataFrame:
     """The frame as the current access level allows it to be shown or drawn.
 
     ``internal``: columns marked ``personal`` in the schema (suspect names, ID numbers,
     addresses, birth dates) are removed. ``circulated``: :func:`casework.privacy.sanitize_frame`
-    (no person names or case identifiers; prosecutors as stable pseudonyms) and
-    :func:`casework.privacy.suppress_small_cells` (counts below 5 suppressed). Use it on data
-    before drawing a chart of named prosecutors, agencies or small groups.
+    (no person names or case identifiers; prosecutors as stable pseudonyms), then
+    :func:`casework.privacy.suppress_small_cells` (person counts below 5 shown as ``<5``, with
+    complementary suppression, and the rates computed from them blanked). Use it on data before
+    drawing a chart of named prosecutors, agencies or small groups.
+
+    Parameters
+    ----------
+    df : DataFrame
+    counts : list of str, optional
+        Person-count columns to protect; default: columns named as in :data:`COUNT_NAMES`
+        plus every integer column. Pass ``[]`` for a table without person counts. Drop total
+        rows/columns first (they are recomputed by readers, not suppressed here).
+    dependent : list of str, optional
+        Columns derived from the counts (default: those in :data:`DEPENDENT_NAMES`).
+    within : list of str, optional
+        Independent sub-tables (default ``["indicator"]`` when that column exists).
     """
     P = _current()
     from casework import schema
@@ -619,13 +655,19 @@ def protect(df: pd.DataFrame) -> pd.DataFrame:
         from casework import privacy
 
         out = privacy.sanitize_frame(out, level="circulated")
-        out = privacy.suppress_small_cells(out)
+        cnt = [c for c in (_auto_counts(out) if counts is None else counts) if c in out.columns]
+        if cnt:
+            dep = [c for c in (DEPENDENT_NAMES if dependent is None else dependent)
+                   if c in out.columns and c not in cnt]
+            wit = within if within is not None else (["indicator"] if "indicator" in out.columns else None)
+            out = privacy.suppress_small_cells(out, count_columns=cnt, dependent_columns=dep,
+                                               within=wit, as_text=True)
     return out
 
 
 def table(df: pd.DataFrame, name: str, *, caption: str | None = None,
           labels: dict | None = None, formats: dict | None = None,
-          note: str | None = None) -> None:
+          note: str | None = None, counts=None, dependent=None, within=None) -> None:
     """Show ``df`` as an escaped HTML table and write it as CSV beside the report.
 
     Parameters
@@ -643,6 +685,10 @@ def table(df: pd.DataFrame, name: str, *, caption: str | None = None,
         Display label or column → ``str.format`` pattern, e.g. ``{"value": "{:.1%}"}``.
     note : str, optional
         A line under the table (escaped).
+    counts, dependent, within : optional
+        Which columns are person counts, which are computed from them, and which split the
+        table into independent parts — used for small-cell suppression at the ``circulated``
+        level (see :func:`protect` for the defaults).
 
     Returns
     -------
@@ -657,7 +703,8 @@ def table(df: pd.DataFrame, name: str, *, caption: str | None = None,
     """
     P = _current()
     name = _check_name(name)
-    shown = display_frame(protect(df), labels=labels)
+    shown = display_frame(protect(df, counts=counts, dependent=dependent, within=within),
+                          labels=labels)
     fmts = {}
     for k, v in (formats or {}).items():
         lab = (labels or {}).get(k) or (getattr(_schema_column(k), "label_zh", None)) or COLUMN_LABELS.get(k, k)
@@ -733,7 +780,7 @@ def figure(fig, name: str, *, caption: str | None = None, data: pd.DataFrame | N
     if data is not None:
         safe_for_spreadsheet(display_frame(protect(data))).to_csv(
             P.output_dir / f"{name}.csv", index=False, encoding="utf-8-sig")
-    _display(Image(data=png, format="png"))
+    _display(Image(data=png, format="png", metadata={"alt": caption or name}))
     if caption:
         from IPython.display import Markdown
 
@@ -821,7 +868,8 @@ def provenance(P: Params) -> None:
                               caption=None, formats={}, note=None)))
     if _STATE.tables:
         _write_xlsx(P.output_dir / "tables.xlsx", _STATE.tables)
-    info = {"template": P.template, "title_zh": P.title_zh, "parameters": P.values,
+    info = {"template": P.template, "title_zh": P.title_zh, "unit_label": P.unit_label,
+            "parameters": P.values,
             "snapshot": P.snapshot, "snapshot_hash": P.snapshot_hash,
             "code_version": P.code_version, "account": P.account,
             "generated_at": rows[-1][1], "tables": list(_STATE.tables)}
