@@ -74,8 +74,11 @@ def audit_cmd(verify, tail):
 def run_cmd(template, period, unit, params, level):
     from casework import report
 
-    result = report.run_cli(template, period=period, unit=unit, params=params, level=level)
-    click.echo(result)
+    result = report.run(template, period=period, unit=unit, params_text=params, level=level)
+    click.echo(result.describe())
+    for w in result.warnings:
+        click.echo(f"  警告 / warning: {w}", err=True)
+    sys.exit(0 if result.ok else 1)
 
 
 @cli.command("batch", help="按运行定义批量生成报告 / run a batch definition")
@@ -84,8 +87,9 @@ def run_cmd(template, period, unit, params, level):
 def batch_cmd(file, workers):
     from casework import report
 
-    ok = report.batch_cli(file, workers=workers)
-    sys.exit(0 if ok else 1)
+    result = report.batch(file, workers=workers)
+    click.echo(report.format_summary(result))
+    sys.exit(0 if result.ok else 1)
 
 
 @cli.command("demo", help="生成演示数据、导入并运行月度批处理 / the demo, end to end")
@@ -93,8 +97,10 @@ def batch_cmd(file, workers):
 def demo_cmd(workers):
     from casework import report
 
-    ok = report.demo(workers=workers)
-    sys.exit(0 if ok else 1)
+    result = report.demo(workers=workers)
+    click.echo(report.format_summary(result))
+    click.echo(f"打开目录页 / open the index page: {result.index}")
+    sys.exit(0 if result.ok else 1)
 
 
 @cli.command("check", help="案卡质量检查 / case-card quality check")
