@@ -682,13 +682,26 @@ def error_rates(findings: pd.DataFrame, records: pd.DataFrame, *, by="department
 
 
 def error_trend(findings: pd.DataFrame, records: pd.DataFrame, *, by=None,
-                level: str = "error", alpha: float = 0.05) -> pd.DataFrame:
-    """Monthly case-card error rate (by statistics month of the card, :func:`card_month`).
+                level: str = "error", months=None, alpha: float = 0.05) -> pd.DataFrame:
+    """Monthly case-card error rate (by statistics month of the card, :func:`card_month`),
+    with p-chart limits.
+
+    Parameters
+    ----------
+    by : str or list of str, optional
+        Extra grouping columns (one series per group).
+    level : {"info", "warning", "error"}
+        Lowest severity that makes a card faulty.
+    months : list of 'YYYY-MM', optional
+        Keep only these months (e.g. the trailing window of a report).
 
     Returns
     -------
     DataFrame
-        ``month, by…, numerator, denominator, value, value_ci_lower, value_ci_upper``.
+        ``month, by…, numerator, denominator, value, value_ci_lower, value_ci_upper`` and the
+        p-chart of each series: ``centre`` (the series' pooled rate), ``lower_limit``,
+        ``upper_limit`` (centre ± 3·√(centre·(1−centre)/n), clipped to [0, 1]) and ``flagged``
+        (outside the limits).
 
     Examples
     --------
@@ -704,6 +717,8 @@ def error_trend(findings: pd.DataFrame, records: pd.DataFrame, *, by=None,
     keys = _as_list(by)
     cards = _flag_cards(findings, records, level)
     cards["month"] = card_month(cards)
+    if months is not None:
+        cards = cards[cards["month"].isin([str(m) for m in months]).to_numpy()]
     g = (cards.groupby(["month", *keys], dropna=False, sort=True)["faulty"]
          .agg(["sum", "size"]).reset_index()
          .rename(columns={"sum": "numerator", "size": "denominator"}))
@@ -712,7 +727,39 @@ def error_trend(findings: pd.DataFrame, records: pd.DataFrame, *, by=None,
     g["value"] = g["numerator"] / g["denominator"]
     g["value_ci_lower"], g["value_ci_upper"] = wilson_interval(g["numerator"], g["denominator"],
                                                                alpha=alpha)
+    if keys:
+        tot = g.groupby(keys, dropna=False)[["numerator", "denominator"]].transform("sum")
+        num, den = tot["numerator"].to_numpy(float), tot["denominator"].to_numpy(float)
+    else:
+        num = np.full(len(g), float(g["numerator"].sum()))
+        den = np.full(len(g), float(g["denominator"].sum()))
+    centre = num / den
+    half = 3 * np.sqrt(centre * (1 - centre) / g["denominator"].to_numpy(dtype=float))
+    g["centre"] = centre
+    g["lower_limit"] = np.clip(centre - half, 0, 1)
+    g["upper_limit"] = np.clip(centre + half, 0, 1)
+    g["flagged"] = ((g["value"] > g["upper_limit"]) | (g["value"] < g["lower_limit"])).to_numpy()
     return g
+
+
+def in_period(records: pd.DataFrame, period) -> pd.Series:
+    """Boolean mask of the cards whose statistics month (:func:`card_month`) lies in ``period``
+    (a :class:`casework.periods.Period` or a period code).
+
+    Examples
+    --------
+    >>> rec = pd.DataFrame({"accepted_on": pd.to_datetime(["2024-04-20", "2024-05-02"]),
+    ...                     "closed_on": pd.to_datetime(["2024-05-03", None])})
+    >>> in_period(rec, "2024-05").tolist()
+    [True, True]
+    >>> in_period(rec, "2024-04").tolist()
+    [False, False]
+    """
+    from casework import periods
+
+    p = periods.parse(period) if isinstance(period, str) else period
+    months = {m.code for m in p.months()}
+    return card_month(records).isin(months).fillna(False).astype(bool)
 
 
 def rule_counts(findings: pd.DataFrame) -> pd.DataFrame:
@@ -806,3 +853,74 @@ def check_cli(*, snapshot: str = "latest", fail_on: str = "error", rules=None) -
     findings = run_rules(records, rules=rules)
     click.echo(summary_text(findings, records, snapshot=snapshot, fail_on=fail_on))
     return bool(at_or_above(findings, fail_on).any()) if len(findings) else False
+
+
+# ---------------------------------------------------------------------------------------------
+# Narrative
+# ---------------------------------------------------------------------------------------------
+
+
+def describe(findings: pd.DataFrame, records: pd.DataFrame, *, level: str = "error",
+             rates: pd.DataFrame | None = None, top: int = 3) -> str:
+    """Chinese Markdown findings of an inspection, for the report: 总体情况, 存在问题 and
+    prompts for 原因分析/对策建议 (for the analyst to complete), all computed.
+
+    Parameters
+    ----------
+    findings, records : DataFrame
+        From :func:`run_rules` and the inspected cards.
+    level : {"info", "warning", "error"}
+        Severity that counts a card as faulty for the error rate.
+    rates : DataFrame, optional
+        :func:`error_rates` by ``department`` (computed when omitted).
+    top : int
+        How many rules to name.
+
+    Returns
+    -------
+    str
+        Markdown bullet list. Departments are named (they are ``open`` in the schema);
+        prosecutors and accounts never are.
+
+    Examples
+    --------
+    >>> rec = pd.DataFrame({"unit_code": ["1"] * 2, "stage": ["arrest_review"] * 2,
+    ...     "dept_case_no": ["a", "b"], "person_id": ["p"] * 2, "department": ["一部"] * 2,
+    ...     "accepted_on": pd.to_datetime(["2024-01-02"] * 2), "closed_on": pd.NaT})
+    >>> print(describe(run_rules(rec.iloc[:0], builtin=False, rules=[]), rec))
+    - 共检查案卡2张，未发现问题。
+    """
+    check_choice("level", level, SEVERITIES)
+    n = len(records)
+    if not len(findings):
+        return f"- 共检查案卡{n:,}张，未发现问题。"
+    sev = severity_counts(findings).set_index("severity")
+    faulty = int(_card_keys(findings[at_or_above(findings, level)]).nunique())
+    lines = [
+        f"- 共检查案卡{n:,}张，发现问题{len(findings):,}条（"
+        + "、".join(f"{SEVERITY_ZH[s]}{int(sev.loc[s, 'findings']):,}条" for s in reversed(SEVERITIES))
+        + f"）；{faulty:,}张案卡存在{SEVERITY_ZH[level]}及以上问题，差错率{faulty / n:.1%}。"
+        if n else f"- 发现问题{len(findings):,}条。"
+    ]
+    rc = rule_counts(findings).sort_values("findings", ascending=False, kind="stable").head(top)
+    lines.append("- 最常见的问题：" + "；".join(
+        f"“{r.message_zh}”{r.findings:,}条" for r in rc.itertuples()) + "。")
+    if rates is None and "department" in records.columns:
+        rates = error_rates(findings, records, by="department", level=level)
+    if rates is not None and len(rates) and "department" in rates.columns:
+        high = rates[rates["position"].isin(["high_alarm", "high_alert"])]
+        if len(high):
+            for r in high.itertuples():
+                sub = findings[(findings["department"].astype("string").fillna("（未填录）")
+                                == r.department).to_numpy() & at_or_above(findings, level).to_numpy()]
+                worst = rule_counts(sub).head(1)
+                why = (f"，其中以“{worst.iloc[0]['message_zh']}”为主（{int(worst.iloc[0]['findings']):,}条）"
+                       if len(worst) else "")
+                lines.append(
+                    f"- 存在问题：{r.department}差错率{r.value:.1%}（{r.numerator:,}/{r.denominator:,}），"
+                    f"高于总体{r.target:.1%}，{POSITION_ZH[r.position]}{why}。"
+                    f"原因分析与对策建议（请分析员补充）：核实该部门案卡填录分工与审核环节，"
+                    f"对照通报清单逐项整改。")
+        else:
+            lines.append("- 各承办部门的差错率均在控制限内，差异可由随机波动解释。")
+    return "\n".join(lines)
