@@ -1,0 +1,475 @@
+"""Seeded synthetic case-card data with planted patterns and a ground-truth manifest.
+
+:func:`make` simulates, unit by unit, criminal matters through 审查逮捕 → 审查起诉 → 判决 with
+a national-like charge mix, rates near the published ones (``shared/reference/domain.md``),
+seasonality with the Spring Festival dip, fictional units, agencies, police stations,
+prosecutors and persons, free-text 案情摘要, case-card entry errors and a modification log.
+Unless ``null=True`` it plants known patterns and describes them in ``truth["patterns"]``:
+
+``post_arrest_bail_jump``
+    one police station whose 捕后取保候审 share jumps from about 4% to about 35%;
+``slow_prosecutor``
+    one prosecutor whose 审查起诉 handling days are about 1.8× those of department peers;
+``rising_charge``
+    one charge rising about 7% a month over the last 12 months, with new modus-operandi words;
+``entry_error_run``
+    one department with about 27% broken case cards for three months;
+``adoption_drop``
+    one unit whose 量刑建议采纳率 drops from about 95% to about 70%;
+``closed_case_editor``
+    one account editing key fields of already-closed cases.
+
+The generator imports only :mod:`casework.schema`, :mod:`casework.config` and
+:mod:`casework.errors`: it shares no code with the analyses it is used to test.
+
+Examples
+--------
+>>> from casework import synth
+>>> data = synth.make(units=1, years=1, end="2024-06", persons=3000, seed=1)
+>>> sorted(data.records["stage"].unique())
+['arrest_review', 'prosecution_review']
+>>> data.truth["start"], data.truth["end"]
+('2023-07', '2024-06')
+>>> [p["id"] for p in data.truth["patterns"]][:2]
+['post_arrest_bail_jump', 'slow_prosecutor']
+>>> synth.make(units=1, years=1, end="2024-06", persons=3000, seed=1, null=True).truth["patterns"]
+[]
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from casework import schema
+from casework.errors import ParameterError
+
+__all__ = ["SynthData", "make", "generate", "describe", "iter_units"]
+
+#: Person rows per unit and year at the default volume (6 units × 3 years ≈ 60k rows).
+ROWS_PER_UNIT_YEAR = 3333
+#: Records rows produced per simulated case (measured; used to size the simulation).
+_ROWS_PER_CASE = 1.60
+_SIM_LEAD_MONTHS = 8  # simulate this long before the window so stages are in steady state
+
+
+@dataclass
+class SynthData:
+    """Generated data: ``records`` and ``modifications`` (schema-conformed frames), ``truth``
+    (the manifest of planted patterns) and ``errors`` (one row per injected case-card error:
+    ``stage, dept_case_no, person_id, kind, planted``)."""
+
+    records: pd.DataFrame
+    modifications: pd.DataFrame
+    truth: dict
+    errors: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters
+# ---------------------------------------------------------------------------------------------
+
+
+def _month(code, name):
+    try:
+        return np.datetime64(str(code), "M") if len(str(code)) == 7 else None
+    except ValueError:
+        return None
+
+
+def _check(units, years, end, persons, seed):
+    if not isinstance(units, (int, np.integer)) or units < 1:
+        raise ParameterError(f"单位数 units 必须是正整数，收到 {units!r}", f"units must be a positive integer; got {units!r}")
+    if not isinstance(years, (int, np.integer)) or years < 1:
+        raise ParameterError(f"年数 years 必须是正整数，收到 {years!r}", f"years must be a positive integer; got {years!r}")
+    if persons is not None and (not isinstance(persons, (int, np.integer)) or persons < 100 * units):
+        raise ParameterError(
+            f"人数 persons 至少为每个单位 100 人（{100 * units}），收到 {persons!r}",
+            f"persons must be at least 100 per unit ({100 * units}); got {persons!r}")
+    if end is None:
+        today = np.datetime64(_dt.date.today(), "M")
+        end_m = today - np.timedelta64(1, "M")
+    else:
+        end_m = _month(end, "end")
+        if end_m is None:
+            raise ParameterError(f"结束月份 end 应为 YYYY-MM 格式，收到 {end!r}",
+                                 f"end must be a month as YYYY-MM; got {end!r}", hint="例如 / e.g. 2024-12")
+    return end_m
+
+
+def _context(end_m, years):
+    start_m = end_m - np.timedelta64(12 * years - 1, "M")
+    sim_m = start_m - np.timedelta64(_SIM_LEAD_MONTHS, "M")
+    end_day = (end_m + np.timedelta64(1, "M")).astype("datetime64[D]") - np.timedelta64(1, "D")
+    start_day = start_m.astype("datetime64[D]")
+    days = np.arange(sim_m.astype("datetime64[D]"), end_day + np.timedelta64(1, "D"))
+    from casework.synth import _core as K
+
+    w = K.day_weights(days)
+    return dict(
+        end_m=end_m, start_m=start_m, sim_m=sim_m, start=start_day, end_day=end_day, days=days,
+        day_w=w, day_cum=np.cumsum(w / w.sum()),
+        export_at=end_day.astype("datetime64[s]") + np.timedelta64(86400 + 8 * 3600, "s"),
+        data_days=(end_day - start_day).astype(int) + 1,
+    )
+
+
+def _m(ctx, back):
+    """The month ``back`` months before the end month, as ``datetime64[M]``."""
+    return ctx["end_m"] - np.timedelta64(back, "M")
+
+
+def _rng(seed, *key):
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=tuple(key)))
+
+
+class _Plan:
+    """Everything decided before the units are simulated: calendar, units, pattern placement."""
+
+    def __init__(self, *, units, years, end, persons, seed, null):
+        from casework.synth import _core as K
+        from casework.synth import _tables as T
+
+        self.end_m = _check(units, years, end, persons, seed)
+        self.units, self.years, self.seed, self.null = units, years, seed, null
+        self.ctx = _context(self.end_m, years)
+        sizes = np.array([_rng(seed, i, 99).lognormal(0, 0.3) for i in range(units)])
+        total = persons if persons is not None else ROWS_PER_UNIT_YEAR * units * years
+        self.rows = total * sizes / sizes.sum()
+        self.specs = K.build_units(units, _rng(seed, 10**6, 1), sizes)
+        g = _rng(seed, 10**6, 2)
+        ctx = self.ctx
+        self.rising_charge = list(T.RISING)[int(g.integers(0, len(T.RISING)))]
+        self.slow_pick = int(g.integers(0, 10**6))
+        self.p = {
+            "bail": dict(unit=0, start=_m(ctx, 8)),
+            "slow": dict(unit=1 % units, dept=0),
+            "rising": dict(charge=self.rising_charge, growth=0.07, start=_m(ctx, 12)),
+            "errors": dict(unit=2 % units, dept=1, start=_m(ctx, 10), stop=_m(ctx, 8), rate=0.27),
+            "adoption": dict(unit=3 % units, start=_m(ctx, 9), before=0.95, after=0.70),
+            "editor": dict(unit=4 % units, start=_m(ctx, 12)),
+        }
+        self.patterns = {}
+
+
+def _fmt_m(m):
+    return str(np.datetime64(m, "M"))
+
+
+# ---------------------------------------------------------------------------------------------
+# One unit
+# ---------------------------------------------------------------------------------------------
+
+
+def _simulate_unit(plan, i):
+    from casework.synth import _assemble as A
+    from casework.synth import _core as K
+    from casework.synth import _quality as Q
+    from casework.synth import _tables as T
+
+    ctx, spec, seed, planted = plan.ctx, plan.specs[i], plan.seed, not plan.null
+    sim_days = len(ctx["days"])
+    n_cases = max(20, int(round(plan.rows[i] / _ROWS_PER_CASE * sim_days / ctx["data_days"])))
+    base = K.simulate(spec, n_cases, _rng(seed, i, 0), ctx)
+    # staffing from the base volume (identical in null and planted data)
+    per_year = sim_days / 365.25
+    dept_rows = [np.sum(base["dept"] == dd) * 1.35 / per_year for dd in range(len(T.DEPARTMENTS))]
+    K.staff_prosecutors(spec, _rng(seed, i, 1), dept_rows)
+    if len(spec.prosecutors[0]) < 3:
+        extra = K._person_names(_rng(seed, i, 7), 3)
+        spec.prosecutors[0] += [(f"{spec.unit_code}1{j + 1:02d}", extra[j])
+                                for j in range(len(spec.prosecutors[0]), 3)]
+    # the largest police station: big enough to see a jump in two months of arrests
+    main_appr = np.sum(base["approved"] & (base["agency_kind"] == 0)) / (sim_days / 30.44)
+    share = float(np.clip(14.0 / max(main_appr, 1e-9), 0.15, 0.6))
+    station_w = _rng(seed, i, 2).uniform(0.5, 1.5, len(spec.stations) - 1)
+    parts = [base]
+    pr = plan.p
+    # planted rising charge: extra cases growing over the last 12 months
+    if planted:
+        c = K.CHARGE_IDX[pr["rising"]["charge"]]
+        days = ctx["days"]
+        dens = n_cases * K._CASE_W[c] * ctx["day_w"] / ctx["day_w"].sum()
+        t = (days - pr["rising"]["start"].astype("datetime64[D]")).astype(float) / 30.44
+        ex = np.where(t >= 0, dens * ((1 + pr["rising"]["growth"]) ** np.maximum(t, 0) - 1), 0.0)
+        r3 = _rng(seed, i, 3)
+        n_extra = int(r3.poisson(ex.sum()))
+        if n_extra:
+            anchors = days[K.pick(np.cumsum(ex / ex.sum()), r3.random(n_extra))]
+            phrases = np.array(T.RISING[pr["rising"]["charge"]]["phrases"], dtype=object)
+            mo = phrases[r3.integers(0, len(phrases), n_extra)]
+            parts.append(K.simulate(spec, n_extra, r3, ctx, charge_idx=np.full(n_extra, c),
+                                    anchors=anchors, mo_override=mo))
+    d = K.concat(parts)
+    org = A.assign_org(spec, d, share, station_w)
+    agency, station, pid, pname = org
+    P = len(d["case"])
+    # pattern thresholds
+    big_station = spec.stations[0]
+    p_change = np.full(P, 0.045)
+    bail_forced = np.zeros(P, dtype=bool)
+    mult = np.ones(P)
+    if planted and i == pr["bail"]["unit"]:
+        m = (station == big_station) & (d["arrested_on"] >= pr["bail"]["start"].astype("datetime64[D]"))
+        p_change = np.where(m, 0.36, p_change)
+        bail_forced = m
+        plan.patterns["post_arrest_bail_jump"] = dict(
+            id="post_arrest_bail_jump",
+            what_zh=f"{spec.main_agency}{big_station}自{_fmt_m(pr['bail']['start'])}起捕后取保候审比例明显上升",
+            where=dict(unit_code=spec.unit_code, referring_agency=spec.main_agency, police_station=big_station),
+            **{"from": _fmt_m(pr["bail"]["start"]), "to": None},
+            effect=dict(rate_before=round(0.045 * 0.85, 3), rate_after=round(0.045 * 0.85 + 0.36 - 0.045, 3)),
+        )
+    if planted and i == pr["slow"]["unit"]:
+        plist = spec.prosecutors[pr["slow"]["dept"]]
+        slow_id, slow_name = plist[plan.slow_pick % len(plist)]
+        mult = np.where(pid == slow_id, 1.8, 1.0)
+        plan.patterns["slow_prosecutor"] = dict(
+            id="slow_prosecutor",
+            what_zh=f"{spec.unit_name}{T.DEPARTMENTS[pr['slow']['dept']]}检察官{slow_name}审查起诉办案天数明显长于同部门同类案件",
+            where=dict(unit_code=spec.unit_code, department=T.DEPARTMENTS[pr["slow"]["dept"]],
+                       prosecutor_id=slow_id, prosecutor_name=slow_name, stage="prosecution_review"),
+            **{"from": _fmt_m(ctx["start_m"]), "to": None},
+            effect=dict(handling_days_ratio=1.8),
+        )
+    adopt_unit = planted and i == pr["adoption"]["unit"]
+    adopt_from = pr["adoption"]["start"].astype("datetime64[D]")
+
+    def p_adopt_fn(dd):
+        base_p = np.where(dd["rec_fixed"], 0.955, 0.93)
+        if adopt_unit:
+            return np.where(dd["judgment_on"] >= adopt_from, pr["adoption"]["after"], base_p)
+        return base_p
+
+    A.realize(d, p_change=p_change, bail_forced=bail_forced, mult=mult, p_adopt_fn=p_adopt_fn)
+    if adopt_unit:
+        plan.patterns["adoption_drop"] = dict(
+            id="adoption_drop",
+            what_zh=f"{spec.unit_name}自{_fmt_m(pr['adoption']['start'])}起量刑建议采纳率明显下降",
+            where=dict(unit_code=spec.unit_code),
+            **{"from": _fmt_m(pr["adoption"]["start"]), "to": None},
+            effect=dict(rate_before=pr["adoption"]["before"], rate_after=pr["adoption"]["after"]),
+        )
+    frames = A.build_rows(spec, d, org, ctx)
+    df = pd.concat([A.to_frame(f) for f in frames], ignore_index=True)
+    # entry errors: background everywhere, a planted run in one department
+    is_ar = (df["_stage"] == "ar").to_numpy()
+    ii = df["_i"].to_numpy()
+    u_err = np.where(is_ar, d["u_err_ar"][ii], d["u_err_pr"][ii])
+    u_kind = np.where(is_ar, d["u_kind_ar"][ii], d["u_kind_pr"][ii])
+    run = np.zeros(len(df), dtype=bool)
+    er = pr["errors"]
+    if planted and i == er["unit"]:
+        cm = df["closed_on"].to_numpy().astype("datetime64[M]")
+        dept_name = T.DEPARTMENTS[er["dept"]]
+        run = (df["department"] == dept_name).to_numpy() & (cm >= er["start"]) & (cm <= er["stop"])
+        plan.patterns["entry_error_run"] = dict(
+            id="entry_error_run",
+            what_zh=f"{spec.unit_name}{dept_name}{_fmt_m(er['start'])}至{_fmt_m(er['stop'])}案卡差错集中出现",
+            where=dict(unit_code=spec.unit_code, department=dept_name),
+            **{"from": _fmt_m(er["start"]), "to": _fmt_m(er["stop"])},
+            effect=dict(error_rate=er["rate"], errors=list(Q.RUN_KINDS)),
+        )
+    kinds, planted_err = Q.choose_kinds(df, u_err, u_kind, run, er["rate"])
+    df = Q.apply_errors(df, kinds, _rng(seed, i, 4), ctx["export_at"])
+    has = kinds != None  # noqa: E711
+    errors = pd.DataFrame({
+        "stage": df["stage"].to_numpy()[has], "dept_case_no": df["dept_case_no"].to_numpy()[has],
+        "person_id": df["person_id"].to_numpy()[has], "kind": kinds[has].astype(str),
+        "planted": planted_err[has],
+    })
+    # modification log
+    u_edit = np.where(is_ar, d["u_edit_ar"][ii], d["u_edit_pr"][ii])
+    mods = [Q.background_mods(df, u_edit, _rng(seed, i, 5), spec, ctx["export_at"])]
+    if planted and i == pr["editor"]["unit"]:
+        account = spec.staff[1]
+        em, n_edits = Q.editor_mods(df, _rng(seed, i, 6), account, pr["editor"]["start"].astype("datetime64[D]"),
+                                    ctx["export_at"])
+        mods.append(em)
+        plan.patterns["closed_case_editor"] = dict(
+            id="closed_case_editor",
+            what_zh=f"{spec.unit_name}账号{account}大量修改已审结案件的关键案卡项",
+            where=dict(unit_code=spec.unit_code, account=account),
+            **{"from": _fmt_m(pr["editor"]["start"]), "to": None},
+            effect=dict(edits=int(n_edits), fields=list(T.KEY_FIELDS)),
+        )
+    mods = [m for m in mods if m is not None and len(m)]
+    mods = pd.concat(mods, ignore_index=True) if mods else schema.empty_frame("modifications")
+    mods = mods.sort_values("modified_at", kind="stable").reset_index(drop=True)
+    df = df.drop(columns=["_i", "_stage"])
+    return df, mods, errors
+
+
+def _finish_truth(plan):
+    if not plan.null:
+        from casework.synth import _tables as T
+
+        rc = plan.p["rising"]
+        plan.patterns["rising_charge"] = dict(
+            id="rising_charge", what_zh=f"{rc['charge']}案件近12个月持续上升，出现新的作案手段",
+            where=dict(charge=rc["charge"]), **{"from": _fmt_m(rc["start"]), "to": None},
+            effect=dict(monthly_growth=rc["growth"], keywords=list(T.RISING[rc["charge"]]["keywords"])),
+        )
+    order = ["post_arrest_bail_jump", "slow_prosecutor", "rising_charge", "entry_error_run",
+             "adoption_drop", "closed_case_editor"]
+    return {
+        "seed": int(plan.seed), "null": bool(plan.null),
+        "start": _fmt_m(plan.ctx["start_m"]), "end": _fmt_m(plan.ctx["end_m"]),
+        "units": [{"unit_code": s.unit_code, "unit_name": s.unit_name} for s in plan.specs],
+        "patterns": [plan.patterns[k] for k in order if k in plan.patterns],
+    }
+
+
+def iter_units(*, units=6, years=3, end=None, persons=None, seed=20240501, null=False):
+    """Generate unit by unit (bounded memory); yields ``(records, modifications, errors)`` per
+    unit, then returns the truth manifest as the generator's return value.
+
+    ``make`` and ``generate`` are built on this; use it directly to stream very large data.
+    """
+    plan = _Plan(units=units, years=years, end=end, persons=persons, seed=seed, null=null)
+    for i in range(units):
+        yield _simulate_unit(plan, i)
+    return _finish_truth(plan)
+
+
+def make(*, units=6, years=3, end=None, persons=None, seed=20240501, null=False) -> SynthData:
+    """Generate synthetic case-card data in memory.
+
+    Parameters
+    ----------
+    units : int
+        Number of fictional procuratorates (单位).
+    years : int
+        Length of the data window in years; the window ends with ``end``.
+    end : str, optional
+        Last month of data, ``"YYYY-MM"``; default the last full month before today.
+    persons : int, optional
+        Approximate number of records rows (person × stage); default about 3,333 per unit and year.
+    seed : int
+        Random seed: the same arguments give the same data.
+    null : bool
+        Plant nothing (``truth["patterns"] == []``); all else is as in the planted data.
+
+    Returns
+    -------
+    SynthData
+        ``.records`` (schema ``records``), ``.modifications`` (schema ``modifications``),
+        ``.truth`` (manifest, see the module docstring) and ``.errors`` (injected card errors).
+    """
+    gen = iter_units(units=units, years=years, end=end, persons=persons, seed=seed, null=null)
+    recs, mods, errs = [], [], []
+    while True:
+        try:
+            r, m, e = next(gen)
+        except StopIteration as stop:
+            truth = stop.value
+            break
+        recs.append(r)
+        mods.append(m)
+        errs.append(e)
+    records = schema.conform(pd.concat(recs, ignore_index=True), "records")
+    modifications = schema.conform(pd.concat(mods, ignore_index=True), "modifications")
+    errors = pd.concat(errs, ignore_index=True)
+    return SynthData(records=records, modifications=modifications, truth=truth, errors=errors)
+
+
+def generate(out_dir, *, units=6, years=3, end=None, persons=None, seed=20240501, null=False,
+             exports=True) -> dict:
+    """Generate the data and write it to ``out_dir``; returns a summary dict.
+
+    Writes ``records.parquet``, ``modifications.parquet``, ``errors.parquet`` and ``truth.json``
+    (canonical data), and with ``exports`` the files an analyst would receive from the unified
+    system in ``out_dir/exports/``: ``审查逮捕案件.csv``, ``审查起诉案件.csv``,
+    ``案卡修改日志.csv`` (GB18030, Chinese headers) and the same as ``.xlsx``. Units are
+    generated and written one at a time, so memory stays bounded for large ``persons``.
+
+    Returns
+    -------
+    dict
+        ``out_dir, records, modifications, errors, units, start, end, months, null, patterns,
+        files`` (paths written) and ``rows_by_stage``.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from casework.synth import _export as X
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    exp_dir = out / "exports"
+    gen = iter_units(units=units, years=years, end=end, persons=persons, seed=seed, null=null)
+    writers = {}
+    counts = {"records": 0, "modifications": 0, "errors": 0}
+    by_stage = {}
+    exporter = X.Exporter(exp_dir, seed=seed) if exports else None
+    first = True
+    try:
+        while True:
+            try:
+                r, m, e = next(gen)
+            except StopIteration as stop:
+                truth = stop.value
+                break
+            r = schema.conform(r, "records")
+            m = schema.conform(m, "modifications")
+            for name, frame in (("records", r), ("modifications", m), ("errors", e)):
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if name not in writers:
+                    writers[name] = pq.ParquetWriter(out / f"{name}.parquet", table.schema)
+                writers[name].write_table(table.cast(writers[name].schema))
+                counts[name] += len(frame)
+            for st, n in r["stage"].value_counts().items():
+                by_stage[st] = by_stage.get(st, 0) + int(n)
+            if exporter is not None:
+                exporter.add(r, m, first=first)
+            first = False
+    finally:
+        for w in writers.values():
+            w.close()
+    files = [str(out / f"{n}.parquet") for n in ("records", "modifications", "errors")]
+    if exporter is not None:
+        files += exporter.finish()
+    (out / "truth.json").write_text(json.dumps(truth, ensure_ascii=False, indent=2), encoding="utf-8")
+    files.append(str(out / "truth.json"))
+    months = int((np.datetime64(truth["end"], "M") - np.datetime64(truth["start"], "M")).astype(int)) + 1
+    return {
+        "out_dir": str(out), "records": counts["records"], "modifications": counts["modifications"],
+        "errors": counts["errors"], "units": truth["units"], "start": truth["start"], "end": truth["end"],
+        "months": months, "null": truth["null"], "patterns": [p["id"] for p in truth["patterns"]],
+        "rows_by_stage": by_stage, "files": files, "seed": truth["seed"],
+    }
+
+
+def describe(summary: dict) -> str:
+    """Chinese lines describing a :func:`generate` summary.
+
+    Examples
+    --------
+    >>> s = {"out_dir": "/tmp/demo", "records": 1200, "modifications": 80, "errors": 9,
+    ...      "units": [{"unit_code": "930102", "unit_name": "江州市青山区人民检察院"}],
+    ...      "start": "2024-01", "end": "2024-12", "months": 12, "null": False,
+    ...      "patterns": ["rising_charge"], "rows_by_stage": {"arrest_review": 400,
+    ...      "prosecution_review": 800}, "files": ["/tmp/demo/records.parquet"], "seed": 1}
+    >>> print(describe(s).splitlines()[0])
+    已生成合成演示数据：1,200 行案卡记录（审查逮捕 400 行，审查起诉 800 行），80 条修改记录
+    """
+    stages = "，".join(f"{schema.label('stage', k)} {v:,} 行" for k, v in summary["rows_by_stage"].items())
+    units = "、".join(u["unit_name"] for u in summary["units"][:6])
+    more = f"等 {len(summary['units'])} 个单位" if len(summary["units"]) > 6 else f"共 {len(summary['units'])} 个单位"
+    lines = [
+        f"已生成合成演示数据：{summary['records']:,} 行案卡记录（{stages}），{summary['modifications']:,} 条修改记录",
+        f"单位：{units}（{more}）",
+        f"期间：{summary['start']} 至 {summary['end']}，共 {summary['months']} 个月；随机种子 {summary['seed']}",
+        ("植入模式：无（对照数据）" if not summary["patterns"]
+         else f"植入模式 {len(summary['patterns'])} 个：{'、'.join(summary['patterns'])}（见 truth.json）"),
+        f"文件位置：{summary['out_dir']}",
+    ]
+    exp = [f for f in summary["files"] if "/exports/" in f.replace("\\", "/")]
+    if exp:
+        lines.append(f"导出文件（GB18030 CSV 与 xlsx）：{Path(exp[0]).parent}")
+    return "\n".join(lines)
