@@ -726,7 +726,8 @@ def batch(definition, *, workers: int = 2, progress: bool = True, templates_dir=
     recover(period_dir)
     log_path = period_dir / "batch_log.jsonl"
     batch_id = f"{_dt.datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    common = {"batch_id": batch_id, "definition": str(definition.path or ""), "snapshot": snapshot_id,
+    defn = str(Path(definition.path).resolve()) if definition.path else ""
+    common = {"batch_id": batch_id, "definition": defn, "snapshot": snapshot_id,
               "code_version": todo[0]["code_version"] if todo else _code_version(),
               "account": config.current_account()}
     _append_log(log_path, {**common, "event": "start", "at": _now(), "reports": len(todo),
