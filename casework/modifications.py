@@ -203,6 +203,26 @@ def with_closing(modifications: pd.DataFrame, records: pd.DataFrame) -> pd.DataF
     return out.drop(columns=["case_closed_on", "case_department"])
 
 
+def in_period(modifications: pd.DataFrame, period, *, trailing: int | None = None) -> pd.Series:
+    """Boolean mask of the changes made (``modified_at``) within ``period``, or within the
+    ``trailing`` months ending with the period's last month when that is longer.
+
+    Examples
+    --------
+    >>> log = pd.DataFrame({"modified_at": pd.to_datetime(["2024-03-31 23:00", "2024-05-01 08:00"])})
+    >>> in_period(log, "2024-05").tolist(), in_period(log, "2024-05", trailing=3).tolist()
+    ([False, True], [True, True])
+    """
+    from casework import periods
+
+    p = periods.parse(period) if isinstance(period, str) else period
+    months = {m.code for m in p.months()}
+    if trailing:
+        months |= {m.code for m in periods.trailing_months(p, int(trailing))}
+    month = pd.to_datetime(modifications["modified_at"]).dt.strftime("%Y-%m")
+    return month.isin(months).fillna(False).astype(bool)
+
+
 # ---------------------------------------------------------------------------------------------
 # Counts
 # ---------------------------------------------------------------------------------------------

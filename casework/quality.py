@@ -742,24 +742,37 @@ def error_trend(findings: pd.DataFrame, records: pd.DataFrame, *, by=None,
     return g
 
 
-def in_period(records: pd.DataFrame, period) -> pd.Series:
-    """Boolean mask of the cards whose statistics month (:func:`card_month`) lies in ``period``
-    (a :class:`casework.periods.Period` or a period code).
+def in_period(data: pd.DataFrame, period, *, trailing: int | None = None) -> pd.Series:
+    """Boolean mask of the cards (or findings) whose statistics month lies in ``period``.
+
+    Parameters
+    ----------
+    data : DataFrame
+        ``records`` (month from :func:`card_month`) or findings (their ``month`` column).
+    period : Period or str
+        A :class:`casework.periods.Period` or a period code.
+    trailing : int, optional
+        Also keep the ``trailing`` months ending with the period's last month (the window of
+        a trend chart).
 
     Examples
     --------
     >>> rec = pd.DataFrame({"accepted_on": pd.to_datetime(["2024-04-20", "2024-05-02"]),
     ...                     "closed_on": pd.to_datetime(["2024-05-03", None])})
-    >>> in_period(rec, "2024-05").tolist()
-    [True, True]
-    >>> in_period(rec, "2024-04").tolist()
-    [False, False]
+    >>> in_period(rec, "2024-05").tolist(), in_period(rec, "2024-04").tolist()
+    ([True, True], [False, False])
+    >>> in_period(pd.DataFrame({"month": ["2024-03", "2024-04"]}), "2024-05", trailing=2).tolist()
+    [False, True]
     """
     from casework import periods
 
     p = periods.parse(period) if isinstance(period, str) else period
     months = {m.code for m in p.months()}
-    return card_month(records).isin(months).fillna(False).astype(bool)
+    if trailing:
+        months |= {m.code for m in periods.trailing_months(p, int(trailing))}
+    month = data["month"] if "month" in data.columns and "closed_on" not in data.columns \
+        else card_month(data)
+    return month.astype("string").isin(months).fillna(False).astype(bool)
 
 
 def rule_counts(findings: pd.DataFrame) -> pd.DataFrame:
