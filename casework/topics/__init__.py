@@ -34,6 +34,7 @@ __all__ = [
     "pick_stage",
     "filter_units",
     "describe_topic",
+    "as_markdown",
 ]
 
 _BRACKETS = re.compile(r"[\[\]〔〕【】（）()]")
@@ -91,16 +92,20 @@ def charge_lists(data: pd.DataFrame) -> pd.Series:
     >>> charge_lists(df).tolist()
     [['盗窃', '诈骗'], ['诈骗']]
     """
-    has_list = "charges" in data.columns
-    has_one = "charge" in data.columns
+    n = len(data)
+    lists = data["charges"].tolist() if "charges" in data.columns else [None] * n
+    ones = data["charge"].tolist() if "charge" in data.columns else [None] * n
     out = []
-    for i in range(len(data)):
-        items = _as_list(data["charges"].iloc[i]) if has_list else []
-        if not items and has_one:
-            items = _as_list(data["charge"].iloc[i])
+    cache: dict = {}
+    for many, one in zip(lists, ones):
+        items = _as_list(many)
+        if not items:
+            items = _as_list(one)
         seen = []
         for item in items:
-            norm = normalise_charge(item)
+            if item not in cache:
+                cache[item] = normalise_charge(item)
+            norm = cache[item]
             if norm and norm not in seen:
                 seen.append(norm)
         out.append(seen)
@@ -284,3 +289,15 @@ def describe_topic(*, charges=None, charge_group=None) -> str:
         groups = [charge_group] if isinstance(charge_group, str) else list(charge_group)
         parts.append("、".join(schema.label("charge_group", g) for g in groups))
     return "、".join(p for p in parts if p)
+
+
+def as_markdown(lines) -> str:
+    """Sentences as a Markdown bullet list (for ``page.md``); empty input gives an empty string.
+
+    Examples
+    --------
+    >>> print(as_markdown(["共5人。", "上升。"]))
+    - 共5人。
+    - 上升。
+    """
+    return "\n".join(f"- {line}" for line in lines)

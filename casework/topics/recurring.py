@@ -818,9 +818,9 @@ def narrative(result: Characteristics, *, z: float = 1.96) -> list[str]:
     list of str
     """
     r = result
-    out: list[str] = []
+    out: list[str] = [f"说明：{n}。" for n in r.notes_zh]
     if r.persons == 0:
-        return [f"{r.period_zh}，所选单位没有{r.topic_zh}案件。"]
+        return out + [f"{r.period_zh}，所选单位没有{r.topic_zh}案件。"]
     share = r.persons / r.all_persons if r.all_persons else float("nan")
     out.append(f"{r.period_zh}，{r.topic_zh}案件共{r.persons:,}人，占同期全部案件人数"
                f"（{r.all_persons:,}人）的{share:.1%}。")
@@ -875,3 +875,85 @@ def _phrase(row) -> str:
     if row.dimension in _BOOL_DIMS:
         return PROFILE_DIMENSIONS[row.dimension]
     return f"{row.dimension_zh}为{row.category_zh}"
+
+
+def shares_long(table: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`contrast` table in long form for a chart: ``category_zh, group_zh, share``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"category_zh": ["男"], "topic_share": [0.9], "other_share": [0.5]})
+    >>> shares_long(t).values.tolist()
+    [['男', '本专题', 0.9], ['男', '其他案件', 0.5]]
+    """
+    rows = []
+    for r in table.itertuples():
+        rows.append((r.category_zh, "本专题", r.topic_share))
+        rows.append((r.category_zh, "其他案件", r.other_share))
+    return pd.DataFrame(rows, columns=["category_zh", "group_zh", "share"])
+
+
+def prompts(result: Characteristics, *, z: float = 1.96) -> list[str]:
+    """Prompts for 原因分析 and 对策建议, computed from the findings, for the analyst to complete.
+
+    Returns
+    -------
+    list of str
+        Each names a finding (with its number) and the question it raises.
+    """
+    r = result
+    out: list[str] = []
+    if not r.trend.empty:
+        t = r.trend.iloc[0]
+        if t["rate_ratio_ci_lower"] > 1:
+            out.append(f"案件数量每年约增长{t['rate_ratio'] - 1:.0%}：请结合同期打击整治部署、"
+                       "侦查机关移送力度和社会面发案情况分析增长原因。")
+    if r.stations is not None and not r.stations.empty and r.stations.attrs.get("groups", 0) > 1:
+        first = r.stations.iloc[0]
+        out.append(f"{first['category']}辖区案件占{first['share']:.1%}：可考虑与该派出所通报情况、"
+                   "召开联席会议，共同研究防范措施。")
+    over = _top_over(r.profile, k=2, z=z)
+    if over is not None and not over.empty:
+        who = "、".join(_phrase(row) for row in over.itertuples())
+        out.append(f"{who}的人员比例明显偏高：请分析其成因，并研究有针对性的预防和教育措施。")
+    if not r.keywords.empty:
+        words = "、".join(f"“{w}”" for w in r.keywords["term"].head(3))
+        out.append(f"作案手段以{words}等为特征：可结合典型案例开展以案释法和风险提示。")
+    if not out:
+        out.append("未发现明显的集中或异常特征，请结合办案实践补充分析。")
+    return out
+
+
+#: Display labels of this module's columns (``page.table(..., labels=recurring.LABELS)``).
+LABELS: dict[str, str] = {
+    "measure_zh": "口径", "family_zh": "模型", "rate_ratio": "年率比",
+    "rate_ratio_ci_lower": "95%区间下限", "rate_ratio_ci_upper": "95%区间上限",
+    "pearson_dispersion": "离散度（Pearson）", "nb_alpha": "负二项α", "overdispersion_p": "过度离散检验P值",
+    "months": "月数", "total": "人数合计", "first_month": "起始月", "last_month": "截止月",
+    "dimension_zh": "维度", "category": "类别", "category_zh": "类别", "rank": "位次",
+    "cumulative_share": "累计占比", "all_n": "全部案件人数", "topic_rate": "本专题占该类别比例",
+    "groups": "类别数", "top_n": "前N位", "top_categories": "前N位名称", "top_share": "前N位合计占比",
+    "hhi": "赫芬达尔指数",
+    "topic_n": "本专题人数", "topic_share": "本专题占比", "other_n": "其他案件人数",
+    "other_share": "其他案件占比", "difference": "占比差", "adj_residual": "调整残差",
+    "chi2_p": "卡方检验P值",
+    "group_zh": "组别", "persons": "人数", "recorded": "有金额记录人数", "median": "中位数（元）",
+    "q1": "下四分位数（元）", "q3": "上四分位数（元）", "mean": "平均数（元）", "max": "最大值（元）",
+    "term": "词语", "topic_docs": "本专题案件数", "topic_doc_share": "本专题案件占比",
+    "other_docs": "其他案件数", "other_doc_share": "其他案件占比", "lift": "提升度",
+    "tf": "词频", "idf": "逆文档频率", "score": "TF-IDF得分", "examples_zh": "示例短语",
+    "month": "月份", "t_years": "时间（年）", "n": "本专题人数", "share": "占比",
+}
+
+#: Display formats of this module's columns (``page.table(..., formats=recurring.FORMATS)``).
+FORMATS: dict[str, str] = {
+    "rate_ratio": "{:.2f}", "rate_ratio_ci_lower": "{:.2f}", "rate_ratio_ci_upper": "{:.2f}",
+    "estimate": "{:.3f}", "std_err": "{:.3f}", "ci_lower": "{:.3f}", "ci_upper": "{:.3f}",
+    "p_value": "{:.4f}", "overdispersion_p": "{:.4f}", "chi2_p": "{:.4f}",
+    "pearson_dispersion": "{:.2f}", "nb_alpha": "{:.3f}",
+    "share": "{:.1%}", "cumulative_share": "{:.1%}", "topic_rate": "{:.1%}", "top_share": "{:.1%}",
+    "hhi": "{:.3f}", "topic_share": "{:.1%}", "other_share": "{:.1%}", "difference": "{:+.1%}",
+    "adj_residual": "{:+.2f}", "topic_doc_share": "{:.1%}", "other_doc_share": "{:.1%}",
+    "lift": "{:.1f}", "tf": "{:.4f}", "idf": "{:.2f}", "score": "{:.4f}",
+    "median": "{:,.0f}", "q1": "{:,.0f}", "q3": "{:,.0f}", "mean": "{:,.0f}", "max": "{:,.0f}",
+}

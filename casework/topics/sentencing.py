@@ -1017,9 +1017,9 @@ def narrative(data: pd.DataFrame, *, top: int = 3) -> list[str]:
     '共有判决4人，其中判处三年有期徒刑以下刑罚（轻罪）3人，占75.0%；判处有期徒刑、拘役的，刑期中位数为10.0个月。'
     """
     df = data if "band" in data.columns else judgments(data)
+    out = [f"说明：{n}。" for n in df.attrs.get("notes_zh", [])]
     if df.empty:
-        return ["所选范围内没有判决数据。"]
-    out = []
+        return out + ["所选范围内没有判决数据。"]
     light = minor_offence_share(df, by=None).iloc[0]
     med = median_terms(df, by=None).iloc[0]
     s = f"共有判决{len(df):,}人"
@@ -1071,3 +1071,37 @@ __all__ = [
 ]
 
 _ = schema  # the charge table is read through casework.topics helpers
+
+#: Display labels of this module's columns (``page.table(..., labels=sentencing.LABELS)``).
+LABELS: dict[str, str] = {
+    "charge": "罪名", "band": "刑罚类别代码", "band_zh": "刑罚类别", "n": "人数", "denominator": "人数合计",
+    "share": "占比", "numerator": "人数", "value": "比例",
+    "fine_median": "罚金中位数（元）", "fine_q1": "罚金下四分位数（元）", "fine_q3": "罚金上四分位数（元）",
+    "fine_mean": "罚金平均数（元）", "upper": "上限（元）",
+    "median": "刑期中位数（月）", "q1": "下四分位数（月）", "q3": "上四分位数（月）", "mean": "平均刑期（月）",
+    "iqr": "四分位距（月）", "mad": "绝对中位差（月）",
+    "deviation_n": "可比较人数", "deviation_mean": "平均偏差（月）", "deviation_median": "偏差中位数（月）",
+    "lighter_share": "轻于建议", "equal_share": "等于建议", "heavier_share": "重于建议",
+    "term": "变量代码", "term_zh": "变量", "exp_estimate": "倍数/几率比", "exp_ci_lower": "倍数区间下限",
+    "exp_ci_upper": "倍数区间上限", "significant": "显著", "reading_zh": "解读",
+    "groups": "比较组数", "group_median_min": "各组中位数最小值（月）",
+    "group_median_max": "各组中位数最大值（月）", "group_median_ratio": "最大/最小",
+    "kruskal_p": "Kruskal-Wallis检验P值", "fligner_p": "Fligner-Killeen检验P值",
+    "charge_n": "同罪名人数", "charge_median": "同罪名刑期中位数（月）", "robust_z": "稳健Z值",
+    "direction_zh": "方向", "plea_leniency": "认罪认罚",
+}
+
+#: Display formats of this module's columns (``page.table(..., formats=sentencing.FORMATS)``).
+FORMATS: dict[str, str] = {
+    "share": "{:.1%}", "value": "{:.1%}", "value_ci_lower": "{:.1%}", "value_ci_upper": "{:.1%}",
+    "lighter_share": "{:.1%}", "equal_share": "{:.1%}", "heavier_share": "{:.1%}",
+    "deviation_mean": "{:+.1f}", "deviation_median": "{:+.1f}",
+    "median": "{:.1f}", "q1": "{:.1f}", "q3": "{:.1f}", "mean": "{:.1f}", "iqr": "{:.1f}",
+    "mad": "{:.1f}", "fine_median": "{:,.0f}", "fine_q1": "{:,.0f}", "fine_q3": "{:,.0f}",
+    "fine_mean": "{:,.0f}", "upper": "{:,.0f}",
+    "estimate": "{:.3f}", "std_err": "{:.3f}", "ci_lower": "{:.3f}", "ci_upper": "{:.3f}",
+    "p_value": "{:.4f}", "exp_estimate": "{:.2f}", "exp_ci_lower": "{:.2f}", "exp_ci_upper": "{:.2f}",
+    "group_median_min": "{:.1f}", "group_median_max": "{:.1f}", "group_median_ratio": "{:.2f}",
+    "kruskal_p": "{:.4f}", "fligner_p": "{:.4f}", "charge_median": "{:.1f}", "robust_z": "{:+.2f}",
+    "term_months": "{:.1f}",
+}
