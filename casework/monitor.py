@@ -1,0 +1,838 @@
+"""Monthly monitoring: control charts, run rules, CUSUM and seasonal decomposition.
+
+The monitor takes the monthly series of :func:`casework.panel.monthly` and, per indicator and
+group, draws the chart its kind calls for (``../shared/reference/domain.md`` §4):
+
+=========================  ===============================================================
+indicator                  chart
+=========================  ===============================================================
+rate (proportion)          p-chart p̄ ± 3√(p̄(1−p̄)/n_t); Laney p′ when overdispersed
+count (events per month)   u-chart of events per day ū ± 3√(ū/n_t), n_t = days in month;
+                           Laney u′ when overdispersed
+mean / median days, ratio  XmR: X̄ ± 2.66·MR̄
+=========================  ===============================================================
+
+Points are standardised (``z``) and checked with the Western Electric / Nelson run rules; rates
+and counts also get a one-sided CUSUM (binomial / Poisson) toward the adverse direction (both
+directions for "range" indicators). Every result is a tidy frame with ``flag`` (the rules that
+fired, e.g. ``"rule1,cusum_up"``, empty when none) and ``flag_since`` (the month the run began).
+
+Decisions, documented:
+
+- **Baseline.** Limits come from a baseline (Phase I) and are applied to every month (Phase II).
+  ``baseline="auto"`` uses the first 12 months when the series has at least 24 months, else
+  all months; a baseline with fewer than 5 events (or 5 non-events) falls back to all months.
+- **Overdispersion (Laney).** On the baseline, D = Σz_t² is compared with χ²(m−1); when
+  P(χ² ≥ D) < ``overdispersion_alpha`` (default 0.01) and the moving-range estimate
+  σ_z = MR̄(z)/1.128 exceeds 1, limits are widened by σ_z (Laney p′/u′). Underdispersion never
+  narrows them.
+- **Small counts.** For plain p/u charts, rule 1 uses exact probability limits — the binomial
+  (or Poisson) quantiles with the tail probability of 3σ, Φ(−3) = 0.00135 per side — so sparse
+  series (a police station with a handful of arrests a month) do not raise false alarms from a
+  skewed normal approximation. The zone and run rules (2–5) are applied only where the normal
+  approximation holds (expected events and non-events ≥ 5 in the month); sparse series are
+  watched by rule 1 and the CUSUM.
+- **CUSUM.** Binomial CUSUM on monthly counts, W = k·log(p1/p0) + (n−k)·log((1−p1)/(1−p0)),
+  with p0 the baseline rate and p1 the rate at ``cusum_odds_ratio`` (default 2) times the
+  odds; Poisson CUSUM for counts at ``cusum_rate_ratio`` (default 1.5). The threshold h gives
+  an in-control average run length of ``cusum_arl0`` months (default 400) at the baseline's
+  mean monthly volume (Siegmund's approximation); the statistic restarts at 0 after a signal.
+  The case-level :func:`bernoulli_cusum` sets h for an ARL in events (Markov chain,
+  :func:`cusum_threshold`).
+
+Examples
+--------
+>>> import pandas as pd
+>>> from casework import monitor
+>>> months = pd.period_range("2023-01", periods=24, freq="M").strftime("%Y-%m")
+>>> k = [10] * 20 + [10, 30, 32, 31]
+>>> series = pd.DataFrame({"indicator": "x_rate", "kind": "rate", "direction": "lower_better",
+...                        "month": months, "numerator": k, "denominator": [100] * 24})
+>>> out = monitor.control_chart(series)
+>>> out.loc[out["flag"] != "", ["month", "flag", "flag_since"]].head(2).to_string(index=False)
+'  month                 flag flag_since\\n2024-10       rule1,cusum_up    2024-10\\n2024-11 rule1,rule2,cusum_up    2024-10'
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _st
+
+from casework import panel as _panel
+from casework import periods as _periods
+from casework.errors import ParameterError, check_choice
+
+#: Tail probability per side equivalent to 3σ.
+TAIL = float(_st.norm.sf(3.0))
+
+#: Rule names and their Chinese descriptions (for report tables and 存在问题).
+RULES = {
+    "rule1": "超出控制限（3σ）",
+    "rule2": "连续3点中有2点超出2σ（同侧）",
+    "rule3": "连续5点中有4点超出1σ（同侧）",
+    "rule4": "连续8点位于中心线同侧",
+    "rule5": "连续6点持续上升或下降",
+    "cusum_up": "CUSUM 累积上移信号",
+    "cusum_down": "CUSUM 累积下移信号",
+    "stl": "剔除季节因素后异常",
+}
+
+CHARTS = ("auto", "p", "u", "xmr")
+
+_OUT_COLS = ["chart", "centre", "lcl", "ucl", "z", "sigma_factor", "phi", "cusum", "flag",
+             "flag_since", "side"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Bernoulli / binomial CUSUM
+# ---------------------------------------------------------------------------------------------
+
+
+def _llr(p0: float, p1: float) -> tuple[float, float]:
+    return float(np.log(p1 / p0)), float(np.log((1 - p1) / (1 - p0)))
+
+
+def cusum_arl(p: float, *, p0: float, p1: float, h: float, steps: int = 20) -> float:
+    """Average run length (events until S_t ≥ h) of a Bernoulli CUSUM when the true rate is
+    ``p`` — Markov-chain approximation (Brook & Evans 1972) on a grid of ``steps`` cells per
+    unit of the positive score.
+
+    Examples
+    --------
+    >>> arl0 = cusum_arl(0.1, p0=0.1, p1=0.2, h=4.0)
+    >>> arl1 = cusum_arl(0.2, p0=0.1, p1=0.2, h=4.0)
+    >>> round(arl0), round(arl1)
+    (1059, 65)
+    """
+    a, b = _llr(p0, p1)
+    up_first = a > 0
+    if not up_first:  # downward CUSUM: mirror so the positive step is the event's complement
+        a, b, p = b, a, 1 - p
+    delta = a / steps
+    n = int(np.ceil(h / delta))
+    if n < 1:
+        return 1.0
+    up = steps
+    down = int(round(-b / delta))
+    q = np.zeros((n, n))
+    idx = np.arange(n)
+    tgt_up = idx + up
+    ok = tgt_up < n
+    q[idx[ok], tgt_up[ok]] += p
+    tgt_dn = np.maximum(idx - down, 0)
+    q[idx, tgt_dn] += 1 - p
+    try:
+        arl = np.linalg.solve(np.eye(n) - q, np.ones(n))
+    except np.linalg.LinAlgError:
+        return float("inf")
+    return float(arl[0])
+
+
+@lru_cache(maxsize=512)
+def _threshold(p0: float, p1: float, arl0: float) -> float:
+    a, b = _llr(p0, p1)
+    lo, hi = 0.05, 1.0
+    while cusum_arl(p0, p0=p0, p1=p1, h=hi) < arl0 and hi < 200:
+        lo, hi = hi, hi * 2
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        if cusum_arl(p0, p0=p0, p1=p1, h=mid) < arl0:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def cusum_threshold(p0: float, p1: float, *, arl0: float = 2000.0) -> float:
+    """The Bernoulli CUSUM threshold h whose in-control average run length is ``arl0`` events.
+
+    Examples
+    --------
+    >>> h = cusum_threshold(0.05, 0.10, arl0=1000)
+    >>> round(cusum_arl(0.05, p0=0.05, p1=0.10, h=h))  # doctest: +SKIP
+    1000
+    >>> 1.0 < h < 10.0
+    True
+    """
+    if not (0 < p0 < 1 and 0 < p1 < 1) or p0 == p1:
+        raise ParameterError("CUSUM 需要 0 < p0, p1 < 1 且 p0 ≠ p1",
+                             "CUSUM needs 0 < p0, p1 < 1 and p0 != p1")
+    return _threshold(round(float(p0), 6), round(float(p1), 6), float(arl0))
+
+
+def bernoulli_cusum(events, *, p0: float, p1: float, h: float | None = None,
+                    arl0: float = 2000.0, reset: bool = True) -> pd.DataFrame:
+    """Bernoulli CUSUM over a case-level 0/1 stream (domain.md §4).
+
+    W_t = y_t·log(p1/p0) + (1 − y_t)·log((1 − p1)/(1 − p0)); S_t = max(0, S_{t−1} + W_t);
+    a signal when S_t ≥ h. With p1 > p0 it watches for a rise, with p1 < p0 for a fall.
+
+    Parameters
+    ----------
+    events : sequence of 0/1 (bool), in time order
+        E.g. for each approved arrest of one police station, whether it was later changed to
+        bail. Missing values are skipped (S carries over).
+    p0, p1 : float
+        In-control and out-of-control rates.
+    h : float, optional
+        Threshold; default :func:`cusum_threshold` for ``arl0``.
+    reset : bool
+        Restart at 0 after a signal (default), so later signals are new episodes.
+
+    Returns
+    -------
+    DataFrame
+        One row per event: ``y, w, s, signal`` (S_t ≥ h at this event) and ``run_start`` (the
+        position where the current excursion of S above 0 began). ``attrs`` holds ``h``,
+        ``first_signal`` (position of the first signal or None) and ``signal_start`` (its
+        run start).
+
+    Examples
+    --------
+    >>> y = [0] * 30 + [1, 0, 1, 1, 0, 1, 1, 1]
+    >>> out = bernoulli_cusum(y, p0=0.1, p1=0.4, h=3.0)
+    >>> out.attrs["first_signal"], out.attrs["signal_start"]
+    (33, 30)
+    >>> round(float(out["s"].iloc[30]), 3)  # log(0.4/0.1)
+    1.386
+    """
+    y = pd.to_numeric(pd.Series(list(events), dtype="object"), errors="coerce").to_numpy(dtype=float)
+    if h is None:
+        h = cusum_threshold(p0, p1, arl0=arl0)
+    a, b = _llr(p0, p1)
+    n = len(y)
+    w = np.where(np.isnan(y), 0.0, np.where(y > 0, a, b))
+    s = np.zeros(n)
+    sig = np.zeros(n, dtype=bool)
+    start = np.full(n, -1)
+    cur, run = 0.0, -1
+    for t in range(n):
+        if np.isnan(y[t]):
+            s[t], start[t] = cur, run
+            continue
+        nxt = cur + w[t]
+        if nxt <= 0:
+            cur, run = 0.0, -1
+        else:
+            if cur == 0.0:
+                run = t
+            cur = nxt
+        s[t], start[t] = cur, run
+        if cur >= h:
+            sig[t] = True
+            if reset:
+                cur = 0.0
+                run = -1
+    out = pd.DataFrame({"y": y, "w": w, "s": s, "signal": sig,
+                        "run_start": pd.array(np.where(start >= 0, start, -1), dtype="Int64")})
+    out.loc[out["run_start"] < 0, "run_start"] = pd.NA
+    first = int(np.argmax(sig)) if sig.any() else None
+    out.attrs.update(h=float(h), first_signal=first,
+                     signal_start=(int(out["run_start"].iloc[first]) if first is not None else None))
+    return out
+
+
+def _siegmund_arl(mu: float, sd: float, h: float) -> float:
+    """Siegmund's approximation of the ARL of a CUSUM whose increments have mean ``mu`` < 0 and
+    standard deviation ``sd``, threshold ``h``."""
+    if sd <= 0:
+        return float("inf")
+    d = mu / sd
+    b = h / sd + 1.166
+    if abs(d) < 1e-9:
+        return b * b
+    return float((np.exp(-2 * d * b) + 2 * d * b - 1) / (2 * d * d))
+
+
+def _aggregated_threshold(mu: float, sd: float, arl0: float) -> float:
+    """Threshold h with Siegmund ARL = ``arl0`` steps (months) for increments (mu, sd)."""
+    if sd <= 0 or mu >= 0:
+        return float("inf")
+    lo, hi = 0.0, sd
+    while _siegmund_arl(mu, sd, hi) < arl0 and hi < 1e9:
+        lo, hi = hi, hi * 2
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if _siegmund_arl(mu, sd, mid) < arl0:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def _binomial_threshold(p0: float, p1: float, n: float, arl0: float) -> float:
+    a, b = _llr(p0, p1)
+    mu = n * (p0 * (a - b) + b)
+    sd = np.sqrt(n * p0 * (1 - p0)) * abs(a - b)
+    return _aggregated_threshold(mu, sd, arl0)
+
+
+def _poisson_threshold(u0: float, u1: float, n: float, arl0: float) -> float:
+    a = np.log(u1 / u0)
+    mu = u0 * n * a - (u1 - u0) * n
+    sd = np.sqrt(u0 * n) * abs(a)
+    return _aggregated_threshold(mu, sd, arl0)
+
+
+def _binomial_cusum(k, n, p0, p1, h):
+    """Monthly (aggregated) CUSUM; returns S_t, signal flags and run starts (indices)."""
+    a, b = _llr(p0, p1)
+    T = len(k)
+    s = np.zeros(T)
+    sig = np.zeros(T, dtype=bool)
+    start = np.full(T, -1)
+    cur, run = 0.0, -1
+    for t in range(T):
+        if np.isnan(k[t]) or np.isnan(n[t]) or n[t] <= 0:
+            s[t], start[t] = cur, run
+            continue
+        nxt = cur + k[t] * a + (n[t] - k[t]) * b
+        if nxt <= 0:
+            cur, run = 0.0, -1
+        else:
+            if cur == 0.0:
+                run = t
+            cur = nxt
+        s[t], start[t] = cur, run
+        if cur >= h:
+            sig[t] = True
+            cur, run = 0.0, -1
+    return s, sig, start
+
+
+def _poisson_cusum(k, n, u0, u1, h):
+    """Poisson CUSUM on counts k with exposures n: W = k·log(u1/u0) − (u1 − u0)·n."""
+    a = np.log(u1 / u0)
+    T = len(k)
+    s = np.zeros(T)
+    sig = np.zeros(T, dtype=bool)
+    start = np.full(T, -1)
+    cur, run = 0.0, -1
+    for t in range(T):
+        if np.isnan(k[t]) or n[t] <= 0:
+            s[t], start[t] = cur, run
+            continue
+        nxt = cur + k[t] * a - (u1 - u0) * n[t]
+        if nxt <= 0:
+            cur, run = 0.0, -1
+        else:
+            if cur == 0.0:
+                run = t
+            cur = nxt
+        s[t], start[t] = cur, run
+        if cur >= h:
+            sig[t] = True
+            cur, run = 0.0, -1
+    return s, sig, start
+
+
+# ---------------------------------------------------------------------------------------------
+# Run rules
+# ---------------------------------------------------------------------------------------------
+
+
+def run_rules(z, *, eligible=None, rule1=None) -> pd.DataFrame:
+    """Western Electric / Nelson rules on a standardised series ``z``.
+
+    Parameters
+    ----------
+    z : array-like
+        Standardised values (NaN = no point that month; runs pass over it).
+    eligible : array-like of bool, optional
+        Points where the zone and run rules (2–5) may fire (default: all non-missing).
+    rule1 : array-like of bool, optional
+        Precomputed rule-1 decisions (e.g. exact probability limits); default |z| > 3.
+
+    Returns
+    -------
+    DataFrame
+        Boolean columns ``rule1`` … ``rule5`` and integer columns ``since_rule1`` …
+        ``since_rule5`` (position where the run that fired began), ``side`` (+1 / −1 / 0).
+
+    Notes
+    -----
+    rule1: one point beyond 3σ; rule2: 2 of 3 consecutive beyond 2σ on one side; rule3: 4 of 5
+    beyond 1σ on one side; rule4: 8 consecutive on one side of the centre; rule5: 6 consecutive
+    points steadily increasing or decreasing.
+
+    Examples
+    --------
+    >>> r = run_rules([0.5, -0.2, 0.3, 0.4, 0.6, 0.2, 0.8, 0.9, 1.1, 0.7, 3.4])
+    >>> r["rule4"].tolist()[-4:], int(r["since_rule4"].iloc[-1])
+    ([False, False, True, True], 2)
+    >>> bool(r["rule1"].iloc[-1]), bool(r["rule1"].iloc[0])
+    (True, False)
+    """
+    z = np.asarray(z, dtype=float)
+    T = len(z)
+    valid = ~np.isnan(z)
+    elig = valid.copy() if eligible is None else (np.asarray(eligible, dtype=bool) & valid)
+    r1 = (np.abs(np.nan_to_num(z)) > 3) & valid if rule1 is None else np.asarray(rule1, bool) & valid
+    out = {f"rule{i}": np.zeros(T, dtype=bool) for i in range(1, 6)}
+    since = {f"rule{i}": np.full(T, -1) for i in range(1, 6)}
+    out["rule1"] = r1
+    side = np.sign(np.nan_to_num(z)).astype(int)
+    # rule1 since: start of consecutive rule-1 points on the same side
+    for t in np.flatnonzero(r1):
+        s = t
+        j = t - 1
+        while j >= 0 and (r1[j] or not valid[j]) and (not valid[j] or side[j] == side[t]):
+            if valid[j]:
+                s = j
+            j -= 1
+        since["rule1"][t] = s
+    idx = np.flatnonzero(elig)  # rules 2-5 skip ineligible/missing months
+    ze = z[idx]
+    for pos in range(len(idx)):
+        t = idx[pos]
+        for rule, (win, need, lim) in {"rule2": (3, 2, 2.0), "rule3": (5, 4, 1.0)}.items():
+            if pos + 1 >= win:
+                w = ze[pos + 1 - win: pos + 1]
+                for sgn in (1, -1):
+                    hits = sgn * w > lim
+                    if hits.sum() >= need and sgn * ze[pos] > lim:
+                        out[rule][t] = True
+                        first = int(np.argmax(hits))
+                        since[rule][t] = idx[pos + 1 - win + first]
+        # rule4: 8 in a row on one side
+        if pos + 1 >= 8:
+            w = ze[pos - 7: pos + 1]
+            for sgn in (1, -1):
+                if (sgn * w > 0).all():
+                    out["rule4"][t] = True
+                    s = pos - 7
+                    while s - 1 >= 0 and sgn * ze[s - 1] > 0:
+                        s -= 1
+                    since["rule4"][t] = idx[s]
+        # rule5: 6 steadily increasing or decreasing (5 consecutive differences)
+        if pos + 1 >= 6:
+            d = np.diff(ze[pos - 5: pos + 1])
+            for sgn in (1, -1):
+                if (sgn * d > 0).all():
+                    out["rule5"][t] = True
+                    s = pos - 5
+                    while s - 1 >= 0 and sgn * (ze[s] - ze[s - 1]) > 0:
+                        s -= 1
+                    since["rule5"][t] = idx[s]
+    frame = pd.DataFrame(out)
+    for k, v in since.items():
+        frame[f"since_{k}"] = v
+    frame["side"] = side
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# One series
+# ---------------------------------------------------------------------------------------------
+
+
+def _baseline_mask(T: int, baseline) -> np.ndarray:
+    if isinstance(baseline, str):
+        check_choice("baseline", baseline, ["auto", "all"])
+        if baseline == "all" or T < 24:
+            return np.ones(T, dtype=bool)
+        baseline = 12
+    if isinstance(baseline, (int, np.integer)):
+        m = np.zeros(T, dtype=bool)
+        m[: max(1, min(int(baseline), T))] = True
+        return m
+    m = np.asarray(baseline, dtype=bool)
+    if len(m) != T:
+        raise ParameterError("baseline 掩码长度应等于月份数", "baseline mask must have one entry per month")
+    return m
+
+
+def _chart_kind(kind: str, ci: str | None) -> str:
+    if kind == "rate" and ci in (None, "wilson"):
+        return "p"
+    if kind == "count" and ci in (None, "poisson"):
+        return "u"
+    return "xmr"
+
+
+def _series_chart(k, n, value, *, chart: str, baseline, direction: str, sigma: float,
+                  od_alpha: float, cusum: bool, odds_ratio: float, rate_ratio: float,
+                  arl0: float, rules: tuple[str, ...]) -> dict:
+    T = len(value)
+    base = _baseline_mask(T, baseline)
+    res = {c: np.full(T, np.nan) for c in ("centre", "lcl", "ucl", "z", "cusum")}
+    res["sigma_factor"] = np.full(T, 1.0)
+    res["phi"] = np.full(T, np.nan)
+    r1 = None
+    elig = None
+    cus_up = cus_dn = None
+    if chart in ("p", "u"):
+        valid = (n > 0) & ~np.isnan(k)
+        b = base & valid
+        if chart == "p":
+            kb, nb = k[b].sum(), n[b].sum()
+            if b.sum() == 0 or kb < 5 or nb - kb < 5:
+                b = valid
+                kb, nb = k[b].sum(), n[b].sum()
+        else:
+            kb, nb = k[b].sum(), n[b].sum()
+            if b.sum() == 0 or kb < 5:
+                b = valid
+                kb, nb = k[b].sum(), n[b].sum()
+        if nb <= 0:
+            return _finish(res, T, None, None, None, None, None, sigma)
+        c = kb / nb
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x = np.where(valid, k / np.where(n > 0, n, 1), np.nan)
+            if chart == "p":
+                sd = np.sqrt(c * (1 - c) / n)
+                expected_ok = (n * c >= 5) & (n * (1 - c) >= 5)
+            else:
+                sd = np.sqrt(c / n)
+                expected_ok = n * c >= 5
+            z = np.where(valid & (sd > 0), (x - c) / sd, np.nan)
+        zb = z[b & ~np.isnan(z)]
+        factor = 1.0
+        if len(zb) >= 3:
+            D = float((zb ** 2).sum())
+            res["phi"][:] = D / (len(zb) - 1)
+            p_od = float(_st.chi2.sf(D, len(zb) - 1))
+            mr = np.abs(np.diff(zb))
+            sz = float(mr.mean() / 1.128) if len(mr) else 1.0
+            if p_od < od_alpha and sz > 1:
+                factor = sz
+        res["sigma_factor"][:] = factor
+        res["centre"] = np.where(valid, c, np.nan) if chart == "p" else c * n
+        zf = z / factor
+        res["z"] = zf
+        if factor > 1:  # Laney: normal limits widened by σ_z
+            lo, hi = c - sigma * sd * factor, c + sigma * sd * factor
+            if chart == "p":
+                lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)
+                res["lcl"], res["ucl"] = np.where(valid, lo, np.nan), np.where(valid, hi, np.nan)
+            else:
+                res["lcl"], res["ucl"] = np.clip(lo, 0, None) * n, hi * n
+            r1 = valid & (np.abs(np.nan_to_num(zf)) > sigma)
+            elig = valid
+        else:  # exact probability limits for rule 1
+            tail = float(_st.norm.sf(sigma))
+            nn = np.where(valid, n, 0)
+            if chart == "p":
+                hi_k = _st.binom.ppf(1 - tail, nn, c)
+                lo_k = _st.binom.ppf(tail, nn, c)
+                res["lcl"] = np.where(valid, lo_k / np.where(nn > 0, nn, 1), np.nan)
+                res["ucl"] = np.where(valid, hi_k / np.where(nn > 0, nn, 1), np.nan)
+            else:
+                hi_k = _st.poisson.ppf(1 - tail, c * nn)
+                lo_k = _st.poisson.ppf(tail, c * nn)
+                res["lcl"], res["ucl"] = lo_k, hi_k
+            r1 = valid & ((k > hi_k) | (k < lo_k))
+            elig = valid & expected_ok
+        value_for_side = x
+        if cusum:
+            nbar = float(np.mean(n[b]))
+            if chart == "p" and 0 < c < 1:
+                odds = c / (1 - c)
+                p_up = odds * odds_ratio / (1 + odds * odds_ratio)
+                p_dn = (odds / odds_ratio) / (1 + odds / odds_ratio)
+                if direction in ("lower_better", "range"):
+                    h = _binomial_threshold(c, p_up, nbar, arl0)
+                    cus_up = _binomial_cusum(k, n, c, p_up, h)
+                if direction in ("higher_better", "range"):
+                    h = _binomial_threshold(c, p_dn, nbar, arl0)
+                    cus_dn = _binomial_cusum(k, n, c, p_dn, h)
+            elif chart == "u" and c > 0:
+                if direction in ("lower_better", "range"):
+                    h = _poisson_threshold(c, c * rate_ratio, nbar, arl0)
+                    cus_up = _poisson_cusum(k, n, c, c * rate_ratio, h)
+                if direction in ("higher_better", "range"):
+                    h = _poisson_threshold(c, c / rate_ratio, nbar, arl0)
+                    cus_dn = _poisson_cusum(k, n, c, c / rate_ratio, h)
+    else:  # XmR
+        x = value.astype(float)
+        valid = ~np.isnan(x)
+        b = base & valid
+        if b.sum() < 3:
+            b = valid
+        if b.sum() < 2:
+            return _finish(res, T, None, None, None, None, None, sigma)
+        xb = x[b]
+        c = float(xb.mean())
+        mr = np.abs(np.diff(xb))
+        mrbar = float(mr.mean()) if len(mr) else 0.0
+        s = mrbar / 1.128
+        res["centre"] = np.where(valid, c, np.nan)
+        res["lcl"] = np.where(valid, c - sigma * s, np.nan)
+        res["ucl"] = np.where(valid, c + sigma * s, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            res["z"] = np.where(valid & (s > 0), (x - c) / s, np.nan)
+        r1 = valid & (np.abs(np.nan_to_num(res["z"])) > sigma)
+        elig = valid
+        value_for_side = x
+    return _finish(res, T, res["z"], r1, elig, cus_up, cus_dn, sigma, rules=rules)
+
+
+def _finish(res, T, z, r1, elig, cus_up, cus_dn, sigma, rules=("rule1", "rule2", "rule3",
+                                                                    "rule4", "rule5")):
+    flags = [[] for _ in range(T)]
+    since = np.full(T, -1)
+    side = np.zeros(T, dtype=int)
+    if z is not None:
+        zz = np.where(np.isnan(z), np.nan, z * (3.0 / sigma))  # rules are stated on the 3σ scale
+        rr = run_rules(zz, eligible=elig, rule1=r1)
+        for rule in ("rule1", "rule2", "rule3", "rule4", "rule5"):
+            if rule not in rules:
+                continue
+            for t in np.flatnonzero(rr[rule].to_numpy()):
+                flags[t].append(rule)
+                st = int(rr[f"since_{rule}"].iloc[t])
+                since[t] = st if since[t] < 0 else min(since[t], st)
+                side[t] = int(rr["side"].iloc[t])
+    cs = np.full(T, np.nan)
+    for name, out, sgn in (("cusum_up", cus_up, 1), ("cusum_down", cus_dn, -1)):
+        if out is None:
+            continue
+        s, sig, start = out
+        cs = s if sgn > 0 or np.all(np.isnan(cs)) else cs
+        for t in np.flatnonzero(sig):
+            flags[t].append(name)
+            st = int(start[t]) if start[t] >= 0 else t
+            since[t] = st if since[t] < 0 else min(since[t], st)
+            if side[t] == 0:
+                side[t] = sgn
+    res["cusum"] = cs
+    res["flag"] = np.array([",".join(f) for f in flags], dtype=object)
+    res["_since_idx"] = since
+    res["side"] = side
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
+# Frames
+# ---------------------------------------------------------------------------------------------
+
+
+def _keys_of(df: pd.DataFrame) -> list[str]:
+    known = {"indicator", "name_zh", "kind", "count_unit", "unit_zh", "direction", "month",
+             "month_start", "numerator", "denominator", "value", "value_ci_lower",
+             "value_ci_upper", "ci"}
+    return [c for c in df.columns if c not in known]
+
+
+def control_chart(monthly: pd.DataFrame, *, chart: str = "auto", baseline="auto",
+                  sigma: float = 3.0, overdispersion_alpha: float = 0.01, cusum: bool = True,
+                  cusum_odds_ratio: float = 2.0, cusum_rate_ratio: float = 1.5,
+                  cusum_arl0: float = 400.0,
+                  rules=("rule1", "rule2", "rule3", "rule4", "rule5")) -> pd.DataFrame:
+    """Control limits, run rules and CUSUM for every series of a monthly frame.
+
+    Parameters
+    ----------
+    monthly : DataFrame
+        Output of :func:`casework.panel.monthly` (or any frame with ``indicator``, ``kind``,
+        ``month``, ``numerator``, ``denominator``, ``value`` and optional ``direction``; other
+        non-standard columns are group keys).
+    chart : {"auto", "p", "u", "xmr"}
+        ``auto`` picks by indicator kind (see the module docstring).
+    baseline : "auto", "all", int or boolean mask
+        Months used to estimate the centre and limits.
+    sigma : float
+        Width of the limits in standard deviations (3 = the 3σ rule).
+    overdispersion_alpha : float
+        Level of the χ² dispersion test that switches p/u charts to Laney p′/u′.
+    cusum : bool
+        Also run the one-sided CUSUMs (rates and counts).
+    rules : sequence
+        Which run rules to apply (subset of ``rule1`` … ``rule5``).
+
+    Returns
+    -------
+    DataFrame
+        The input columns plus ``chart`` (``p``, ``laney_p``, ``u``, ``laney_u``, ``xmr``),
+        ``centre``, ``lcl``, ``ucl`` (in the value's units; counts in events per month),
+        ``z`` (standardised, Laney-adjusted), ``sigma_factor`` (σ_z, 1 when not adjusted),
+        ``phi`` (baseline dispersion D/(m−1)), ``cusum`` (statistic), ``flag`` (comma-joined
+        rules, "" when none), ``flag_since`` (month code the run began, NA when no flag) and
+        ``side`` (+1 above / −1 below the centre).
+    """
+    check_choice("chart", chart, CHARTS)
+    for r in rules:
+        check_choice("rules", r, [k for k in RULES if k.startswith("rule")])
+    if "value" not in monthly.columns and {"numerator", "denominator"} <= set(monthly.columns):
+        from casework.stats import safe_ratio
+
+        monthly = monthly.assign(value=safe_ratio(monthly["numerator"], monthly["denominator"]))
+    need = {"indicator", "month", "value"}
+    if not need <= set(monthly.columns):
+        raise ParameterError("月度数据缺少列：indicator, month, value",
+                             "monthly frame needs indicator, month and value columns")
+    if monthly.empty:
+        return monthly.assign(**{c: pd.Series(dtype="float64") for c in _OUT_COLS})
+    keys = _keys_of(monthly)
+    df = monthly.copy()
+    if "kind" not in df.columns:
+        df["kind"] = "rate"
+    if "direction" not in df.columns:
+        df["direction"] = "range"
+    for c in ("numerator", "denominator"):
+        if c not in df.columns:
+            df[c] = np.nan
+    from casework import indicators as _ind
+
+    reg = _ind.registry()
+    df = df.sort_values([*keys, "indicator", "month"], kind="stable").reset_index(drop=True)
+    pieces = []
+    for _, g in df.groupby([*keys, "indicator"], sort=False, dropna=False):
+        first = g.iloc[0]
+        ind = reg.get(first["indicator"])
+        kind = str(first["kind"])
+        which = _chart_kind(kind, ind.ci if ind is not None else None) if chart == "auto" else chart
+        k = pd.to_numeric(g["numerator"], errors="coerce").to_numpy(dtype=float)
+        if which == "u":
+            n = np.array([_periods.parse(m).n_days for m in g["month"]], dtype=float) \
+                if kind == "count" else pd.to_numeric(g["denominator"], errors="coerce").to_numpy(dtype=float)
+        else:
+            n = pd.to_numeric(g["denominator"], errors="coerce").to_numpy(dtype=float)
+        v = pd.to_numeric(g["value"], errors="coerce").to_numpy(dtype=float)
+        res = _series_chart(k, n, v, chart=which, baseline=baseline, direction=str(first["direction"]),
+                            sigma=sigma, od_alpha=overdispersion_alpha, cusum=cusum,
+                            odds_ratio=cusum_odds_ratio, rate_ratio=cusum_rate_ratio,
+                            arl0=cusum_arl0, rules=tuple(rules))
+        laney = which in ("p", "u") and float(res["sigma_factor"][0]) > 1
+        out = g.copy()
+        out["chart"] = ("laney_" + which) if laney else which
+        for c in ("centre", "lcl", "ucl", "z", "sigma_factor", "phi", "cusum", "flag", "side"):
+            out[c] = res[c]
+        months = g["month"].to_numpy()
+        out["flag_since"] = [months[i] if i >= 0 else None for i in res["_since_idx"]]
+        pieces.append(out)
+    result = pd.concat(pieces, ignore_index=True)
+    result["flag_since"] = result["flag_since"].astype("string")
+    return result
+
+
+def scan(records, *, indicators, by=(), end, months: int = 24, journeys=None,
+         count_unit: str = "person", **chart_options) -> pd.DataFrame:
+    """Monthly series for ``months`` months ending ``end``, charted (:func:`control_chart`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> recs = pd.DataFrame({"unit_code": "U1", "stage": "arrest_review",
+    ...     "dept_case_no": [f"A{i}" for i in range(40)], "person_id": "P",
+    ...     "accepted_on": pd.date_range("2023-01-05", periods=40, freq="14D"),
+    ...     "closed_on": pd.date_range("2023-01-10", periods=40, freq="14D"),
+    ...     "decision": "arrest_approved"})
+    >>> out = scan(recs, indicators="closed_arrest_review", end="2024-06", months=18)
+    >>> len(out), out["chart"].iloc[0]
+    (18, 'u')
+    """
+    end_p = _periods.parse(end)
+    ms = _periods.trailing_months(end_p, months)
+    m = _panel.monthly(records, indicators=indicators, by=by, start=ms[0], end=ms[-1],
+                       journeys=journeys, count_unit=count_unit)
+    return control_chart(m, **chart_options)
+
+
+def flags(charted: pd.DataFrame, *, since=None) -> pd.DataFrame:
+    """One row per flagged episode: group keys, indicator, first and last flagged month,
+    ``flag_since``, the rules that fired (``rules``, ``rules_zh``), ``side`` and whether the
+    move is adverse for the indicator's direction (``adverse``).
+
+    ``since`` (a month code or Period) keeps episodes whose last flagged month is at or after
+    it (e.g. the report month).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ch = pd.DataFrame({"indicator": "x", "direction": "lower_better",
+    ...     "month": ["2024-01", "2024-02", "2024-03"], "flag": ["", "rule1", "rule1,cusum_up"],
+    ...     "flag_since": [None, "2024-02", "2024-02"], "side": [0, 1, 1], "value": [1, 5, 6]})
+    >>> flags(ch)[["indicator", "flag_since", "last_month", "rules", "adverse"]].values.tolist()
+    [['x', '2024-02', '2024-03', 'rule1,cusum_up', True]]
+    """
+    cols = ["indicator", "flag_since", "first_month", "last_month", "months_flagged", "rules",
+            "rules_zh", "side", "adverse", "last_value"]
+    if charted.empty or not (charted["flag"].astype(str) != "").any():
+        keys = _keys_of(charted.drop(columns=[c for c in _OUT_COLS if c in charted.columns]))
+        return pd.DataFrame(columns=[*keys, *cols])
+    base_cols = [c for c in charted.columns if c not in _OUT_COLS]
+    keys = _keys_of(charted[base_cols])
+    hit = charted[charted["flag"].astype(str) != ""].copy()
+    hit["flag_since"] = hit["flag_since"].astype("string").fillna(hit["month"].astype("string"))
+    rows = []
+    for _, g in hit.groupby([*keys, "indicator", "flag_since"], sort=False, dropna=False):
+        g = g.sort_values("month")
+        rules = sorted({r for f in g["flag"] for r in str(f).split(",") if r},
+                       key=list(RULES).index)
+        side = int(np.sign(g["side"].astype(float).sum())) or int(g["side"].iloc[-1])
+        direction = str(g["direction"].iloc[0]) if "direction" in g.columns else "range"
+        adverse = (side > 0 and direction == "lower_better") or (side < 0 and direction == "higher_better")
+        row = {k: g[k].iloc[0] for k in keys}
+        row.update(indicator=g["indicator"].iloc[0], flag_since=str(g["flag_since"].iloc[0]),
+                   first_month=str(g["month"].iloc[0]), last_month=str(g["month"].iloc[-1]),
+                   months_flagged=len(g), rules=",".join(rules),
+                   rules_zh="；".join(RULES[r] for r in rules), side=side, adverse=bool(adverse),
+                   last_value=g["value"].iloc[-1])
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if since is not None:
+        cut = _periods.parse(since).months()[0].code
+        out = out[out["last_month"] >= cut]
+    return out.sort_values(["last_month", "indicator"], ascending=[False, True]).reset_index(drop=True)
+
+
+def seasonal(monthly: pd.DataFrame, *, period: int = 12, robust: bool = True,
+             threshold: float = 3.5) -> pd.DataFrame:
+    """STL seasonal decomposition (statsmodels) of monthly count series.
+
+    Each series (group × indicator, counts only) with at least two full seasons is split into
+    ``trend``, ``seasonal`` and ``remainder``; a month whose remainder is more than
+    ``threshold`` robust standard deviations (1.4826·MAD, but at least the Poisson √trend)
+    from 0 gets ``flag = "stl"``.
+    Shorter series are returned with NaN components and no flag.
+
+    Returns
+    -------
+    DataFrame
+        The input columns plus ``trend``, ``seasonal``, ``remainder``, ``seasonally_adjusted``,
+        ``flag`` and ``flag_since``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> months = pd.period_range("2022-01", periods=36, freq="M").strftime("%Y-%m")
+    >>> season = np.tile([30, 20, 40, 42, 41, 40, 39, 40, 41, 42, 40, 45], 3)
+    >>> v = season + np.random.default_rng(1).normal(0, 3, 36); v[30] += 40
+    >>> df = pd.DataFrame({"indicator": "accepted_prosecution_review", "kind": "count",
+    ...                    "month": months, "value": v})
+    >>> out = seasonal(df)
+    >>> out.loc[out["flag"] == "stl", "month"].tolist()
+    ['2024-07']
+    """
+    from statsmodels.tsa.seasonal import STL
+
+    keys = _keys_of(monthly)
+    df = monthly.sort_values([*keys, "indicator", "month"], kind="stable").reset_index(drop=True)
+    pieces = []
+    for _, g in df.groupby([*keys, "indicator"], sort=False, dropna=False):
+        out = g.copy()
+        for c in ("trend", "seasonal", "remainder", "seasonally_adjusted"):
+            out[c] = np.nan
+        out["flag"] = ""
+        out["flag_since"] = pd.NA
+        y = pd.to_numeric(g["value"], errors="coerce").astype(float)
+        is_count = ("kind" not in g.columns) or (str(g["kind"].iloc[0]) == "count")
+        if is_count and len(y) >= 2 * period and not y.isna().any():
+            fit = STL(y.to_numpy(), period=period, robust=robust).fit()
+            out["trend"], out["seasonal"], out["remainder"] = fit.trend, fit.seasonal, fit.resid
+            out["seasonally_adjusted"] = y.to_numpy() - fit.seasonal
+            r = np.asarray(fit.resid)
+            mad = 1.4826 * np.median(np.abs(r - np.median(r)))
+            # never flag less than Poisson noise would produce around the trend
+            scale = np.maximum(mad, np.sqrt(np.clip(np.asarray(fit.trend), 1, None)))
+            hit = np.abs(r) > threshold * scale
+            out.loc[hit, "flag"] = "stl"
+            out.loc[hit, "flag_since"] = g["month"].to_numpy()[hit]
+        pieces.append(out)
+    res = pd.concat(pieces, ignore_index=True)
+    res["flag_since"] = res["flag_since"].astype("string")
+    return res
