@@ -590,8 +590,9 @@ def account_flags(flags: pd.DataFrame, modifications: pd.DataFrame, *,
     t["numerator"] = t["numerator"].astype("int64")
     t["denominator"] = t["denominator"].astype("int64")
     out = compare.funnel(t, by="account", min_n=min_n, overdispersion=overdispersion)
-    col = "flag" if overdispersion == "none" else "flag"
-    out["flagged"] = ((out[col] == "alarm") & (out["flag_direction"] == "high")).to_numpy()
+    out["numerator"] = out["numerator"].astype("int64")
+    out["denominator"] = out["denominator"].astype("int64")
+    out["flagged"] = ((out["flag"] == "alarm") & (out["flag_direction"] == "high")).to_numpy()
     return out.sort_values("value", ascending=False, kind="stable").reset_index(drop=True)
 
 

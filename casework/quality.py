@@ -39,6 +39,8 @@ Examples
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -243,6 +245,13 @@ def _build(spec: dict, origin: str) -> Rule:
                 spec=spec)
 
 
+@functools.lru_cache(maxsize=16)
+def _parse_yaml(path: str, mtime_ns: int):
+    """A parsed rule file, cached per path and modification time (callers deep-copy it)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=loader)
+
+
 def _read_specs(source) -> tuple[list[dict], str]:
     """Rule specs and their origin label from a path, a list of dicts or ``{"rules": [...]}``."""
     if isinstance(source, (str, Path)):
@@ -250,7 +259,7 @@ def _read_specs(source) -> tuple[list[dict], str]:
         if not path.exists():
             raise ParameterError(f"规则文件不存在：{path}", f"rule file not found: {path}")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = copy.deepcopy(_parse_yaml(str(path.resolve()), path.stat().st_mtime_ns))
         except yaml.YAMLError as exc:
             raise ParameterError(f"规则文件不是有效的 YAML：{path}",
                                  f"rule file is not valid YAML: {path}: {exc}") from None
@@ -446,24 +455,31 @@ def run_rules(records: pd.DataFrame, *, rules=None, builtin: bool = True) -> pd.
     try:
         con.register("records", _duck_frame(data, needed))
         con.execute("SET enable_external_access = false")
-        hits = []
+        queries = []
         for order, r in enumerate(active):
             cols = ", ".join(dict.fromkeys(["__row", "unit_code", "dept_case_no", "person_id",
                                             "stage", "case_type", *r.fields]))
-            sql = (f"SELECT __row FROM (SELECT {cols} FROM records) AS card "
-                   f"WHERE coalesce(({r.predicate}), FALSE)")
-            try:
-                rows = con.execute(sql).fetchnumpy()["__row"]
-            except duckdb.Error as exc:
-                raise _err(r.id, f"条件无法执行（条件只能引用 fields 中声明的列）：{exc}",
-                           f"its SQL cannot run (conditions may use only the columns listed "
-                           f"in fields): {exc}") from None
-            if len(rows):
-                hits.append(pd.DataFrame({"__rule": order, "__row": np.asarray(rows)}))
+            queries.append(f"SELECT {order} AS __rule, __row FROM (SELECT {cols} FROM records)"
+                           f" AS card WHERE coalesce(({r.predicate}), FALSE)")
+        hits = []
+        if queries:
+            try:  # one scan plan for all rules; on failure, find the rule to blame
+                found = con.execute(" UNION ALL ".join(queries)).fetchnumpy()
+                hits = [pd.DataFrame({"__rule": np.asarray(found["__rule"], dtype="int64"),
+                                      "__row": np.asarray(found["__row"], dtype="int64")})]
+            except duckdb.Error:
+                for order, (r, sql) in enumerate(zip(active, queries)):
+                    try:
+                        con.execute(sql).fetchall()
+                    except duckdb.Error as exc:
+                        raise _err(r.id, f"条件无法执行（条件只能引用 fields 中声明的列）：{exc}",
+                                   f"its SQL cannot run (conditions may use only the columns "
+                                   f"listed in fields): {exc}") from None
+                raise
     finally:
         con.close()
 
-    if not hits:
+    if not hits or not len(hits[0]):
         out = pd.DataFrame({c: pd.Series(dtype="string") for c in FINDING_COLUMNS})
         out.attrs["skipped"] = skipped
         return out
@@ -833,14 +849,22 @@ def summary_text(findings: pd.DataFrame, records: pd.DataFrame, *, snapshot: str
         for r in rc.itertuples():
             lines.append(f"  [{SEVERITY_ZH[r.severity]}] {r.rule_id}  {r.message_zh}：{r.findings:,} 条")
     if len(findings) and "department" in records.columns:
-        rates = error_rates(findings, records, by="department", level=fail_on)
+        keys = ["unit_code", "department"] if records["unit_code"].nunique() > 1 else ["department"]
+        rates = error_rates(findings, records, by=keys, level=fail_on)
         rates = rates[rates["numerator"] > 0].head(top)
+        names = {}
+        if "unit_name" in records.columns:
+            names = (records.dropna(subset=["unit_name"]).drop_duplicates("unit_code")
+                     .set_index("unit_code")["unit_name"].to_dict())
         if len(rates):
             lines.append("")
             lines.append(f"{SEVERITY_ZH[fail_on]}及以上问题案卡占比最高的承办部门：")
             for r in rates.itertuples():
-                name = r.department if pd.notna(r.department) else "（未填录部门）"
-                lines.append(f"  {name}：{r.numerator:,} / {r.denominator:,} 张（{r.value:.1%}）")
+                name = r.department
+                if "unit_code" in keys:
+                    name = f"{names.get(r.unit_code, r.unit_code)}{r.department}"
+                mark = "（超出控制限）" if r.position in ("high_alarm", "high_alert") else ""
+                lines.append(f"  {name}：{r.numerator:,} / {r.denominator:,} 张（{r.value:.1%}）{mark}")
     failing = int(at_or_above(findings, fail_on).sum()) if len(findings) else 0
     lines.append("")
     if failing:

@@ -278,3 +278,87 @@ def test_check_reads_through_the_audited_store(casework_home, capsys):
     log = store.audit_entries()
     assert len(log) == before + 1
     assert log.iloc[-1]["purpose"] == "案卡质量检查"
+
+
+# ---------------------------------------------------------------------------------------------
+# synthetic data: the planted entry-error run is found and named
+# ---------------------------------------------------------------------------------------------
+
+
+def _pattern(truth, pid):
+    found = [p for p in truth["patterns"] if p["id"] == pid]
+    return found[0] if found else None
+
+
+@pytest.fixture(scope="module")
+def small_findings(synth_small):
+    return quality.run_rules(synth_small.records)
+
+
+def test_the_planted_error_run_department_has_the_highest_error_rate_in_its_window(
+        synth_small, small_findings):
+    planted = _pattern(synth_small.truth, "entry_error_run")
+    assert planted is not None
+    months = [str(m) for m in pd.period_range(planted["from"], planted["to"], freq="M")]
+    rates = quality.error_rates(small_findings, synth_small.records,
+                                by=["unit_code", "department"], months=months)
+    top = rates.iloc[0]
+    assert (top["unit_code"], top["department"]) == (planted["where"]["unit_code"],
+                                                     planted["where"]["department"])
+    assert top["position"] == "high_alarm"
+    # it is the only group above its limits in the window
+    assert (rates["position"].isin(["high_alarm", "high_alert"])).sum() == 1
+    # and the narrative names it
+    window = quality.in_period(synth_small.records, planted["to"], trailing=len(months))
+    unit = synth_small.records["unit_code"] == planted["where"]["unit_code"]
+    cards = synth_small.records[window & unit]
+    found = small_findings[small_findings["unit_code"] == planted["where"]["unit_code"]]
+    found = found[quality.in_period(found, planted["to"], trailing=len(months))]
+    text = quality.describe(found, cards)
+    assert f"存在问题：{planted['where']['department']}差错率" in text
+
+
+def test_the_planted_months_stand_out_on_the_departments_p_chart(synth_small, small_findings):
+    planted = _pattern(synth_small.truth, "entry_error_run")
+    where = planted["where"]
+    recs = synth_small.records[synth_small.records["unit_code"] == where["unit_code"]]
+    trend = quality.error_trend(small_findings, recs, by="department")
+    dept = trend[trend["department"] == where["department"]]
+    flagged_high = set(dept.loc[dept["flagged"] & (dept["value"] > dept["centre"]), "month"])
+    planted_months = {str(m) for m in pd.period_range(planted["from"], planted["to"], freq="M")}
+    assert flagged_high == planted_months
+
+
+def test_the_injected_error_kinds_are_caught_by_the_rules(synth_small, small_findings):
+    """Each kind of error the generator says it planted in the run is found by some rule."""
+    planted = _pattern(synth_small.truth, "entry_error_run")
+    catches = {"missing:decision": "closed_without_decision",
+               "closed_before_accepted": "closed_before_accepted",
+               "adopted_but_term_differs": "adopted_but_differs",
+               "plea_without_recommendation": "plea_without_recommendation"}
+    months = [str(m) for m in pd.period_range(planted["from"], planted["to"], freq="M")]
+    inside = small_findings[(small_findings["unit_code"] == planted["where"]["unit_code"])
+                            & (small_findings["department"] == planted["where"]["department"])
+                            & small_findings["month"].isin(months)]
+    for kind in planted["effect"]["errors"]:
+        assert catches[kind] in set(inside["rule_id"]), kind
+
+
+def test_null_data_show_no_department_above_its_limits(synth_null_small):
+    found = quality.run_rules(synth_null_small.records)
+    rates = quality.error_rates(found, synth_null_small.records, by=["unit_code", "department"],
+                                overdispersion="multiplicative")
+    assert not rates["position"].isin(["high_alarm"]).any()
+
+
+def test_check_on_the_demo_store_exits_1_and_names_the_top_department(demo_home, capsys,
+                                                                      synth_small):
+    code, out = _check(capsys)
+    assert code == 1
+    assert "案卡质量检查" in out and "closed_before_accepted" in out
+    planted = _pattern(synth_small.truth, "entry_error_run")
+    unit_name = synth_small.records.loc[
+        synth_small.records["unit_code"] == planted["where"]["unit_code"], "unit_name"].iloc[0]
+    top_lines = out.split("错误及以上问题案卡占比最高的承办部门：")[1].strip().splitlines()
+    assert top_lines[0].strip().startswith(unit_name + planted["where"]["department"])
+    assert "超出控制限" in top_lines[0]

@@ -17,9 +17,10 @@ from casework import quality, schema
 BASE = dict(
     unit_code="371329", unit_name="示例区人民检察院", department="第一检察部",
     prosecutor_id="G001", prosecutor_name="检察官甲", referring_agency="示例区公安分局",
+    court="示例区人民法院",
     gender="male", age=30, birth_date="1994-01-01", ethnicity="汉族", education="junior_high",
     occupation="worker", household="local", minor=False, recidivist=False, prior_record=False,
-    charge="盗窃", coercive_measure="detention", detained=True,
+    charge="盗窃", coercive_measure="detention", detained=True, offence_at="2023-12-20 22:00",
     supplementary_investigation=0, review_extension=0, amount_involved=3000.0,
 )
 
@@ -42,7 +43,7 @@ CLEAN_ROWS = [
          decision="prosecute", procedure="summary", plea_leniency=True, surrender=True,
          circumstances_review="自首；坦白", recommendation_type="fixed",
          recommended_penalty="fixed_term", recommended_term_months=12.0,
-         recommended_probation=True, court="示例区人民法院", judgment_on="2024-06-10",
+         recommended_probation=True, judgment_on="2024-06-10",
          principal_penalty="fixed_term", term_months=12.0, probation=True,
          probation_months=24.0, fine=5000.0, recommendation_adopted=True,
          circumstances_judgment="坦白,自首", judgment_changed_circumstances=False),
@@ -96,14 +97,17 @@ def clean() -> pd.DataFrame:
     return schema.conform(pd.DataFrame([{**BASE, **row} for row in CLEAN_ROWS]), "records")
 
 
-#: rule id -> (row, changes) that break exactly that rule.
+#: rule id (``id#variant`` for a second case) -> (row, changes) that break exactly that rule.
 BREAKS = {
     # completeness
     "missing_case_type": (0, {"case_type": None}),
     "missing_department": (0, {"department": None}),
     "missing_prosecutor": (0, {"prosecutor_name": None}),
     "missing_person_basics": (0, {"gender": None}),
-    "missing_juvenile_items": (4, {"education": None}),
+    "missing_juvenile_items": (4, {"household": None}),
+    "missing_education": (0, {"education": None}),
+    "arrest_without_date": (0, {"arrested_on": None}),
+    "judgment_without_court": (2, {"court": None}),
     "closed_without_decision": (1, {"decision": None, "decision_subtype": None}),
     "decision_without_closed_on": (1, {"closed_on": None}),
     "missing_decision_subtype": (1, {"decision_subtype": None}),
@@ -132,7 +136,7 @@ BREAKS = {
     "code_charge": (0, {"charge": "偷东西"}),
     # validity: ranges, dates, legal limits
     "age_out_of_range": (0, {"age": 101}),
-    "birth_after_acceptance": (0, {"birth_date": "2024-05-01"}),
+    "birth_after_acceptance": (4, {"birth_date": "2024-05-01"}),
     "date_before_1997": (0, {"accepted_on": "1996-03-01"}),
     "closed_after_entry": (1, {"entered_at": "2024-03-05 09:00"}),
     "surveillance_term_range": (6, {"term_months": 30.0}),
@@ -165,6 +169,7 @@ BREAKS = {
                                                  "probation_months": None}),
     "no_term_for_non_custodial_outcome": (7, {"principal_penalty": "exempted"}),
     "minor_age_mismatch": (0, {"minor": True}),
+    "minor_age_mismatch#without dates": (0, {"age": 17, "offence_at": None}),
     "measure_changed_before_arrest": (6, {"measure_changed_on": "2024-01-01"}),
     # timeliness
     "late_entry_closed": (1, {"entered_at": "2024-03-17 09:00"}),
@@ -186,12 +191,13 @@ def test_the_clean_fixture_raises_nothing():
 
 
 def test_every_builtin_rule_has_a_breaking_fixture():
-    assert set(BREAKS) == {r.id for r in quality.load_rules()}
+    assert {k.split("#")[0] for k in BREAKS} == {r.id for r in quality.load_rules()}
 
 
-@pytest.mark.parametrize("rule_id", sorted(BREAKS))
-def test_each_rule_fires_once_on_the_broken_card_and_nothing_else_fires(rule_id):
-    data, row = broken(rule_id)
+@pytest.mark.parametrize("case", sorted(BREAKS))
+def test_each_rule_fires_once_on_the_broken_card_and_nothing_else_fires(case):
+    rule_id = case.split("#")[0]
+    data, row = broken(case)
     found = quality.run_rules(data)
     assert found["rule_id"].tolist() == [rule_id], found[["rule_id", "values"]].to_string()
     hit = found.iloc[0]
