@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import numpy as np
 import pandas as pd
 
 from casework import schema
@@ -35,6 +36,7 @@ __all__ = [
     "filter_units",
     "describe_topic",
     "as_markdown",
+    "for_display",
 ]
 
 _BRACKETS = re.compile(r"[\[\]〔〕【】（）()]")
@@ -301,3 +303,24 @@ def as_markdown(lines) -> str:
     - 上升。
     """
     return "\n".join(f"- {line}" for line in lines)
+
+
+def for_display(df: pd.DataFrame) -> pd.DataFrame:
+    """A result table as a report shows it: code columns dropped where a Chinese twin exists
+    (``band`` beside ``band_zh``, ``term`` beside ``term_zh`` …), plus ``t_years`` and
+    ``upper``; infinite values (a lift when a word never occurs outside the topic) shown as
+    missing. The computed frame itself is unchanged.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"band": ["life"], "band_zh": ["无期徒刑"], "n": [2], "lift": [float("inf")]})
+    >>> for_display(df).columns.tolist(), bool(for_display(df)["lift"].isna().all())
+    (['band_zh', 'n', 'lift'], True)
+    """
+    drop = [c for c in df.columns
+            if (f"{c}_zh" in df.columns) or (c in ("t_years", "upper"))]
+    out = df.drop(columns=drop)
+    num = out.select_dtypes("number").columns
+    if len(num):
+        out[num] = out[num].replace([np.inf, -np.inf], np.nan)
+    return out

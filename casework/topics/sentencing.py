@@ -375,6 +375,40 @@ def penalty_mix(data: pd.DataFrame, *, by="charge", total: bool = True) -> pd.Da
     return _with_total(df, per, by, fn, total)
 
 
+def penalty_table(data: pd.DataFrame, *, by="charge", total: bool = True) -> pd.DataFrame:
+    """The penalty mix as one row per group: persons and the share of each band.
+
+    Returns
+    -------
+    DataFrame
+        ``<by>, n`` and one column per band that occurs, named by its Chinese label
+        (:data:`PENALTY_BANDS`), holding the share of the group's persons.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"charge": ["盗窃", "盗窃", "诈骗"], "principal_penalty": ["fixed_term"] * 3,
+    ...                    "term_months": [8.0, 30.0, 8.0]})
+    >>> penalty_table(df).values.tolist()
+    [['盗窃', 2, 0.5, 0.5], ['诈骗', 1, 1.0, 0.0], ['合计', 3, 0.6666666666666666, 0.3333333333333333]]
+    """
+    mix = penalty_mix(data, by=by, total=total)
+    keys = _keys(by)
+    if mix.empty:
+        return pd.DataFrame(columns=keys + ["n"])
+    index = keys or ["_all"]
+    if not keys:
+        mix = mix.assign(_all="合计")
+    wide = mix.pivot_table(index=index, columns="band", values="share", aggfunc="sum", fill_value=0.0,
+                           sort=False)
+    order = [b for b in PENALTY_BANDS if b in wide.columns]
+    wide = wide[order].rename(columns=PENALTY_BANDS)
+    wide.columns.name = None
+    n = mix.groupby(index, sort=False)["denominator"].first()
+    wide.insert(0, "n", n.reindex(wide.index).astype(int))
+    out = wide.reset_index()
+    return out.drop(columns="_all") if not keys else out
+
+
 def probation_rate(data: pd.DataFrame, *, by="charge", total: bool = True) -> pd.DataFrame:
     """缓刑适用率: persons given a suspended sentence ÷ persons sentenced to 拘役 or 有期徒刑.
 
@@ -446,13 +480,13 @@ def fine_distribution(data: pd.DataFrame, *, by=None, total: bool = False) -> pd
     Returns
     -------
     DataFrame
-        ``<by>, band_zh, upper, n, denominator, share`` (denominator = fined persons).
+        ``<by>, fine_band_zh, upper, n, denominator, share`` (denominator = fined persons).
 
     Examples
     --------
     >>> df = pd.DataFrame({"principal_penalty": ["fixed_term"] * 3, "term_months": [7.0] * 3,
     ...                    "fine": [800.0, 1000.0, 20000.0], "charge": ["盗窃"] * 3})
-    >>> fine_distribution(df)[["band_zh", "n"]].values.tolist()
+    >>> fine_distribution(df)[["fine_band_zh", "n"]].values.tolist()
     [['1000元以下', 2], ['1万元以上5万元以下', 1]]
     """
     _check_by(by)
@@ -466,9 +500,9 @@ def fine_distribution(data: pd.DataFrame, *, by=None, total: bool = False) -> pd
         for upper, label in FINE_BANDS:
             n = int(((f > lower) & (f <= upper)).sum())
             if n:
-                rows.append({"band_zh": label, "upper": upper, "n": n})
+                rows.append({"fine_band_zh": label, "upper": upper, "n": n})
             lower = upper
-        out = pd.DataFrame(rows, columns=["band_zh", "upper", "n"])
+        out = pd.DataFrame(rows, columns=["fine_band_zh", "upper", "n"])
         out["denominator"] = len(f)
         out["share"] = out["n"] / len(f) if len(f) else np.nan
         return out
@@ -607,7 +641,8 @@ def _design(df: pd.DataFrame, *, min_n: int, notes: list[str], reference: str | 
         charge = charge.where(~charge.isin(rare), OTHER_CHARGE)
         notes.append(f"人数少于{min_n}的{len(rare)}个罪名合并为“{OTHER_CHARGE}”")
     counts = charge.value_counts()
-    ref = reference if reference in counts.index else counts.index[0]
+    named = [c for c in counts.index if c != OTHER_CHARGE]
+    ref = reference if reference in counts.index else (named[0] if named else counts.index[0])
     X = pd.DataFrame(index=df.index)
     for c in sorted(counts.index):
         if c != ref:
@@ -1063,7 +1098,7 @@ def narrative(data: pd.DataFrame, *, top: int = 3) -> list[str]:
 
 
 __all__ = [
-    "PENALTY_BANDS", "band_of", "derive_principal_penalty", "judgments", "penalty_mix",
+    "PENALTY_BANDS", "band_of", "derive_principal_penalty", "judgments", "penalty_mix", "penalty_table",
     "probation_rate", "fines", "fine_distribution", "minor_offence_share", "median_terms",
     "recommendation_adoption", "has_recommendations", "term_model", "probation_model",
     "model_readings", "term_spread", "consistency", "outlying_sentences", "availability",
@@ -1077,7 +1112,7 @@ LABELS: dict[str, str] = {
     "charge": "罪名", "band": "刑罚类别代码", "band_zh": "刑罚类别", "n": "人数", "denominator": "人数合计",
     "share": "占比", "numerator": "人数", "value": "比例",
     "fine_median": "罚金中位数（元）", "fine_q1": "罚金下四分位数（元）", "fine_q3": "罚金上四分位数（元）",
-    "fine_mean": "罚金平均数（元）", "upper": "上限（元）",
+    "fine_mean": "罚金平均数（元）", "upper": "上限（元）", "fine_band_zh": "罚金数额",
     "median": "刑期中位数（月）", "q1": "下四分位数（月）", "q3": "上四分位数（月）", "mean": "平均刑期（月）",
     "iqr": "四分位距（月）", "mad": "绝对中位差（月）",
     "deviation_n": "可比较人数", "deviation_mean": "平均偏差（月）", "deviation_median": "偏差中位数（月）",
@@ -1104,4 +1139,5 @@ FORMATS: dict[str, str] = {
     "group_median_min": "{:.1f}", "group_median_max": "{:.1f}", "group_median_ratio": "{:.2f}",
     "kruskal_p": "{:.4f}", "fligner_p": "{:.4f}", "charge_median": "{:.1f}", "robust_z": "{:+.2f}",
     "term_months": "{:.1f}",
+    **{label: "{:.1%}" for label in PENALTY_BANDS.values()},
 }
