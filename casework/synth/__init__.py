@@ -54,7 +54,7 @@ __all__ = ["SynthData", "make", "generate", "describe", "iter_units"]
 #: Person rows per unit and year at the default volume (6 units × 3 years ≈ 60k rows).
 ROWS_PER_UNIT_YEAR = 3333
 #: Records rows produced per simulated case (measured; used to size the simulation).
-_ROWS_PER_CASE = 1.60
+_ROWS_PER_CASE = 1.92
 _SIM_LEAD_MONTHS = 8  # simulate this long before the window so stages are in steady state
 
 
@@ -265,9 +265,9 @@ def _simulate_unit(plan, i):
     run = np.zeros(len(df), dtype=bool)
     er = pr["errors"]
     if planted and i == er["unit"]:
-        cm = df["closed_on"].to_numpy().astype("datetime64[M]")
+        am = df["accepted_on"].to_numpy().astype("datetime64[M]")
         dept_name = T.DEPARTMENTS[er["dept"]]
-        run = (df["department"] == dept_name).to_numpy() & (cm >= er["start"]) & (cm <= er["stop"])
+        run = (df["department"] == dept_name).to_numpy() & (am >= er["start"]) & (am <= er["stop"])
         plan.patterns["entry_error_run"] = dict(
             id="entry_error_run",
             what_zh=f"{spec.unit_name}{dept_name}{_fmt_m(er['start'])}至{_fmt_m(er['stop'])}案卡差错集中出现",

@@ -210,7 +210,7 @@ def simulate(spec, n_cases, rng, ctx, *, charge_idx=None, anchors=None, mo_overr
     grp = rng.random(C) < _P["grp"][charge_idx]
     extra = np.where(grp, 1 + rng.poisson(_P["gmean"][charge_idx]), 0)
     size = 1 + np.minimum(extra, 14)
-    juvenile = rng.random(C) < _P["juv"][charge_idx]
+    juvenile = rng.random(C) < 1.7 * _P["juv"][charge_idx]
     dept = np.where(juvenile, T.JUVENILE_DEPT, _DEPT[charge_idx])
     has_ar = rng.random(C) < _P["ar"][charge_idx]
     # agency: 0 main 分局, 1 traffic, 2 city squads
