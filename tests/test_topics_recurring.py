@@ -151,7 +151,8 @@ class TestNarrative:
         assert {"trend", "profile", "timing", "places"} <= set(r.skipped)
         assert r.notes_zh  # no dates: the period could not be applied
         lines = recurring.narrative(r)
-        assert lines[0].startswith("全部期间，盗窃案件共2人")
+        assert lines[0].startswith("说明：数据中没有受理日期")
+        assert lines[1].startswith("全部期间，盗窃案件共2人")
 
 
 # ---------------------------------------------------------------------------------------------

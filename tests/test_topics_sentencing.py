@@ -81,7 +81,7 @@ class TestTables:
 
     def test_fine_distribution_by_hand(self):
         dist = sentencing.fine_distribution(_tiny())
-        assert dist.set_index("band_zh")["n"].to_dict() == {
+        assert dist.set_index("fine_band_zh")["n"].to_dict() == {
             "1000元以下": 1, "1000元以上5000元以下": 1, "1万元以上5万元以下": 2}
         assert (dist["denominator"] == 4).all()
 
