@@ -151,7 +151,7 @@ def load_sidecar(template: str, *, folder: str | Path | None = None) -> Sidecar:
     >>> sc.parameters["period"].type, sc.title_zh
     ('period', '数据概况')
     """
-    folder = Path(folder) if folder else templates_dir()
+    folder = Path(folder).resolve() if folder else templates_dir()
     path = folder / f"{template}.yaml"
     nb = folder / f"{template}.ipynb"
     if not (isinstance(template, str) and template.replace("_", "").isalnum()

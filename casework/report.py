@@ -89,7 +89,8 @@ class RunResult:
     attempts : int
         Kernel start attempts (2 after one retry).
     error : dict or None
-        ``{"cell_index", "exec_count", "ename", "evalue", "source", "failed_notebook"}``.
+        ``{"cell", "exec_count", "ename", "evalue", "source", "failed_notebook"}``; ``cell`` is
+        the failing cell's number in the template (1 = first cell, as counted in JupyterLab).
     warnings : list of str
     started_at, finished_at : str
         ISO timestamps.
@@ -123,7 +124,7 @@ class RunResult:
         if self.ok:
             return f"{head} → {self.html}"
         e = self.error or {}
-        where = f"第 {e.get('cell_index')} 个单元格 / cell {e.get('cell_index')}" if e.get("cell_index") is not None else ""
+        where = f"第 {e.get('cell')} 个单元格 / cell {e.get('cell')}" if e.get("cell") is not None else ""
         src = f" «{e.get('source')}»" if e.get("source") else ""
         nb = f"\n    失败的笔记本 / failed notebook: {e['failed_notebook']}" if e.get("failed_notebook") else ""
         return f"{head}: {where}{src} {e.get('ename', '')}: {e.get('evalue', '')}{nb}"
@@ -291,7 +292,6 @@ def render_html(nb, *, title: str, footer: str = "") -> str:
     c.HTMLExporter.embed_images = True
     c.HTMLExporter.mathjax_url = ""
     c.HTMLExporter.require_js_url = ""
-    c.HTMLExporter.mermaid_js_url = ""
     c.HTMLExporter.jupyter_widgets_base_url = ""
     c.HTMLExporter.widget_renderer_url = ""
     c.TagRemovePreprocessor.enabled = True
@@ -303,20 +303,30 @@ def render_html(nb, *, title: str, footer: str = "") -> str:
     return body
 
 
+_MARKER_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
+
+
+def _template_position(nb, i: int) -> int:
+    """1-based number in the template of cell ``i`` of an executed notebook (papermill's injected
+    and error-marker cells are not counted)."""
+    return 1 + sum(1 for c in nb.cells[:i]
+                   if not _MARKER_TAGS & set(c.get("metadata", {}).get("tags", [])))
+
+
 def _notebook_errors(nb) -> dict | None:
     """First error recorded in an executed notebook (outputs or papermill metadata)."""
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
             if out.get("output_type") == "error":
-                return {"cell_index": i, "exec_count": cell.get("execution_count"),
-                        "ename": out.get("ename", "Error"), "evalue": out.get("evalue", ""),
+                return {"cell": _template_position(nb, i), "exec_count": cell.get("execution_count"),
+                        "ename": out.get("ename", "Error"), "evalue": str(out.get("evalue", ""))[:500],
                         "source": _first_line(cell.get("source", ""))}
         if cell.get("metadata", {}).get("papermill", {}).get("exception"):
-            return {"cell_index": i, "exec_count": cell.get("execution_count"),
+            return {"cell": _template_position(nb, i), "exec_count": cell.get("execution_count"),
                     "ename": "PapermillException", "evalue": "cell marked as failed",
                     "source": _first_line(cell.get("source", ""))}
     if nb.metadata.get("papermill", {}).get("exception"):
-        return {"cell_index": None, "exec_count": None, "ename": "PapermillException",
+        return {"cell": None, "exec_count": None, "ename": "PapermillException",
                 "evalue": "notebook marked as failed", "source": ""}
     return None
 
@@ -485,7 +495,7 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
     sidecar, values = prepare(template, period=period, unit=unit, level=level, params=params,
                               params_text=params_text, templates_dir=templates_dir)
     period_code = values.get("period", period)
-    reports_root = Path(reports_dir) if reports_dir else config.reports_dir()
+    reports_root = Path(reports_dir).resolve() if reports_dir else config.reports_dir()
     period_dir = reports_root / period_code
     stem = f"{template}_{unit}"
     result = RunResult(template=template, period=period_code, unit=unit, level=level,
@@ -549,7 +559,7 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
         result.status = "ok"
         return result
     except OSError as err:
-        result.error = {"cell_index": None, "exec_count": None, "ename": type(err).__name__,
+        result.error = {"cell": None, "exec_count": None, "ename": type(err).__name__,
                         "evalue": f"写入报告失败 / writing the report failed: {err}", "source": ""}
         return result
     finally:
@@ -595,26 +605,26 @@ def _execute(input_nb: Path, output_nb: Path, parameters: dict, cwd: Path,
             return nb, attempt, None
         except PapermillExecutionError as err:
             nb = nbformat.read(str(output_nb), as_version=4) if output_nb.exists() else None
-            src = ""
-            if nb is not None and err.cell_index is not None and err.cell_index < len(nb.cells):
-                src = _first_line(nb.cells[err.cell_index].source)
-            return nb, attempt, {"cell_index": err.cell_index, "exec_count": err.exec_count,
-                                 "ename": err.ename, "evalue": str(err.evalue)[:500], "source": src}
+            found = _notebook_errors(nb) if nb is not None else None
+            return nb, attempt, {"cell": found["cell"] if found else None,
+                                 "exec_count": err.exec_count, "ename": err.ename,
+                                 "evalue": str(err.evalue)[:500],
+                                 "source": found["source"] if found else ""}
         except Exception as err:  # kernel start failures, timeouts, dead kernels
             nb = nbformat.read(str(output_nb), as_version=4) if output_nb.exists() else None
             started = nb is not None and any(
                 c.get("execution_count") for c in nb.cells if c.get("cell_type") == "code")
-            last_error = {"cell_index": None, "exec_count": None, "ename": type(err).__name__,
+            last_error = {"cell": None, "exec_count": None, "ename": type(err).__name__,
                           "evalue": str(err)[:500], "source": ""}
             if nb is not None:
                 bad = _notebook_errors(nb)
                 running = [i for i, c in enumerate(nb.cells)
                            if c.get("metadata", {}).get("papermill", {}).get("status") == "running"]
                 if running:
-                    last_error["cell_index"] = running[0]
+                    last_error["cell"] = _template_position(nb, running[0])
                     last_error["source"] = _first_line(nb.cells[running[0]].source)
                 elif bad:
-                    last_error.update({k: bad[k] for k in ("cell_index", "source")})
+                    last_error.update({k: bad[k] for k in ("cell", "source")})
             if started or attempt == 2 or type(err).__name__ in ("CellTimeoutError", "NoSuchKernel"):
                 return nb, attempt, last_error
             log.warning("kernel failed to start (%s); retrying once", err)
@@ -633,12 +643,12 @@ def _run_job(job: dict) -> dict:
     except CaseworkError as err:
         res = RunResult(template=job["template"], period=job["period"], unit=job["unit"],
                         level=job.get("level", "internal"), started_at=_now(), finished_at=_now(),
-                        error={"cell_index": None, "exec_count": None, "ename": type(err).__name__,
+                        error={"cell": None, "exec_count": None, "ename": type(err).__name__,
                                "evalue": str(err), "source": ""})
     except Exception as err:  # a bug: keep the batch going, report it
         res = RunResult(template=job["template"], period=job["period"], unit=job["unit"],
                         level=job.get("level", "internal"), started_at=_now(), finished_at=_now(),
-                        error={"cell_index": None, "exec_count": None, "ename": type(err).__name__,
+                        error={"cell": None, "exec_count": None, "ename": type(err).__name__,
                                "evalue": str(err)[:500], "source": ""})
     return asdict(res)
 
@@ -796,7 +806,7 @@ def write_index(period_dir: Path, results: list, *, period: str, batch_id: str =
             detail = f"{r.html_bytes / 1024:,.0f} KB"
         else:
             err = r.error or {}
-            cell = f"第 {err.get('cell_index')} 个单元格：" if err.get("cell_index") is not None else ""
+            cell = f"第 {err.get('cell')} 个单元格：" if err.get("cell") is not None else ""
             src = f"（{e(err.get('source') or '')}）" if err.get("source") else ""
             status = '<span class="bad">失败</span>'
             detail = f"{e(cell)}{src}{e(str(err.get('ename', '')))}：{e(str(err.get('evalue', ''))[:300])}"
