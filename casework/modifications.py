@@ -242,7 +242,7 @@ def change_counts(modifications: pd.DataFrame, *, by=("field",), freq: str = "mo
     -------
     DataFrame
         ``[month|date], by…, changes, cases`` (distinct 部门受案号), plus ``field_zh`` when
-        grouping by field.
+        grouping by field; sorted by time and keys, or (``total``) by changes, most first.
 
     Examples
     --------
@@ -267,6 +267,8 @@ def change_counts(modifications: pd.DataFrame, *, by=("field",), freq: str = "mo
                                 if v in _RECORD_COLS else v, na_action="ignore"))
     g["changes"] = g["changes"].astype("int64")
     g["cases"] = g["cases"].astype("int64")
+    if freq == "total":
+        g = g.sort_values("changes", ascending=False, kind="stable").reset_index(drop=True)
     return g
 
 

@@ -69,7 +69,8 @@ IDENTITY = ("unit_code", "dept_case_no", "person_id", "stage", "case_type", "dep
 #: Columns of the frame :func:`run_rules` returns.
 FINDING_COLUMNS = ("rule_id", "kind", "severity", "message_zh", "unit_code", "dept_case_no",
                    "person_id", "stage", "case_type", "department", "prosecutor_id",
-                   "prosecutor_name", "case_name", "month", "fields", "values")
+                   "prosecutor_name", "case_name", "accepted_on", "closed_on", "month", "fields",
+                   "values")
 
 #: Columns of the 案卡差错通报 (circular) layout, in order.
 CIRCULAR_COLUMNS = ("通报批次", "部门受案号", "案件名称", "承办部门", "承办检察官", "案件类别",
@@ -391,10 +392,30 @@ def _display(col: str, s: pd.Series) -> pd.Series:
     return out.astype("object").where(~missing, "未填")
 
 
-def card_month(records: pd.DataFrame) -> pd.Series:
-    """The statistics month of each card: month of ``closed_on``, else of ``accepted_on``
-    (``'YYYY-MM'`` strings)."""
-    ref = pd.to_datetime(records["closed_on"]).fillna(pd.to_datetime(records["accepted_on"]))
+#: How a card is placed in a month: ``closed`` — month of ``closed_on`` (open cards: of
+#: ``accepted_on``), as 审结 statistics count it; ``accepted`` — month of ``accepted_on``.
+MONTH_BASES = ("closed", "accepted")
+
+
+def card_month(records: pd.DataFrame, *, basis: str = "closed") -> pd.Series:
+    """The statistics month of each card (``'YYYY-MM'`` strings).
+
+    Parameters
+    ----------
+    basis : {"closed", "accepted"}
+        ``closed``: month of ``closed_on``, else of ``accepted_on`` (open cards);
+        ``accepted``: month of ``accepted_on``.
+
+    Examples
+    --------
+    >>> rec = pd.DataFrame({"accepted_on": pd.to_datetime(["2024-01-20", "2024-02-01"]),
+    ...                     "closed_on": pd.to_datetime(["2024-03-02", None])})
+    >>> card_month(rec).tolist(), card_month(rec, basis="accepted").tolist()
+    (['2024-03', '2024-02'], ['2024-01', '2024-02'])
+    """
+    check_choice("basis", basis, MONTH_BASES)
+    acc = pd.to_datetime(records["accepted_on"])
+    ref = acc if basis == "accepted" else pd.to_datetime(records["closed_on"]).fillna(acc)
     return ref.dt.strftime("%Y-%m").astype("string")
 
 
@@ -429,7 +450,8 @@ def run_rules(records: pd.DataFrame, *, rules=None, builtin: bool = True) -> pd.
     DataFrame
         ``rule_id, kind, severity, message_zh`` (the rule), ``unit_code, dept_case_no,
         person_id, stage, case_type, department, prosecutor_id, prosecutor_name, case_name``
-        (the card), ``month`` (statistics month of the card, :func:`card_month`), ``fields``
+        ``accepted_on, closed_on`` (the card), ``month`` (statistics month of the card,
+        :func:`card_month` with the ``closed`` basis), ``fields``
         (columns read, comma-joined) and ``values`` (their values on the card, as Chinese
         display text). Sorted by severity (errors first), then unit, case, person, rule order.
 
@@ -492,7 +514,7 @@ def run_rules(records: pd.DataFrame, *, rules=None, builtin: bool = True) -> pd.
         for f in r.fields:
             piece = _label(f) + "：" + _display(f, cards[f]).astype(str)
             text = piece if text is None else text + "，" + piece
-        part = cards[list(IDENTITY[:-2])].copy()
+        part = cards[list(IDENTITY)].copy()
         part.insert(0, "message_zh", r.message_zh)
         part.insert(0, "severity", r.severity)
         part.insert(0, "kind", r.kind)
@@ -627,7 +649,8 @@ def _as_list(by) -> list[str]:
 
 
 def error_rates(findings: pd.DataFrame, records: pd.DataFrame, *, by="department",
-                level: str = "error", months=None, overdispersion: str = "none",
+                level: str = "error", months=None, basis: str = "closed",
+                overdispersion: str = "none",
                 min_n: int = 10) -> pd.DataFrame:
     """Case-card error rates (差错率 = cards with ≥1 fault ÷ cards) by group, with funnel position.
 
@@ -641,6 +664,8 @@ def error_rates(findings: pd.DataFrame, records: pd.DataFrame, *, by="department
         Lowest severity that makes a card faulty.
     months : list of 'YYYY-MM', optional
         Restrict to cards whose statistics month (:func:`card_month`) is listed.
+    basis : {"closed", "accepted"}
+        How cards are placed in months (:func:`card_month`).
     overdispersion : {"none", "multiplicative", "additive"}
         Passed to :func:`casework.compare.funnel`.
     min_n : int
@@ -653,8 +678,9 @@ def error_rates(findings: pd.DataFrame, records: pd.DataFrame, *, by="department
         ``denominator`` (cards), ``value, value_ci_lower, value_ci_upper`` (Wilson),
         ``target`` (pooled rate), control limits, ``z``, ``flag``, ``flag_direction``,
         ``below_min_n`` … — plus ``position`` (``high_alarm``, ``high_alert``, ``within``,
-        ``low_alert``, ``low_alarm``, ``below_min_n``) and ``position_zh``. Sorted by value,
-        highest first (a reading order, not a ranking).
+        ``low_alert``, ``low_alarm``, ``below_min_n``), ``position_zh`` and ``label`` (the
+        group's key values joined, for charts). Sorted by value, highest first (a reading
+        order, not a ranking).
 
     Notes
     -----
@@ -681,7 +707,7 @@ def error_rates(findings: pd.DataFrame, records: pd.DataFrame, *, by="department
             raise ParameterError(f"分组列 {k} 不在案卡数据中", f"grouping column {k} not in records")
     cards = _flag_cards(findings, records, level)
     if months is not None:
-        cards = cards[card_month(cards).isin(list(months)).to_numpy()]
+        cards = cards[card_month(cards, basis=basis).isin([str(m) for m in months]).to_numpy()]
     cards = cards.assign(numerator=cards["faulty"].astype("int64"), denominator=1)
     for k in keys:  # a missing department is a group of its own, not dropped
         cards[k] = cards[k].astype("string").fillna("（未填录）")
@@ -694,11 +720,23 @@ def error_rates(findings: pd.DataFrame, records: pd.DataFrame, *, by="department
     pos = np.where(out["below_min_n"].astype(bool), "below_min_n", pos)
     out["position"] = pd.array(pos, dtype="string")
     out["position_zh"] = out["position"].map(POSITION_ZH).astype("string")
+    out["label"] = _label_of(out, keys)
     return out.sort_values("value", ascending=False, kind="stable").reset_index(drop=True)
 
 
+def _label_of(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """One display label per group: the key values joined by a space (``全部`` without keys)."""
+    if not keys:
+        return pd.Series("全部", index=frame.index, dtype="string")
+    label = frame[keys[0]].astype("string").fillna("（未填录）")
+    for k in keys[1:]:
+        label = label + " " + frame[k].astype("string").fillna("（未填录）")
+    return label
+
+
 def error_trend(findings: pd.DataFrame, records: pd.DataFrame, *, by=None,
-                level: str = "error", months=None, alpha: float = 0.05) -> pd.DataFrame:
+                level: str = "error", months=None, basis: str = "closed",
+                alpha: float = 0.05) -> pd.DataFrame:
     """Monthly case-card error rate (by statistics month of the card, :func:`card_month`),
     with p-chart limits.
 
@@ -710,6 +748,8 @@ def error_trend(findings: pd.DataFrame, records: pd.DataFrame, *, by=None,
         Lowest severity that makes a card faulty.
     months : list of 'YYYY-MM', optional
         Keep only these months (e.g. the trailing window of a report).
+    basis : {"closed", "accepted"}
+        How cards are placed in months (:func:`card_month`).
 
     Returns
     -------
@@ -717,7 +757,7 @@ def error_trend(findings: pd.DataFrame, records: pd.DataFrame, *, by=None,
         ``month, by…, numerator, denominator, value, value_ci_lower, value_ci_upper`` and the
         p-chart of each series: ``centre`` (the series' pooled rate), ``lower_limit``,
         ``upper_limit`` (centre ± 3·√(centre·(1−centre)/n), clipped to [0, 1]) and ``flagged``
-        (outside the limits).
+        (outside the limits), ``label`` (the group's key values joined).
 
     Examples
     --------
@@ -732,7 +772,7 @@ def error_trend(findings: pd.DataFrame, records: pd.DataFrame, *, by=None,
     """
     keys = _as_list(by)
     cards = _flag_cards(findings, records, level)
-    cards["month"] = card_month(cards)
+    cards["month"] = card_month(cards, basis=basis)
     if months is not None:
         cards = cards[cards["month"].isin([str(m) for m in months]).to_numpy()]
     g = (cards.groupby(["month", *keys], dropna=False, sort=True)["faulty"]
@@ -755,21 +795,26 @@ def error_trend(findings: pd.DataFrame, records: pd.DataFrame, *, by=None,
     g["lower_limit"] = np.clip(centre - half, 0, 1)
     g["upper_limit"] = np.clip(centre + half, 0, 1)
     g["flagged"] = ((g["value"] > g["upper_limit"]) | (g["value"] < g["lower_limit"])).to_numpy()
+    g["label"] = _label_of(g, keys)
     return g
 
 
-def in_period(data: pd.DataFrame, period, *, trailing: int | None = None) -> pd.Series:
+def in_period(data: pd.DataFrame, period, *, trailing: int | None = None,
+              basis: str = "closed") -> pd.Series:
     """Boolean mask of the cards (or findings) whose statistics month lies in ``period``.
 
     Parameters
     ----------
     data : DataFrame
-        ``records`` (month from :func:`card_month`) or findings (their ``month`` column).
+        ``records`` or findings (both carry ``accepted_on`` and ``closed_on``; a frame with
+        only a ``month`` column is filtered on it).
     period : Period or str
         A :class:`casework.periods.Period` or a period code.
     trailing : int, optional
         Also keep the ``trailing`` months ending with the period's last month (the window of
         a trend chart).
+    basis : {"closed", "accepted"}
+        How cards are placed in months (:func:`card_month`).
 
     Examples
     --------
@@ -777,6 +822,8 @@ def in_period(data: pd.DataFrame, period, *, trailing: int | None = None) -> pd.
     ...                     "closed_on": pd.to_datetime(["2024-05-03", None])})
     >>> in_period(rec, "2024-05").tolist(), in_period(rec, "2024-04").tolist()
     ([True, True], [False, False])
+    >>> in_period(rec, "2024-04", basis="accepted").tolist()
+    [True, False]
     >>> in_period(pd.DataFrame({"month": ["2024-03", "2024-04"]}), "2024-05", trailing=2).tolist()
     [False, True]
     """
@@ -786,13 +833,16 @@ def in_period(data: pd.DataFrame, period, *, trailing: int | None = None) -> pd.
     months = {m.code for m in p.months()}
     if trailing:
         months |= {m.code for m in periods.trailing_months(p, int(trailing))}
-    month = data["month"] if "month" in data.columns and "closed_on" not in data.columns \
-        else card_month(data)
+    if "accepted_on" in data.columns:
+        month = card_month(data, basis=basis)
+    else:
+        month = data["month"]
     return month.astype("string").isin(months).fillna(False).astype(bool)
 
 
 def rule_counts(findings: pd.DataFrame) -> pd.DataFrame:
-    """Findings by rule: ``rule_id, kind, severity, message_zh, findings, cards``, most first.
+    """Findings by rule: ``rule_id, kind, kind_zh, severity, severity_zh, message_zh, findings,
+    cards`` (distinct cards), errors first, then most findings first.
 
     Examples
     --------
@@ -803,12 +853,15 @@ def rule_counts(findings: pd.DataFrame) -> pd.DataFrame:
     >>> rule_counts(f)[["rule_id", "findings", "cards"]].to_dict("records")
     [{'rule_id': 'a', 'findings': 2, 'cards': 2}, {'rule_id': 'b', 'findings': 1, 'cards': 1}]
     """
-    cols = ["rule_id", "kind", "severity", "message_zh", "findings", "cards"]
+    cols = ["rule_id", "kind", "kind_zh", "severity", "severity_zh", "message_zh", "findings",
+            "cards"]
     if not len(findings):
         return pd.DataFrame(columns=cols)
     f = findings.assign(__card=_card_keys(findings).to_numpy())
     g = (f.groupby(["rule_id", "kind", "severity", "message_zh"], sort=False)
          .agg(findings=("__card", "size"), cards=("__card", "nunique")).reset_index())
+    g["kind_zh"] = g["kind"].map(KIND_ZH)
+    g["severity_zh"] = g["severity"].map(SEVERITY_ZH)
     g["__sev"] = g["severity"].map({s: -i for i, s in enumerate(SEVERITIES)})
     return g.sort_values(["__sev", "findings"], ascending=[True, False], kind="stable")[cols] \
         .reset_index(drop=True)
@@ -888,7 +941,9 @@ def check_cli(*, snapshot: str = "latest", fail_on: str = "error", rules=None) -
     check_choice("fail_on", fail_on, SEVERITIES)
     records = store.read("records", snapshot=snapshot, purpose="案卡质量检查")
     findings = run_rules(records, rules=rules)
-    click.echo(summary_text(findings, records, snapshot=snapshot, fail_on=fail_on))
+    man = store.manifest(snapshot)
+    shown = str(man.get("snapshot_id") or man.get("id") or snapshot)
+    click.echo(summary_text(findings, records, snapshot=shown, fail_on=fail_on))
     return bool(at_or_above(findings, fail_on).any()) if len(findings) else False
 
 
