@@ -24,7 +24,7 @@
     is 64 zeros.
 
 Appending takes an exclusive ``fcntl.flock`` on ``query_log.lock``, reads the last row's hash,
-writes the new line with one ``write`` call on an ``O_APPEND`` descriptor, fsyncs, updates the
+writes the new line with one ``write`` call on an ``O_APPEND`` descriptor, syncs it to disk, updates the
 small head file ``query_log.head.json`` (last ``seq`` and ``hash``, replaced atomically) and
 releases the lock. A process killed at any point leaves either no row or a whole row; the lock
 dies with the process.
@@ -225,7 +225,7 @@ def append(entry: dict, *, account: str | None = None) -> dict:
                 written = os.write(fd, line)
                 if written != len(line):  # a short write: the disk filled up mid-row
                     raise OSError(errno.ENOSPC, "short write to the audit log")
-                os.fsync(fd)
+                os.fdatasync(fd)
             except OSError as err:
                 with contextlib.suppress(OSError):  # never leave half a row behind
                     os.ftruncate(fd, size_before)
@@ -264,7 +264,7 @@ def _write_head(seq: int, digest: str) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.write(fd, data)
-            os.fsync(fd)
+            os.fdatasync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, head)

@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from casework import schema
@@ -33,68 +34,74 @@ from casework import schema
 #: The columns that link the stage rows of one person.
 KEY = ("unit_code", "unified_case_no", "person_id")
 
-_STAGE_COLUMNS = {
-    # journeys column <- records column, per stage
-    "arrest_review": {
-        "dept_case_no": "arrest_dept_case_no",
-        "accepted_on": "arrest_accepted_on",
-        "closed_on": "arrest_closed_on",
-        "decision": "arrest_decision",
-        "arrested_on": "a_arrested_on",
-        "measure_after_change": "a_measure_after_change",
-        "measure_changed_on": "a_measure_changed_on",
-        "charge": "a_charge",
-        "charge_group": "a_charge_group",
-        "referring_agency": "a_referring_agency",
-        "police_station": "a_police_station",
-    },
-    "prosecution_review": {
-        "dept_case_no": "prosecution_dept_case_no",
-        "accepted_on": "prosecution_accepted_on",
-        "closed_on": "prosecution_closed_on",
-        "decision": "prosecution_decision",
-        "decision_subtype": "p_decision_subtype",
-        "arrested_on": "p_arrested_on",
-        "measure_after_change": "p_measure_after_change",
-        "measure_changed_on": "p_measure_changed_on",
-        "judgment_on": "p_judgment_on",
-        "principal_penalty": "p_principal_penalty",
-        "charge": "p_charge",
-        "charge_group": "p_charge_group",
-        "referring_agency": "p_referring_agency",
-        "police_station": "p_police_station",
-    },
-    "judgment": {
-        "judgment_on": "j_judgment_on",
-        "principal_penalty": "j_principal_penalty",
-        "charge": "j_charge",
-        "charge_group": "j_charge_group",
-        "referring_agency": "j_referring_agency",
-        "police_station": "j_police_station",
-    },
+_STAGES = ("arrest_review", "prosecution_review", "judgment")
+
+#: records columns read per stage (journeys are assembled from these).
+_USED = {
+    "arrest_review": ("dept_case_no", "accepted_on", "closed_on", "decision", "arrested_on",
+                      "measure_after_change", "measure_changed_on", "charge", "charge_group",
+                      "referring_agency", "police_station"),
+    "prosecution_review": ("dept_case_no", "accepted_on", "closed_on", "decision",
+                           "decision_subtype", "arrested_on", "measure_after_change",
+                           "measure_changed_on", "judgment_on", "principal_penalty", "charge",
+                           "charge_group", "referring_agency", "police_station"),
+    "judgment": ("judgment_on", "principal_penalty", "charge", "charge_group",
+                 "referring_agency", "police_station"),
 }
 
 
-def _stage_frame(records: pd.DataFrame, stage: str) -> pd.DataFrame:
-    """One row per person key for ``stage`` (the latest accepted row when a stage repeats)."""
-    wanted = _STAGE_COLUMNS[stage]
-    rows = records.loc[records["stage"] == stage]
-    rows = rows.dropna(subset=list(KEY))
-    order = [c for c in ("accepted_on", "dept_case_no") if c in rows.columns]
-    if order:
-        rows = rows.sort_values(list(KEY) + order, kind="stable", na_position="first")
-    rows = rows.drop_duplicates(subset=list(KEY), keep="last")
-    out = rows[list(KEY)].copy()
-    for src, dst in wanted.items():
-        out[dst] = rows[src] if src in rows.columns else pd.NA
+def _canonical(records: pd.DataFrame, name: str) -> pd.Series:
+    """Column ``name`` of ``records`` in its canonical dtype (all-null when absent)."""
+    col = schema.column("records", name)
+    dtype = schema.pandas_dtype(col)
+    if name not in records.columns:
+        return pd.Series(pd.NA, index=records.index, dtype=dtype)
+    s = records[name]
+    if col.dtype in ("date", "datetime"):
+        return pd.to_datetime(s).astype(dtype) if str(s.dtype) != dtype else s
+    return s.astype(dtype) if str(s.dtype) != dtype else s
+
+
+def _key_codes(records: pd.DataFrame) -> np.ndarray:
+    """One int per person key, numbered in the sorted order of (unit, case, person); -1 = null."""
+    code = None
+    valid = np.ones(len(records), dtype=bool)
+    for name in KEY:
+        c, uniques = pd.factorize(records[name].astype("string"), sort=True)
+        valid &= c >= 0
+        c = c.astype(np.int64)
+        code = c if code is None else pd.factorize(code * (len(uniques) + 1) + c, sort=True)[0]
+    code = np.asarray(code, dtype=np.int64)
+    code[~valid] = -1
+    if valid.any():
+        code[valid] = pd.factorize(code[valid], sort=True)[0]
+    return code
+
+
+def _latest_per_key(code: np.ndarray, mask: np.ndarray, accepted: np.ndarray) -> np.ndarray:
+    """Row position of the latest accepted row per key among ``mask`` rows (-1 = none)."""
+    nkeys = int(code.max()) + 1 if len(code) else 0
+    pos = np.flatnonzero(mask & (code >= 0))
+    out = np.full(nkeys, -1, dtype=np.int64)
+    if len(pos):
+        order = np.lexsort((pos, accepted[pos], code[pos]))  # by key, then date, then position
+        pos = pos[order]
+        k = code[pos]
+        last = np.r_[k[1:] != k[:-1], True]
+        out[k[last]] = pos[last]
     return out
 
 
-def _first(frame: pd.DataFrame, names: list[str]) -> pd.Series:
-    """Row-wise first non-null value among ``names`` (columns of ``frame``)."""
-    out = frame[names[0]]
-    for name in names[1:]:
-        out = out.fillna(frame[name]) if len(out) else out
+def _take(series: pd.Series, idx: np.ndarray) -> pd.Series:
+    """``series`` values at positions ``idx`` (-1 gives null), on a fresh RangeIndex."""
+    return pd.Series(series.array.take(idx, allow_fill=True), dtype=series.dtype)
+
+
+def _first(*series: pd.Series) -> pd.Series:
+    """Row-wise first non-null value."""
+    out = series[0]
+    for s in series[1:]:
+        out = out.fillna(s)
     return out
 
 
@@ -118,7 +125,7 @@ def build(records: pd.DataFrame) -> pd.DataFrame:
     - A person with only one stage (arrest review only, prosecution review only, or a
       judgment-only corpus) still gets a row; the other stage's columns are null.
     - When a stage repeats for one person (e.g. a second arrest request 重新提请逮捕), the
-      latest accepted row of that stage is used.
+      latest accepted row of that stage is used (on equal dates, the later row of the export).
     - ``post_arrest_bail`` (捕后取保候审) is defined on the arrest cohort only: ``True`` when the
       arrest was approved (``arrest_decision == "arrest_approved"``) and the measure was later
       changed to bail (``measure_after_change == "bail"``, read from the arrest-review row, else
@@ -154,44 +161,60 @@ def build(records: pd.DataFrame) -> pd.DataFrame:
             f"无法生成人员流转表：records 缺少列 {', '.join(missing)}",
             f"cannot build journeys: records lacks column(s) {', '.join(missing)}",
         )
-    frames = [_stage_frame(records, stage) for stage in _STAGE_COLUMNS]
-    keys = pd.concat([f[list(KEY)] for f in frames], ignore_index=True).drop_duplicates()
-    merged = keys
-    for frame in frames:
-        merged = merged.merge(frame, on=list(KEY), how="left", validate="one_to_one")
+    code = _key_codes(records)
+    nkeys = int(code.max()) + 1 if len(code) else 0
+    stage = records["stage"].astype("string")
+    accepted = _canonical(records, "accepted_on")
+    acc_int = accepted.to_numpy(dtype="datetime64[s]").astype(np.int64)  # NaT sorts first
+    at = {st: _latest_per_key(code, stage.eq(st).fillna(False).to_numpy(dtype=bool), acc_int)
+          for st in _STAGES}
+    cols: dict[str, pd.Series] = {}
 
-    out = merged[list(KEY)].copy()
-    for col in ("arrest_dept_case_no", "arrest_accepted_on", "arrest_closed_on", "arrest_decision",
-                "prosecution_dept_case_no", "prosecution_accepted_on", "prosecution_closed_on",
-                "prosecution_decision"):
-        out[col] = merged[col]
-    out["charge"] = _first(merged, ["p_charge", "j_charge", "a_charge"])
-    out["charge_group"] = _first(merged, ["p_charge_group", "j_charge_group", "a_charge_group"])
-    out["referring_agency"] = _first(merged, ["a_referring_agency", "p_referring_agency",
-                                              "j_referring_agency"])
-    out["police_station"] = _first(merged, ["a_police_station", "p_police_station",
-                                            "j_police_station"])
-    out["arrested_on"] = _first(merged, ["a_arrested_on", "p_arrested_on"])
+    def get(st: str, name: str) -> pd.Series:
+        if (st, name) not in cols:
+            src = accepted if name == "accepted_on" else _canonical(records, name)
+            cols[(st, name)] = _take(src, at[st])
+        return cols[(st, name)]
+
+    a, p, j = "arrest_review", "prosecution_review", "judgment"
+    valid = np.flatnonzero(code >= 0)
+    _, first_at = np.unique(code[valid], return_index=True)  # keys are 0..nkeys-1
+    first_row = valid[first_at]
+    out = pd.DataFrame({k: _take(records[k].astype("string"), first_row) for k in KEY})
+    out["charge"] = _first(get(p, "charge"), get(j, "charge"), get(a, "charge"))
+    out["charge_group"] = _first(get(p, "charge_group"), get(j, "charge_group"),
+                                 get(a, "charge_group"))
+    out["referring_agency"] = _first(get(a, "referring_agency"), get(p, "referring_agency"),
+                                     get(j, "referring_agency"))
+    out["police_station"] = _first(get(a, "police_station"), get(p, "police_station"),
+                                   get(j, "police_station"))
+    out["arrest_dept_case_no"] = get(a, "dept_case_no")
+    out["arrest_accepted_on"] = get(a, "accepted_on")
+    out["arrest_closed_on"] = get(a, "closed_on")
+    out["arrest_decision"] = get(a, "decision")
+    out["arrested_on"] = _first(get(a, "arrested_on"), get(p, "arrested_on"))
 
     # The measure change comes from one row: the arrest row when it records one.
-    from_arrest = merged["a_measure_after_change"].notna()
-    after = merged["a_measure_after_change"].where(from_arrest, merged["p_measure_after_change"])
-    changed_on = merged["a_measure_changed_on"].where(
-        from_arrest | merged["a_measure_changed_on"].notna(), merged["p_measure_changed_on"])
-    approved = merged["arrest_decision"].astype("string").eq("arrest_approved").fillna(False)
-    bail = after.astype("string").eq("bail").fillna(False)
-    out["post_arrest_bail"] = pd.Series(bail.to_numpy(dtype=bool), index=merged.index,
-                                        dtype="boolean").where(approved.to_numpy(dtype=bool))
-    out["measure_changed_on"] = changed_on
+    from_arrest = get(a, "measure_after_change").notna().to_numpy(dtype=bool)
+    after = get(a, "measure_after_change").where(from_arrest, get(p, "measure_after_change"))
+    use_a_date = from_arrest | get(a, "measure_changed_on").notna().to_numpy(dtype=bool)
+    approved = out["arrest_decision"].eq("arrest_approved").fillna(False).to_numpy(dtype=bool)
+    bail = after.eq("bail").fillna(False).to_numpy(dtype=bool)
+    out["post_arrest_bail"] = pd.Series(bail, dtype="boolean").where(approved)
+    out["measure_changed_on"] = get(a, "measure_changed_on").where(
+        use_a_date, get(p, "measure_changed_on"))
 
-    non_pros = merged["prosecution_decision"].astype("string").eq("non_prosecution").fillna(False)
-    out["non_prosecution_type"] = merged["p_decision_subtype"].where(non_pros.to_numpy(dtype=bool))
-    out["judgment_on"] = _first(merged, ["p_judgment_on", "j_judgment_on"])
-    out["principal_penalty"] = _first(merged, ["p_principal_penalty", "j_principal_penalty"])
+    out["prosecution_dept_case_no"] = get(p, "dept_case_no")
+    out["prosecution_accepted_on"] = get(p, "accepted_on")
+    out["prosecution_closed_on"] = get(p, "closed_on")
+    out["prosecution_decision"] = get(p, "decision")
+    non_pros = out["prosecution_decision"].eq("non_prosecution").fillna(False).to_numpy(dtype=bool)
+    out["non_prosecution_type"] = get(p, "decision_subtype").where(non_pros)
+    out["judgment_on"] = _first(get(p, "judgment_on"), get(j, "judgment_on"))
+    out["principal_penalty"] = _first(get(p, "principal_penalty"), get(j, "principal_penalty"))
 
-    gaps = out["charge_group"].isna() & out["charge"].notna()
+    gaps = (out["charge_group"].isna() & out["charge"].notna()).to_numpy(dtype=bool)
     if gaps.any():
-        out.loc[gaps, "charge_group"] = out.loc[gaps, "charge"].map(
-            lambda c: schema.charge_group_of(c) if isinstance(c, str) else None)
-    out = out.sort_values(list(KEY), kind="stable").reset_index(drop=True)
+        groups = {c: schema.charge_group_of(c) for c in out.loc[gaps, "charge"].unique()}
+        out.loc[gaps, "charge_group"] = out.loc[gaps, "charge"].map(groups)
     return schema.conform(out, "journeys")[schema.column_names("journeys")]
