@@ -157,3 +157,33 @@ def test_minimal_columns_and_empty_input():
     assert empty.empty and empty.columns.tolist() == schema.column_names("journeys")
     with pytest.raises(DataError, match="stage"):
         journeys.build(pd.DataFrame({"unit_code": ["U"]}))
+
+
+# --- on the synthetic data: the planted post-arrest bail jump is found through journeys -------
+
+
+def _bail_rates(records, where, start):
+    j = journeys.build(records)
+    sel = ((j["unit_code"] == where["unit_code"]) & (j["police_station"] == where["police_station"])
+           & (j["arrest_decision"] == "arrest_approved")).fillna(False)
+    after = (j["arrested_on"] >= pd.Timestamp(start)).fillna(False)
+    return (j.loc[sel & ~after, "post_arrest_bail"].mean(),
+            j.loc[sel & after, "post_arrest_bail"].mean(), int((sel & after).sum()))
+
+
+def test_planted_post_arrest_bail_jump_is_visible(synth_small):
+    (pattern,) = [p for p in synth_small.truth["patterns"] if p["id"] == "post_arrest_bail_jump"]
+    before, after, n_after = _bail_rates(synth_small.records, pattern["where"], pattern["from"])
+    effect = pattern["effect"]
+    assert n_after >= 30
+    # within about three binomial standard errors of the planted rate
+    se = (effect["rate_after"] * (1 - effect["rate_after"]) / n_after) ** 0.5
+    assert abs(after - effect["rate_after"]) < 3 * se + 0.02
+    assert after > 3 * before
+
+
+def test_no_jump_in_the_null_data(synth_small, synth_null_small):
+    (pattern,) = [p for p in synth_small.truth["patterns"] if p["id"] == "post_arrest_bail_jump"]
+    before, after, n_after = _bail_rates(synth_null_small.records, pattern["where"], pattern["from"])
+    assert n_after >= 30  # the same station exists in the null data
+    assert after < pattern["effect"]["rate_after"] / 2
