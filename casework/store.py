@@ -664,6 +664,15 @@ def _to_pandas(tbl) -> pd.DataFrame:
             pa.bool_(): pd.BooleanDtype(), pa.float64(): pd.Float64Dtype(),
             pa.float32(): pd.Float64Dtype(),
         }.get
+    # DuckDB sums integers as HUGEINT (Arrow decimal128): hand back Int64 / Float64, not Decimal
+    for i, f in enumerate(tbl.schema):
+        if pa.types.is_decimal(f.type):
+            col = tbl.column(i)
+            try:
+                col = col.cast(pa.int64()) if f.type.scale == 0 else col.cast(pa.float64())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                col = col.cast(pa.float64(), safe=False)
+            tbl = tbl.set_column(i, pa.field(f.name, col.type), col)
     lists = [f.name for f in tbl.schema if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)]
     df = tbl.to_pandas(types_mapper=_TYPES_MAPPER, date_as_object=False)
     for name in lists:

@@ -113,6 +113,10 @@ def test_sql_sees_tables_as_views(one_snapshot):
     assert df.values.tolist() == [["U1", 3], ["U2", 2]]
     df = store.sql("SELECT count(*) AS n FROM journeys WHERE post_arrest_bail", purpose="捕后取保")
     assert int(df["n"].iloc[0]) == 1
+    df = store.sql("SELECT sum(age) AS s, avg(age) AS m, CAST(1.25 AS DECIMAL(5,2)) AS d, "
+                   "any_value(stage) AS st FROM records", purpose="类型")
+    assert (df["s"].iloc[0], df["m"].iloc[0], df["d"].iloc[0]) == (99, 24.75, 1.25)  # 30+30+17+22
+    assert [str(t) for t in df.dtypes] == ["Int64", "Float64", "Float64", "string"]
 
 
 # ---------------------------------------------------------------------------------------------
