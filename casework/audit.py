@@ -40,6 +40,7 @@ Examples
 --------
 >>> import os, tempfile
 >>> from casework import audit
+>>> saved = os.environ.get("CASEWORK_HOME")
 >>> os.environ["CASEWORK_HOME"] = tempfile.mkdtemp()
 >>> row = audit.append({"kind": "read", "table": "records", "snapshot": "s1",
 ...                     "purpose": "示例 / example", "rows": 3}, account="doc")
@@ -47,7 +48,8 @@ Examples
 (1, True)
 >>> print(audit.verify().splitlines()[1].split(":")[0])
 Audit log OK
->>> del os.environ["CASEWORK_HOME"]
+>>> _ = (os.environ.pop("CASEWORK_HOME") if saved is None
+...      else os.environ.update(CASEWORK_HOME=saved))
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ Examples
 >>> import os, tempfile
 >>> import pandas as pd
 >>> from casework import store
+>>> saved = os.environ.get("CASEWORK_HOME")
 >>> os.environ["CASEWORK_HOME"] = tempfile.mkdtemp()
 >>> recs = pd.DataFrame({"unit_code": ["U1", "U2"], "dept_case_no": ["A1", "A2"],
 ...     "unified_case_no": ["T1", "T2"], "stage": ["arrest_review"] * 2,
@@ -57,7 +58,8 @@ Examples
 ['诈骗']
 >>> store.audit_entries()[["table", "filter", "rows"]].values.tolist()
 [['records', "unit_code = 'U2'", 1]]
->>> del os.environ["CASEWORK_HOME"]
+>>> _ = (os.environ.pop("CASEWORK_HOME") if saved is None
+...      else os.environ.update(CASEWORK_HOME=saved))
 """
 
 from __future__ import annotations
@@ -822,6 +824,7 @@ def sql(query: str, *, snapshot: str = "latest", purpose: str | None = None,
     --------
     >>> import os, tempfile
     >>> import pandas as pd
+    >>> saved = os.environ.get("CASEWORK_HOME")
     >>> os.environ["CASEWORK_HOME"] = tempfile.mkdtemp()
     >>> recs = pd.DataFrame({"unit_code": ["U1", "U1", "U2"], "dept_case_no": ["A1", "A2", "A3"],
     ...     "unified_case_no": ["T1", "T2", "T3"], "stage": ["arrest_review"] * 3,
@@ -831,7 +834,8 @@ def sql(query: str, *, snapshot: str = "latest", purpose: str | None = None,
     >>> sql("SELECT unit_code, count(*) AS n FROM records GROUP BY 1 ORDER BY 1",
     ...     purpose="文档示例 / doc example").values.tolist()
     [['U1', 2], ['U2', 1]]
-    >>> del os.environ["CASEWORK_HOME"]
+    >>> _ = (os.environ.pop("CASEWORK_HOME") if saved is None
+    ...      else os.environ.update(CASEWORK_HOME=saved))
     """
     purpose = _check_purpose(purpose)
     if not isinstance(query, str) or not query.strip():
