@@ -410,6 +410,7 @@ def write_snapshot(tables: dict, *, sources=(), mapping=None, account=None, warn
     root = config.snapshots_dir()
     try:
         root.mkdir(parents=True, exist_ok=True)
+        _clean_stale(root)
         tmp = root / f".tmp-{os.getpid()}-{secrets.token_hex(4)}"
         tmp.mkdir()
     except OSError as err:
@@ -460,6 +461,31 @@ def write_snapshot(tables: dict, *, sources=(), mapping=None, account=None, warn
             raise
         raise _storage_error(err, root) from err
     return {**manifest_, "path": str(final)}
+
+
+def _clean_stale(root: Path) -> None:
+    """Remove temporary folders and files left by imports that were killed midway."""
+    for p in root.glob(".tmp-*"):
+        parts = p.name.split("-")
+        if len(parts) >= 3 and parts[1].isdigit() and not _alive(int(parts[1])):
+            _remove_tree(p)
+    for p in root.glob(".latest.*.tmp"):
+        pid = p.name.split(".")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _remove_tree(path: Path) -> None:

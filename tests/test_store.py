@@ -481,3 +481,27 @@ def test_full_tmpfs_gives_a_clear_error(tmp_path):
     assert res.returncode == 2, res.stdout + res.stderr
     assert "磁盘空间不足" in res.stdout and "disk is full" in res.stdout
     assert "Traceback" not in res.stderr
+
+
+def test_an_import_killed_midway_leaves_no_snapshot_and_is_cleaned_up(one_snapshot, casework_home):
+    import signal
+    import time
+
+    proc = subprocess.Popen([PY, "-c", textwrap.dedent(WRITE_SNAPSHOT).replace("20000", "300000")],
+                            env=_env(casework_home), stdout=subprocess.DEVNULL)
+    root = casework_home / "data" / "snapshots"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(root.glob(".tmp-*/records")):
+            if proc.poll() is not None:
+                pytest.skip("the import finished before it could be killed")
+            time.sleep(0.005)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert store.manifest()["id"] == one_snapshot["id"]  # latest did not move
+    assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == [
+        one_snapshot["id"], "latest"]
+    assert list(root.glob(".tmp-*"))  # the killed import's temporary folder …
+    store.write_snapshot({"records": tiny_records()})
+    assert not list(root.glob(".tmp-*"))  # … is removed by the next import
