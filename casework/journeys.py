@@ -150,8 +150,10 @@ def build(records: pd.DataFrame) -> pd.DataFrame:
     ...     "decision_subtype": [None, None, "discretionary"],
     ...     "measure_after_change": ["bail", None, None]})
     >>> j = build(recs)
-    >>> j[["person_id", "post_arrest_bail", "non_prosecution_type"]].to_string(index=False)
-    'person_id  post_arrest_bail non_prosecution_type\\n       P1              True                 <NA>\\n       P2             False        discretionary'
+    >>> print(j[["person_id", "post_arrest_bail", "non_prosecution_type"]].to_string(index=False))
+    person_id  post_arrest_bail non_prosecution_type
+           P1              True                 <NA>
+           P2             False        discretionary
     """
     missing = [c for c in (*KEY, "stage") if c not in records.columns]
     if missing:
