@@ -168,6 +168,8 @@ def distinctive_terms(
         score`` sorted by ``score`` (descending). ``tf`` is the term's share of all topic
         tokens; ``idf = ln((1 + N_other) / (1 + df_other)) + 1``; ``score = tf × idf``;
         ``lift = topic_doc_share / other_doc_share`` (inf when the term never occurs outside).
+        ``other_docs`` counts documents of the sample. ``attrs``: ``topic_docs``,
+        ``other_docs`` (all other documents) and ``other_sample`` (those examined).
 
     Notes
     -----
@@ -195,8 +197,11 @@ def distinctive_terms(
             "lift", "tf", "idf", "score"]
     n_topic, n_other = len(topic_idx), len(other_idx)
     total = sum(tf_counter.values())
+    info = {"topic_docs": n_topic, "other_docs": int((~mask).sum()), "other_sample": n_other}
     if n_topic == 0 or total == 0:
-        return pd.DataFrame(columns=cols)
+        out = pd.DataFrame(columns=cols)
+        out.attrs.update(info)
+        return out
     threshold = max(min_docs, math.ceil(min_share * n_topic))
     rows = []
     for term, count in tf_counter.items():
@@ -210,9 +215,12 @@ def distinctive_terms(
         rows.append((term, df_topic[term], t_share, df_other[term], o_share, lift, tf, idf, tf * idf))
     out = pd.DataFrame(rows, columns=cols[1:])
     if out.empty:
-        return pd.DataFrame(columns=cols)
+        out = pd.DataFrame(columns=cols)
+        out.attrs.update(info)
+        return out
     out = out.sort_values(["score", "term"], ascending=[False, True]).head(top).reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
+    out.attrs.update(info)
     return out
 
 

@@ -192,3 +192,35 @@ def test_null_data_shows_no_rise_for_the_same_charge(synth_small, synth_null_sma
     m = recurring.monthly_counts(synth_null_small.records, charges=p["where"]["charge"])
     t = recurring.trend(m).set_index("measure")
     assert t.loc["share", "rate_ratio_ci_lower"] < 1 < t.loc["share", "rate_ratio_ci_upper"]
+
+
+def test_emerging_terms_by_hand():
+    df = pd.DataFrame({
+        "stage": "prosecution_review",
+        "charge": ["诈骗"] * 6 + ["盗窃"] * 2,
+        "accepted_on": pd.to_datetime(["2023-03-01", "2023-05-01", "2023-07-01", "2024-02-01",
+                                       "2024-03-01", "2024-04-01", "2024-02-01", "2023-02-01"]),
+        "case_summary": ["谎称办理贷款骗取钱款", "谎称办理贷款收取费用", "谎称低价出售骗取定金",
+                         "冒充客服谎称退款骗取钱款", "冒充客服诱导转账", "谎称办理贷款骗取钱款",
+                         "冒充客服盗刷", "扒窃手机"],
+    })
+    new = recurring.emerging_terms(df, charges="诈骗", period="2024", top=3)
+    # 冒充客服 is in 2 of 3 recent 诈骗 cases and in none of the 3 earlier ones
+    row = new.set_index("term").loc["冒充客服"]
+    assert new["term"].iloc[0] == "冒充客服"
+    assert (row["topic_docs"], row["other_docs"]) == (2, 0)
+    assert new.attrs["other_docs"] == 3  # only earlier 诈骗 cases are the comparison
+    # no earlier cases: skipped with a reason
+    none = recurring.emerging_terms(df, charges="诈骗", period="2023")
+    assert none.empty and "之前没有" in none.attrs["skip_zh"]
+
+
+def test_planted_keywords_emerge_against_earlier_cases(synth_small):
+    p = _rising(synth_small.truth)
+    start = pd.Period(p["from"], "M").start_time.date()
+    end = pd.Period(synth_small.truth["end"], "M").end_time.date()
+    new = recurring.emerging_terms(synth_small.records, charges=p["where"]["charge"],
+                                   period=f"{start}_{end}", top=8)
+    top = set(new["term"])
+    for kw in p["effect"]["keywords"]:
+        assert set(text.tokenize(kw)) <= top, (kw, new["term"].tolist())

@@ -37,6 +37,7 @@ __all__ = [
     "describe_topic",
     "as_markdown",
     "for_display",
+    "protection",
 ]
 
 _BRACKETS = re.compile(r"[\[\]〔〕【】（）()]")
@@ -324,3 +325,34 @@ def for_display(df: pd.DataFrame) -> pd.DataFrame:
     if len(num):
         out[num] = out[num].replace([np.inf, -np.inf], np.nan)
     return out
+
+
+#: Person (or case) counts in the topic tables: suppressed below 5 at the circulated level.
+COUNT_COLUMNS = ("n", "numerator", "denominator", "topic_n", "other_n", "all_n", "topic_docs",
+                 "other_docs", "persons", "recorded", "charge_n", "deviation_n", "total",
+                 "heavier", "lighter")
+#: Integer columns that are not person counts (ranks, numbers of groups, months).
+NOT_COUNTS = ("rank", "groups", "top_n", "months", "upper")
+
+
+def protection(df: pd.DataFrame) -> dict:
+    """Small-cell protection options for ``page.table(df, ..., **protection(df))``.
+
+    ``counts``: the person/case count columns of the topic tables; ``dependent``: every other
+    numeric column (shares, residuals, medians, scores — blanked where a count in the row is
+    suppressed, so they cannot give it away); ``within``: ``dimension_zh`` for stacked
+    contrast tables (each dimension is its own sub-table). Only used at the circulated level.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"dimension_zh": ["性别"], "category_zh": ["男"], "topic_n": [3],
+    ...                   "topic_share": [0.5], "rank": [1]})
+    >>> protection(t)
+    {'counts': ['topic_n'], 'dependent': ['topic_share'], 'within': ['dimension_zh']}
+    """
+    counts = [c for c in df.columns if c in COUNT_COLUMNS]
+    dependent = [c for c in df.columns
+                 if c not in counts and c not in NOT_COUNTS
+                 and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+    within = ["dimension_zh"] if "dimension_zh" in df.columns else None
+    return {"counts": counts, "dependent": dependent, "within": within}

@@ -245,7 +245,7 @@ def trend(
         family_zh, term, estimate, std_err, ci_lower, ci_upper, p_value, rate_ratio,
         rate_ratio_ci_lower, rate_ratio_ci_upper, pearson_dispersion, nb_alpha,
         overdispersion_p, months, total, first_month, last_month``. ``estimate`` is the log rate
-        ratio per year.
+        ratio per year, ``intercept`` the fitted log count (or log share) of the first month.
 
     Notes
     -----
@@ -265,7 +265,7 @@ def trend(
 
     check_choice("family", family, ["auto", "poisson", "negative_binomial"])
     cols = ["measure", "measure_zh", "family", "family_zh", "term", "estimate", "std_err",
-            "ci_lower", "ci_upper", "p_value", "rate_ratio", "rate_ratio_ci_lower",
+            "ci_lower", "ci_upper", "p_value", "intercept", "rate_ratio", "rate_ratio_ci_lower",
             "rate_ratio_ci_upper", "pearson_dispersion", "nb_alpha", "overdispersion_p",
             "months", "total", "first_month", "last_month"]
     if monthly.empty or len(monthly) < 3 or monthly["n"].sum() == 0:
@@ -300,7 +300,7 @@ def trend(
             "measure": measure, "measure_zh": measure_zh,
             "family": "negative_binomial" if use_nb else "poisson",
             "family_zh": "负二项回归" if use_nb else "泊松回归",
-            "term": "year", "estimate": b, "std_err": se,
+            "term": "year", "estimate": b, "std_err": se, "intercept": float(res.params[0]),
             "ci_lower": float(ci[0]), "ci_upper": float(ci[1]), "p_value": p,
             "rate_ratio": math.exp(b), "rate_ratio_ci_lower": math.exp(ci[0]),
             "rate_ratio_ci_upper": math.exp(ci[1]),
@@ -680,6 +680,50 @@ def modus_operandi(cases: pd.DataFrame, *, top: int = 20, examples: int = 2,
     return terms
 
 
+def emerging_terms(
+    data: pd.DataFrame,
+    *,
+    charges=None,
+    charge_group=None,
+    period=None,
+    units=None,
+    stage: str = "auto",
+    top: int = 10,
+    examples: int = 2,
+    level: str = "internal",
+) -> pd.DataFrame:
+    """New modus operandi: words of the topic's summaries in ``period`` that were rare in the
+    topic's earlier cases (all cases accepted before the period starts).
+
+    Same scoring as :func:`modus_operandi`, with the topic's own earlier cases as the
+    comparison, so the words that set the topic apart from other charges drop out and what
+    changed within the topic remains.
+
+    Returns
+    -------
+    DataFrame
+        The :func:`modus_operandi` columns (``other_*`` = the topic's earlier cases); empty
+        when there is no period, no dates, or no earlier case. ``attrs["skip_zh"]`` says why.
+    """
+    check_choice("level", level, ["internal", "circulated"])
+    empty = modus_operandi(pd.DataFrame({"in_topic": pd.Series([], dtype=bool)}), level=level)
+    bounds = period_bounds(period)
+    if bounds is None or not _has(data, "accepted_on"):
+        empty.attrs["skip_zh"] = "数据中没有受理日期或未指定统计期间，无法比较前后作案手段"
+        return empty
+    cases = topic_cases(data, charges=charges, charge_group=charge_group, units=units, stage=stage)
+    cases = cases[cases["in_topic"]]
+    accepted = pd.to_datetime(cases["accepted_on"]).dt.normalize()
+    recent = in_period(cases["accepted_on"], period)
+    earlier = (accepted < bounds[0].normalize()).fillna(False)
+    if not earlier.any() or not recent.any():
+        empty.attrs["skip_zh"] = "统计期间之前没有本专题案件，无法比较前后作案手段"
+        return empty
+    sub = cases[(recent | earlier).to_numpy()].copy()
+    sub["in_topic"] = recent[(recent | earlier)].to_numpy()
+    return modus_operandi(sub, top=top, examples=examples, level=level)
+
+
 # ---------------------------------------------------------------------------------------------
 # Everything at once, and the narrative
 # ---------------------------------------------------------------------------------------------
@@ -689,8 +733,9 @@ def modus_operandi(cases: pd.DataFrame, *, top: int = 20, examples: int = 2,
 class Characteristics:
     """Result of :func:`characteristics`: every table of the recurring-case analysis.
 
-    ``skipped`` maps a section (``trend``, ``timing``, ``places``, ``stations``, ``amounts``,
-    ``modus_operandi``, ``profile``) to the one-line Chinese reason it has no data.
+    ``skipped`` maps a section (``trend``, ``units``, ``profile``, ``timing``, ``hours``,
+    ``places``, ``stations``, ``amounts``, ``modus_operandi``, ``emerging``) to the one-line
+    Chinese reason it has no data.
     """
 
     topic_zh: str
@@ -711,6 +756,7 @@ class Characteristics:
     amounts: pd.DataFrame
     amount_bands: pd.DataFrame
     keywords: pd.DataFrame
+    emerging: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes_zh: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -785,6 +831,10 @@ def characteristics(
     kw = modus_operandi(cases, top=terms, examples=examples, level=level)
     if kw.empty:
         skipped["modus_operandi"] = "数据中没有案情摘要，或本专题案件过少，无法提取作案手段"
+    new = emerging_terms(data, charges=charges, charge_group=charge_group, period=period,
+                         units=units, stage=stage, top=terms, examples=examples, level=level)
+    if new.empty:
+        skipped["emerging"] = new.attrs.get("skip_zh") or "与此前相比没有明显新出现的作案手段词语"
     concentration_all = concentration_summary(cases, top=top,
                                               by=("unit_name" if _has(cases, "unit_name") else "unit_code",
                                                   "police_station", "place_type"))
@@ -796,7 +846,7 @@ def characteristics(
         persons=persons, all_persons=len(cases), monthly=monthly, trend=tr,
         concentration=concentration_all, units=units_c, stations=stations, profile=prof,
         months=months_t, weekdays=weekdays, hours=hours, places=places, amounts=am,
-        amount_bands=bands, keywords=kw, notes_zh=notes, skipped=skipped,
+        amount_bands=bands, keywords=kw, emerging=new, notes_zh=notes, skipped=skipped,
     )
 
 
@@ -868,6 +918,11 @@ def narrative(result: Characteristics, *, z: float = 1.96) -> list[str]:
         parts = [f"“{row.term}”（见于{row.topic_doc_share:.1%}的本专题案件，其他案件{row.other_doc_share:.1%}）"
                  for row in k.itertuples()]
         out.append("案情摘要中最具特征的作案手段词语为" + "、".join(parts) + "。")
+    if r.emerging is not None and not r.emerging.empty:
+        k = r.emerging.head(3)
+        parts = [f"“{row.term}”（本期{row.topic_doc_share:.1%}，此前{row.other_doc_share:.1%}）"
+                 for row in k.itertuples()]
+        out.append("与此前的同类案件相比，本期新出现或明显增多的词语有" + "、".join(parts) + "。")
     return out
 
 
@@ -878,19 +933,51 @@ def _phrase(row) -> str:
 
 
 def shares_long(table: pd.DataFrame) -> pd.DataFrame:
-    """A :func:`contrast` table in long form for a chart: ``category_zh, group_zh, share``.
+    """A :func:`contrast` table in long form for a chart: ``category_zh, label, group_zh, share``.
+
+    ``label`` is the category without a trailing unit (``21时`` → ``21``) for crowded axes.
 
     Examples
     --------
-    >>> t = pd.DataFrame({"category_zh": ["男"], "topic_share": [0.9], "other_share": [0.5]})
+    >>> t = pd.DataFrame({"category_zh": ["21时"], "topic_share": [0.9], "other_share": [0.5]})
     >>> shares_long(t).values.tolist()
-    [['男', '本专题', 0.9], ['男', '其他案件', 0.5]]
+    [['21时', '21', '本专题', 0.9], ['21时', '21', '其他案件', 0.5]]
     """
     rows = []
     for r in table.itertuples():
-        rows.append((r.category_zh, "本专题", r.topic_share))
-        rows.append((r.category_zh, "其他案件", r.other_share))
-    return pd.DataFrame(rows, columns=["category_zh", "group_zh", "share"])
+        label = str(r.category_zh).removesuffix("时")
+        rows.append((r.category_zh, label, "本专题", r.topic_share))
+        rows.append((r.category_zh, label, "其他案件", r.other_share))
+    return pd.DataFrame(rows, columns=["category_zh", "label", "group_zh", "share"])
+
+
+def trend_lines(monthly: pd.DataFrame, trend_table: pd.DataFrame) -> pd.DataFrame:
+    """Monthly counts and the fitted trend in long form for a chart.
+
+    Returns
+    -------
+    DataFrame
+        ``month, series_zh, n``: ``实际人数`` and ``趋势拟合（<model>）`` rows per month.
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"month": pd.date_range("2024-01-01", periods=2, freq="MS"),
+    ...                   "t_years": [0, 1 / 12], "n": [10, 12], "all_n": [100, 100]})
+    >>> t = pd.DataFrame({"measure": ["count"], "family_zh": ["泊松回归"], "intercept": [np.log(10)],
+    ...                   "estimate": [np.log(2)]})
+    >>> out = trend_lines(m, t)
+    >>> out["series_zh"].unique().tolist(), round(float(out["n"].iloc[-1]), 3)
+    (['实际人数', '趋势拟合（泊松回归）'], 10.595)
+    """
+    actual = monthly[["month", "n"]].assign(series_zh="实际人数")
+    if trend_table.empty:
+        return actual[["month", "series_zh", "n"]]
+    row = trend_table[trend_table["measure"] == "count"].iloc[0]
+    fitted = monthly[["month"]].assign(
+        series_zh=f"趋势拟合（{row['family_zh']}）",
+        n=np.exp(row["intercept"] + row["estimate"] * monthly["t_years"].astype(float)))
+    return pd.concat([actual, fitted], ignore_index=True)[["month", "series_zh", "n"]]
+
 
 
 def prompts(result: Characteristics, *, z: float = 1.96) -> list[str]:
@@ -943,6 +1030,7 @@ LABELS: dict[str, str] = {
     "other_docs": "其他案件数", "other_doc_share": "其他案件占比", "lift": "提升度",
     "tf": "词频", "idf": "逆文档频率", "score": "TF-IDF得分", "examples_zh": "示例短语",
     "month": "月份", "t_years": "时间（年）", "n": "本专题人数", "share": "占比",
+    "intercept": "截距（对数）", "series_zh": "序列", "label": "标签",
 }
 
 #: Display formats of this module's columns (``page.table(..., formats=recurring.FORMATS)``).
@@ -956,4 +1044,10 @@ FORMATS: dict[str, str] = {
     "adj_residual": "{:+.2f}", "topic_doc_share": "{:.1%}", "other_doc_share": "{:.1%}",
     "lift": "{:.1f}", "tf": "{:.4f}", "idf": "{:.2f}", "score": "{:.4f}",
     "median": "{:,.0f}", "q1": "{:,.0f}", "q3": "{:,.0f}", "mean": "{:,.0f}", "max": "{:,.0f}",
+}
+
+#: Labels for :func:`emerging_terms` (the comparison is the topic's earlier cases).
+EMERGING_LABELS: dict[str, str] = {
+    **LABELS, "topic_docs": "本期案件数", "topic_doc_share": "本期案件占比",
+    "other_docs": "此前案件数", "other_doc_share": "此前案件占比",
 }

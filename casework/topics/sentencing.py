@@ -992,6 +992,32 @@ def outlying_sentences(data: pd.DataFrame, *, threshold: float = 3.5, min_n: int
     return out[cols].reset_index(drop=True)
 
 
+def outlier_summary(outliers: pd.DataFrame) -> pd.DataFrame:
+    """Outlying sentences counted per charge and direction (an aggregate for the report; the
+    list itself goes to an internal attachment).
+
+    Returns
+    -------
+    DataFrame
+        ``charge, charge_n, charge_median, heavier, lighter`` (persons).
+
+    Examples
+    --------
+    >>> o = pd.DataFrame({"charge": ["盗窃", "盗窃"], "charge_n": [12, 12], "charge_median": [7.0, 7.0],
+    ...                   "robust_z": [4.0, -3.6]})
+    >>> outlier_summary(o).values.tolist()
+    [['盗窃', 12, 7.0, 1, 1]]
+    """
+    cols = ["charge", "charge_n", "charge_median", "heavier", "lighter"]
+    if outliers.empty:
+        return pd.DataFrame(columns=cols)
+    g = outliers.assign(heavier=outliers["robust_z"] > 0, lighter=outliers["robust_z"] < 0)
+    out = g.groupby("charge", sort=True).agg(charge_n=("charge_n", "first"),
+                                             charge_median=("charge_median", "first"),
+                                             heavier=("heavier", "sum"), lighter=("lighter", "sum"))
+    return out.reset_index()[cols].astype({"heavier": int, "lighter": int})
+
+
 # ---------------------------------------------------------------------------------------------
 # Availability and narrative
 # ---------------------------------------------------------------------------------------------
@@ -1101,7 +1127,7 @@ __all__ = [
     "PENALTY_BANDS", "band_of", "derive_principal_penalty", "judgments", "penalty_mix", "penalty_table",
     "probation_rate", "fines", "fine_distribution", "minor_offence_share", "median_terms",
     "recommendation_adoption", "has_recommendations", "term_model", "probation_model",
-    "model_readings", "term_spread", "consistency", "outlying_sentences", "availability",
+    "model_readings", "term_spread", "consistency", "outlying_sentences", "outlier_summary", "availability",
     "consistency_dimension", "narrative", "normalise_charge",
 ]
 
@@ -1123,7 +1149,7 @@ LABELS: dict[str, str] = {
     "group_median_max": "各组中位数最大值（月）", "group_median_ratio": "最大/最小",
     "kruskal_p": "Kruskal-Wallis检验P值", "fligner_p": "Fligner-Killeen检验P值",
     "charge_n": "同罪名人数", "charge_median": "同罪名刑期中位数（月）", "robust_z": "稳健Z值",
-    "direction_zh": "方向", "plea_leniency": "认罪认罚",
+    "direction_zh": "方向", "plea_leniency": "认罪认罚", "heavier": "偏重人数", "lighter": "偏轻人数",
 }
 
 #: Display formats of this module's columns (``page.table(..., formats=sentencing.FORMATS)``).
