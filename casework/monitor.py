@@ -22,23 +22,31 @@ Decisions, documented:
 - **Baseline.** Limits come from a baseline (Phase I) and are applied to every month (Phase II).
   ``baseline="auto"`` uses the first 12 months when the series has at least 24 months, else
   all months; a baseline with fewer than 5 events (or 5 non-events) falls back to all months.
-- **Overdispersion (Laney).** On the baseline, D = Σz_t² is compared with χ²(m−1); when
-  P(χ² ≥ D) < ``overdispersion_alpha`` (default 0.01) and the moving-range estimate
-  σ_z = MR̄(z)/1.128 exceeds 1, limits are widened by σ_z (Laney p′/u′). Underdispersion never
-  narrows them.
-- **Small counts.** For plain p/u charts, rule 1 uses exact probability limits — the binomial
-  (or Poisson) quantiles with the tail probability of 3σ, Φ(−3) = 0.00135 per side — so sparse
-  series (a police station with a handful of arrests a month) do not raise false alarms from a
-  skewed normal approximation. The zone and run rules (2–5) are applied only where the normal
-  approximation holds (expected events and non-events ≥ 5 in the month); sparse series are
-  watched by rule 1 and the CUSUM.
+- **Overdispersion (Laney).** The dispersion statistic D = Σz_t² of the baseline months (with
+  adequate expected counts) is summed over all groups of one indicator and compared with
+  χ²(Σ(m−1)) — pooling gives the test power that 12 months of one series lack (person counts
+  are overdispersed by construction: the persons of one case arrive and are decided
+  together). When P(χ² ≥ ΣD) < ``overdispersion_alpha`` (default 0.01), every series of that
+  indicator whose moving-range estimate σ_z = MR̄(z)/1.128 exceeds 1 gets limits widened by
+  σ_z (Laney p′/u′; X̄ charts likewise). Underdispersion never narrows them. A single series
+  (no other groups) is tested on its own.
+- **Small counts.** For p and u charts, rule 1 uses exact predictive probability limits — the
+  beta-binomial (p) or negative-binomial (u) quantiles with the tail probability of 3σ,
+  Φ(−3) = 0.00135 per side, which include the uncertainty of the baseline estimate — so
+  sparse series (a police station with a handful of arrests a month) do not raise false alarms
+  from a skewed normal approximation; Laney limits, when wider, take precedence. The zone and
+  run rules (2–5) are applied only where the normal approximation holds (expected events and
+  non-events ≥ 5 in the month); sparse series are watched by rule 1 and the CUSUM. X̄ charts of
+  handling days flag only months with at least ``XBAR_MIN_N`` (20) cases, as means of a few
+  skewed durations are far from normal.
 - **CUSUM.** Binomial CUSUM on monthly counts, W = k·log(p1/p0) + (n−k)·log((1−p1)/(1−p0)),
   with p0 the baseline rate and p1 the rate at ``cusum_odds_ratio`` (default 2) times the
   odds; Poisson CUSUM for counts at ``cusum_rate_ratio`` (default 1.5). The threshold h gives
   an in-control average run length of ``cusum_arl0`` months (default 400) at the baseline's
   mean monthly volume (Siegmund's approximation); the statistic restarts at 0 after a signal.
   The case-level :func:`bernoulli_cusum` sets h for an ARL in events (Markov chain,
-  :func:`cusum_threshold`).
+  :func:`cusum_threshold`). When the chart is Laney-adjusted the CUSUM's increments are
+  taken as overdispersed by the same σ_z, which raises h accordingly.
 
 Examples
 --------
@@ -80,7 +88,7 @@ RULES = {
     "stl": "剔除季节因素后异常",
 }
 
-CHARTS = ("auto", "p", "u", "xmr")
+CHARTS = ("auto", "p", "u", "xbar", "xmr", "none")
 
 _OUT_COLS = ["chart", "centre", "lcl", "ucl", "z", "sigma_factor", "phi", "cusum", "flag",
              "flag_since", "side"]
@@ -263,17 +271,19 @@ def _aggregated_threshold(mu: float, sd: float, arl0: float) -> float:
     return hi
 
 
-def _binomial_threshold(p0: float, p1: float, n: float, arl0: float) -> float:
+def _binomial_threshold(p0: float, p1: float, n: float, arl0: float, factor: float = 1.0) -> float:
+    """h for the monthly binomial CUSUM; ``factor`` (Laney σ_z) inflates the increments' sd."""
     a, b = _llr(p0, p1)
     mu = n * (p0 * (a - b) + b)
-    sd = np.sqrt(n * p0 * (1 - p0)) * abs(a - b)
+    sd = np.sqrt(n * p0 * (1 - p0)) * abs(a - b) * factor
     return _aggregated_threshold(mu, sd, arl0)
 
 
-def _poisson_threshold(u0: float, u1: float, n: float, arl0: float) -> float:
+def _poisson_threshold(u0: float, u1: float, n: float, arl0: float, factor: float = 1.0) -> float:
+    """h for the monthly Poisson CUSUM; ``factor`` (Laney σ_z) inflates the increments' sd."""
     a = np.log(u1 / u0)
     mu = u0 * n * a - (u1 - u0) * n
-    sd = np.sqrt(u0 * n) * abs(a)
+    sd = np.sqrt(u0 * n) * abs(a) * factor
     return _aggregated_threshold(mu, sd, arl0)
 
 
@@ -366,6 +376,10 @@ def run_rules(z, *, eligible=None, rule1=None) -> pd.DataFrame:
     >>> bool(r["rule1"].iloc[-1]), bool(r["rule1"].iloc[0])
     (True, False)
     """
+    return pd.DataFrame(_rules_arrays(z, eligible, rule1))
+
+
+def _rules_arrays(z, eligible, rule1) -> dict:
     z = np.asarray(z, dtype=float)
     T = len(z)
     valid = ~np.isnan(z)
@@ -386,42 +400,41 @@ def run_rules(z, *, eligible=None, rule1=None) -> pd.DataFrame:
         since["rule1"][t] = s
     idx = np.flatnonzero(elig)  # rules 2-5 skip ineligible/missing months
     ze = z[idx]
-    for pos in range(len(idx)):
-        t = idx[pos]
-        for rule, (win, need, lim) in {"rule2": (3, 2, 2.0), "rule3": (5, 4, 1.0)}.items():
-            if pos + 1 >= win:
-                w = ze[pos + 1 - win: pos + 1]
-                for sgn in (1, -1):
-                    hits = sgn * w > lim
-                    if hits.sum() >= need and sgn * ze[pos] > lim:
-                        out[rule][t] = True
-                        first = int(np.argmax(hits))
-                        since[rule][t] = idx[pos + 1 - win + first]
-        # rule4: 8 in a row on one side
-        if pos + 1 >= 8:
-            w = ze[pos - 7: pos + 1]
-            for sgn in (1, -1):
-                if (sgn * w > 0).all():
-                    out["rule4"][t] = True
-                    s = pos - 7
-                    while s - 1 >= 0 and sgn * ze[s - 1] > 0:
-                        s -= 1
-                    since["rule4"][t] = idx[s]
-        # rule5: 6 steadily increasing or decreasing (5 consecutive differences)
-        if pos + 1 >= 6:
-            d = np.diff(ze[pos - 5: pos + 1])
-            for sgn in (1, -1):
-                if (sgn * d > 0).all():
-                    out["rule5"][t] = True
-                    s = pos - 5
-                    while s - 1 >= 0 and sgn * (ze[s] - ze[s - 1]) > 0:
-                        s -= 1
-                    since["rule5"][t] = idx[s]
-    frame = pd.DataFrame(out)
+    m = len(ze)
+    for rule, win, need, lim in (("rule2", 3, 2, 2.0), ("rule3", 5, 4, 1.0)):
+        if m < win:
+            continue
+        for sgn in (1, -1):
+            hits = sgn * ze > lim
+            w = np.lib.stride_tricks.sliding_window_view(hits, win)
+            fire = (w.sum(axis=1) >= need) & hits[win - 1:]
+            first = w.argmax(axis=1)
+            pos = np.flatnonzero(fire)
+            out[rule][idx[pos + win - 1]] = True
+            since[rule][idx[pos + win - 1]] = idx[pos + first[pos]]
+    # rule4: 8 or more in a row on one side; rule5: 6 or more steadily rising or falling
+    zl = ze.tolist()
+    run_side, run_start = 0, 0
+    trend, trend_start = 0, 0
+    for pos in range(m):
+        sd = (zl[pos] > 0) - (zl[pos] < 0)
+        if sd != run_side or sd == 0:
+            run_side, run_start = sd, pos
+        if sd != 0 and pos - run_start + 1 >= 8:
+            out["rule4"][idx[pos]] = True
+            since["rule4"][idx[pos]] = idx[run_start]
+        if pos > 0:
+            step = (zl[pos] > zl[pos - 1]) - (zl[pos] < zl[pos - 1])
+            if step != trend or step == 0:
+                trend, trend_start = step, pos - 1
+            if step != 0 and pos - trend_start + 1 >= 6:
+                out["rule5"][idx[pos]] = True
+                since["rule5"][idx[pos]] = idx[trend_start]
+    res = dict(out)
     for k, v in since.items():
-        frame[f"since_{k}"] = v
-    frame["side"] = side
-    return frame
+        res[f"since_{k}"] = v
+    res["side"] = side
+    return res
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,88 +458,132 @@ def _baseline_mask(T: int, baseline) -> np.ndarray:
     return m
 
 
-def _chart_kind(kind: str, ci: str | None) -> str:
-    if kind == "rate" and ci in (None, "wilson"):
-        return "p"
-    if kind == "count" and ci in (None, "poisson"):
+#: Months with fewer cases than this get no X̄-chart flags (means of skewed handling days).
+XBAR_MIN_N = 20
+
+
+def chart_for(indicator) -> str:
+    """The chart :func:`control_chart` draws for an indicator (code or
+    :class:`casework.indicators.Indicator`) when ``chart="auto"``.
+
+    ``p`` (rates with a binomial denominator), ``u`` (counts per day of the month, events per
+    unit of the denominator, ratios of counts such as 诉前羁押率 definition A — their extra
+    variance is left to the Laney adjustment), ``xbar`` (means, limits from the within-month standard
+    deviation and each month's n), ``none`` (medians and stock counts such as 在办/上期积存,
+    which are autocorrelated by construction: shown without limits or flags).
+
+    Examples
+    --------
+    >>> [chart_for(c) for c in ("non_arrest_rate", "accepted_prosecution_review",
+    ...                         "prosecution_review_days_mean", "pending_prosecution_review")]
+    ['p', 'u', 'xbar', 'none']
+    """
+    from casework import indicators as _ind
+
+    ind = _ind.get(indicator)
+    if ind.kind == "rate":
+        return "p" if ind.ci == "wilson" else "u"
+    if ind.kind == "count":
+        if _ind.cohorts()[ind.cohort].type != "date":
+            return "none"
         return "u"
-    return "xmr"
+    if ind.kind == "mean":
+        return "xbar"
+    if ind.kind == "median":
+        return "none"
+    return "u"
 
 
-def _series_chart(k, n, value, *, chart: str, baseline, direction: str, sigma: float,
-                  od_alpha: float, cusum: bool, odds_ratio: float, rate_ratio: float,
-                  arl0: float, rules: tuple[str, ...]) -> dict:
+def _fallback_chart(kind: str, has_se: bool) -> str:
+    return {"rate": "p", "count": "u", "mean": "xbar" if has_se else "xmr",
+            "median": "none"}.get(kind, "xmr")
+
+
+def _empty_res(T: int) -> dict:
+    res = {c: np.full(T, np.nan) for c in ("centre", "lcl", "ucl", "z", "cusum", "phi")}
+    res["sigma_factor"] = np.ones(T)
+    return res
+
+
+def _dispersion(zb: np.ndarray) -> tuple[float, float, float, int]:
+    """(phi, σ_z, D, df) from baseline z-values: D = Σz², df = m − 1, σ_z = MR̄(z)/1.128."""
+    if len(zb) < 3:
+        return np.nan, 1.0, 0.0, 0
+    D = float((zb ** 2).sum())
+    df = len(zb) - 1
+    sz = float(np.abs(np.diff(zb)).mean() / 1.128)
+    return D / df, sz, D, df
+
+
+def _laney_factor(disp, od_alpha: float, overdispersed) -> float:
+    """σ_z when overdispersion is established (by the pooled test passed in, else by this
+    series' own χ² test) and σ_z > 1; else 1."""
+    phi, sz, D, df = disp
+    if overdispersed is None:
+        overdispersed = df >= 7 and float(_st.chi2.sf(D, df)) < od_alpha
+    return sz if (overdispersed and sz > 1) else 1.0
+
+
+def _series_chart(k, n, value, se, *, chart: str, per_unit: bool, baseline, direction: str,
+                  sigma: float, od_alpha: float, cusum: bool, odds_ratio: float,
+                  rate_ratio: float, arl0: float, rules: tuple[str, ...],
+                  overdispersed=None, dispersion_only: bool = False):
     T = len(value)
     base = _baseline_mask(T, baseline)
-    res = {c: np.full(T, np.nan) for c in ("centre", "lcl", "ucl", "z", "cusum")}
-    res["sigma_factor"] = np.full(T, 1.0)
-    res["phi"] = np.full(T, np.nan)
-    r1 = None
-    elig = None
+    if dispersion_only and chart not in ("p", "u", "xbar"):
+        return (np.nan, 1.0, 0.0, 0)
+    res = _empty_res(T)
+    res["chart"] = chart
+    tail = float(_st.norm.sf(sigma))
+    r1 = elig = z = None
     cus_up = cus_dn = None
     if chart in ("p", "u"):
         valid = (n > 0) & ~np.isnan(k)
         b = base & valid
-        if chart == "p":
+        kb, nb = k[b].sum(), n[b].sum()
+        if b.sum() == 0 or kb < 5 or (chart == "p" and nb - kb < 5):
+            b = valid
             kb, nb = k[b].sum(), n[b].sum()
-            if b.sum() == 0 or kb < 5 or nb - kb < 5:
-                b = valid
-                kb, nb = k[b].sum(), n[b].sum()
-        else:
-            kb, nb = k[b].sum(), n[b].sum()
-            if b.sum() == 0 or kb < 5:
-                b = valid
-                kb, nb = k[b].sum(), n[b].sum()
         if nb <= 0:
-            return _finish(res, T, None, None, None, None, None, sigma)
+            if dispersion_only:
+                return (np.nan, 1.0, 0.0, 0)
+            return _finish(res, T, None, None, None, None, None, sigma, rules)
         c = kb / nb
+        nn = np.where(valid, n, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             x = np.where(valid, k / np.where(n > 0, n, 1), np.nan)
             if chart == "p":
                 sd = np.sqrt(c * (1 - c) / n)
-                expected_ok = (n * c >= 5) & (n * (1 - c) >= 5)
+                adequate = (n * c >= 5) & (n * (1 - c) >= 5)
             else:
                 sd = np.sqrt(c / n)
-                expected_ok = n * c >= 5
+                adequate = n * c >= 5
             z = np.where(valid & (sd > 0), (x - c) / sd, np.nan)
-        zb = z[b & ~np.isnan(z)]
-        factor = 1.0
-        if len(zb) >= 3:
-            D = float((zb ** 2).sum())
-            res["phi"][:] = D / (len(zb) - 1)
-            p_od = float(_st.chi2.sf(D, len(zb) - 1))
-            mr = np.abs(np.diff(zb))
-            sz = float(mr.mean() / 1.128) if len(mr) else 1.0
-            if p_od < od_alpha and sz > 1:
-                factor = sz
+        zb = z[b & adequate & ~np.isnan(z)]
+        disp = _dispersion(zb) if (b & adequate).sum() * 2 >= b.sum() else (np.nan, 1.0, 0.0, 0)
+        if dispersion_only:
+            return disp
+        phi = disp[0]
+        factor = _laney_factor(disp, od_alpha, overdispersed)
+        res["phi"][:] = phi
         res["sigma_factor"][:] = factor
-        res["centre"] = np.where(valid, c, np.nan) if chart == "p" else c * n
-        zf = z / factor
-        res["z"] = zf
-        if factor > 1:  # Laney: normal limits widened by σ_z
-            lo, hi = c - sigma * sd * factor, c + sigma * sd * factor
-            if chart == "p":
-                lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)
-                res["lcl"], res["ucl"] = np.where(valid, lo, np.nan), np.where(valid, hi, np.nan)
-            else:
-                res["lcl"], res["ucl"] = np.clip(lo, 0, None) * n, hi * n
-            r1 = valid & (np.abs(np.nan_to_num(zf)) > sigma)
-            elig = valid
-        else:  # exact probability limits for rule 1
-            tail = float(_st.norm.sf(sigma))
-            nn = np.where(valid, n, 0)
-            if chart == "p":
-                hi_k = _st.binom.ppf(1 - tail, nn, c)
-                lo_k = _st.binom.ppf(tail, nn, c)
-                res["lcl"] = np.where(valid, lo_k / np.where(nn > 0, nn, 1), np.nan)
-                res["ucl"] = np.where(valid, hi_k / np.where(nn > 0, nn, 1), np.nan)
-            else:
-                hi_k = _st.poisson.ppf(1 - tail, c * nn)
-                lo_k = _st.poisson.ppf(tail, c * nn)
-                res["lcl"], res["ucl"] = lo_k, hi_k
-            r1 = valid & ((k > hi_k) | (k < lo_k))
-            elig = valid & expected_ok
-        value_for_side = x
+        # exact predictive limits (baseline estimation error included), in events
+        if chart == "p":
+            dist = _st.betabinom(nn.astype(int), kb + 0.5, nb - kb + 0.5)
+        else:
+            dist = _st.nbinom(kb + 0.5, nb / (nb + nn))
+        hi_k, lo_k = dist.ppf(1 - tail), dist.ppf(tail)
+        if factor > 1:  # Laney p′/u′: widen, never narrow
+            hi_k = np.maximum(hi_k, (c + sigma * sd * factor) * nn)
+            lo_k = np.minimum(lo_k, np.maximum((c - sigma * sd * factor) * nn, 0))
+            res["chart"] = "laney_" + chart
+        scale = np.where(nn > 0, nn, np.nan) if per_unit else np.ones(T)
+        res["centre"] = np.where(valid, c * (1 if per_unit else nn), np.nan)
+        res["ucl"] = np.where(valid, hi_k / scale, np.nan)
+        res["lcl"] = np.where(valid, lo_k / scale, np.nan)
+        z = z / factor
+        r1 = valid & ((k > hi_k) | (k < lo_k))
+        elig = valid & adequate
         if cusum:
             nbar = float(np.mean(n[b]))
             if chart == "p" and 0 < c < 1:
@@ -534,64 +591,104 @@ def _series_chart(k, n, value, *, chart: str, baseline, direction: str, sigma: f
                 p_up = odds * odds_ratio / (1 + odds * odds_ratio)
                 p_dn = (odds / odds_ratio) / (1 + odds / odds_ratio)
                 if direction in ("lower_better", "range"):
-                    h = _binomial_threshold(c, p_up, nbar, arl0)
+                    h = _binomial_threshold(c, p_up, nbar, arl0, factor)
                     cus_up = _binomial_cusum(k, n, c, p_up, h)
                 if direction in ("higher_better", "range"):
-                    h = _binomial_threshold(c, p_dn, nbar, arl0)
+                    h = _binomial_threshold(c, p_dn, nbar, arl0, factor)
                     cus_dn = _binomial_cusum(k, n, c, p_dn, h)
             elif chart == "u" and c > 0:
                 if direction in ("lower_better", "range"):
-                    h = _poisson_threshold(c, c * rate_ratio, nbar, arl0)
+                    h = _poisson_threshold(c, c * rate_ratio, nbar, arl0, factor)
                     cus_up = _poisson_cusum(k, n, c, c * rate_ratio, h)
                 if direction in ("higher_better", "range"):
-                    h = _poisson_threshold(c, c / rate_ratio, nbar, arl0)
+                    h = _poisson_threshold(c, c / rate_ratio, nbar, arl0, factor)
                     cus_dn = _poisson_cusum(k, n, c, c / rate_ratio, h)
-    else:  # XmR
+    elif chart == "xbar":
+        x = value.astype(float)
+        valid = ~np.isnan(x) & (n > 0)
+        b = base & valid
+        if b.sum() < 3:
+            b = valid
+        s_t = se * np.sqrt(np.where(n > 0, n, np.nan))
+        use = b & (n > 1) & np.isfinite(s_t)
+        if b.sum() < 2 or use.sum() == 0:
+            if dispersion_only:
+                return (np.nan, 1.0, 0.0, 0)
+            return _finish(res, T, None, None, None, None, None, sigma, rules)
+        centre = float((x[b] * n[b]).sum() / n[b].sum())
+        s = float(np.sqrt(((n[use] - 1) * s_t[use] ** 2).sum() / (n[use] - 1).sum()))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sd = s / np.sqrt(n)
+            z = np.where(valid & (sd > 0), (x - centre) / sd, np.nan)
+        adequate = n >= XBAR_MIN_N
+        disp = _dispersion(z[b & adequate & ~np.isnan(z)])
+        if dispersion_only:
+            return disp
+        phi = disp[0]
+        factor = _laney_factor(disp, od_alpha, overdispersed)
+        res["phi"][:] = phi
+        res["sigma_factor"][:] = factor
+        if factor > 1:
+            res["chart"] = "laney_xbar"
+        res["centre"] = np.where(valid, centre, np.nan)
+        res["ucl"] = np.where(valid, centre + sigma * sd * factor, np.nan)
+        res["lcl"] = np.where(valid, centre - sigma * sd * factor, np.nan)
+        z = z / factor
+        elig = valid & adequate
+        r1 = elig & (np.abs(np.nan_to_num(z)) > sigma)
+    elif chart == "xmr":
         x = value.astype(float)
         valid = ~np.isnan(x)
         b = base & valid
         if b.sum() < 3:
             b = valid
         if b.sum() < 2:
-            return _finish(res, T, None, None, None, None, None, sigma)
+            return _finish(res, T, None, None, None, None, None, sigma, rules)
         xb = x[b]
-        c = float(xb.mean())
-        mr = np.abs(np.diff(xb))
-        mrbar = float(mr.mean()) if len(mr) else 0.0
-        s = mrbar / 1.128
-        res["centre"] = np.where(valid, c, np.nan)
-        res["lcl"] = np.where(valid, c - sigma * s, np.nan)
-        res["ucl"] = np.where(valid, c + sigma * s, np.nan)
+        centre = float(xb.mean())
+        s = float(np.abs(np.diff(xb)).mean() / 1.128)
+        res["centre"] = np.where(valid, centre, np.nan)
+        res["lcl"] = np.where(valid, centre - sigma * s, np.nan)
+        res["ucl"] = np.where(valid, centre + sigma * s, np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
-            res["z"] = np.where(valid & (s > 0), (x - c) / s, np.nan)
-        r1 = valid & (np.abs(np.nan_to_num(res["z"])) > sigma)
+            z = np.where(valid & (s > 0), (x - centre) / s, np.nan)
         elig = valid
-        value_for_side = x
-    return _finish(res, T, res["z"], r1, elig, cus_up, cus_dn, sigma, rules=rules)
+        r1 = valid & (np.abs(np.nan_to_num(z)) > sigma)
+    else:  # none: a run chart, centre only
+        x = value.astype(float)
+        valid = ~np.isnan(x)
+        b = base & valid
+        if b.sum() == 0:
+            b = valid
+        if b.sum():
+            res["centre"] = np.where(valid, float(np.median(x[b])), np.nan)
+        return _finish(res, T, None, None, None, None, None, sigma, rules)
+    res["z"] = z
+    return _finish(res, T, z, r1, elig, cus_up, cus_dn, sigma, rules)
 
 
-def _finish(res, T, z, r1, elig, cus_up, cus_dn, sigma, rules=("rule1", "rule2", "rule3",
-                                                                    "rule4", "rule5")):
+def _finish(res, T, z, r1, elig, cus_up, cus_dn, sigma, rules):
     flags = [[] for _ in range(T)]
     since = np.full(T, -1)
     side = np.zeros(T, dtype=int)
     if z is not None:
-        zz = np.where(np.isnan(z), np.nan, z * (3.0 / sigma))  # rules are stated on the 3σ scale
-        rr = run_rules(zz, eligible=elig, rule1=r1)
+        zz = z * (3.0 / sigma)  # the zone rules are stated on the 3σ scale
+        rr = _rules_arrays(zz, elig, r1)
         for rule in ("rule1", "rule2", "rule3", "rule4", "rule5"):
             if rule not in rules:
                 continue
-            for t in np.flatnonzero(rr[rule].to_numpy()):
+            for t in np.flatnonzero(rr[rule]):
                 flags[t].append(rule)
-                st = int(rr[f"since_{rule}"].iloc[t])
+                st = int(rr["since_" + rule][t])
                 since[t] = st if since[t] < 0 else min(since[t], st)
-                side[t] = int(rr["side"].iloc[t])
+                side[t] = int(rr["side"][t])
     cs = np.full(T, np.nan)
     for name, out, sgn in (("cusum_up", cus_up, 1), ("cusum_down", cus_dn, -1)):
         if out is None:
             continue
         s, sig, start = out
-        cs = s if sgn > 0 or np.all(np.isnan(cs)) else cs
+        if sgn > 0 or np.all(np.isnan(cs)):
+            cs = s
         for t in np.flatnonzero(sig):
             flags[t].append(name)
             st = int(start[t]) if start[t] >= 0 else t
@@ -599,7 +696,7 @@ def _finish(res, T, z, r1, elig, cus_up, cus_dn, sigma, rules=("rule1", "rule2",
             if side[t] == 0:
                 side[t] = sgn
     res["cusum"] = cs
-    res["flag"] = np.array([",".join(f) for f in flags], dtype=object)
+    res["flag"] = [",".join(f) for f in flags]
     res["_since_idx"] = since
     res["side"] = side
     return res
@@ -609,12 +706,13 @@ def _finish(res, T, z, r1, elig, cus_up, cus_dn, sigma, rules=("rule1", "rule2",
 # Frames
 # ---------------------------------------------------------------------------------------------
 
+_STANDARD = {"indicator", "name_zh", "kind", "count_unit", "unit_zh", "direction", "month",
+             "month_start", "numerator", "denominator", "value", "value_ci_lower",
+             "value_ci_upper", "value_se", "ci"}
+
 
 def _keys_of(df: pd.DataFrame) -> list[str]:
-    known = {"indicator", "name_zh", "kind", "count_unit", "unit_zh", "direction", "month",
-             "month_start", "numerator", "denominator", "value", "value_ci_lower",
-             "value_ci_upper", "ci"}
-    return [c for c in df.columns if c not in known]
+    return [c for c in df.columns if c not in _STANDARD and c not in _OUT_COLS]
 
 
 def control_chart(monthly: pd.DataFrame, *, chart: str = "auto", baseline="auto",
@@ -627,31 +725,33 @@ def control_chart(monthly: pd.DataFrame, *, chart: str = "auto", baseline="auto"
     Parameters
     ----------
     monthly : DataFrame
-        Output of :func:`casework.panel.monthly` (or any frame with ``indicator``, ``kind``,
-        ``month``, ``numerator``, ``denominator``, ``value`` and optional ``direction``; other
-        non-standard columns are group keys).
-    chart : {"auto", "p", "u", "xmr"}
-        ``auto`` picks by indicator kind (see the module docstring).
+        Output of :func:`casework.panel.monthly` (or any frame with ``indicator``, ``month``
+        and ``numerator``/``denominator`` or ``value``; optional ``kind``, ``direction``,
+        ``value_se``; other non-standard columns are group keys).
+    chart : {"auto", "p", "u", "xbar", "xmr", "none"}
+        ``auto`` picks by indicator (:func:`chart_for`).
     baseline : "auto", "all", int or boolean mask
         Months used to estimate the centre and limits.
     sigma : float
         Width of the limits in standard deviations (3 = the 3σ rule).
     overdispersion_alpha : float
-        Level of the χ² dispersion test that switches p/u charts to Laney p′/u′.
+        Level of the χ² dispersion test that switches to Laney p′/u′ (and widens X̄ limits).
     cusum : bool
         Also run the one-sided CUSUMs (rates and counts).
+    cusum_odds_ratio, cusum_rate_ratio, cusum_arl0 : float
+        Shift the CUSUMs are tuned to detect, and their in-control ARL in months.
     rules : sequence
         Which run rules to apply (subset of ``rule1`` … ``rule5``).
 
     Returns
     -------
     DataFrame
-        The input columns plus ``chart`` (``p``, ``laney_p``, ``u``, ``laney_u``, ``xmr``),
-        ``centre``, ``lcl``, ``ucl`` (in the value's units; counts in events per month),
-        ``z`` (standardised, Laney-adjusted), ``sigma_factor`` (σ_z, 1 when not adjusted),
-        ``phi`` (baseline dispersion D/(m−1)), ``cusum`` (statistic), ``flag`` (comma-joined
-        rules, "" when none), ``flag_since`` (month code the run began, NA when no flag) and
-        ``side`` (+1 above / −1 below the centre).
+        The input columns plus ``chart`` (``p``, ``laney_p``, ``u``, ``laney_u``, ``xbar``,
+        ``laney_xbar``, ``xmr``, ``none``), ``centre``, ``lcl``, ``ucl`` (in the value's units;
+        counts in events per month), ``z`` (standardised, Laney-adjusted), ``sigma_factor``
+        (σ_z, 1 when not adjusted), ``phi`` (baseline dispersion D/(m−1)), ``cusum``
+        (statistic), ``flag`` (comma-joined rules, "" when none), ``flag_since`` (month code
+        the run began, NA when no flag) and ``side`` (+1 above / −1 below the centre).
     """
     check_choice("chart", chart, CHARTS)
     for r in rules:
@@ -667,51 +767,86 @@ def control_chart(monthly: pd.DataFrame, *, chart: str = "auto", baseline="auto"
     if monthly.empty:
         return monthly.assign(**{c: pd.Series(dtype="float64") for c in _OUT_COLS})
     keys = _keys_of(monthly)
-    df = monthly.copy()
-    if "kind" not in df.columns:
-        df["kind"] = "rate"
-    if "direction" not in df.columns:
-        df["direction"] = "range"
-    for c in ("numerator", "denominator"):
-        if c not in df.columns:
-            df[c] = np.nan
+    df = monthly.sort_values([*keys, "indicator", "month"], kind="stable").reset_index(drop=True)
+    N = len(df)
+
+    def num(col, default=np.nan):
+        if col not in df.columns:
+            return np.full(N, default)
+        return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+    K, D, V, SE = num("numerator"), num("denominator"), num("value"), num("value_se")
+    kinds = df["kind"].astype(str).to_numpy() if "kind" in df.columns else np.full(N, "rate")
+    dirs = (df["direction"].astype(str).to_numpy() if "direction" in df.columns
+            else np.full(N, "range"))
+    month_codes = df["month"].astype(str).to_numpy()
+    days = {m: _periods.parse(m).n_days for m in set(month_codes)}
+    DAYS = np.array([days[m] for m in month_codes], dtype=float)
     from casework import indicators as _ind
 
     reg = _ind.registry()
-    df = df.sort_values([*keys, "indicator", "month"], kind="stable").reset_index(drop=True)
-    pieces = []
-    for _, g in df.groupby([*keys, "indicator"], sort=False, dropna=False):
-        first = g.iloc[0]
-        ind = reg.get(first["indicator"])
-        kind = str(first["kind"])
-        which = _chart_kind(kind, ind.ci if ind is not None else None) if chart == "auto" else chart
-        k = pd.to_numeric(g["numerator"], errors="coerce").to_numpy(dtype=float)
-        if which == "u":
-            n = np.array([_periods.parse(m).n_days for m in g["month"]], dtype=float) \
-                if kind == "count" else pd.to_numeric(g["denominator"], errors="coerce").to_numpy(dtype=float)
+    out = {c: np.full(N, np.nan) for c in ("centre", "lcl", "ucl", "z", "sigma_factor", "phi",
+                                           "cusum")}
+    out_chart = np.empty(N, dtype=object)
+    out_flag = np.empty(N, dtype=object)
+    out_since = np.empty(N, dtype=object)
+    out_side = np.zeros(N, dtype=int)
+    groups = df.groupby([*keys, "indicator"], sort=False, dropna=False).indices
+    plan = []
+    for gkey, idx in groups.items():
+        code = gkey[-1] if isinstance(gkey, tuple) else gkey
+        kind = kinds[idx[0]]
+        if chart != "auto":
+            which = chart
+        elif code in reg:
+            which = chart_for(reg[code])
         else:
-            n = pd.to_numeric(g["denominator"], errors="coerce").to_numpy(dtype=float)
-        v = pd.to_numeric(g["value"], errors="coerce").to_numpy(dtype=float)
-        res = _series_chart(k, n, v, chart=which, baseline=baseline, direction=str(first["direction"]),
-                            sigma=sigma, od_alpha=overdispersion_alpha, cusum=cusum,
-                            odds_ratio=cusum_odds_ratio, rate_ratio=cusum_rate_ratio,
-                            arl0=cusum_arl0, rules=tuple(rules))
-        laney = which in ("p", "u") and float(res["sigma_factor"][0]) > 1
-        out = g.copy()
-        out["chart"] = ("laney_" + which) if laney else which
-        for c in ("centre", "lcl", "ucl", "z", "sigma_factor", "phi", "cusum", "flag", "side"):
-            out[c] = res[c]
-        months = g["month"].to_numpy()
-        out["flag_since"] = [months[i] if i >= 0 else None for i in res["_since_idx"]]
-        pieces.append(out)
-    result = pd.concat(pieces, ignore_index=True)
-    result["flag_since"] = result["flag_since"].astype("string")
+            which = _fallback_chart(kind, bool(np.isfinite(SE[idx]).any()))
+        per_unit = not (which == "u" and kind == "count")
+        n = DAYS[idx] if (which == "u" and kind == "count") else D[idx]
+        plan.append((code, idx, which, per_unit, n))
+    common = dict(baseline=baseline, sigma=sigma, od_alpha=overdispersion_alpha, cusum=cusum,
+                  odds_ratio=cusum_odds_ratio, rate_ratio=cusum_rate_ratio, arl0=cusum_arl0,
+                  rules=tuple(rules))
+    # pass 1: the dispersion test is pooled over all groups of one indicator (Σ D on Σ df)
+    pooled: dict[str, list[float]] = {}
+    for code, idx, which, per_unit, n in plan:
+        d = _series_chart(K[idx], n, V[idx], SE[idx], chart=which, per_unit=per_unit,
+                          direction=dirs[idx[0]], dispersion_only=True, **common)
+        acc = pooled.setdefault(code, [0.0, 0])
+        acc[0] += d[2]
+        acc[1] += d[3]
+    verdict = {code: (df_ >= 7 and float(_st.chi2.sf(D_, df_)) < overdispersion_alpha)
+               for code, (D_, df_) in pooled.items()}
+    for code, idx, which, per_unit, n in plan:
+        res = _series_chart(K[idx], n, V[idx], SE[idx], chart=which, per_unit=per_unit,
+                            direction=dirs[idx[0]], overdispersed=verdict[code], **common)
+        for c in out:
+            out[c][idx] = res[c]
+        out_chart[idx] = res["chart"]
+        out_flag[idx] = res["flag"]
+        out_side[idx] = res["side"]
+        months = month_codes[idx]
+        out_since[idx] = [months[i] if i >= 0 else None for i in res["_since_idx"]]
+    result = df.copy()
+    result["chart"] = out_chart
+    for c in ("centre", "lcl", "ucl", "z", "sigma_factor", "phi", "cusum"):
+        result[c] = out[c]
+    result["flag"] = out_flag
+    result["flag_since"] = pd.array(out_since, dtype="string")
+    result["side"] = out_side
     return result
 
 
 def scan(records, *, indicators, by=(), end, months: int = 24, journeys=None,
-         count_unit: str = "person", **chart_options) -> pd.DataFrame:
+         count_unit: str = "case", **chart_options) -> pd.DataFrame:
     """Monthly series for ``months`` months ending ``end``, charted (:func:`control_chart`).
+
+    Counting is in 件 (``count_unit="case"``) by default wherever the indicator allows it: the
+    persons of one case arrive and are decided together, so person counts and person rates are
+    overdispersed at the source and a sparse series (one police station, one charge) would
+    raise false alarms whenever a multi-person case moves. Pass ``count_unit="person"`` to
+    chart 人 (the Laney adjustment then absorbs what it can on the larger series).
 
     Examples
     --------
@@ -759,25 +894,45 @@ def flags(charted: pd.DataFrame, *, since=None) -> pd.DataFrame:
     hit = charted[charted["flag"].astype(str) != ""].copy()
     hit["flag_since"] = hit["flag_since"].astype("string").fillna(hit["month"].astype("string"))
     rows = []
-    for _, g in hit.groupby([*keys, "indicator", "flag_since"], sort=False, dropna=False):
-        g = g.sort_values("month")
-        rules = sorted({r for f in g["flag"] for r in str(f).split(",") if r},
-                       key=list(RULES).index)
-        side = int(np.sign(g["side"].astype(float).sum())) or int(g["side"].iloc[-1])
-        direction = str(g["direction"].iloc[0]) if "direction" in g.columns else "range"
-        adverse = (side > 0 and direction == "lower_better") or (side < 0 and direction == "higher_better")
-        row = {k: g[k].iloc[0] for k in keys}
-        row.update(indicator=g["indicator"].iloc[0], flag_since=str(g["flag_since"].iloc[0]),
-                   first_month=str(g["month"].iloc[0]), last_month=str(g["month"].iloc[-1]),
-                   months_flagged=len(g), rules=",".join(rules),
-                   rules_zh="；".join(RULES[r] for r in rules), side=side, adverse=bool(adverse),
-                   last_value=g["value"].iloc[-1])
-        rows.append(row)
+    for _, series in hit.groupby([*keys, "indicator"], sort=False, dropna=False):
+        series = series.sort_values("month")
+        # episodes: a flagged month whose run began no later than the month after the last
+        # flagged month continues the episode (a CUSUM restart or a one-month gap)
+        episode, last = [], None
+        episodes = []
+        for _, row in series.iterrows():
+            start_idx = _month_no(row["flag_since"])
+            if last is not None and start_idx > last + 1 and _month_no(row["month"]) > last + 1:
+                episodes.append(episode)
+                episode = []
+            episode.append(row)
+            last = _month_no(row["month"])
+        episodes.append(episode)
+        for ep in episodes:
+            g = pd.DataFrame(ep)
+            rules = sorted({r for f in g["flag"] for r in str(f).split(",") if r},
+                           key=list(RULES).index)
+            side = int(np.sign(g["side"].astype(float).sum())) or int(g["side"].iloc[-1])
+            direction = str(g["direction"].iloc[0]) if "direction" in g.columns else "range"
+            adverse = ((side > 0 and direction == "lower_better")
+                       or (side < 0 and direction == "higher_better"))
+            row = {k: g[k].iloc[0] for k in keys}
+            row.update(indicator=g["indicator"].iloc[0], flag_since=str(min(g["flag_since"])),
+                       first_month=str(g["month"].iloc[0]), last_month=str(g["month"].iloc[-1]),
+                       months_flagged=len(g), rules=",".join(rules),
+                       rules_zh="；".join(RULES[r] for r in rules), side=side,
+                       adverse=bool(adverse), last_value=g["value"].iloc[-1])
+            rows.append(row)
     out = pd.DataFrame(rows)
     if since is not None:
         cut = _periods.parse(since).months()[0].code
         out = out[out["last_month"] >= cut]
     return out.sort_values(["last_month", "indicator"], ascending=[False, True]).reset_index(drop=True)
+
+
+def _month_no(code) -> int:
+    p = _periods.parse(str(code))
+    return p.start.year * 12 + p.start.month - 1
 
 
 def seasonal(monthly: pd.DataFrame, *, period: int = 12, robust: bool = True,

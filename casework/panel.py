@@ -11,7 +11,9 @@ Output columns (tidy, one row per group × indicator [× month]):
 
 ``<by keys>``, ``indicator``, ``name_zh``, ``kind``, ``count_unit`` (``person``/``case``),
 ``unit_zh``, ``direction``, ``period`` (or ``month`` and ``month_start``), ``numerator``,
-``denominator``, ``value``, ``value_ci_lower``, ``value_ci_upper``; :func:`compute` adds, for
+``denominator``, ``value``, ``value_ci_lower``, ``value_ci_upper``, ``value_se`` (standard
+error: binomial for rates, Poisson for counts and event rates, s/√n for means; NaN for medians
+and ratios); :func:`compute` adds, for
 ``previous`` (环比) and ``year_ago`` (同比): ``<p>_period``, ``<p>_numerator``,
 ``<p>_denominator``, ``<p>_value``, ``<p>_change`` (percentage points for rates, per cent for
 counts, absolute difference for means, medians and ratios — see ``change_unit``),
@@ -408,10 +410,12 @@ def _values(wide: pd.DataFrame, plan: _Plan, ind: _ind.Indicator, alpha: float) 
     den = _resolve_part(wide, plan, code, "denominator", "")
     lo = hi = np.full(len(wide), np.nan)
     sd = np.full(len(wide), np.nan)
+    se = np.full(len(wide), np.nan)
     if ind.kind == "count":
         value, den = num, np.full(len(wide), np.nan)
         if ind.ci == "poisson":
             lo, hi = _poisson_interval(num, alpha)
+            se = np.sqrt(num)
     elif ind.kind == "median":
         value = np.where(den > 0, num, np.nan)
         num = np.full(len(wide), np.nan)
@@ -421,16 +425,21 @@ def _values(wide: pd.DataFrame, plan: _Plan, ind: _ind.Indicator, alpha: float) 
         with np.errstate(invalid="ignore", divide="ignore"):
             var = np.where(den > 1, (ss - num * num / np.where(den > 0, den, 1)) / (den - 1), np.nan)
             sd = np.sqrt(np.clip(var, 0, None))
+            se = sd / np.sqrt(den)
             if ind.ci == "normal":
                 z = _st.norm.ppf(1 - alpha / 2)
-                half = z * sd / np.sqrt(den)
-                lo, hi = value - half, value + half
+                lo, hi = value - z * se, value + z * se
     else:
         value = safe_ratio(num, den)
-        if ind.ci == "wilson":
-            lo, hi = wilson_interval(np.minimum(num, den), den, alpha=alpha)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if ind.ci == "wilson":
+                lo, hi = wilson_interval(np.minimum(num, den), den, alpha=alpha)
+                se = np.sqrt(value * (1 - value) / den)
+            else:  # events per unit of the denominator (Poisson numerator)
+                se = np.where(den > 0, np.sqrt(num) / den, np.nan)
     return pd.DataFrame({"numerator": num, "denominator": den, "value": value,
-                         "value_ci_lower": lo, "value_ci_upper": hi, "_sd": sd}, index=wide.index)
+                         "value_ci_lower": lo, "value_ci_upper": hi, "value_se": se, "_sd": sd},
+                        index=wide.index)
 
 
 def _p_value(ind: _ind.Indicator, cur: pd.DataFrame, base: pd.DataFrame, t_cur: float,
@@ -582,7 +591,8 @@ def compute(records, *, indicators, by=(), period, journeys=None, count_unit: st
         for k, v in _meta(ind, plan.units[ind.code]).items():
             out[k] = v
         out["period"] = p.code
-        for c in ("numerator", "denominator", "value", "value_ci_lower", "value_ci_upper"):
+        for c in ("numerator", "denominator", "value", "value_ci_lower", "value_ci_upper",
+                  "value_se"):
             out[c] = cur[c].to_numpy()
         if compare:
             for role in ("previous", "year_ago"):
@@ -620,7 +630,8 @@ def monthly(records, *, indicators, by=(), start, end, journeys=None, count_unit
     -------
     DataFrame
         ``<by keys>, indicator, name_zh, kind, count_unit, unit_zh, direction, month,
-        month_start, numerator, denominator, value, value_ci_lower, value_ci_upper`` — every
+        month_start, numerator, denominator, value, value_ci_lower, value_ci_upper, value_se``
+        — every
         group × indicator × month, months with no rows included (value NaN, 0 for counts).
 
     Examples
