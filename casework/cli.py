@@ -55,14 +55,20 @@ def import_cmd(files, mapping, table, account):
 
 @cli.command("audit", help="查询审计日志 / the query audit log")
 @click.option("--verify", is_flag=True, help="校验哈希链 / verify the hash chain")
-@click.option("--tail", type=int, default=20, show_default=True)
+@click.option("--tail", type=int, default=20, show_default=True,
+              help="显示最后 N 条（0 = 全部）/ show the last N rows (0 = all)")
 def audit_cmd(verify, tail):
     from casework import store
 
     if verify:
         click.echo(store.verify_audit())
-    else:
-        click.echo(store.format_audit(store.audit_entries().tail(tail)))
+        return
+    log = store.audit_entries()
+    shown = log if tail <= 0 else log.tail(tail)
+    click.echo(store.format_audit(shown))
+    if len(log):
+        click.echo(f"共 {len(log)} 条，显示 {len(shown)} 条 / {len(log)} rows, {len(shown)} shown "
+                   "— 校验哈希链 / verify: casework audit --verify")
 
 
 @cli.command("run", help="运行一个报告模板 / run one report template")
