@@ -92,7 +92,7 @@ LEVEL_LABELS = {"internal": "内部", "circulated": "通报/外发"}
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,60}$")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
-_NUMLIKE_RE = re.compile(r"^(<\d+|—|[+-]?[\d,]+(\.\d+)?%?)$")
+_NUMLIKE_RE = re.compile(r"^(<\d+|—)$")
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?%?$")
 
 
