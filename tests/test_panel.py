@@ -1,0 +1,178 @@
+"""Panel mechanics: monthly series, grouping, Parquet pushdown, comparisons and their tests."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from casework import panel, schema
+from casework.errors import ParameterError
+
+
+def _arrests(rows):
+    """Arrest-review rows from (unit, dept, case, person, accepted, closed, decision)."""
+    df = pd.DataFrame(rows, columns=["unit_code", "department", "dept_case_no", "person_id",
+                                     "accepted_on", "closed_on", "decision"])
+    df["stage"] = "arrest_review"
+    df["unified_case_no"] = "T" + df["dept_case_no"]
+    df["charge"] = "盗窃"
+    return schema.conform(df, "records")
+
+
+@pytest.fixture(scope="module")
+def small():
+    return _arrests([
+        ("U1", "一部", "A1", "P1", "2024-01-03", "2024-01-09", "non_arrest"),
+        ("U1", "一部", "A1", "P2", "2024-01-03", "2024-01-09", "arrest_approved"),
+        ("U1", "二部", "A2", "P3", "2024-01-20", "2024-02-02", "arrest_approved"),
+        ("U2", "一部", "B1", "P4", "2024-03-01", "2024-03-05", "non_arrest"),
+        ("U2", "一部", "B2", "P5", "2024-03-10", None, None),
+    ])
+
+
+def test_monthly_hand_values_and_empty_months(small):
+    m = panel.monthly(small, indicators=["non_arrest_rate", "accepted_arrest_review",
+                                         "pending_arrest_review"],
+                      start="2024-01", end="2024-04")
+    assert len(m) == 3 * 4  # every indicator × month, empty months included
+    rate = m[m["indicator"] == "non_arrest_rate"].set_index("month")
+    assert rate.loc["2024-01", ["numerator", "denominator"]].tolist() == [1, 2]
+    assert rate.loc["2024-02", ["numerator", "denominator"]].tolist() == [0, 1]
+    assert rate.loc["2024-03", "value"] == 1.0
+    assert math.isnan(rate.loc["2024-04", "value"])
+    acc = m[m["indicator"] == "accepted_arrest_review"].set_index("month")["value"]
+    assert acc.tolist() == [3, 0, 2, 0]
+    pend = m[m["indicator"] == "pending_arrest_review"].set_index("month")["value"]
+    assert pend.tolist() == [1, 0, 1, 1]  # A2 open at end of Jan; B2 from March on
+    assert str(m["month_start"].iloc[0].date()) == "2024-01-01"
+
+
+def test_monthly_by_group_grid(small):
+    m = panel.monthly(small, indicators="non_arrest_rate", by=["unit_code", "department"],
+                      start="2024-01", end="2024-03")
+    # groups seen in any month × every month
+    assert len(m) == 3 * 3
+    u2 = m[(m["unit_code"] == "U2")].set_index("month")
+    assert math.isnan(u2.loc["2024-01", "value"]) and u2.loc["2024-03", "value"] == 1.0
+
+
+def test_parquet_path_equals_frame(tmp_path):
+    from test_indicators import tiny_records  # same folder; pytest puts it on sys.path
+
+    recs = tiny_records()
+    path = tmp_path / "records.parquet"
+    recs.to_parquet(path)
+    a = panel.compute(recs, indicators="all", by="unit_code", period="2024-05")
+    b = panel.compute(path, indicators="all", by="unit_code", period="2024-05")
+    pd.testing.assert_frame_equal(a.drop(columns="unit_code"), b.drop(columns="unit_code"),
+                                  check_dtype=False)
+    assert a["unit_code"].astype(str).tolist() == b["unit_code"].astype(str).tolist()
+
+
+def test_sql_text_runs_on_parquet(tmp_path):
+    import duckdb
+
+    from test_indicators import tiny_records
+
+    recs = tiny_records()
+    path = tmp_path / "r.parquet"
+    recs.to_parquet(path)
+    text = panel.sql(indicators=["non_arrest_rate"], period="2024-05", records=path)
+    got = duckdb.sql(text.rstrip(";")).df().set_index("_window")
+    # numerator and denominator parts for the current month
+    assert sorted(got.loc["2024-05"].tolist()) == [3, 5]
+
+
+def test_notable_changes():
+    # 2023-05: 10 of 100 not arrested; 2024-05: 40 of 100 (clearly beyond noise)
+    rows = []
+    for year, k in ((2023, 10), (2024, 40)):
+        for i in range(100):
+            rows.append(("U1", "一部", f"A{year}{i}", f"P{year}{i}", f"{year}-05-02",
+                         f"{year}-05-06", "non_arrest" if i < k else "arrest_approved"))
+    recs = _arrests(rows)
+    out = panel.compute(recs, indicators=["non_arrest_rate", "closed_arrest_review"],
+                        period="2024-05").set_index("indicator")
+    r = out.loc["non_arrest_rate"]
+    assert r["year_ago_change"] == pytest.approx(30.0)
+    assert r["year_ago_notable"] and r["year_ago_p_value"] < 1e-5
+    c = out.loc["closed_arrest_review"]
+    assert c["year_ago_change"] == pytest.approx(0.0)
+    assert not c["year_ago_notable"] and c["year_ago_p_value"] == pytest.approx(1.0)
+    # previous month (April) is empty: not testable, never notable
+    assert math.isnan(r["previous_p_value"]) and not r["previous_notable"]
+
+
+def test_small_change_is_not_notable():
+    rows = []
+    for year, k in ((2023, 10), (2024, 12)):
+        for i in range(40):
+            rows.append(("U1", "一部", f"A{year}{i}", f"P{year}{i}", f"{year}-05-02",
+                         f"{year}-05-06", "non_arrest" if i < k else "arrest_approved"))
+    out = panel.compute(_arrests(rows), indicators="non_arrest_rate", period="2024-05").iloc[0]
+    assert out["year_ago_change"] == pytest.approx(5.0)
+    assert not out["year_ago_notable"] and out["year_ago_p_value"] > 0.3
+
+
+def test_count_test_scales_by_period_length():
+    # 28 events in February 2023 vs 31 in March 2023: per day the same → not notable
+    rows = [("U1", "一部", f"F{i}", f"P{i}", "2023-02-10", "2023-02-11", "non_arrest")
+            for i in range(28)]
+    rows += [("U1", "一部", f"M{i}", f"Q{i}", "2023-03-10", "2023-03-11", "non_arrest")
+             for i in range(31)]
+    out = panel.compute(_arrests(rows), indicators="accepted_arrest_review",
+                        period="2023-03").iloc[0]
+    assert out["previous_period"] == "2023-02"
+    assert out["previous_p_value"] > 0.9
+
+
+def test_quarter_and_ytd_windows(small):
+    q = panel.compute(small, indicators="accepted_arrest_review", period="2024-Q1").iloc[0]
+    assert q["value"] == 5 and q["previous_period"] == "2023-Q4" and q["year_ago_period"] == "2023-Q1"
+    y = panel.compute(small, indicators="accepted_arrest_review", period="2024-YTD02").iloc[0]
+    assert y["value"] == 3 and y["previous_period"] == "2023-11-01_2023-12-31"
+
+
+def test_bad_arguments(small):
+    with pytest.raises(ParameterError, match="count_unit"):
+        panel.compute(small, indicators="non_arrest_rate", period="2024-05", count_unit="head")
+    with pytest.raises(ParameterError, match="2024-Q2"):
+        panel.compute(small, indicators="non_arrest_rate", period="May")
+    with pytest.raises(ParameterError, match="prosecutor_name"):
+        panel.compute(small, indicators="non_arrest_rate", by="prosecutor_name2", period="2024-05")
+    with pytest.raises(ParameterError):
+        panel.monthly(small, indicators="non_arrest_rate", start="2024-05", end="2024-01")
+
+
+def test_output_columns(small):
+    out = panel.compute(small, indicators="non_arrest_rate", by="unit_code", period="2024-01")
+    for col in ("unit_code", "indicator", "name_zh", "numerator", "denominator", "value",
+                "value_ci_lower", "value_ci_upper", "previous_value", "previous_change",
+                "year_ago_value", "year_ago_change", "count_unit", "direction"):
+        assert col in out.columns
+    m = panel.monthly(small, indicators="non_arrest_rate", start="2024-01", end="2024-02")
+    assert {"month", "month_start", "value_se"} <= set(m.columns)
+
+
+def test_synthetic_panel_consistency(synth_small):
+    """On the synthetic data: unit rows add up to the total; rates stay within [0, 1]."""
+    recs = synth_small.records
+    tot = panel.compute(recs, indicators=["non_arrest_rate", "accepted_prosecution_review"],
+                        period="2024-Q2")
+    by = panel.compute(recs, indicators=["non_arrest_rate", "accepted_prosecution_review"],
+                       by="unit_code", period="2024-Q2")
+    for code in ("non_arrest_rate", "accepted_prosecution_review"):
+        t = tot[tot["indicator"] == code].iloc[0]
+        b = by[by["indicator"] == code]
+        assert b["numerator"].sum() == t["numerator"]
+        assert len(b) == len(synth_small.truth["units"])
+    rates = by[by["indicator"] == "non_arrest_rate"]["value"]
+    assert rates.between(0, 1).all()
+    # cross-check one figure with plain pandas
+    r = recs[(recs["stage"] == "arrest_review") & recs["closed_on"].between("2024-04-01", "2024-06-30")]
+    k = int((r["decision"] == "non_arrest").sum())
+    n = int(r["decision"].isin(["non_arrest", "arrest_approved"]).sum())
+    t = tot[tot["indicator"] == "non_arrest_rate"].iloc[0]
+    assert (t["numerator"], t["denominator"]) == (k, n)
+    assert not np.isinf(by.select_dtypes("number").to_numpy(dtype=float)).any()
