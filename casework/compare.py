@@ -236,6 +236,10 @@ def _funnel_block(frame, *, kind, method, overdispersion_kind, min_n, target, si
                   0.999: p0 + Z998 * sd}
         normal = {q: np.clip(v, 0, 1) for q, v in normal.items()}
         back = lambda t: np.sin(np.clip(t, 0, np.pi / 2)) ** 2  # noqa: E731
+        k = np.where(valid, np.round(y), 0)
+        nn = np.where(valid, n, 1)
+        lower_tail = _st.binom.cdf(k - 1, nn, p0) + 0.5 * _st.binom.pmf(k, nn, p0)
+        upper_tail = _st.binom.sf(k, nn, p0) + 0.5 * _st.binom.pmf(k, nn, p0)
     else:
         o = _num(out["observed"])
         e = _num(out["expected"])
@@ -256,7 +260,15 @@ def _funnel_block(frame, *, kind, method, overdispersion_kind, min_n, target, si
             normal = {0.001: p0 * np.exp(-Z998 * s), 0.025: p0 * np.exp(-Z95 * s),
                       0.975: p0 * np.exp(Z95 * s), 0.999: p0 * np.exp(Z998 * s)}
         back = np.exp
+        k = np.where(valid, np.round(o), 0)
+        ee = np.where(valid, e, 1)
+        lower_tail = _st.poisson.cdf(k - 1, ee) + 0.5 * _st.poisson.pmf(k, ee)
+        upper_tail = _st.poisson.sf(k, ee) + 0.5 * _st.poisson.pmf(k, ee)
 
+    # the exact analogue of z: the normal deviate of the mid-P tail probability
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z_exact = np.where(lower_tail < 0.5, _st.norm.ppf(lower_tail), _st.norm.isf(upper_tail))
+        z_exact = np.where(valid, z_exact, np.nan)
     use_normal = (method == "normal") & (var >= NORMAL_MIN_VARIANCE)
     lim = {q: np.where(use_normal, normal[q], exact[q]) for q in exact}
     for q in lim:
@@ -265,8 +277,12 @@ def _funnel_block(frame, *, kind, method, overdispersion_kind, min_n, target, si
         z = (yt - y0) / s
     below = ~(size >= min_n) | ~valid
     eligible = ~below
+    # overdispersion works on the z of the limits in use: Spiegelhalter's transformed-scale z
+    # where the normal approximation is used, the exact mid-P z elsewhere (at small counts the
+    # transformed z is skewed — log(O/E) with O = 1 — and would inflate φ̂)
+    z_od = np.where(use_normal, z, z_exact)
 
-    od = overdispersion_estimates(z[eligible], s[eligible])
+    od = overdispersion_estimates(z_od[eligible], s[eligible])
     out["value"] = value
     out["value_ci_lower"] = lo
     out["value_ci_upper"] = hi
@@ -275,6 +291,7 @@ def _funnel_block(frame, *, kind, method, overdispersion_kind, min_n, target, si
     out["lower_998"], out["upper_998"] = lim[0.001], lim[0.999]
     out["limit_method"] = np.where(valid, np.where(use_normal, "normal", "exact"), "")
     out["z"] = z
+    out["z_exact"] = z_exact
     out["phi"] = od["phi"]
     out["tau2"] = od["tau2"]
     out["od_statistic"] = od["statistic"]
@@ -296,9 +313,18 @@ def _funnel_block(frame, *, kind, method, overdispersion_kind, min_n, target, si
             out["od_upper_95"] = back(y0 + Z95 * scale)
             out["od_lower_998"] = back(y0 - Z998 * scale)
             out["od_upper_998"] = back(y0 + Z998 * scale)
-            za = (yt - y0) / scale
+            za = z_od * s / scale
         out["z_adjusted"] = za
-        flag, direction = _flags_from(za, -Z95, Z95, -Z998, Z998, eligible)
+        adj_flag, adj_dir = _flags_from(za, -Z95, Z95, -Z998, Z998, eligible)
+        base_flag, base_dir = _flags_from(value, lim[0.025], lim[0.975], lim[0.001], lim[0.999],
+                                          eligible)
+        # the adjustment only widens the limits: a point must also lie outside the exact (or
+        # normal) limits, which guards against the transformed-scale approximation at small
+        # counts (log(O/E) with O of 0 or 1)
+        rank = {"": 0, "alert": 1, "alarm": 2}
+        both = np.minimum(np.vectorize(rank.get)(adj_flag), np.vectorize(rank.get)(base_flag))
+        flag = np.array(["", "alert", "alarm"], dtype=object)[both]
+        direction = np.where((both > 0) & (adj_dir == base_dir), adj_dir, "").astype(object)
     out["below_min_n"] = below
     out["flag"] = flag
     out["flag_direction"] = direction
@@ -354,8 +380,10 @@ def funnel(
         :data:`NORMAL_MIN_VARIANCE`; smaller groups keep exact limits (``limit_method``).
     overdispersion : {"none", "multiplicative", "additive"}
         ``multiplicative``: limits Y0 ± z·√φ̂·s (φ̂ floored at 1); ``additive``: limits
-        Y0 ± z·√(s² + τ̂²) (DerSimonian–Laird random effects), back-transformed. Flags then
-        use the adjusted limits.
+        Y0 ± z·√(s² + τ̂²) (DerSimonian–Laird random effects), back-transformed. A point is
+        then flagged when it lies outside the adjusted limits *and* outside the plain limits
+        (the adjustment only widens them; the second condition guards the transformed-scale
+        approximation at very small counts).
     min_n : int
         Groups with a denominator below this are shown but never flagged
         (``below_min_n``) and take no part in estimating φ̂.
@@ -574,6 +602,7 @@ def case_mix_model(
     outcome,
     covariates: Sequence[str] = DEFAULT_COVARIATES,
     min_level_rows: int = MIN_LEVEL_ROWS,
+    family: str = "binomial",
 ) -> tuple[pd.Series, pd.DataFrame]:
     """Fit the pooled logistic case-mix model and predict each row's probability.
 
@@ -588,6 +617,9 @@ def case_mix_model(
         Columns used as categorical predictors (booleans become 是/否 levels; missing values a
         level of their own). Levels with fewer than ``min_level_rows`` rows are merged into
         （其他）; covariates left with one level, or absent from ``records``, are dropped.
+    family : {"binomial", "poisson"}
+        ``binomial``: logistic model of a 0/1 outcome; ``poisson``: log-linear model of a
+        count outcome (e.g. 退查次数 per case), predicting the expected count.
 
     Returns
     -------
@@ -614,6 +646,7 @@ def case_mix_model(
 
     import statsmodels.api as sm
 
+    check_choice("family", family, ["binomial", "poisson"])
     y = _outcome_vector(records, outcome)
     have = y.notna()
     yv = y[have]
@@ -639,8 +672,8 @@ def case_mix_model(
     x = sm.add_constant(x, has_constant="add")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = sm.GLM(yv.to_numpy(), x.to_numpy(dtype="float64"),
-                     family=sm.families.Binomial()).fit()
+        fam = sm.families.Binomial() if family == "binomial" else sm.families.Poisson()
+        res = sm.GLM(yv.to_numpy(), x.to_numpy(dtype="float64"), family=fam).fit()
     pred = pd.Series(np.nan, index=records.index, dtype="float64")
     pred[have] = np.asarray(res.predict(x.to_numpy(dtype="float64")))
     ci = np.asarray(res.conf_int())
@@ -664,6 +697,7 @@ def expected_counts(
     overdispersion: str = "none",
     min_n: int = DEFAULT_MIN_N,
     min_level_rows: int = MIN_LEVEL_ROWS,
+    family: str = "binomial",
 ) -> pd.DataFrame:
     """Case-mix adjusted comparison: observed vs expected events per group, on a ratio funnel.
 
@@ -681,8 +715,8 @@ def expected_counts(
         outcome are left out (the denominator population).
     by : str or sequence of str
         Groups to compare.
-    covariates, min_level_rows
-        As in :func:`case_mix_model`.
+    covariates, min_level_rows, family
+        As in :func:`case_mix_model` (``poisson`` for a count outcome).
     within, method, overdispersion, min_n
         As in :func:`ratio_funnel`; ``min_n`` applies to the number of cases ``n``.
 
@@ -709,7 +743,7 @@ def expected_counts(
     wkeys = _as_keys(within)
     _require(records, keys + wkeys, "病例组合对比")
     pred, table = case_mix_model(records, outcome=outcome, covariates=covariates,
-                                 min_level_rows=min_level_rows)
+                                 min_level_rows=min_level_rows, family=family)
     y = _outcome_vector(records, outcome)
     have = y.notna()
     rows = records.loc[have, wkeys + keys].copy()
@@ -927,3 +961,393 @@ def normal_funnel(
     out["flag"], out["flag_direction"] = flag, direction
     out.attrs = {"overdispersion": {(): od}}
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# horizontal comparison of registry indicators (横向对比)
+# ---------------------------------------------------------------------------------------------
+
+#: Groupings offered by the horizontal-comparison report: key columns and Chinese name.
+#: ``business_line`` pools one department across units (第一检察部 = 普通刑事犯罪检察 …, the
+#: numbered departments of the 2019 reform are business lines); ``department`` keeps the unit.
+GROUPINGS: dict[str, tuple[tuple[str, ...], str]] = {
+    "department": (("unit_code", "department"), "承办部门"),
+    "prosecutor": (("prosecutor_id",), "承办检察官"),
+    "business_line": (("department",), "业务条线"),
+    "unit": (("unit_code",), "单位"),
+    "referring_agency": (("referring_agency",), "移送机关"),
+    "police_station": (("referring_agency", "police_station"), "派出所"),
+}
+
+#: Default indicators of the horizontal comparison (registry codes).
+DEFAULT_INDICATORS = (
+    "non_arrest_rate", "non_prosecution_rate", "plea_leniency_rate",
+    "recommendation_adoption_rate", "post_arrest_bail_rate", "review_extension_rate",
+    "prosecution_review_days_mean",
+)
+
+MEASURE_ZH = {"rate": "比率", "ratio_oe": "实际/预期", "mean": "平均值", "days_ratio": "办案天数比"}
+
+
+def grouping_keys(grouping: str) -> list[str]:
+    """Key columns of a named grouping (:data:`GROUPINGS`).
+
+    Examples
+    --------
+    >>> grouping_keys("department")
+    ['unit_code', 'department']
+    """
+    check_choice("grouping", grouping, list(GROUPINGS))
+    return list(GROUPINGS[grouping][0])
+
+
+def group_labels(frame: pd.DataFrame, keys: Sequence[str], records: pd.DataFrame | None = None) -> pd.Series:
+    """A short display label per row from its key columns (unit names and prosecutor names
+    are looked up in ``records`` when given).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"unit_code": ["930102"], "department": ["第一检察部"]})
+    >>> r = pd.DataFrame({"unit_code": ["930102"], "unit_name": ["江州市青山区人民检察院"]})
+    >>> group_labels(f, ["unit_code", "department"], r).tolist()
+    ['青山区院·第一检察部']
+    """
+    keys = list(keys)
+    parts = []
+    for k in keys:
+        s = frame[k].astype("object").where(frame[k].notna(), "（未填）").astype(str)
+        if records is not None and k == "unit_code" and "unit_name" in records.columns:
+            names = (records[["unit_code", "unit_name"]].dropna().drop_duplicates("unit_code")
+                     .set_index("unit_code")["unit_name"].astype(str))
+            short = names.str.replace(r"^.*?市", "", regex=True).str.replace("人民检察院", "院")
+            s = s.map(lambda v: short.get(v, v))
+        if records is not None and k == "prosecutor_id" and "prosecutor_name" in records.columns:
+            names = (records[["prosecutor_id", "prosecutor_name"]].dropna()
+                     .drop_duplicates("prosecutor_id").set_index("prosecutor_id")["prosecutor_name"])
+            s = s.map(lambda v: str(names.get(v, v)))
+        if k == "referring_agency" and "police_station" in keys:
+            s = s.str.replace(r"^.*公安局", "", regex=True)
+        parts.append(s)
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + "·" + p
+    return out.reset_index(drop=True)
+
+
+def _cohort_column(ind, role: str) -> str | None:
+    from casework import indicators as _ind
+
+    parts = ind.parts("person")
+    coh = _ind.cohorts().get(parts[role].cohort)
+    return coh.column if coh is not None and coh.type == "date" else None
+
+
+def indicator_rows(
+    records: pd.DataFrame,
+    indicator,
+    *,
+    period,
+    journeys: pd.DataFrame | None = None,
+    extra_columns: Sequence[str] = (),
+) -> pd.DataFrame:
+    """The rows behind one rate indicator in a period: its denominator, with ``in_numerator``.
+
+    Evaluates the registry's expressions (:mod:`casework.indicators`) row by row with DuckDB,
+    so a flagged point can be opened into its cases and a case-mix model can be fitted.
+    Journey indicators (捕后…) take their rows from ``journeys`` (built when not given) and
+    the stage's records row supplies the columns the journeys table lacks (承办部门, 检察官,
+    case-mix covariates).
+
+    Parameters
+    ----------
+    records : DataFrame
+    indicator : str or Indicator
+        A ``rate`` indicator whose numerator and denominator share one date cohort and whose
+        numerator is a condition (not a sum).
+    period : str or Period
+    journeys : DataFrame, optional
+    extra_columns : sequence of str
+        Further records columns to carry onto journey rows.
+
+    Returns
+    -------
+    DataFrame
+        The denominator rows (one per person; one per case for indicators counted only in 件)
+        with ``in_numerator`` (bool), ``numerator_value`` (the numerator's count, 0/1).
+
+    Raises
+    ------
+    ParameterError
+        When the indicator is not of that form.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> recs = pd.DataFrame({
+    ...     "unit_code": ["U1"] * 3, "stage": ["arrest_review"] * 3,
+    ...     "dept_case_no": ["A1", "A2", "A3"], "person_id": ["P1", "P2", "P3"],
+    ...     "accepted_on": pd.to_datetime(["2024-05-01"] * 3),
+    ...     "closed_on": pd.to_datetime(["2024-05-05", "2024-05-06", "2024-06-02"]),
+    ...     "decision": ["arrest_approved", "non_arrest", "non_arrest"]})
+    >>> indicator_rows(recs, "non_arrest_rate", period="2024-05")[["dept_case_no", "in_numerator"]].values.tolist()
+    [['A1', False], ['A2', True]]
+    """
+    import duckdb
+
+    from casework import indicators as _ind
+    from casework import periods as _periods
+
+    ind = _ind.get(indicator)
+    unit = ind.default_unit
+    parts = ind.parts(unit)
+    if ind.kind != "rate" or parts["numerator"].agg not in ("count", "sum") or \
+            parts["denominator"].agg != "count":
+        raise ParameterError(f"指标 {ind.code} 不是按条件计数的比率，不能列出明细",
+                             f"indicator {ind.code} is not a counted rate; rows cannot be listed")
+    col = _cohort_column(ind, "denominator")
+    if col is None or col != _cohort_column(ind, "numerator"):
+        raise ParameterError(f"指标 {ind.code} 的分子分母不属于同一日期队列",
+                             f"indicator {ind.code}: numerator and denominator cohorts differ")
+    p = _periods.parse(period)
+    if ind.table == "journeys":
+        if journeys is None:
+            from casework import journeys as _journeys
+
+            journeys = _journeys.build(records)
+        stage = "arrest_review" if ind.stage == "arrest_review" else "prosecution_review"
+        link = "arrest_dept_case_no" if stage == "arrest_review" else "prosecution_dept_case_no"
+        wanted = [c for c in dict.fromkeys(
+            ["department", "prosecutor_id", "prosecutor_name", "unit_name", "stage",
+             *DEFAULT_COVARIATES, "charge", "procedure", *extra_columns])
+            if c in records.columns and c not in journeys.columns]
+        add = records.loc[records["stage"] == stage, ["unit_code", "dept_case_no", "person_id"] + wanted]
+        add = add.drop_duplicates(["unit_code", "dept_case_no", "person_id"])
+        source = journeys.merge(add.rename(columns={"dept_case_no": link}),
+                                on=["unit_code", link, "person_id"], how="left")
+    else:
+        source = records
+    num = parts["numerator"]
+    num_expr = f"({num.condition})" if num.agg == "count" else (
+        f"CASE WHEN {num.condition} THEN coalesce(({num.value}), 0) ELSE 0 END")
+    if num.agg == "count":
+        num_expr = f"CASE WHEN {num_expr} THEN 1 ELSE 0 END"
+    sql = (f'SELECT *, ({num_expr}) AS numerator_value FROM source '
+           f'WHERE {p.sql(col)} AND ({parts["denominator"].condition})')
+    con = duckdb.connect()
+    try:
+        con.register("source", source)
+        out = con.execute(sql).df()
+    finally:
+        con.close()
+    if unit == "case":
+        key = [c for c in ("unit_code", "dept_case_no" if ind.table == "records" else "unified_case_no")
+               if c in out.columns]
+        out = (out.sort_values(key, kind="stable")
+               .groupby(key, as_index=False, sort=False, dropna=False)
+               .agg({**{c: "first" for c in out.columns if c not in key},
+                     "numerator_value": "max" if num.agg == "count" else "sum"}))
+    out["numerator_value"] = pd.to_numeric(out["numerator_value"]).fillna(0).astype("float64")
+    out["in_numerator"] = out["numerator_value"] > 0
+    out.attrs = {"indicator": ind.code, "count_unit": unit, "period": p.code}
+    return out.reset_index(drop=True)
+
+
+def _covariates_for(ind, covariates) -> list[str]:
+    text = " ".join(str(x) for x in (ind.where, ind.numerator, ind.denominator, ind.value))
+    import re
+
+    return [c for c in covariates if not re.search(rf"\b{c}\b", text)]
+
+
+def _finish_measure(res: pd.DataFrame, *, ind, keys, measure, size_col) -> pd.DataFrame:
+    res = res.copy()
+    res.insert(0, "indicator", ind.code)
+    res["name_zh"] = ind.name_zh
+    res["kind"] = ind.kind
+    res["direction"] = ind.direction
+    res["unit_zh"] = ind.unit_zh
+    res["measure"] = measure
+    res["size"] = _num(res[size_col])
+    return res
+
+
+def horizontal(
+    records: pd.DataFrame,
+    *,
+    period,
+    by: str | Sequence[str],
+    indicators: Sequence[str] = DEFAULT_INDICATORS,
+    journeys: pd.DataFrame | None = None,
+    adjust: str = "case_mix",
+    covariates: Sequence[str] = DEFAULT_COVARIATES,
+    method: str = "exact",
+    overdispersion: str = "additive",
+    min_n: int = 20,
+) -> pd.DataFrame:
+    """Compare groups on several indicators at once: one funnel per indicator.
+
+    Parameters
+    ----------
+    records : DataFrame
+        The ``records`` table.
+    period : str or Period
+    by : str or sequence of str
+        Group keys (see :data:`GROUPINGS` / :func:`grouping_keys`).
+    indicators : sequence of str
+        Registry codes. Rates and mean/median handling days are compared; counts and derived
+        ratios (案-件比) are skipped (listed in ``attrs["skipped"]`` with the reason).
+    journeys : DataFrame, optional
+        For journey indicators (捕后…); built from ``records`` when needed.
+    adjust : {"case_mix", "none"}
+        ``case_mix`` (default): rates become observed ÷ expected from a pooled logistic model
+        (:func:`expected_counts`; covariates the indicator itself uses are left out), handling
+        days the case-mix ratio of :func:`casework.workload.handling_days`. ``none``: crude
+        rates on a binomial funnel, means on a normal funnel.
+    method, overdispersion, min_n
+        As in :func:`funnel` (``min_n`` on the denominator, or on the number of cases).
+
+    Returns
+    -------
+    DataFrame
+        One row per indicator × group: ``indicator, name_zh, kind, direction, unit_zh``, keys,
+        ``label``, ``measure`` (``rate`` | ``ratio_oe`` | ``mean`` | ``days_ratio``: what
+        ``value`` is), ``numerator, denominator, crude_value`` (the indicator as defined),
+        ``value, value_ci_lower, value_ci_upper, target``, limits, ``z, z_adjusted, phi,
+        tau2, od_p_value, below_min_n, flag, flag_direction``, ``size`` (x of the funnel),
+        ``concern`` (flag in the unfavourable direction of the registry; both directions for
+        "range" indicators), and for rates ``shrunk_value, shrunk_ci_lower,
+        shrunk_ci_upper``. ``attrs``: ``skipped`` {code: reason}, ``keys``, ``period``,
+        ``adjust``, ``overdispersion``.
+    """
+    from casework import indicators as _ind
+    from casework import panel as _panel
+    from casework import periods as _periods
+
+    check_choice("adjust", adjust, ["case_mix", "none"])
+    check_choice("method", method, ["exact", "normal"])
+    check_choice("overdispersion", overdispersion, ["none", "multiplicative", "additive"])
+    keys = _as_keys(by)
+    p = _periods.parse(period)
+    inds = _ind.resolve(list(indicators))
+    if journeys is None and any(i.table == "journeys" for i in inds):
+        from casework import journeys as _journeys
+
+        journeys = _journeys.build(records)
+    recs = records
+    if "charge_group" not in recs.columns or recs["charge_group"].isna().any():
+        from casework import schema as _schema
+
+        filled = recs["charge"].map(lambda c: _schema.charge_group_of(c) if isinstance(c, str) else None)
+        recs = recs.assign(charge_group=recs["charge_group"].fillna(filled)
+                           if "charge_group" in recs.columns else filled)
+    results, skipped = [], {}
+    for ind in inds:
+        try:
+            res = _one_indicator(recs, ind, p=p, keys=keys, journeys=journeys, adjust=adjust,
+                                 covariates=covariates, method=method,
+                                 overdispersion=overdispersion, min_n=min_n, panel=_panel)
+        except DataError as err:
+            skipped[ind.code] = err.zh
+            continue
+        if isinstance(res, str):
+            skipped[ind.code] = res
+            continue
+        results.append(res)
+    if not results:
+        out = pd.DataFrame(columns=["indicator", *keys, "label", "value", "flag"])
+    else:
+        out = pd.concat(results, ignore_index=True)
+        out.insert(1 + 0, "label", group_labels(out, keys, recs))
+        unfav = np.where(out["direction"] == "lower_better", "high",
+                         np.where(out["direction"] == "higher_better", "low", "any"))
+        out["concern"] = (out["flag"] != "") & ((unfav == "any") | (out["flag_direction"] == unfav))
+        front = ["indicator", "name_zh", "kind", "direction", "unit_zh", *keys, "label", "measure"]
+        out = out[front + [c for c in out.columns if c not in front]]
+    out.attrs = {"skipped": skipped, "keys": keys, "period": p.code, "adjust": adjust,
+                 "overdispersion": overdispersion, "min_n": min_n}
+    return out
+
+
+def _one_indicator(recs, ind, *, p, keys, journeys, adjust, covariates, method, overdispersion,
+                   min_n, panel):
+    if ind.kind in ("count",):
+        return "件数/人数类指标随规模而变，不做漏斗比较"
+    if ind.kind == "ratio" or ind.derived:
+        return "由其他指标派生的比值（如案-件比）不做漏斗比较"
+    if ind.kind in ("mean", "median"):
+        if adjust == "case_mix" and "date_diff" in str(ind.value):
+            from casework import workload
+
+            stage = ind.stage if ind.stage in ("arrest_review", "prosecution_review") else None
+            res = workload.handling_days(recs, by=keys, period=p, stage=stage,
+                                         overdispersion=overdispersion, min_n=min_n)
+            res = res.rename(columns={"n": "denominator"})
+            res["numerator"] = res["mean_days"] * res["denominator"]
+            res["crude_value"] = res["mean_days"] if ind.kind == "mean" else res["median_days"]
+            return _finish_measure(res, ind=ind, keys=keys, measure="days_ratio",
+                                   size_col="denominator")
+        if ind.kind == "median":
+            return "中位数没有可用的标准误，未做病例组合调整时不做漏斗比较"
+        pn = panel.compute(recs, indicators=[ind.code], by=keys, period=p, journeys=journeys,
+                           compare=False)
+        pn = pn.loc[pn["denominator"] > 0].reset_index(drop=True)
+        if pn.empty:
+            return "本期没有数据"
+        se = (pn["value_ci_upper"] - pn["value_ci_lower"]) / (2 * Z95)
+        target = float(pn["numerator"].sum() / pn["denominator"].sum())
+        base = pn[keys + ["numerator", "denominator", "value"]].assign(std_error=se.to_numpy())
+        res = normal_funnel(base, estimate="value", std_error="std_error", by=keys,
+                            size="denominator", target=target, scale="identity",
+                            overdispersion=overdispersion, min_n=min_n)
+        res["crude_value"] = res["value"]
+        return _finish_measure(res, ind=ind, keys=keys, measure="mean", size_col="denominator")
+    # rates
+    try:
+        rows = indicator_rows(recs, ind, period=p, journeys=journeys)
+    except ParameterError as err:
+        return err.zh
+    if rows.empty:
+        return "本期没有数据"
+    for k in keys:
+        if k not in rows.columns:
+            return f"数据中没有分组字段 {k}"
+    rows = rows.assign(_one=1.0)
+    counted = ind.parts(ind.default_unit)["numerator"].agg == "count"
+    crude = rows.groupby(keys, dropna=False, observed=True).agg(
+        numerator=("numerator_value", "sum"), denominator=("_one", "sum")).reset_index()
+    if counted and adjust == "case_mix":
+        covs = _covariates_for(ind, covariates)
+        res = expected_counts(rows, outcome="in_numerator", by=keys, covariates=covs,
+                              method=method, overdispersion=overdispersion, min_n=min_n)
+        res = res.merge(crude, on=keys, how="left")
+        res["crude_value"] = safe_ratio(res["numerator"], res["denominator"])
+        res = _add_shrink(res, crude, keys, min_n)
+        return _finish_measure(res, ind=ind, keys=keys, measure="ratio_oe", size_col="expected")
+    if counted:
+        res = funnel(crude, by=keys, method=method, overdispersion=overdispersion, min_n=min_n)
+        res["crude_value"] = res["value"]
+        res = _add_shrink(res, crude, keys, min_n)
+        return _finish_measure(res, ind=ind, keys=keys, measure="rate", size_col="denominator")
+    # a rate whose numerator is a sum (退查件次 ÷ 件数): Poisson O against its expectation
+    if adjust == "case_mix":
+        covs = _covariates_for(ind, covariates)
+        res = expected_counts(rows, outcome="numerator_value", by=keys, covariates=covs,
+                              method=method, overdispersion=overdispersion, min_n=min_n,
+                              family="poisson")
+        res = res.merge(crude, on=keys, how="left")
+        res["crude_value"] = safe_ratio(res["numerator"], res["denominator"])
+        return _finish_measure(res, ind=ind, keys=keys, measure="ratio_oe", size_col="expected")
+    rate0 = float(crude["numerator"].sum() / crude["denominator"].sum())
+    crude = crude.assign(observed=crude["numerator"], expected=crude["denominator"] * rate0)
+    res = ratio_funnel(crude, by=keys, size="denominator", method=method,
+                       overdispersion=overdispersion, min_n=min_n)
+    res = res.merge(crude[keys + ["numerator"]], on=keys, how="left")
+    res["crude_value"] = safe_ratio(res["numerator"], res["denominator"])
+    return _finish_measure(res, ind=ind, keys=keys, measure="ratio_oe", size_col="expected")
+
+
+def _add_shrink(res, crude, keys, min_n):
+    sh = shrink(crude, by=keys, min_n=min_n)[keys + ["shrunk_value", "shrunk_ci_lower",
+                                                        "shrunk_ci_upper"]]
+    return res.merge(sh, on=keys, how="left")

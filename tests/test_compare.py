@@ -138,7 +138,9 @@ def _hand_overdispersion():
 def test_phi_and_tau2_match_hand_computation():
     p0, z, phi, tau2 = _hand_overdispersion()
     d = pd.DataFrame({"g": [f"g{i}" for i in range(10)], "numerator": OD_Y, "denominator": OD_N})
-    f = compare.funnel(d, by="g", overdispersion="additive")
+    # method="normal": every group has n·p0·(1−p0) ≥ 9, so Spiegelhalter's z is used throughout
+    f = compare.funnel(d, by="g", overdispersion="additive", method="normal")
+    assert (f["limit_method"] == "normal").all()
     assert phi > 2  # the fixture is clearly overdispersed
     assert f["phi"].iloc[0] == pytest.approx(phi, rel=1e-12)
     assert f["tau2"].iloc[0] == pytest.approx(tau2, rel=1e-12)
@@ -155,12 +157,12 @@ def test_adjusted_limits_back_transformed():
     d = pd.DataFrame({"g": [f"g{i}" for i in range(10)], "numerator": OD_Y, "denominator": OD_N})
     y0 = math.asin(math.sqrt(p0))
     s = 1 / (2 * math.sqrt(200))
-    add = compare.funnel(d, by="g", overdispersion="additive").set_index("g")
+    add = compare.funnel(d, by="g", overdispersion="additive", method="normal").set_index("g")
     assert add.loc["g6", "od_upper_998"] == pytest.approx(
         math.sin(y0 + Z998 * math.sqrt(s * s + tau2)) ** 2)
     assert add.loc["g6", "od_lower_95"] == pytest.approx(
         math.sin(y0 - Z95 * math.sqrt(s * s + tau2)) ** 2)
-    mult = compare.funnel(d, by="g", overdispersion="multiplicative").set_index("g")
+    mult = compare.funnel(d, by="g", overdispersion="multiplicative", method="normal").set_index("g")
     assert mult.loc["g6", "od_upper_95"] == pytest.approx(
         math.sin(y0 + Z95 * math.sqrt(phi) * s) ** 2)
     assert mult.loc["g6", "z_adjusted"] == pytest.approx(z[6] / math.sqrt(phi))
@@ -174,12 +176,53 @@ def test_no_overdispersion_leaves_limits_alone():
     # identical rates: φ̂ = 0 → τ̂² = 0 and the multiplicative factor is floored at 1
     d = pd.DataFrame({"g": list("abcdef"), "numerator": [10, 20, 30, 10, 20, 30],
                       "denominator": [100, 200, 300, 100, 200, 300]})
-    add = compare.funnel(d, by="g", overdispersion="additive")
+    add = compare.funnel(d, by="g", overdispersion="additive", method="normal")
     assert add["phi"].iloc[0] == pytest.approx(0.0, abs=1e-20)
     assert add["tau2"].iloc[0] == 0.0
-    mult = compare.funnel(d, by="g", overdispersion="multiplicative")
+    mult = compare.funnel(d, by="g", overdispersion="multiplicative", method="normal")
     s = 1 / (2 * math.sqrt(100))
     assert mult["od_upper_95"].iloc[0] == pytest.approx(math.sin(math.asin(math.sqrt(0.1)) + Z95 * s) ** 2)
+
+
+def test_exact_method_uses_mid_p_z_for_overdispersion():
+    # method="exact": z is the normal deviate of the mid-P tail probability under
+    # Binomial(n, p0), and φ̂ is the mean of the winsorised squares of those z.
+    from statistics import NormalDist
+
+    p0 = sum(OD_Y) / sum(OD_N)
+    zs = []
+    for y, n in zip(OD_Y, OD_N):
+        below = sum(math.comb(n, k) * p0**k * (1 - p0) ** (n - k) for k in range(y))
+        at = math.comb(n, y) * p0**y * (1 - p0) ** (n - y)
+        zs.append(NormalDist().inv_cdf(below + 0.5 * at))
+    srt = sorted(zs)
+    q10, q90 = srt[0] + 0.9 * (srt[1] - srt[0]), srt[8] + 0.1 * (srt[9] - srt[8])
+    phi = sum(min(max(v, q10), q90) ** 2 for v in zs) / 10
+    d = pd.DataFrame({"g": [f"g{i}" for i in range(10)], "numerator": OD_Y, "denominator": OD_N})
+    f = compare.funnel(d, by="g", overdispersion="multiplicative", method="exact")
+    assert f["z_exact"].tolist() == pytest.approx(zs, abs=1e-6)
+    assert f["phi"].iloc[0] == pytest.approx(phi, rel=1e-6)
+    assert f["z_adjusted"].tolist() == pytest.approx([v / math.sqrt(phi) for v in zs], rel=1e-6)
+
+
+def test_small_counts_do_not_inflate_overdispersion():
+    # Twelve stations expecting 2–4 events, with counts a Poisson(E) gives routinely (0, 1 …).
+    # On the log scale (O = 0 → 0.5) those z are skewed low and φ̂ comes out near 2; the mid-P
+    # z of the exact method keeps φ̂ below 1 and nothing is flagged.
+    e = [2, 3, 3, 4, 3, 3, 4, 4, 2, 3, 2, 4]
+    o = [0, 0, 1, 1, 2, 3, 4, 5, 2, 3, 1, 6]
+    z_log = [math.log(max(oi, 0.5) / ei) * math.sqrt(ei) for oi, ei in zip(o, e)]
+    srt = sorted(z_log)
+    # type-7 quantiles with I = 12: 10 % at position 1.1, 90 % at position 9.9 (0-based)
+    q10 = srt[1] + 0.1 * (srt[2] - srt[1])
+    q90 = srt[9] + 0.9 * (srt[10] - srt[9])
+    phi_log = sum(min(max(v, q10), q90) ** 2 for v in z_log) / 12
+    assert phi_log > 1.8
+    d = pd.DataFrame({"g": [f"s{i:02d}" for i in range(12)], "observed": o, "expected": e})
+    f = compare.ratio_funnel(d, by="g", min_n=1, overdispersion="additive")
+    assert f["phi"].iloc[0] < 1.0
+    assert f["tau2"].iloc[0] == 0.0
+    assert (f["flag"] == "").all()
 
 
 def test_too_few_groups_gives_no_overdispersion_estimate():
