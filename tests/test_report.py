@@ -370,3 +370,17 @@ def test_prepare_rejects_unit_for_template_without_unit(tmp_path):
         report.prepare("nounit", period="2024-05", unit="371302", templates_dir=tmp_path)
     sc, values = report.prepare("nounit", period="2024-05", templates_dir=tmp_path)
     assert values == {"period": "2024-05"}
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("notebooks")
+def test_getting_started_notebook_runs_on_the_demo_snapshot(demo_home, kernel, tmp_path):
+    import papermill as pm
+
+    nb = pm.execute_notebook(str(config.NOTEBOOKS_DIR / "getting_started.ipynb"), str(tmp_path / "out.ipynb"),
+                             kernel_name=config.KERNEL_NAME, cwd=str(tmp_path), progress_bar=False,
+                             execution_timeout=300, kernel_manager_class=report._kernel_manager_class())
+    assert report._notebook_errors(nb) is None
+    texts = " ".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "不捕率" in texts and "入门笔记本" in texts  # the indicator and the audited purpose
