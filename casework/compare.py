@@ -670,12 +670,27 @@ def case_mix_model(
         design.append(dummies.drop(columns=f"{cov}={ref}"))
     x = pd.concat(design, axis=1) if design else pd.DataFrame(index=yv.index)
     x = sm.add_constant(x, has_constant="add")
+    # fit on the distinct covariate patterns (events and rows per pattern): the same
+    # estimates and standard errors as the row-level fit, at a fraction of the cost
+    cols = list(x.columns)
+    pattern = x.groupby(cols, sort=False).ngroup().to_numpy()
+    agg = pd.DataFrame({"_pattern": pattern, "_y": yv.to_numpy(dtype="float64")}).groupby(
+        "_pattern").agg(events=("_y", "sum"), rows=("_y", "size"))
+    xp = x.groupby(pattern, sort=False).first().loc[agg.index].to_numpy(dtype="float64")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fam = sm.families.Binomial() if family == "binomial" else sm.families.Poisson()
-        res = sm.GLM(yv.to_numpy(), x.to_numpy(dtype="float64"), family=fam).fit()
+        if family == "binomial":
+            model = sm.GLM(agg["events"].to_numpy() / agg["rows"].to_numpy(), xp,
+                           family=sm.families.Binomial(), var_weights=agg["rows"].to_numpy())
+        else:
+            model = sm.GLM(agg["events"].to_numpy(), xp, family=sm.families.Poisson(),
+                           offset=np.log(agg["rows"].to_numpy(dtype="float64")))
+        res = model.fit()
+    per_pattern = pd.Series(np.asarray(sm.families.Binomial().link.inverse(xp @ np.asarray(res.params)))
+                            if family == "binomial" else np.exp(xp @ np.asarray(res.params)),
+                            index=agg.index)
     pred = pd.Series(np.nan, index=records.index, dtype="float64")
-    pred[have] = np.asarray(res.predict(x.to_numpy(dtype="float64")))
+    pred[have] = per_pattern.reindex(pattern).to_numpy()
     ci = np.asarray(res.conf_int())
     table = pd.DataFrame({
         "term": list(x.columns), "estimate": np.asarray(res.params),
@@ -1027,7 +1042,7 @@ def group_labels(frame: pd.DataFrame, keys: Sequence[str], records: pd.DataFrame
                      .drop_duplicates("prosecutor_id").set_index("prosecutor_id")["prosecutor_name"])
             s = s.map(lambda v: str(names.get(v, v)))
         if k == "referring_agency" and "police_station" in keys:
-            s = s.str.replace(r"^.*公安局", "", regex=True)
+            s = s.str.replace(r"^.*?公安局(?=.)", "", regex=True)
         parts.append(s)
     out = parts[0]
     for p in parts[1:]:
