@@ -171,8 +171,9 @@ def _cards(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     if "person_id" in cards.columns:
         cards = cards.drop_duplicates(["unit_code", "dept_case_no", "person_id"])
     # a case (部门受案号) is closed when its last person is closed
-    case = (cards.groupby(["unit_code", "dept_case_no"], dropna=False)
-            .agg(case_closed_on=("closed_on", "max"), case_open=("closed_on", lambda s: s.isna().any()),
+    case = (cards.assign(_open=cards["closed_on"].isna())
+            .groupby(["unit_code", "dept_case_no"], dropna=False)
+            .agg(case_closed_on=("closed_on", "max"), case_open=("_open", "max"),
                  case_department=("department", "first"))
             .reset_index())
     case.loc[case["case_open"], "case_closed_on"] = pd.NaT
@@ -186,6 +187,8 @@ def with_closing(modifications: pd.DataFrame, records: pd.DataFrame) -> pd.DataF
     case's closing date (the last person's; NaT while any person is open).
     """
     m = _ensure(modifications)
+    if "_closing_joined" in m.columns:  # already joined (audit joins once)
+        return m
     cards, case = _cards(records)
     out = m.merge(case, on=["unit_code", "dept_case_no"], how="left")
     if "person_id" in cards.columns:
@@ -200,6 +203,7 @@ def with_closing(modifications: pd.DataFrame, records: pd.DataFrame) -> pd.DataF
     else:
         out["closed_on"] = out["case_closed_on"]
         out["department"] = out["case_department"]
+    out["_closing_joined"] = True
     return out.drop(columns=["case_closed_on", "case_department"])
 
 
@@ -406,15 +410,41 @@ def daily_counts(modifications: pd.DataFrame) -> pd.DataFrame:
     d["own_median"] = np.nan
     for _, idx in d.groupby("account", dropna=False).groups.items():
         d.loc[idx, "own_median"] = _leave_one_out_median(d.loc[idx, "changes"].to_numpy())
-    peer_median, peer_mad = [], []
-    for acc in d["account"].unique():
-        peers = d.loc[d["account"] != acc, "changes"].to_numpy(dtype=float)
-        if not len(peers):
-            peers = d["changes"].to_numpy(dtype=float)
-        med = float(np.median(peers))
-        peer_median.append((acc, med, float(np.median(np.abs(peers - med)))))
-    base = pd.DataFrame(peer_median, columns=["account", "peer_median", "peer_mad"])
+    # peers = all other accounts' active days; counts are small integers, so work on the
+    # histogram of daily counts (total minus the account's own) instead of re-sorting per account
+    values = np.sort(d["changes"].unique())
+    pos = np.searchsorted(values, d["changes"].to_numpy())
+    acc_codes, accounts = pd.factorize(d["account"], use_na_sentinel=False)
+    own = np.zeros((len(accounts), len(values)), dtype=np.int64)
+    np.add.at(own, (acc_codes, pos), 1)
+    total = own.sum(axis=0)
+    rows = []
+    for a in range(len(accounts)):
+        hist = total - own[a]
+        if hist.sum() == 0:
+            hist = total
+        med = _hist_median(values, hist)
+        dev = np.abs(values - med)
+        order = np.argsort(dev, kind="stable")
+        mad = _hist_median(dev[order], hist[order])
+        rows.append((accounts[a], med, mad))
+    base = pd.DataFrame(rows, columns=["account", "peer_median", "peer_mad"])
     return d.merge(base, on="account", how="left")
+
+
+def _hist_median(values: np.ndarray, counts: np.ndarray) -> float:
+    """Median of ``values`` (sorted) repeated ``counts`` times.
+
+    Examples
+    --------
+    >>> _hist_median(np.array([1.0, 2.0, 5.0]), np.array([2, 1, 1]))
+    1.5
+    """
+    n = int(counts.sum())
+    cum = np.cumsum(counts)
+    lo = values[np.searchsorted(cum, (n - 1) // 2 + 1)]
+    hi = values[np.searchsorted(cum, n // 2 + 1)]
+    return float((lo + hi) / 2)
 
 
 def bursts(modifications: pd.DataFrame, *, min_changes: int = 20, factor: float = 5.0,
@@ -498,7 +528,7 @@ def audit(modifications: pd.DataFrame, records: pd.DataFrame, *, key_fields=KEY_
         ``closed_on``, ``department`` and ``detail`` (Chinese, computed per row). A change can
         carry several flags. Sorted by flag, account, time.
     """
-    m = normalise(modifications)
+    m = with_closing(normalise(modifications), records)
     parts = []
 
     cc = closed_case_edits(m, records, fields=key_fields, grace_days=grace_days)
@@ -512,8 +542,6 @@ def audit(modifications: pd.DataFrame, records: pd.DataFrame, *, key_fields=KEY_
 
     days, rows = bursts(m, min_changes=burst_min_changes, factor=burst_factor, z=burst_z)
     if len(rows):
-        rows = with_closing(rows.drop(columns=[c for c in ("closed_on", "department")
-                                               if c in rows.columns]), records)
         info = days.set_index(["account", "date"])
         key = list(zip(rows["account"], rows["date"]))
         rows["detail"] = [
@@ -523,7 +551,6 @@ def audit(modifications: pd.DataFrame, records: pd.DataFrame, *, key_fields=KEY_
 
     rv = reversals(m)
     if len(rv):
-        rv = with_closing(rv, records)
         rv["detail"] = rv["direction"]
         parts.append(rv.assign(flag="reversal"))
 

@@ -594,27 +594,30 @@ def circular(findings: pd.DataFrame, records: pd.DataFrame | None = None, *, bat
     f = findings[at_or_above(findings, level)] if len(findings) else findings
     if not len(f):
         return pd.DataFrame({c: pd.Series(dtype="string") for c in CIRCULAR_COLUMNS})
-    rows = []
-    for (unit, case_no), g in f.groupby(["unit_code", "dept_case_no"], sort=False, dropna=False):
-        several = g["person_id"].nunique(dropna=True) > 1
-        items = []
-        for i, (_, x) in enumerate(g.iterrows(), start=1):
-            who = f"[嫌疑人编号 {x['person_id']}] " if several and pd.notna(x["person_id"]) else ""
-            items.append(f"{i}. {who}{x['message_zh']}（{x['values']}）")
-        counts = g["severity"].value_counts()
-        note = "、".join(f"{SEVERITY_ZH[s]}{int(counts[s])}项" for s in reversed(SEVERITIES)
-                        if s in counts.index)
-        first = g.iloc[0]
-        prosecutor = first["prosecutor_name"] if pd.notna(first["prosecutor_name"]) \
-            else first["prosecutor_id"]
-        rows.append({
-            "通报批次": batch, "部门受案号": case_no, "案件名称": first["case_name"],
-            "承办部门": first["department"], "承办检察官": prosecutor,
-            "案件类别": schema.label("case_type", first["case_type"])
-            if pd.notna(first["case_type"]) else pd.NA,
-            "错误明细": "；\n".join(items), "备注": note,
-        })
-    out = pd.DataFrame(rows, columns=list(CIRCULAR_COLUMNS))
+    f = f.reset_index(drop=True)
+    keys = [f["unit_code"].astype("string").fillna(""), f["dept_case_no"].astype("string").fillna("")]
+    grp = f.groupby(keys, sort=False)
+    several = grp["person_id"].transform("nunique") > 1
+    who = ("[嫌疑人编号 " + f["person_id"].astype("string") + "] ").where(
+        several & f["person_id"].notna(), "").fillna("")
+    number = (grp.cumcount() + 1).astype(str)
+    item = (number + ". " + who + f["message_zh"].astype(str) + "（" + f["values"].astype(str)
+            + "）")
+    detail = item.groupby(keys, sort=False).agg("；\n".join)
+    counts = pd.crosstab(keys, f["severity"])
+    order = [sev for sev in reversed(SEVERITIES) if sev in counts.columns]
+    note = pd.Series(["、".join(f"{SEVERITY_ZH[sev]}{n}项" for sev, n in zip(order, row) if n)
+                      for row in counts[order].to_numpy()], index=counts.index, dtype=object)
+    first = grp[["dept_case_no", "case_name", "department", "prosecutor_name", "prosecutor_id",
+                 "case_type"]].first()
+    case_type = first["case_type"].map(lambda v: schema.label("case_type", v), na_action="ignore")
+    prosecutor = first["prosecutor_name"].where(first["prosecutor_name"].notna(),
+                                                first["prosecutor_id"])
+    out = pd.DataFrame({
+        "通报批次": batch, "部门受案号": first["dept_case_no"], "案件名称": first["case_name"],
+        "承办部门": first["department"], "承办检察官": prosecutor, "案件类别": case_type,
+        "错误明细": detail.reindex(first.index), "备注": note.reindex(first.index),
+    })
     out = out.sort_values(["承办部门", "部门受案号"], na_position="last", kind="stable")
     return out.reset_index(drop=True).astype("string")
 
