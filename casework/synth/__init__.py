@@ -206,8 +206,7 @@ def _simulate_unit(plan, i):
             parts.append(K.simulate(spec, n_extra, r3, ctx, charge_idx=np.full(n_extra, c),
                                     anchors=anchors, mo_override=mo))
     d = K.concat(parts)
-    org = A.assign_org(spec, d, share, station_w)
-    agency, station, pid, pname = org
+    org = A.Org(spec, d, share, station_w)
     P = len(d["case"])
     # pattern thresholds
     big_station = spec.stations[0]
@@ -215,7 +214,8 @@ def _simulate_unit(plan, i):
     bail_forced = np.zeros(P, dtype=bool)
     mult = np.ones(P)
     if planted and i == pr["bail"]["unit"]:
-        m = (station == big_station) & (d["arrested_on"] >= pr["bail"]["start"].astype("datetime64[D]"))
+        m = ((org.agency_i == 0) & (org.station_i == org.station_index(big_station))
+             & (d["arrested_on"] >= pr["bail"]["start"].astype("datetime64[D]")))
         p_change = np.where(m, 0.36, p_change)
         bail_forced = m
         plan.patterns["post_arrest_bail_jump"] = dict(
@@ -228,7 +228,7 @@ def _simulate_unit(plan, i):
     if planted and i == pr["slow"]["unit"]:
         plist = spec.prosecutors[pr["slow"]["dept"]]
         slow_id, slow_name = plist[plan.slow_pick % len(plist)]
-        mult = np.where(pid == slow_id, 1.8, 1.0)
+        mult = np.where(org.pros_i == org.prosecutor_index(slow_id), 1.8, 1.0)
         plan.patterns["slow_prosecutor"] = dict(
             id="slow_prosecutor",
             what_zh=f"{spec.unit_name}{T.DEPARTMENTS[pr['slow']['dept']]}检察官{slow_name}审查起诉办案天数明显长于同部门同类案件",
@@ -258,7 +258,7 @@ def _simulate_unit(plan, i):
     frames = A.build_rows(spec, d, org, ctx)
     df = pd.concat([A.to_frame(f) for f in frames], ignore_index=True)
     # entry errors: background everywhere, a planted run in one department
-    is_ar = (df["_stage"] == "ar").to_numpy()
+    is_ar = np.asarray(df["_stage"] == "ar")
     ii = df["_i"].to_numpy()
     u_err = np.where(is_ar, d["u_err_ar"][ii], d["u_err_pr"][ii])
     u_kind = np.where(is_ar, d["u_kind_ar"][ii], d["u_kind_pr"][ii])

@@ -1,36 +1,31 @@
 """From simulated persons to case-card rows: outcomes under the pattern thresholds, censoring at
-the end of the data window, identifiers, free text, entry errors and the modification log."""
+the end of the data window, identifiers and free text (built on Arrow arrays, no per-row Python).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from casework import schema
 from casework.synth import _core as K
 from casework.synth import _tables as T
+from casework.synth import _text as X
 
 NAT = K.NAT
-PEN_CODES = np.array(["public_surveillance", "criminal_detention", "fixed_term", "life", "death",
-                      "fine_only", "exempted", "acquitted"], dtype=object)
-NA_SUB_CODES = np.array(["no_necessity", "insufficient_evidence_arrest", "not_criminal"], dtype=object)
-NP_SUB_CODES = np.array(["statutory", "discretionary", "insufficient_evidence", "conditional"], dtype=object)
-PROC_CODES = np.array(["fast_track", "summary", "ordinary"], dtype=object)
-AFTER_CODES = np.array(["bail", "residential_surveillance", "released"], dtype=object)
+PEN_CODES = ["public_surveillance", "criminal_detention", "fixed_term", "life", "death",
+             "fine_only", "exempted", "acquitted"]
+NA_SUB_CODES = ["no_necessity", "insufficient_evidence_arrest", "not_criminal"]
+NP_SUB_CODES = ["statutory", "discretionary", "insufficient_evidence", "conditional"]
+PROC_CODES = ["fast_track", "summary", "ordinary"]
+AFTER_CODES = ["bail", "residential_surveillance", "released"]
+MEASURE_CODES = ["none", "summons", "bail", "residential_surveillance", "detention", "arrest"]
 TD = "timedelta64[D]"
 
 
 def _td(x):
     return np.asarray(x).astype("int64").astype(TD)
-
-
-def _s(arr):
-    """Object/str array → pandas string array (NaN/None → NA)."""
-    return pd.array(np.asarray(arr, dtype=object), dtype="string")
-
-
-def _zfill(values, width):
-    return np.strings.zfill(np.asarray(values, dtype=np.int64).astype(str), width).astype(object)
 
 
 def _rank_within(groups, dates):
@@ -48,42 +43,54 @@ def _year(d):
     return d.astype("datetime64[Y]").astype(int) + 1970
 
 
+def _opt_bool(valid, values):
+    """An optional boolean as float (1/0, NaN where not applicable)."""
+    return np.where(valid, np.asarray(values, dtype=float), np.nan)
+
+
 # ---------------------------------------------------------------------------------------------
 # Organisation: stations and prosecutors (case level, from latent uniforms)
 # ---------------------------------------------------------------------------------------------
 
 
-def assign_org(spec, d, station_share, station_w):
-    """Referring agency, police station, prosecutor for each person (case-level draws)."""
-    kind = d["agency_kind"]
-    u = d["u_station"]
-    w = np.asarray(station_w, float)
-    w = w / w.sum() * (1 - station_share)
-    cum = np.cumsum(np.r_[station_share, w])
-    cum[-1] = 1.0
-    stations = np.array(spec.stations, dtype=object)
-    st_main = stations[K.pick(cum, u)]
-    squads = np.array(["城区中队", "郊区中队", "高速公路中队"], dtype=object)
-    st_traffic = squads[K.pick(np.array([0.6, 0.9, 1.0]), u)]
-    city_sq = np.array(T.CITY_SQUADS, dtype=object)
-    sq_i = np.where(d["dept"] == 2, np.where(u < 0.5, 0, 3), np.where(u < 0.5, 1, 2))
-    st_city = city_sq[sq_i]
-    agency = np.where(kind == 0, spec.main_agency, np.where(kind == 1, spec.traffic_agency, spec.city_agency))
-    station = np.where(kind == 0, st_main, np.where(kind == 1, st_traffic, st_city))
-    # prosecutors: department list, unequal loads
-    pid = np.empty(len(kind), dtype=object)
-    pname = np.empty(len(kind), dtype=object)
-    for dept, plist in spec.prosecutors.items():
-        m = d["dept"] == dept
-        if not m.any():
-            continue
-        loads = np.array([0.7 + 0.6 * ((j * 37 + 11) % 10) / 9 for j in range(len(plist))])
-        cumload = np.cumsum(loads / loads.sum())
-        j = K.pick(cumload, d["u_pros"][m])
-        ids = np.array([p[0] for p in plist], dtype=object)
-        names = np.array([p[1] for p in plist], dtype=object)
-        pid[m], pname[m] = ids[j], names[j]
-    return agency.astype(object), station.astype(object), pid, pname
+class Org:
+    """Agency, station and prosecutor of each person, as indices into small pools."""
+
+    def __init__(self, spec, d, station_share, station_w):
+        kind = d["agency_kind"]
+        u = d["u_station"]
+        w = np.asarray(station_w, float)
+        w = w / w.sum() * (1 - station_share)
+        cum = np.cumsum(np.r_[station_share, w])
+        cum[-1] = 1.0
+        self.agencies = [spec.main_agency, spec.traffic_agency, spec.city_agency]
+        squads = ["城区中队", "郊区中队", "高速公路中队"]
+        self.stations = list(spec.stations) + squads + list(T.CITY_SQUADS)
+        n_st = len(spec.stations)
+        st_main = K.pick(cum, u)
+        st_traffic = n_st + K.pick(np.array([0.6, 0.9, 1.0]), u)
+        sq_i = np.where(d["dept"] == 2, np.where(u < 0.5, 0, 3), np.where(u < 0.5, 1, 2))
+        st_city = n_st + len(squads) + sq_i
+        self.agency_i = kind
+        self.station_i = np.where(kind == 0, st_main, np.where(kind == 1, st_traffic, st_city))
+        # prosecutors: department lists, unequal loads
+        self.pros_ids, self.pros_names = [], []
+        self.pros_i = np.zeros(len(kind), dtype=np.int64)
+        for dept, plist in spec.prosecutors.items():
+            offset = len(self.pros_ids)
+            self.pros_ids += [p[0] for p in plist]
+            self.pros_names += [p[1] for p in plist]
+            m = d["dept"] == dept
+            if not m.any():
+                continue
+            loads = np.array([0.7 + 0.6 * ((j * 37 + 11) % 10) / 9 for j in range(len(plist))])
+            self.pros_i[m] = offset + K.pick(np.cumsum(loads / loads.sum()), d["u_pros"][m])
+
+    def station_index(self, name):
+        return self.stations.index(name)
+
+    def prosecutor_index(self, pid):
+        return self.pros_ids.index(pid)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,25 +103,22 @@ def realize(d, *, p_change, bail_forced, mult, p_adopt_fn):
     P = len(d["case"])
     # post-arrest change of measure
     changed = d["approved"] & (d["u_bail"] < p_change)
-    after = AFTER_CODES[d["after_bg"]]
-    after = np.where(bail_forced & (d["u_bail"] >= 0.045), "bail", after)
+    after = np.where(bail_forced & (d["u_bail"] >= 0.045), 0, d["after_bg"])
     ch_on = d["arrested_on"] + d["change_lag"]
     ch_on = np.where(d["to_pr"] & (ch_on >= d["pr_acc"]), d["pr_acc"] - np.timedelta64(1, "D"), ch_on)
     ch_on = np.maximum(ch_on, d["arrested_on"] + np.timedelta64(1, "D"))
     d["changed"] = changed
     d["measure_changed_on"] = np.where(changed, ch_on, NAT)
-    d["measure_after_change"] = np.where(changed, after, None)
+    d["measure_after_change"] = np.where(changed, after, -1)  # index into AFTER_CODES
     # coercive measure at prosecution acceptance
     u = d["pr_measure_u"]
-    after_map = {"bail": "bail", "residential_surveillance": "residential_surveillance", "released": "none"}
-    after_pr = np.array([after_map[a] for a in AFTER_CODES], dtype=object)[d["after_bg"]]
-    after_pr = np.where(bail_forced & (d["u_bail"] >= 0.045), "bail", after_pr)
+    # indices into MEASURE_CODES: 0 none 1 summons 2 bail 3 residential_surveillance 4 detention 5 arrest
+    after_pr = np.array([2, 3, 0])[after]
     dd = d["charge_idx"] == K.CHARGE_IDX["危险驾驶"]
-    no_ar = np.where(dd, np.array(["bail", "detention", "none", "none"], dtype=object)[K.pick(np.array([.85, .9, .95, 1]), u)],
-                     np.array(["bail", "residential_surveillance", "detention", "none"], dtype=object)[
-                         K.pick(np.array([.80, .88, .93, 1]), u)])
-    na = np.array(["bail", "residential_surveillance", "none"], dtype=object)[K.pick(np.array([.9, .97, 1]), u)]
-    measure = np.where(d["approved"], np.where(changed, after_pr, "arrest"),
+    no_ar = np.where(dd, np.array([2, 4, 0, 0])[K.pick(np.array([.85, .9, .95, 1]), u)],
+                     np.array([2, 3, 4, 0])[K.pick(np.array([.80, .88, .93, 1]), u)])
+    na = np.array([2, 3, 0])[K.pick(np.array([.9, .97, 1]), u)]
+    measure = np.where(d["approved"], np.where(changed, after_pr, 5),
                        np.where(d["non_arrest"], na, no_ar))
     d["pr_measure"] = measure
     # prosecution handling days (case-level max over persons who reach the stage)
@@ -160,45 +164,54 @@ def realize(d, *, p_change, bail_forced, mult, p_adopt_fn):
 # Free text
 # ---------------------------------------------------------------------------------------------
 
-
-def _circumstances(d):
-    parts = [(d["surrender"], "自首"), (d["confess"], "坦白"), (d["merit"], "立功"),
-             (d["accomplice"], "从犯"), (d["attempt"], "未遂"), (d["recid"], "累犯"), (d["minor"], "未成年人")]
-    out = np.full(len(d["case"]), "", dtype=object)
-    for flag, word in parts:
-        out = out + np.where(flag, word + "、", "")
-    out = np.where(out == "", "无、", out)
-    return np.strings.rstrip(out.astype(str), "、").astype(object)
+_CIRC_WORDS = ["自首", "坦白", "立功", "从犯", "未遂", "累犯", "未成年人"]
+_CIRC_POOL = X.pool(["、".join(w for b, w in enumerate(_CIRC_WORDS) if code >> b & 1) or "无"
+                     for code in range(1 << len(_CIRC_WORDS))])
 
 
-def _summary(d, first):
+def _circumstances_code(d):
+    flags = [d["surrender"], d["confess"], d["merit"], d["accomplice"], d["attempt"], d["recid"], d["minor"]]
+    code = np.zeros(len(d["case"]), dtype=np.int64)
+    for b, f in enumerate(flags):
+        code |= np.asarray(f, dtype=np.int64) << b
+    return code
+
+
+_MO_POOL = X.pool(K._MO_FLAT)
+_OUTCOME_POOL = X.pool(T.OUTCOME)
+_INJURY_POOL = X.pool(["轻伤二级", "轻伤二级", "轻伤一级", "重伤二级"])
+
+
+def _summary(d, first, masked):
     """Case-level 案情摘要 (same for every person of a case), from charge phrase pools."""
     idx = first
     off = d["offence_day"][idx]
-    y, m, dd = _year(off), off.astype("datetime64[M]").astype(int) % 12 + 1, \
-        (off - off.astype("datetime64[M]")).astype(int) + 1
+    y = _year(off)
+    m = off.astype("datetime64[M]").astype(int) % 12 + 1
+    dd = (off - off.astype("datetime64[M]")).astype(int) + 1
     ch = d["charge_idx"][idx]
-    date_txt = (y.astype(str).astype(object) + "年" + m.astype(str).astype(object) + "月"
-                + dd.astype(str).astype(object) + "日" + d["hour"][idx].astype(str).astype(object) + "时许")
-    who = "犯罪嫌疑人" + d["masked"][idx]
-    who = who + np.where(d["size"][idx] > 1, "伙同他人", "")
-    mo = K._MO_FLAT[d["mo_idx"][idx]]
-    override = d["mo_override"][idx] if d["mo_override"] is not None else None
-    if override is not None:
-        mo = np.where(pd.isna(override), mo, override)
+    date_txt = X.cat(X.num(y), "年", X.num(m), "月", X.num(dd), "日", X.num(d["hour"][idx]), "时许")
+    who = X.cat("犯罪嫌疑人", masked, X.where(d["size"][idx] > 1, "伙同他人", ""))
+    mo = X.take(_MO_POOL, d["mo_idx"][idx])
+    if d["mo_override"] is not None:
+        override = d["mo_override"][idx]
+        if not pd.isna(override).all():
+            mo = pa.compute.coalesce(X.from_objects(override), mo)
     amt = d["amount"][idx]
     u = d["detail_u"][idx]
-    detail = np.where(np.isnan(amt), "", "，涉案金额" + np.nan_to_num(amt).astype(np.int64).astype(str).astype(object) + "元")
-    bac = (80 + np.round(u * 160)).astype(int).astype(str).astype(object)
-    detail = np.where(ch == K.CHARGE_IDX["危险驾驶"], "，经鉴定其血液中乙醇含量为" + bac + "mg/100ml", detail)
-    inj = np.array(["轻伤二级", "轻伤二级", "轻伤一级", "重伤二级"], dtype=object)[np.minimum((u * 4).astype(int), 3)]
-    detail = np.where(ch == K.CHARGE_IDX["故意伤害"], "，经鉴定被害人损伤程度为" + inj, detail)
-    grams = np.round(0.5 + u * 60, 1).astype(str).astype(object)
+    has_amt = ~np.isnan(amt)
+    detail = pa.compute.coalesce(
+        X.cat("，涉案金额", X.num(np.nan_to_num(amt), valid=has_amt), "元"), "")
+    bac = X.num(80 + np.round(u * 160))
+    detail = X.where(ch == K.CHARGE_IDX["危险驾驶"], X.cat("，经鉴定其血液中乙醇含量为", bac, "mg/100ml"), detail)
+    inj = X.take(_INJURY_POOL, np.minimum((u * 4).astype(int), 3))
+    detail = X.where(ch == K.CHARGE_IDX["故意伤害"], X.cat("，经鉴定被害人损伤程度为", inj), detail)
+    grams = X.cat(X.num(np.floor(0.5 + u * 60)), ".", X.num(np.floor(u * 97) % 10))
     drug = np.isin(ch, [K.CHARGE_IDX["走私、贩卖、运输、制造毒品"], K.CHARGE_IDX["非法持有毒品"]])
-    detail = np.where(drug, "，查获甲基苯丙胺" + grams + "克", detail)
-    detail = np.where(ch == K.CHARGE_IDX["交通肇事"], "，造成一人死亡，负事故全部责任", detail)
-    outcome = np.array(T.OUTCOME, dtype=object)[d["outcome_i"][idx]]
-    return date_txt + "，" + who + mo + detail + "。" + outcome + "。"
+    detail = X.where(drug, X.cat("，查获甲基苯丙胺", grams, "克"), detail)
+    detail = X.where(ch == K.CHARGE_IDX["交通肇事"], "，造成一人死亡，负事故全部责任", detail)
+    outcome = X.take(_OUTCOME_POOL, d["outcome_i"][idx])
+    return X.cat(date_txt, "，", who, mo, detail, "。", outcome, "。")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,185 +228,221 @@ def _age(birth, on):
     return oy - by - before.astype(int)
 
 
+_SURNAMES = X.pool(K.SURNAMES)
+_MALE = X.pool(K.MALE)
+_FEMALE = X.pool(K.FEMALE)
+_ETH = X.pool(K.ETH_NAMES)
+_EDU = X.pool(schema.CODE_TABLES["education"])
+_OCC = X.pool(schema.CODE_TABLES["occupation"])
+_CHARGES = X.pool(K.CHARGE_NAMES)
+_GROUPS = X.pool([schema.charge_group_of(c) for c in K.CHARGE_NAMES])
+_PLACES = X.pool(K._PLACE_NAMES)
+_DEPTS = X.pool(T.DEPARTMENTS)
+_ROADS = X.pool(T.ROADS)
+_VILLAGES = X.pool(T.VILLAGES)
+_PROVS = X.pool([p[0] + p[1] for p in T.OTHER_PROVINCES])
+_CHECK = X.pool(list("10X98765432"))
+
+
+def _names(d):
+    male = d["male"]
+    g1 = np.where(male, (d["g1_u"] * len(K.MALE)).astype(int), (d["g1_u"] * len(K.FEMALE)).astype(int))
+    g2 = np.where(male, (d["g2_u"] * len(K.MALE)).astype(int), (d["g2_u"] * len(K.FEMALE)).astype(int))
+    sur = X.take(_SURNAMES, d["sur_i"])
+    c1 = X.where(male, X.take(_MALE, np.where(male, g1, 0)), X.take(_FEMALE, np.where(male, 0, g1)))
+    c2 = X.where(male, X.take(_MALE, np.where(male, g2, 0)), X.take(_FEMALE, np.where(male, 0, g2)))
+    name = X.cat(sur, c1, X.where(d["two"], c2, ""))
+    masked = X.cat(sur, X.where(d["two"], "某某", "某"))
+    return name, masked
+
+
 def build_rows(spec, d, org, ctx):
-    """The records rows (arrest review + prosecution review) of one unit, censored at ``end``."""
+    """The records rows (arrest review + prosecution review) of one unit, censored at ``end``.
+
+    Returns two dicts of columns (numpy or Arrow arrays), one per stage, each with ``_i`` (the
+    person index) and ``_stage``.
+    """
     start, end = ctx["start"], ctx["end_day"]
-    agency, station, pid, pname = org
     P = len(d["case"])
-    case = d["case"]
     first_mask = d["k"] == 0
     first = np.flatnonzero(first_mask)
     seg = np.cumsum(first_mask) - 1  # case ordinal of each person
-    # --- identifiers
+    # --- identifiers (case level, then broadcast)
     anchor_c = d["anchor"][first]
     uy = _year(anchor_c)
-    userial = _rank_within(uy, anchor_c)
-    unified_c = spec.unit_code + uy.astype(str).astype(object) + _zfill(userial, 7)
-    unified = unified_c[seg]
-    person_id = unified + "-" + _zfill(d["k"] + 1, 2)
-    # arrest-review case numbers (per case with an arrest review)
+    unified_c = X.cat(spec.unit_code, X.num(uy), X.num(_rank_within(uy, anchor_c), 7))
+    seg_pa = pa.array(seg)
+    unified = unified_c.take(seg_pa)
+    person_id = X.cat(unified, "-", X.num(d["k"] + 1, 2))
     juv = d["juvenile"][first]
     ar_c = d["ar_acc"][first]
     has_ar_c = ~np.isnat(ar_c)
-    ar_year = np.where(has_ar_c, _year(np.where(has_ar_c, ar_c, anchor_c)), 0)
-    ar_key = ar_year * 2 + juv
-    ar_serial = _rank_within(np.where(has_ar_c, ar_key, -1), np.where(has_ar_c, ar_c, anchor_c))
-    ar_no_c = (spec.abbr + "检" + np.where(juv, "未捕", "刑捕") + "受[" + ar_year.astype(str).astype(object) + "]"
-               + spec.unit_code + _zfill(ar_serial, 6) + "号")
+    ar_date = np.where(has_ar_c, ar_c, anchor_c)
+    ar_year = _year(ar_date)
+    ar_serial = _rank_within(np.where(has_ar_c, ar_year * 2 + juv, -1), ar_date)
+    ar_no_c = X.cat(spec.abbr, "检", X.where(juv, "未捕", "刑捕"), "受[", X.num(ar_year), "]",
+                    spec.unit_code, X.num(ar_serial, 6), "号")
     pr_c = d["pr_acc_case"][first]
     pr_year = _year(pr_c)
-    pr_serial = _rank_within(pr_year * 2 + juv, pr_c)
-    pr_no_c = (spec.abbr + "检" + np.where(juv, "未起诉", "刑诉") + "受[" + pr_year.astype(str).astype(object) + "]"
-               + spec.unit_code + _zfill(pr_serial, 6) + "号")
-    charge_names = np.array(K.CHARGE_NAMES, dtype=object)
+    pr_no_c = X.cat(spec.abbr, "检", X.where(juv, "未起诉", "刑诉"), "受[", X.num(pr_year), "]",
+                    spec.unit_code, X.num(_rank_within(pr_year * 2 + juv, pr_c), 6), "号")
     ch = d["charge_idx"]
-    ch_name_c = charge_names[ch[first]]
+    name, masked = _names(d)
+    masked_c = masked.take(pa.array(first))
+    ch_name_c = X.take(_CHARGES, ch[first])
     size_c = d["size"][first]
-    case_name_c = np.where(size_c > 1, d["masked"][first] + "等" + size_c.astype(str).astype(object) + "人" + ch_name_c + "案",
-                           d["masked"][first] + "涉嫌" + ch_name_c + "案")
-    summary_c = _summary(d, first)
+    case_name_c = X.where(size_c > 1, X.cat(masked_c, "等", X.num(size_c), "人", ch_name_c, "案"),
+                          X.cat(masked_c, "涉嫌", ch_name_c, "案"))
+    summary_c = _summary(d, first, masked_c)
     # --- person attributes
-    gender = np.where(d["male"], "male", "female").astype(object)
-    region_local = np.array([spec.unit_code], dtype=object)[np.zeros(P, int)]
-    prov = np.array(T.OTHER_PROVINCES, dtype=object)
-    region = np.where(d["local"], region_local, prov[d["addr_prov"], 2])
     birth = d["birth"]
-    bstr = (_year(birth) * 10000 + (birth.astype("datetime64[M]").astype(int) % 12 + 1) * 100
+    bnum = (_year(birth) * 10000 + (birth.astype("datetime64[M]").astype(int) % 12 + 1) * 100
             + (birth - birth.astype("datetime64[M]")).astype(int) + 1)
-    base17 = region.astype(str).astype(np.int64) * 10**11 + bstr * 1000 + d["seq"]
-    digits = (base17[:, None] // (10 ** np.arange(16, -1, -1))) % 10
+    prov_codes = np.array([int(p[2]) for p in T.OTHER_PROVINCES], dtype=np.int64)
+    region = np.where(d["local"], int(spec.unit_code), prov_codes[d["addr_prov"]])
+    base17 = region * 10**11 + bnum * 1000 + d["seq"]
+    digits = (base17[:, None] // (10 ** np.arange(16, -1, -1, dtype=np.int64))) % 10
     weights = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
-    check = np.array(list("10X98765432"), dtype=object)[(digits * weights).sum(axis=1) % 11]
-    id_number = base17.astype(str).astype(object) + check
-    roads = np.array(T.ROADS, dtype=object)
-    addr_local = (spec.city + spec.district + roads[d["addr_road"]] + d["addr_no"].astype(str).astype(object) + "号"
-                  + d["addr_bld"].astype(str).astype(object) + "栋" + d["addr_room"].astype(str).astype(object) + "室")
-    villages = np.array(T.VILLAGES, dtype=object)
-    addr_other = (prov[d["addr_prov"], 0] + prov[d["addr_prov"], 1] + villages[d["addr_vil"]] + "村"
-                  + d["addr_no"].astype(str).astype(object) + "号")
-    address = np.where(d["local"], addr_local, addr_other)
-    second = np.array([T.SECOND_CHARGE.get(c) for c in K.CHARGE_NAMES], dtype=object)[ch]
-    has_second = d["second"] & pd.notna(second)
-    main = charge_names[ch]
+    id_number = X.cat(X.num(base17), X.take(_CHECK, (digits * weights).sum(axis=1) % 11))
+    addr_local = X.cat(spec.city + spec.district, X.take(_ROADS, d["addr_road"]), X.num(d["addr_no"]), "号",
+                       X.num(d["addr_bld"]), "栋", X.num(d["addr_room"]), "室")
+    addr_other = X.cat(X.take(_PROVS, d["addr_prov"]), X.take(_VILLAGES, d["addr_vil"]), "村",
+                       X.num(d["addr_no"]), "号")
+    address = X.where(d["local"], addr_local, addr_other)
+    second_idx = np.array([K.CHARGE_IDX[T.SECOND_CHARGE[c]] if c in T.SECOND_CHARGE else -1
+                           for c in K.CHARGE_NAMES])[ch]
+    has_second = d["second"] & (second_idx >= 0)
     # one shared list object per (charge, second charge) combination: no per-row Python work
-    combo = ch * 2 + has_second.astype(int)
     lists = np.empty(2 * K.NCH, dtype=object)
     for i, c in enumerate(K.CHARGE_NAMES):
         sc = T.SECOND_CHARGE.get(c)
         lists[2 * i] = [c]
         lists[2 * i + 1] = [c, sc] if sc else [c]
-    charges_list = lists[combo]
-    circ = _circumstances(d)
-    circ_j = np.where(d["circ_change"], np.where(circ == "无", "坦白", circ + "、立功"), circ)
-    offence_at = (d["offence_day"].astype("datetime64[s]") + (d["hour"] * 3600 + d["minute"] * 60).astype("timedelta64[s]"))
-    place_names = np.array(K._PLACE_NAMES, dtype=object)
-    dept_names = np.array(T.DEPARTMENTS, dtype=object)
+    charges_list = lists[ch * 2 + has_second.astype(int)]
+    circ_code = _circumstances_code(d)
+    circ = X.take(_CIRC_POOL, circ_code)
+    # judgment circumstances: occasionally changed (立功 added, or 坦白 when none)
+    circ_j_code = np.where(d["circ_change"], np.where(circ_code == 0, 2, circ_code | 4), circ_code)
+    offence_at = (d["offence_day"].astype("datetime64[s]")
+                  + (d["hour"] * 3600 + d["minute"] * 60).astype("timedelta64[s]"))
     common = dict(
-        unit_code=np.full(P, spec.unit_code, dtype=object), unit_name=np.full(P, spec.unit_name, dtype=object),
-        unified_case_no=unified, case_name=case_name_c[seg], department=dept_names[d["dept"]],
-        prosecutor_id=pid, prosecutor_name=pname, referring_agency=agency, police_station=station,
-        person_id=person_id, person_name=d["person_name"], id_number=id_number, address=address,
-        gender=gender, birth_date=birth, ethnicity=d["eth"], education=d["education"],
-        occupation=d["occupation"], household=np.where(d["local"], "local", "non_local").astype(object),
+        unit_code=X.pool([spec.unit_code]).take(pa.array(np.zeros(P, dtype=np.int64))),
+        unit_name=X.pool([spec.unit_name]).take(pa.array(np.zeros(P, dtype=np.int64))),
+        unified_case_no=unified, case_name=case_name_c.take(seg_pa), department=X.take(_DEPTS, d["dept"]),
+        prosecutor_id=X.take(X.pool(org.pros_ids), org.pros_i),
+        prosecutor_name=X.take(X.pool(org.pros_names), org.pros_i),
+        referring_agency=X.take(X.pool(org.agencies), org.agency_i),
+        police_station=X.take(X.pool(org.stations), org.station_i),
+        person_id=person_id, person_name=name, id_number=id_number, address=address,
+        gender=X.where(d["male"], "male", "female"), birth_date=birth, ethnicity=X.take(_ETH, d["eth_i"]),
+        education=X.take(_EDU, d["edu_i"]), occupation=X.take(_OCC, d["occ_i"]),
+        household=X.where(d["local"], "local", "non_local"),
         minor=d["minor"], recidivist=d["recid"], prior_record=d["prior"], co_offending=d["co"],
-        gang=d["gang"], charge=main, charges=charges_list,
-        charge_group=np.array([schema.charge_group_of(c) for c in K.CHARGE_NAMES], dtype=object)[ch],
+        gang=d["gang"], charge=X.take(_CHARGES, ch), charges=charges_list, charge_group=X.take(_GROUPS, ch),
         surrender=d["surrender"], circumstances_review=circ, offence_at=offence_at,
-        place_type=place_names[d["place"]], amount_involved=d["amount"], case_summary=summary_c[seg],
+        place_type=X.take(_PLACES, d["place"]), amount_involved=d["amount"], case_summary=summary_c.take(seg_pa),
     )
     # --- arrest review rows
     ar = d["in_ar"] & (d["ar_acc"] >= start) & (d["ar_acc"] <= end)
     closed_ok = d["ar_closed"] <= end
-    a_closed = np.where(closed_ok, d["ar_closed"], NAT)
-    arrested = np.where(closed_ok, d["arrested_on"], NAT)
     chg_ok = closed_ok & (d["measure_changed_on"] <= end)
-    dec = np.where(d["approved"], "arrest_approved", "non_arrest").astype(object)
-    sub = np.where(d["non_arrest"], NA_SUB_CODES[d["na_sub"]], None)
     ar_rows = dict(
-        stage=np.full(P, "arrest_review", dtype=object),
-        case_type=np.where(d["juvenile"], "juvenile_arrest_review_case", "arrest_review_case").astype(object),
-        dept_case_no=ar_no_c[seg], accepted_on=d["ar_acc"], closed_on=a_closed,
-        coercive_measure=np.full(P, "detention", dtype=object), detained=np.ones(P, bool),
-        arrested_on=arrested, measure_changed_on=np.where(chg_ok, d["measure_changed_on"], NAT),
-        measure_after_change=np.where(chg_ok, d["measure_after_change"], None),
-        decision=np.where(closed_ok, dec, None), decision_subtype=np.where(closed_ok, sub, None),
+        stage=X.pool(["arrest_review"]).take(pa.array(np.zeros(P, dtype=np.int64))),
+        case_type=X.where(d["juvenile"], "juvenile_arrest_review_case", "arrest_review_case"),
+        dept_case_no=ar_no_c.take(seg_pa), accepted_on=d["ar_acc"],
+        closed_on=np.where(closed_ok, d["ar_closed"], NAT),
+        coercive_measure=X.take(X.pool(MEASURE_CODES), np.full(P, 4)), detained=np.ones(P, bool),
+        arrested_on=np.where(closed_ok, d["arrested_on"], NAT),
+        measure_changed_on=np.where(chg_ok, d["measure_changed_on"], NAT),
+        measure_after_change=X.take(X.pool(AFTER_CODES), np.maximum(d["measure_after_change"], 0),
+                                    valid=chg_ok & (d["measure_after_change"] >= 0)),
+        decision=X.take(X.pool(["arrest_approved", "non_arrest"]), d["non_arrest"].astype(int), valid=closed_ok),
+        decision_subtype=X.take(X.pool(NA_SUB_CODES), d["na_sub"], valid=closed_ok & d["non_arrest"]),
         plea_leniency=d["ar_plea"],
     )
     # --- prosecution review rows
     pr = d["to_pr"] & (d["pr_acc"] >= start) & (d["pr_acc"] <= end)
     p_ok = d["pr_closed"] <= end
     j_ok = p_ok & (d["judgment_on"] <= end)
-    pdec = np.where(d["prosecuted"], "prosecute", np.where(d["non_pros"], "non_prosecution", "other")).astype(object)
-    psub = np.where(d["non_pros"], NP_SUB_CODES[d["np_sub"]], None)
     pros_ok = p_ok & d["prosecuted"]
-    rec_type = np.where(d["has_rec"], np.where(d["rec_fixed"], "fixed", "range"), "none").astype(object)
+    rec_ok = pros_ok & d["has_rec"]
+    jr_ok = j_ok & d["has_rec"]
+    pdec = np.where(d["prosecuted"], 0, np.where(d["non_pros"], 1, 2))
+    rec_type = np.where(d["has_rec"], np.where(d["rec_fixed"], 0, 1), 2)
     measure = d["pr_measure"]
-    court = np.where(np.isin(d["final_pen"], [3, 4]), spec.mid_court, spec.court).astype(object)
+    court_i = np.isin(d["final_pen"], [3, 4]).astype(int)
     pr_rows = dict(
-        stage=np.full(P, "prosecution_review", dtype=object),
-        case_type=np.where(d["juvenile"], "juvenile_first_instance_prosecution", "first_instance_prosecution").astype(object),
-        dept_case_no=pr_no_c[seg], accepted_on=d["pr_acc"], closed_on=np.where(p_ok, d["pr_closed"], NAT),
-        coercive_measure=measure, detained=np.isin(measure, ["arrest", "detention"]),
-        decision=np.where(p_ok, pdec, None), decision_subtype=np.where(p_ok, psub, None),
-        procedure=np.where(pros_ok, PROC_CODES[d["proc"]], None),
+        stage=X.pool(["prosecution_review"]).take(pa.array(np.zeros(P, dtype=np.int64))),
+        case_type=X.where(d["juvenile"], "juvenile_first_instance_prosecution", "first_instance_prosecution"),
+        dept_case_no=pr_no_c.take(seg_pa), accepted_on=d["pr_acc"], closed_on=np.where(p_ok, d["pr_closed"], NAT),
+        coercive_measure=X.take(X.pool(MEASURE_CODES), measure), detained=np.isin(measure, [4, 5]),
+        decision=X.take(X.pool(["prosecute", "non_prosecution", "other"]), pdec, valid=p_ok),
+        decision_subtype=X.take(X.pool(NP_SUB_CODES), d["np_sub"], valid=p_ok & d["non_pros"]),
+        procedure=X.take(X.pool(PROC_CODES), d["proc"], valid=pros_ok),
         supplementary_investigation=np.where(p_ok, d["sup"], 0),
         review_extension=np.where(p_ok, d["ext_final"], 0),
-        withdrawal=np.where(pros_ok, d["withdraw"], None),
+        withdrawal=_opt_bool(pros_ok, d["withdraw"]),
         plea_leniency=d["plea"],
-        recommendation_type=np.where(pros_ok, rec_type, None),
-        recommended_penalty=np.where(pros_ok & d["has_rec"], PEN_CODES[d["pen"]], None),
-        recommended_term_months=np.where(pros_ok & d["has_rec"], d["term"], np.nan),
-        recommended_probation=np.where(pros_ok & d["has_rec"], d["probation"], None),
-        court=np.where(j_ok, court, None), judgment_on=np.where(j_ok, d["judgment_on"], NAT),
-        principal_penalty=np.where(j_ok, PEN_CODES[d["final_pen"]], None),
+        recommendation_type=X.take(X.pool(["fixed", "range", "none"]), rec_type, valid=pros_ok),
+        recommended_penalty=X.take(X.pool(PEN_CODES), d["pen"], valid=rec_ok),
+        recommended_term_months=np.where(rec_ok, d["term"], np.nan),
+        recommended_probation=_opt_bool(rec_ok, d["probation"]),
+        court=X.take(X.pool([spec.court, spec.mid_court]), court_i, valid=j_ok),
+        judgment_on=np.where(j_ok, d["judgment_on"], NAT),
+        principal_penalty=X.take(X.pool(PEN_CODES), d["final_pen"], valid=j_ok),
         term_months=np.where(j_ok, d["final_term"], np.nan),
-        probation=np.where(j_ok, d["final_prob"], None),
+        probation=_opt_bool(j_ok, d["final_prob"]),
         probation_months=np.where(j_ok, d["probation_months"], np.nan),
         fine=np.where(j_ok, d["final_fine"], np.nan),
-        recommendation_adopted=np.where(j_ok & d["has_rec"], d["adopted"], None),
-        circumstances_judgment=np.where(j_ok, circ_j, None),
-        judgment_changed_circumstances=np.where(j_ok, d["circ_change"], None),
-        appeal=np.where(j_ok, d["appeal"], None), protest=np.where(j_ok, d["protest"], None),
+        recommendation_adopted=_opt_bool(jr_ok, d["adopted"]),
+        circumstances_judgment=X.take(_CIRC_POOL, circ_j_code, valid=j_ok),
+        judgment_changed_circumstances=_opt_bool(j_ok, d["circ_change"]),
+        appeal=_opt_bool(j_ok, d["appeal"]), protest=_opt_bool(j_ok, d["protest"]),
     )
-    ia, ip = np.flatnonzero(ar), np.flatnonzero(pr)
     frames = []
-    for idx, rows, stage in ((ia, ar_rows, "ar"), (ip, pr_rows, "pr")):
-        cols = {k: v[idx] for k, v in common.items()}
-        cols.update({k: v[idx] for k, v in rows.items()})
+    for mask, rows, stage in ((ar, ar_rows, "ar"), (pr, pr_rows, "pr")):
+        idx = np.flatnonzero(mask)
+        idx_pa = pa.array(idx)
+        cols = {}
+        for src in (common, rows):
+            for k, v in src.items():
+                cols[k] = v.take(idx_pa) if isinstance(v, (pa.Array, pa.ChunkedArray)) else v[idx]
         acc = cols["accepted_on"]
         cols["age"] = _age(cols["birth_date"], acc)
         cl = cols["closed_on"]
         u_e = d["u_entry"][idx]
         lag = np.where(u_e < 0.7, 0, np.where(u_e < 0.9, 1, 2))
-        base = np.where(np.isnat(cl), acc + _td(lag.clip(0, 1)), cl + _td(lag))
+        base = np.where(np.isnat(cl), acc + _td(np.minimum(lag, 1)), cl + _td(lag))
         ent = base.astype("datetime64[s]") + (d["entry_hour"][idx] * 60).astype("timedelta64[s]")
         cols["entered_at"] = np.minimum(ent, ctx["export_at"])
         cols["_i"] = idx
-        cols["_stage"] = np.full(len(idx), stage, dtype=object)
+        cols["_stage"] = stage
         frames.append(cols)
     return frames
 
 
 def to_frame(cols):
-    """A dict of numpy arrays → a records frame with canonical dtypes (plus helper columns)."""
+    """A dict of numpy / Arrow arrays → a records frame with canonical dtypes (+ ``_i``, ``_stage``)."""
     out = {}
     n = len(cols["_i"])
     for col in schema.columns("records"):
         name = col.name
         v = cols.get(name)
+        dtype = schema.pandas_dtype(col)
         if v is None:
-            out[name] = pd.Series(pd.NA if col.dtype != "list" else None, index=range(n),
-                                  dtype=schema.pandas_dtype(col))
-            continue
-        if col.dtype == "string":
-            out[name] = pd.Series(_s(v))
+            out[name] = pd.Series(pd.NA if col.dtype != "list" else None, index=range(n), dtype=dtype)
+        elif isinstance(v, (pa.Array, pa.ChunkedArray)):
+            out[name] = X.to_series(v)
         elif col.dtype in ("date", "datetime"):
             out[name] = pd.Series(np.asarray(v).astype("datetime64[s]"))
         elif col.dtype == "bool":
-            vv = np.asarray(v, dtype=object)
-            out[name] = pd.Series(pd.array(np.where(pd.isna(vv), None, vv.astype(bool) if vv.dtype != object else vv),
-                                           dtype="boolean")) if vv.dtype == object else \
-                pd.Series(pd.array(np.asarray(v, dtype=bool), dtype="boolean"))
+            a = np.asarray(v)
+            if a.dtype == bool:
+                out[name] = pd.Series(pd.arrays.BooleanArray(a, np.zeros(n, dtype=bool)))
+            else:
+                a = a.astype(float)
+                nan = np.isnan(a)
+                out[name] = pd.Series(pd.arrays.BooleanArray(np.where(nan, 0, a) == 1, nan))
         elif col.dtype == "int":
             out[name] = pd.Series(pd.array(np.asarray(v, dtype=np.int64), dtype="Int64"))
         elif col.dtype == "float":

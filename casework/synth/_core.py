@@ -256,7 +256,7 @@ def simulate(spec, n_cases, rng, ctx, *, charge_idx=None, anchors=None, mo_overr
     age_minor = 14 + pick(cumw([1, 2, 3, 4]), u())
     age0 = np.where(minor, age_minor, age_adult).astype(int)
     birth = (offence_day[ci] - (age0 * 365.25 + rng.integers(5, 360, P)).astype("timedelta64[D]"))
-    eth = ETH_NAMES[pick(ETH_CUM, u())]
+    eth_i = pick(ETH_CUM, u())
     edu_codes = np.array(list(schema.CODE_TABLES["education"]), dtype=object)
     edu_w = np.array([0.03, 0.15, 0.45, 0.15, 0.07, 0.08, 0.07])
     cyber = np.isin(ch, [CHARGE_IDX[c] for c in ("帮助信息网络犯罪活动", "非法利用信息网络", "侵犯公民个人信息")])
@@ -265,13 +265,11 @@ def simulate(spec, n_cases, rng, ctx, *, charge_idx=None, anchors=None, mo_overr
     edu_i = np.where(cyber & (u() < 0.3), 4 + rng.integers(0, 3, P), edu_i)
     edu_i = np.where(duty, 5 + rng.integers(0, 2, P), edu_i)
     edu_i = np.where(minor, np.minimum(edu_i, 3), edu_i)
-    education = edu_codes[edu_i]
     occ_codes = np.array(list(schema.CODE_TABLES["occupation"]), dtype=object)
     occ_i = pick(cumw([15, 12, 45, 10, 10, 2, 0.3, 5.7]), u())
     occ_i = np.where(minor, np.where(u() < 0.55, 5, 2), occ_i)
     occ_i = np.where(duty, 6, occ_i)
     occ_i = np.where(~minor & ~duty & (occ_i == 6), 4, occ_i)
-    occupation = occ_codes[occ_i]
     local = u() < 0.62
     prior = (u() < np.where(minor, 0.05, 0.18))
     recid = prior & (u() < 0.33) & ~minor
@@ -401,12 +399,9 @@ def simulate(spec, n_cases, rng, ctx, *, charge_idx=None, anchors=None, mo_overr
     outcome_i = rng.integers(0, len(T.OUTCOME), P)
     errs = {f"u_{n}": u() for n in ("err_ar", "kind_ar", "err_pr", "kind_pr", "edit_ar", "edit_pr")}
     # identity: names, ID numbers, addresses
-    surname = SURNAMES[rng.integers(0, len(SURNAMES), P)]
-    pool = np.where(male[:, None], MALE[rng.integers(0, len(MALE), (P, 2))],
-                    FEMALE[rng.integers(0, len(FEMALE), (P, 2))])
+    sur_i = rng.integers(0, len(SURNAMES), P)
+    g1_u, g2_u = u(), u()
     two = u() < 0.7
-    person_name = surname + pool[:, 0] + np.where(two, pool[:, 1], "")
-    masked = surname + np.where(two, "某某", "某")
     region_u = u()
     seq = rng.integers(0, 500, P) * 2 + np.where(male, 1, 0)
     addr = dict(road=rng.integers(0, len(T.ROADS), P), no=rng.integers(1, 300, P),
@@ -420,7 +415,7 @@ def simulate(spec, n_cases, rng, ctx, *, charge_idx=None, anchors=None, mo_overr
         amount=amt_case[ci], mo_idx=mo_idx, mo_override=(None if mo_override is None
                                                          else mo_override[ci]),
         detail_u=detail_u[ci], outcome_i=outcome_i,
-        male=male, minor=minor, birth=birth, eth=eth, education=education, occupation=occupation,
+        male=male, minor=minor, birth=birth, eth_i=eth_i, edu_i=edu_i, occ_i=occ_i,
         local=local, prior=prior, recid=recid, gang=gang, surrender=surrender, accomplice=accomplice,
         plea=plea, confess=confess, attempt=attempt, merit=merit, second=second, co=grp[ci],
         in_ar=in_ar, ar_acc=np.where(in_ar, ar_dates[ci], NAT), ar_closed=ar_closed,
@@ -433,7 +428,7 @@ def simulate(spec, n_cases, rng, ctx, *, charge_idx=None, anchors=None, mo_overr
         u_adopt=u_adopt, range_off=range_off, acquit=acquit, withdraw=withdraw, court_lag=court_lag,
         u_appeal=u_appeal, u_protest=u_protest, circ_change=circ_change, pr_measure_u=pr_measure_u,
         u_entry=u_entry, entry_hour=entry_hour, u_edit=u_edit,
-        person_name=person_name, masked=masked, region_u=region_u, seq=seq,
+        sur_i=sur_i, g1_u=g1_u, g2_u=g2_u, two=two, region_u=region_u, seq=seq,
         **{f"addr_{k_}": v for k_, v in addr.items()}, **errs,
     )
     return out

@@ -26,10 +26,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from casework import schema
+from casework.synth import _text as X
 
 STAGE_FILES = {"arrest_review": "审查逮捕案件", "prosecution_review": "审查起诉案件"}
 MODS_FILE = "案卡修改日志"
-XLSX_MAX_ROWS = 1_048_575
+#: xlsx copies are written up to this many rows per file (CSV only beyond: Excel is
+#: impractical for larger sheets and its hard limit is 1,048,576 rows).
+XLSX_MAX_ROWS = 200_000
 
 _PR_ONLY = ["procedure", "supplementary_investigation", "review_extension", "withdrawal",
             "recommendation_type", "recommended_penalty", "recommended_term_months",
@@ -45,38 +48,37 @@ def stage_columns(stage):
     return [c for c in schema.column_names("records") if c not in drop]
 
 
-def _obj(s):
-    return s.astype(object).where(s.notna(), None).to_numpy()
-
-
-def _fmt_dates(values, style, with_time):
-    """Render datetime64 values; ``style`` 0 ISO, 1 slash, 2 Chinese (dates only)."""
-    v = np.asarray(values).astype("datetime64[s]")
-    nat = np.isnat(v)
-    iso = np.datetime_as_string(v, unit="s").astype(object)  # 2024-05-03T14:20:00
-    ymd = np.datetime_as_string(v.astype("datetime64[D]"), unit="D").astype(object)
-    y = np.strings.slice(ymd.astype(str), 0, 4).astype(object)
-    m = np.strings.lstrip(np.strings.slice(ymd.astype(str), 5, 7), "0").astype(object)
-    d = np.strings.lstrip(np.strings.slice(ymd.astype(str), 8, 10), "0").astype(object)
-    hms = np.strings.slice(iso.astype(str), 11, 19).astype(object)
+def _fmt_dates(ts, style, with_time):
+    """Render a timestamp array; ``style`` 0 ISO, 1 slash, 2 Chinese (dates only)."""
+    iso = pc.strftime(ts, format="%Y-%m-%d")
+    y = pc.cast(pc.year(ts), X.STR)
+    m = pc.cast(pc.month(ts), X.STR)
+    d = pc.cast(pc.day(ts), X.STR)
+    slash = X.cat(y, "/", m, "/", d)
     if with_time:
-        out = np.where(style == 1, y + "/" + m + "/" + d + " " + hms, ymd + " " + hms)
-    else:
-        out = np.where(style == 1, y + "/" + m + "/" + d, np.where(style == 2, y + "年" + m + "月" + d + "日", ymd))
-    return np.where(nat, None, out)
+        hms = pc.strftime(ts, format="%H:%M:%S")
+        return X.where(style == 1, X.cat(slash, " ", hms), X.cat(iso, " ", hms))
+    return X.where(style == 1, slash, X.where(style == 2, X.cat(y, "年", m, "月", d, "日"), iso))
 
 
 def _fmt_num(values):
-    f = pd.to_numeric(pd.Series(values), errors="coerce").astype(float).to_numpy()
+    f = np.asarray(values, dtype=float)
     nan = np.isnan(f)
     integral = ~nan & (np.abs(f - np.round(f)) < 1e-9)
-    as_int = np.where(integral, np.round(f), 0).astype(np.int64).astype(str).astype(object)
-    as_dec = np.round(np.where(nan, 0, f), 2).astype(str).astype(object)
-    return np.where(nan, None, np.where(integral, as_int, as_dec))
+    as_int = X.num(np.where(integral, np.round(f), 0))
+    as_dec = pc.cast(pa.array(np.round(np.where(nan, 0, f), 2)), X.STR)
+    out = X.where(integral, as_int, as_dec)
+    return pc.if_else(pa.array(nan), pa.scalar(None, X.STR), out)
 
 
-def display_frame(df, columns, rng, *, table="records"):
-    """Render canonical rows as an export shows them (all values strings or None)."""
+def _labels(arr, table):
+    codes = list(table)
+    idx = pc.index_in(arr, value_set=pa.array(codes, X.STR))
+    return pc.coalesce(X.pool([table[c][0] for c in codes]).take(idx), arr)
+
+
+def display_columns(df, columns, rng, *, table="records"):
+    """Render canonical rows as an export shows them: ``{Chinese header: Arrow string array}``."""
     n = len(df)
     style = np.where(rng.random(n) < 0.85, 0, np.where(rng.random(n) < 0.65, 1, 2))
     bracket = rng.random(n)
@@ -85,26 +87,26 @@ def display_frame(df, columns, rng, *, table="records"):
         col = schema.column(table, name)
         s = df[name]
         if col.dtype == "list":
-            out[col.label_zh] = np.where(s.isna(), None, s.str.join("；").astype(object))
+            lists = pa.array(s.tolist(), type=pa.list_(X.STR))
+            out[col.label_zh] = pc.binary_join(lists, pa.scalar("；", X.STR))
         elif col.dtype in ("date", "datetime"):
-            out[col.label_zh] = _fmt_dates(s.to_numpy(dtype="datetime64[s]"), style, col.dtype == "datetime")
+            ts = pa.array(s.to_numpy(dtype="datetime64[s]"))
+            out[col.label_zh] = _fmt_dates(ts, style, col.dtype == "datetime")
         elif col.dtype == "bool":
-            v = _obj(s)
-            out[col.label_zh] = np.where(pd.isna(v), None, np.where(v == True, "是", "否"))  # noqa: E712
+            out[col.label_zh] = pc.if_else(X.arrow_of(s.astype("boolean")), pa.scalar("是", X.STR),
+                                           pa.scalar("否", X.STR))
         elif col.dtype in ("int", "float"):
             out[col.label_zh] = _fmt_num(s.to_numpy(dtype=float, na_value=np.nan))
         elif col.codes and col.codes != "charge":
-            labels = {k: v[0] for k, v in schema.CODE_TABLES[col.codes].items()}
-            out[col.label_zh] = _obj(s.map(labels).fillna(s))
+            out[col.label_zh] = _labels(X.arrow_of(s).cast(X.STR), schema.CODE_TABLES[col.codes])
         else:
-            v = _obj(s)
+            v = X.arrow_of(s).cast(X.STR)
             if name == "dept_case_no":
-                v = np.where(pd.isna(v), None, v)
-                alt1 = np.strings.replace(np.strings.replace(v.astype(str), "[", "〔"), "]", "〕").astype(object)
-                alt2 = np.strings.replace(np.strings.replace(v.astype(str), "[", "［"), "]", "］").astype(object)
-                v = np.where(pd.isna(v), None, np.where(bracket < 0.05, alt1, np.where(bracket < 0.08, alt2, v)))
+                alt1 = pc.replace_substring(pc.replace_substring(v, "[", "〔"), "]", "〕")
+                alt2 = pc.replace_substring(pc.replace_substring(v, "[", "［"), "]", "］")
+                v = X.where(bracket < 0.05, alt1, X.where(bracket < 0.08, alt2, v))
             out[col.label_zh] = v
-    return pd.DataFrame(out)
+    return out
 
 
 def display_modifications(mods, rng):
@@ -125,21 +127,22 @@ def display_modifications(mods, rng):
             lab = {k: v[0] for k, v in schema.CODE_TABLES[col.codes].items()}
         else:
             continue
-        old[m] = pd.Series(old[m]).map(lambda x: lab.get(x, x)).to_numpy()  # noqa: B023
-        new[m] = pd.Series(new[m]).map(lambda x: lab.get(x, x)).to_numpy()  # noqa: B023
+        old[m] = pd.Series(old[m]).replace(lab).to_numpy()
+        new[m] = pd.Series(new[m]).replace(lab).to_numpy()
     lab = {c.name: c.label_zh for c in schema.columns("modifications")}
-    return pd.DataFrame({
-        lab["unit_code"]: _obj(mods["unit_code"]), lab["dept_case_no"]: _obj(mods["dept_case_no"]),
-        lab["person_id"]: _obj(mods["person_id"]), lab["field"]: item,
-        lab["old_value"]: np.where(old == "", None, old), lab["new_value"]: np.where(new == "", None, new),
-        lab["account"]: _obj(mods["account"]),
-        lab["modified_at"]: _fmt_dates(mods["modified_at"].to_numpy(dtype="datetime64[s]"), style, True),
-    })
+    blank = lambda a: X.from_objects(np.where(a == "", None, a))  # noqa: E731
+    return {
+        lab["unit_code"]: X.arrow_of(mods["unit_code"]).cast(X.STR),
+        lab["dept_case_no"]: X.arrow_of(mods["dept_case_no"]).cast(X.STR),
+        lab["person_id"]: X.arrow_of(mods["person_id"]).cast(X.STR),
+        lab["field"]: X.from_objects(item), lab["old_value"]: blank(old), lab["new_value"]: blank(new),
+        lab["account"]: X.arrow_of(mods["account"]).cast(X.STR),
+        lab["modified_at"]: _fmt_dates(pa.array(mods["modified_at"].to_numpy(dtype="datetime64[s]")), style, True),
+    }
 
 
-def _csv_bytes(frame, header):
-    table = pa.Table.from_pandas(frame.astype(object).where(frame.notna(), None).astype("string"),
-                                 preserve_index=False)
+def _csv_bytes(columns, header):
+    table = pa.table(columns)
     buf = io.BytesIO()
     pacsv.write_csv(table, buf, write_options=pacsv.WriteOptions(include_header=header, quoting_style="needed"))
     return buf.getvalue().decode("utf-8").encode("gb18030")
@@ -181,31 +184,28 @@ class _XlsxSheet:
         fd, self.tmp = tempfile.mkstemp(suffix=".xml", dir=self.path.parent)
         self.fh = os.fdopen(fd, "wb")
         self.row = 0
-        self.add(pd.DataFrame([self.headers], columns=self.headers), header=True)
+        self.add({h: pa.array([h], X.STR) for h in self.headers}, header=True)
 
     def add(self, frame, header=False):
-        n = len(frame)
+        n = len(next(iter(frame.values())))
         if n == 0:
             return
-        rows = pa.array(np.arange(self.row + 1, self.row + n + 1).astype(str))
+        rows = X.num(np.arange(self.row + 1, self.row + n + 1))
         cells = []
         for j, name in enumerate(self.headers):
-            v = frame[name].to_numpy(dtype=object)
-            empty = pd.isna(v)
-            if empty.all():
+            txt = frame[name]
+            if txt.null_count == len(txt):
                 continue
-            txt = pa.array(np.where(empty, None, v), type=pa.string())
-            ref = pc.binary_join_element_wise(self.letters[j], rows, "")
+            ref = X.cat(self.letters[j], rows)
             if name in self.numeric and not header:
-                cell = pc.binary_join_element_wise('<c r="', ref, '"><v>', txt, "</v></c>", "")
+                cell = X.cat('<c r="', ref, '"><v>', txt, "</v></c>")
             else:
                 esc = pc.replace_substring(pc.replace_substring(pc.replace_substring(
                     txt, "&", "&amp;"), "<", "&lt;"), ">", "&gt;")
-                cell = pc.binary_join_element_wise('<c r="', ref, '" t="inlineStr"><is><t>', esc,
-                                                   "</t></is></c>", "")
+                cell = X.cat('<c r="', ref, '" t="inlineStr"><is><t>', esc, "</t></is></c>")
             cells.append(cell)
-        body = pc.binary_join_element_wise('<row r="', rows, '">', *cells, "</row>", "",
-                                           null_handling="replace", null_replacement="")
+        body = pc.binary_join_element_wise(*[X._lit(p) for p in ('<row r="', rows, '">', *cells, "</row>")],
+                                           pa.scalar("", X.STR), null_handling="replace", null_replacement="")
         arr = body.combine_chunks() if isinstance(body, pa.ChunkedArray) else body
         self.fh.write(_concat_utf8(arr))
         self.row += n
@@ -276,10 +276,10 @@ class Exporter:
         first = key not in self.rows
         with open(csv, "wb" if first else "ab") as fh:
             fh.write(_csv_bytes(frame, header=first))
-        self.rows[key] = self.rows.get(key, 0) + len(frame)
+        self.rows[key] = self.rows.get(key, 0) + len(next(iter(frame.values())))
         if self.xlsx:
             if first:
-                self.sheets[key] = _XlsxSheet(self.dir / f"{key}.xlsx", frame.columns, numeric)
+                self.sheets[key] = _XlsxSheet(self.dir / f"{key}.xlsx", list(frame), numeric)
             sheet = self.sheets.get(key)
             if sheet is not None:
                 if self.rows[key] > XLSX_MAX_ROWS:  # beyond one Excel sheet: CSV only
@@ -294,7 +294,7 @@ class Exporter:
             cols = stage_columns(stage)
             numeric = [schema.column("records", c).label_zh for c in cols
                        if schema.column("records", c).dtype in ("int", "float")]
-            self._write(key, display_frame(part, cols, self.rng), numeric)
+            self._write(key, display_columns(part, cols, self.rng), numeric)
         self._write(MODS_FILE, display_modifications(modifications, self.rng), [])
 
     def finish(self):
