@@ -103,7 +103,7 @@ def _llr(p0: float, p1: float) -> tuple[float, float]:
     return float(np.log(p1 / p0)), float(np.log((1 - p1) / (1 - p0)))
 
 
-def cusum_arl(p: float, *, p0: float, p1: float, h: float, steps: int = 20) -> float:
+def cusum_arl(p: float, *, p0: float, p1: float, h: float, steps: int = 100) -> float:
     """Average run length (events until S_t ≥ h) of a Bernoulli CUSUM when the true rate is
     ``p`` — Markov-chain approximation (Brook & Evans 1972) on a grid of ``steps`` cells per
     unit of the positive score.
@@ -113,7 +113,7 @@ def cusum_arl(p: float, *, p0: float, p1: float, h: float, steps: int = 20) -> f
     >>> arl0 = cusum_arl(0.1, p0=0.1, p1=0.2, h=4.0)
     >>> arl1 = cusum_arl(0.2, p0=0.1, p1=0.2, h=4.0)
     >>> round(arl0), round(arl1)
-    (1059, 65)
+    (1893, 75)
     """
     a, b = _llr(p0, p1)
     up_first = a > 0
@@ -505,6 +505,29 @@ def _empty_res(T: int) -> dict:
     return res
 
 
+def _betabinom_limits(n, a: float, b: float, tail: float):
+    """Lower and upper ``tail`` quantiles of BetaBinomial(n_t, a, b) for each n_t (vectorised
+    over the distinct n; scipy's generic discrete ppf is too slow for thousands of series)."""
+    from scipy.special import betaln, gammaln
+
+    n = np.asarray(n, dtype=float)
+    lo = np.zeros(len(n))
+    hi = np.zeros(len(n))
+    for value in np.unique(n):
+        m = int(value)
+        if m <= 0:
+            continue
+        k = np.arange(m + 1, dtype=float)
+        logpmf = (gammaln(m + 1) - gammaln(k + 1) - gammaln(m - k + 1)
+                  + betaln(k + a, m - k + b) - betaln(a, b))
+        cdf = np.cumsum(np.exp(logpmf - logpmf.max()))
+        cdf /= cdf[-1]
+        sel = n == value
+        lo[sel] = min(int(np.searchsorted(cdf, tail - 1e-12)), m)
+        hi[sel] = min(int(np.searchsorted(cdf, 1 - tail - 1e-12)), m)
+    return lo, hi
+
+
 def _dispersion(zb: np.ndarray) -> tuple[float, float, float, int]:
     """(phi, σ_z, D, df) from baseline z-values: D = Σz², df = m − 1, σ_z = MR̄(z)/1.128."""
     if len(zb) < 3:
@@ -569,10 +592,11 @@ def _series_chart(k, n, value, se, *, chart: str, per_unit: bool, baseline, dire
         res["sigma_factor"][:] = factor
         # exact predictive limits (baseline estimation error included), in events
         if chart == "p":
-            dist = _st.betabinom(nn.astype(int), kb + 0.5, nb - kb + 0.5)
+            lo_k, hi_k = _betabinom_limits(nn, kb + 0.5, nb - kb + 0.5, tail)
         else:
-            dist = _st.nbinom(kb + 0.5, nb / (nb + nn))
-        hi_k, lo_k = dist.ppf(1 - tail), dist.ppf(tail)
+            pp = nb / (nb + nn)
+            hi_k = _st.nbinom.ppf(1 - tail, kb + 0.5, pp)
+            lo_k = _st.nbinom.ppf(tail, kb + 0.5, pp)
         if factor > 1:  # Laney p′/u′: widen, never narrow
             hi_k = np.maximum(hi_k, (c + sigma * sd * factor) * nn)
             lo_k = np.minimum(lo_k, np.maximum((c - sigma * sd * factor) * nn, 0))
@@ -935,21 +959,51 @@ def _month_no(code) -> int:
     return p.start.year * 12 + p.start.month - 1
 
 
+def _year_out_scores(y: np.ndarray, trend: np.ndarray, period: int, threshold: float):
+    """Surprise of each month against the same calendar month of the *other* years (after
+    removing the STL trend), in robust standard deviations; outliers are removed one at a
+    time (largest first) so that one spike does not distort its siblings."""
+    d = y - trend
+    T = len(y)
+    out = np.zeros(T, dtype=bool)
+    floor = np.sqrt(np.clip(trend, 1, None))
+    score = np.zeros(T)
+    for _ in range(max(1, T // 6)):
+        r = np.full(T, np.nan)
+        for t in range(T):
+            sib = [d[u] for u in range(t % period, T, period) if u != t and not out[u]]
+            if sib:
+                r[t] = d[t] - float(np.mean(sib))
+        ok = ~np.isnan(r) & ~out
+        if ok.sum() < 3:
+            break
+        mad = 1.4826 * float(np.median(np.abs(r[ok] - np.median(r[ok]))))
+        score = r / np.maximum(mad, floor)
+        cand = np.where(ok, np.abs(score), -np.inf)
+        t = int(np.argmax(cand))
+        if cand[t] <= threshold:
+            break
+        out[t] = True
+    return score, out
+
+
 def seasonal(monthly: pd.DataFrame, *, period: int = 12, robust: bool = True,
              threshold: float = 3.5) -> pd.DataFrame:
-    """STL seasonal decomposition (statsmodels) of monthly count series.
+    """STL seasonal decomposition (statsmodels) of monthly count series, with outlier months.
 
     Each series (group × indicator, counts only) with at least two full seasons is split into
-    ``trend``, ``seasonal`` and ``remainder``; a month whose remainder is more than
-    ``threshold`` robust standard deviations (1.4826·MAD, but at least the Poisson √trend)
-    from 0 gets ``flag = "stl"``.
-    Shorter series are returned with NaN components and no flag.
+    ``trend``, ``seasonal`` and ``remainder`` (robust STL). A month is flagged ``"stl"`` when,
+    after removing the trend, it differs from the same calendar month of the other years by
+    more than ``threshold`` robust standard deviations (1.4826·MAD, but at least the Poisson
+    √trend) — a leave-year-out comparison, because with two or three years of data STL alone
+    can fold one unusual month into its seasonal or trend component. ``surprise`` holds that
+    standardised difference. Shorter series are returned with NaN components and no flag.
 
     Returns
     -------
     DataFrame
         The input columns plus ``trend``, ``seasonal``, ``remainder``, ``seasonally_adjusted``,
-        ``flag`` and ``flag_since``.
+        ``surprise``, ``flag`` and ``flag_since``.
 
     Examples
     --------
@@ -970,7 +1024,7 @@ def seasonal(monthly: pd.DataFrame, *, period: int = 12, robust: bool = True,
     pieces = []
     for _, g in df.groupby([*keys, "indicator"], sort=False, dropna=False):
         out = g.copy()
-        for c in ("trend", "seasonal", "remainder", "seasonally_adjusted"):
+        for c in ("trend", "seasonal", "remainder", "seasonally_adjusted", "surprise"):
             out[c] = np.nan
         out["flag"] = ""
         out["flag_since"] = pd.NA
@@ -978,13 +1032,11 @@ def seasonal(monthly: pd.DataFrame, *, period: int = 12, robust: bool = True,
         is_count = ("kind" not in g.columns) or (str(g["kind"].iloc[0]) == "count")
         if is_count and len(y) >= 2 * period and not y.isna().any():
             fit = STL(y.to_numpy(), period=period, robust=robust).fit()
-            out["trend"], out["seasonal"], out["remainder"] = fit.trend, fit.seasonal, fit.resid
-            out["seasonally_adjusted"] = y.to_numpy() - fit.seasonal
-            r = np.asarray(fit.resid)
-            mad = 1.4826 * np.median(np.abs(r - np.median(r)))
-            # never flag less than Poisson noise would produce around the trend
-            scale = np.maximum(mad, np.sqrt(np.clip(np.asarray(fit.trend), 1, None)))
-            hit = np.abs(r) > threshold * scale
+            trend = np.asarray(fit.trend)
+            out["trend"], out["seasonal"], out["remainder"] = trend, fit.seasonal, fit.resid
+            out["seasonally_adjusted"] = y.to_numpy() - np.asarray(fit.seasonal)
+            score, hit = _year_out_scores(y.to_numpy(), trend, period, threshold)
+            out["surprise"] = score
             out.loc[hit, "flag"] = "stl"
             out.loc[hit, "flag_since"] = g["month"].to_numpy()[hit]
         pieces.append(out)
