@@ -192,7 +192,8 @@ def with_closing(modifications: pd.DataFrame, records: pd.DataFrame) -> pd.DataF
     cards, case = _cards(records)
     out = m.merge(case, on=["unit_code", "dept_case_no"], how="left")
     if "person_id" in cards.columns:
-        per = cards.rename(columns={"closed_on": "card_closed_on", "department": "card_department"})
+        per = cards.rename(columns={"closed_on": "card_closed_on",
+                                    "department": "card_department"})
         per = per[["unit_code", "dept_case_no", "person_id", "card_closed_on", "card_department"]]
         out = out.merge(per, on=["unit_code", "dept_case_no", "person_id"], how="left")
         named = out["person_id"].notna() & out["card_closed_on"].notna()
@@ -232,7 +233,8 @@ def in_period(modifications: pd.DataFrame, period, *, trailing: int | None = Non
 # ---------------------------------------------------------------------------------------------
 
 
-def change_counts(modifications: pd.DataFrame, *, by=("field",), freq: str = "month") -> pd.DataFrame:
+def change_counts(modifications: pd.DataFrame, *, by=("field",),
+                  freq: str = "month") -> pd.DataFrame:
     """Changes counted by ``by`` (``field``, ``account``, ``unit_code`` …) and time.
 
     Parameters
@@ -661,7 +663,8 @@ def describe(flags: pd.DataFrame, modifications: pd.DataFrame, *,
     if not len(flags):
         lines.append("- 未发现审结后修改关键项、上报后修改、集中大量修改或结论反转的情形。")
         return "\n".join(lines)
-    counts = flags.groupby("flag").agg(n=("dept_case_no", "size"), cases=("dept_case_no", "nunique"))
+    counts = flags.groupby("flag").agg(n=("dept_case_no", "size"),
+                                       cases=("dept_case_no", "nunique"))
     parts = [f"{FLAG_ZH[f]}{int(counts.loc[f, 'n']):,}条（{int(counts.loc[f, 'cases']):,}件）"
              for f in FLAG_ZH if f in counts.index]
     lines.append("- 标记的修改：" + "；".join(parts) + "。")
@@ -676,7 +679,8 @@ def describe(flags: pd.DataFrame, modifications: pd.DataFrame, *,
             f"原因分析与对策建议（请分析员补充）：逐条核实修改依据与审批手续。")
     if "burst" in counts.index:
         b = flags[flags["flag"] == "burst"]
-        lines.append(f"- 存在问题：{b['account'].nunique():,}个账号在{b['modified_at'].dt.normalize().nunique():,}"
+        days = b["modified_at"].dt.normalize().nunique()
+        lines.append(f"- 存在问题：{b['account'].nunique():,}个账号在{days:,}"
                      f"天内出现集中大量修改，共{len(b):,}条，请核实是否为批量更正并有审批记录。")
     if "reversal" in counts.index:
         lines.append(f"- 存在问题：{int(counts.loc['reversal', 'n']):,}条修改使案件结论反转"

@@ -424,7 +424,8 @@ def _duck_frame(records: pd.DataFrame, cols: list[str]):
 
     frame = records[cols].copy()
     for c in cols:
-        if frame[c].dtype == object and c in _RECORD_COLS and schema.column("records", c).dtype == "list":
+        is_list = c in _RECORD_COLS and schema.column("records", c).dtype == "list"
+        if frame[c].dtype == object and is_list:
             frame[c] = frame[c].map(lambda v: list(v) if isinstance(v, (list, tuple, np.ndarray))
                                     else None)
     frame["__row"] = np.arange(len(frame), dtype="int64")
@@ -595,7 +596,8 @@ def circular(findings: pd.DataFrame, records: pd.DataFrame | None = None, *, bat
     if not len(f):
         return pd.DataFrame({c: pd.Series(dtype="string") for c in CIRCULAR_COLUMNS})
     f = f.reset_index(drop=True)
-    keys = [f["unit_code"].astype("string").fillna(""), f["dept_case_no"].astype("string").fillna("")]
+    keys = [f["unit_code"].astype("string").fillna(""),
+            f["dept_case_no"].astype("string").fillna("")]
     grp = f.groupby(keys, sort=False)
     several = grp["person_id"].transform("nunique") > 1
     who = ("[嫌疑人编号 " + f["person_id"].astype("string") + "] ").where(
@@ -903,9 +905,11 @@ def summary_text(findings: pd.DataFrame, records: pd.DataFrame, *, snapshot: str
         lines.append("")
         lines.append("按规则：")
         for r in rc.itertuples():
-            lines.append(f"  [{SEVERITY_ZH[r.severity]}] {r.rule_id}  {r.message_zh}：{r.findings:,} 条")
+            lines.append(f"  [{SEVERITY_ZH[r.severity]}] {r.rule_id}  {r.message_zh}："
+                         f"{r.findings:,} 条")
     if len(findings) and "department" in records.columns:
-        keys = ["unit_code", "department"] if records["unit_code"].nunique() > 1 else ["department"]
+        several_units = records["unit_code"].nunique() > 1
+        keys = ["unit_code", "department"] if several_units else ["department"]
         rates = error_rates(findings, records, by=keys, level=fail_on)
         rates = rates[rates["numerator"] > 0].head(top)
         names = {}
@@ -920,7 +924,8 @@ def summary_text(findings: pd.DataFrame, records: pd.DataFrame, *, snapshot: str
                 if "unit_code" in keys:
                     name = f"{names.get(r.unit_code, r.unit_code)}{r.department}"
                 mark = "（超出控制限）" if r.position in ("high_alarm", "high_alert") else ""
-                lines.append(f"  {name}：{r.numerator:,} / {r.denominator:,} 张（{r.value:.1%}）{mark}")
+                lines.append(f"  {name}：{r.numerator:,} / {r.denominator:,} 张"
+                             f"（{r.value:.1%}）{mark}")
     failing = int(at_or_above(findings, fail_on).sum()) if len(findings) else 0
     lines.append("")
     if failing:
@@ -993,7 +998,8 @@ def describe(findings: pd.DataFrame, records: pd.DataFrame, *, level: str = "err
     faulty = int(_card_keys(findings[at_or_above(findings, level)]).nunique())
     lines = [
         f"- 共检查案卡{n:,}张，发现问题{len(findings):,}条（"
-        + "、".join(f"{SEVERITY_ZH[s]}{int(sev.loc[s, 'findings']):,}条" for s in reversed(SEVERITIES))
+        + "、".join(f"{SEVERITY_ZH[s]}{int(sev.loc[s, 'findings']):,}条"
+                   for s in reversed(SEVERITIES))
         + f"）；{faulty:,}张案卡存在{SEVERITY_ZH[level]}及以上问题，差错率{faulty / n:.1%}。"
         if n else f"- 发现问题{len(findings):,}条。"
     ]
@@ -1006,11 +1012,12 @@ def describe(findings: pd.DataFrame, records: pd.DataFrame, *, level: str = "err
         high = rates[rates["position"].isin(["high_alarm", "high_alert"])]
         if len(high):
             for r in high.itertuples():
-                sub = findings[(findings["department"].astype("string").fillna("（未填录）")
-                                == r.department).to_numpy() & at_or_above(findings, level).to_numpy()]
+                same = (findings["department"].astype("string").fillna("（未填录）")
+                        == r.department).to_numpy()
+                sub = findings[same & at_or_above(findings, level).to_numpy()]
                 worst = rule_counts(sub).head(1)
-                why = (f"，其中以“{worst.iloc[0]['message_zh']}”为主（{int(worst.iloc[0]['findings']):,}条）"
-                       if len(worst) else "")
+                why = (f"，其中以“{worst.iloc[0]['message_zh']}”为主"
+                       f"（{int(worst.iloc[0]['findings']):,}条）" if len(worst) else "")
                 lines.append(
                     f"- 存在问题：{r.department}差错率{r.value:.1%}（{r.numerator:,}/{r.denominator:,}），"
                     f"高于总体{r.target:.1%}，{POSITION_ZH[r.position]}{why}。"
