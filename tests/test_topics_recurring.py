@@ -155,6 +155,21 @@ class TestNarrative:
         assert lines[1].startswith("全部期间，盗窃案件共2人")
 
 
+def test_misspelt_charge_is_noted_and_period_labelled():
+    r = recurring.characteristics(_cases(), charges="盗窍", period="2024-Q1")
+    assert r.persons == 0 and r.period_zh == "2024年第一季度"
+    lines = recurring.narrative(r)
+    assert "盗窍" in lines[0] and "拼写" in lines[0]
+    assert lines[1] == "2024年第一季度，所选单位没有盗窍案件。"
+
+
+def test_small_groups_make_no_claims():
+    c = pd.DataFrame({"in_topic": [True] * 2 + [False] * 50,
+                      "gender": ["female"] * 2 + ["male"] * 50})
+    assert recurring.contrast(c, "gender").set_index("category_zh").loc["女", "adj_residual"] > 1.96
+    assert recurring._top_over(recurring.contrast(c, "gender")).empty  # 2 persons: no claim
+
+
 # ---------------------------------------------------------------------------------------------
 # Planted synthetic data
 # ---------------------------------------------------------------------------------------------

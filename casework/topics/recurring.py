@@ -50,9 +50,11 @@ from scipy import stats as _st
 from casework import schema, text
 from casework.errors import check_choice
 from casework.topics import (
+    charge_lists,
     describe_topic,
     filter_units,
     in_period,
+    normalise_charge,
     period_bounds,
     pick_stage,
     topic_mask,
@@ -127,9 +129,10 @@ def topic_cases(
     -------
     DataFrame
         The rows of that stage in scope, plus ``in_topic`` (bool). ``attrs``: ``stage``,
-        ``topic_zh``, ``notes_zh``.
+        ``topic_zh``, ``notes_zh``, ``period_applied`` (False when the data have no dates).
     """
     notes: list[str] = []
+    period_applied = period is not None
     df = filter_units(data, units)
     chosen = pick_stage(df, stage)
     if chosen is not None:
@@ -138,11 +141,20 @@ def topic_cases(
         if "accepted_on" in df.columns and df["accepted_on"].notna().any():
             df = df[in_period(df["accepted_on"], period)]
         else:
+            period_applied = False
             notes.append("数据中没有受理日期，未按统计期间筛选，以下为全部数据")
+    if charges is not None:
+        wanted = [charges] if isinstance(charges, str) else list(charges)
+        known = set(schema.CHARGES)
+        present = set(charge_lists(data).explode().dropna()) if len(data) else set()
+        for c in wanted:
+            norm = normalise_charge(c)
+            if norm and norm not in known and norm not in present:
+                notes.append(f"罪名“{norm}”既不在罪名表中，也未出现在数据中，请检查拼写")
     df = df.copy()
     df["in_topic"] = topic_mask(df, charges=charges, charge_group=charge_group).to_numpy()
     df.attrs.update(stage=chosen, topic_zh=describe_topic(charges=charges, charge_group=charge_group),
-                    notes_zh=notes)
+                    notes_zh=notes, period_applied=period_applied)
     return df
 
 
@@ -838,8 +850,16 @@ def characteristics(
     concentration_all = concentration_summary(cases, top=top,
                                               by=("unit_name" if _has(cases, "unit_name") else "unit_code",
                                                   "police_station", "place_type"))
-    period_zh = (getattr(period, "label_zh", None) or (str(period) if period is not None else "全部期间"))
-    if notes:
+    period_zh = getattr(period, "label_zh", None)
+    if period_zh is None and period is not None:
+        try:
+            from casework import periods
+
+            period_zh = periods.parse(str(period)).label_zh
+        except Exception:  # a (start, end) pair
+            period_zh = str(period)
+    period_zh = period_zh or "全部期间"
+    if not cases.attrs.get("period_applied"):
         period_zh = "全部期间"
     return Characteristics(
         topic_zh=cases.attrs.get("topic_zh", ""), period_zh=period_zh, stage=cases.attrs.get("stage"),
@@ -850,18 +870,25 @@ def characteristics(
     )
 
 
+#: Fewest topic persons (or cases) behind a characteristic the narrative states.
+MIN_CLAIM_N = 5
+
+
 def _top_over(table: pd.DataFrame, k: int = 3, z: float = 1.96) -> pd.DataFrame:
     if table is None or table.empty:
         return table if table is not None else pd.DataFrame()
-    over = table[table["adj_residual"] >= z]
+    over = table[(table["adj_residual"] >= z) & (table["topic_n"] >= MIN_CLAIM_N)]
     return over.sort_values("adj_residual", ascending=False).head(k)
 
 
 def narrative(result: Characteristics, *, z: float = 1.96) -> list[str]:
     """Chinese sentences of the characteristics; every number comes from ``result``.
 
-    Only contrasts whose adjusted residual exceeds ``z`` are described as 较高 (higher than
-    among other cases), and a trend is called 上升 or 下降 only when its interval excludes 1.
+    Only contrasts whose adjusted residual exceeds ``z`` and that rest on at least
+    :data:`MIN_CLAIM_N` topic persons are described as 较高 (higher than among other cases); a
+    trend is called 上升 or 下降 only when its interval excludes 1; keywords are named when
+    found in at least :data:`MIN_CLAIM_N` topic cases (emerging ones also at least twice as
+    often as before).
 
     Returns
     -------
@@ -914,12 +941,16 @@ def narrative(result: Characteristics, *, z: float = 1.96) -> list[str]:
         out.append(f"记录涉案金额的{int(row['recorded']):,}人中，金额中位数{row['median']:,.0f}元，"
                    f"四分位数间距{row['q1']:,.0f}元至{row['q3']:,.0f}元。")
     if not r.keywords.empty:
-        k = r.keywords.head(5)
+        k = r.keywords[r.keywords["topic_docs"] >= MIN_CLAIM_N].head(5)
+    if not r.keywords.empty and not k.empty:
         parts = [f"“{row.term}”（见于{row.topic_doc_share:.1%}的本专题案件，其他案件{row.other_doc_share:.1%}）"
                  for row in k.itertuples()]
         out.append("案情摘要中最具特征的作案手段词语为" + "、".join(parts) + "。")
-    if r.emerging is not None and not r.emerging.empty:
-        k = r.emerging.head(3)
+    new = r.emerging if r.emerging is not None else pd.DataFrame()
+    if not new.empty:
+        new = new[(new["topic_docs"] >= MIN_CLAIM_N) & (new["lift"] >= 2)]
+    if not new.empty:
+        k = new.head(3)
         parts = [f"“{row.term}”（本期{row.topic_doc_share:.1%}，此前{row.other_doc_share:.1%}）"
                  for row in k.itertuples()]
         out.append("与此前的同类案件相比，本期新出现或明显增多的词语有" + "、".join(parts) + "。")
@@ -995,7 +1026,8 @@ def prompts(result: Characteristics, *, z: float = 1.96) -> list[str]:
         if t["rate_ratio_ci_lower"] > 1:
             out.append(f"案件数量每年约增长{t['rate_ratio'] - 1:.0%}：请结合同期打击整治部署、"
                        "侦查机关移送力度和社会面发案情况分析增长原因。")
-    if r.stations is not None and not r.stations.empty and r.stations.attrs.get("groups", 0) > 1:
+    if (r.stations is not None and not r.stations.empty and r.stations.attrs.get("groups", 0) > 1
+            and r.stations.iloc[0]["n"] >= MIN_CLAIM_N):
         first = r.stations.iloc[0]
         out.append(f"{first['category']}辖区案件占{first['share']:.1%}：可考虑与该派出所通报情况、"
                    "召开联席会议，共同研究防范措施。")
@@ -1003,8 +1035,9 @@ def prompts(result: Characteristics, *, z: float = 1.96) -> list[str]:
     if over is not None and not over.empty:
         who = "、".join(_phrase(row) for row in over.itertuples())
         out.append(f"{who}的人员比例明显偏高：请分析其成因，并研究有针对性的预防和教育措施。")
-    if not r.keywords.empty:
-        words = "、".join(f"“{w}”" for w in r.keywords["term"].head(3))
+    if not r.keywords.empty and (r.keywords["topic_docs"] >= MIN_CLAIM_N).any():
+        words = "、".join(f"“{w}”" for w in
+                         r.keywords.loc[r.keywords["topic_docs"] >= MIN_CLAIM_N, "term"].head(3))
         out.append(f"作案手段以{words}等为特征：可结合典型案例开展以案释法和风险提示。")
     if not out:
         out.append("未发现明显的集中或异常特征，请结合办案实践补充分析。")

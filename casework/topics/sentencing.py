@@ -1040,8 +1040,8 @@ def availability(data: pd.DataFrame) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     out["mix"] = None if len(df) else "所选范围内没有判决数据，本节从略"
     out["probation"] = (None if has_data(df, "probation")
-                        else "数据中没有缓刑信息，本节从略")
-    out["fines"] = None if has_data(df, "fine") else "数据中没有罚金信息，本节从略"
+                        else "所选判决中没有缓刑信息（如仅有判决书数据），本节从略")
+    out["fines"] = None if has_data(df, "fine") else "所选判决中没有罚金信息，本节从略"
     out["recommendation"] = (None if has_recommendations(df)
                              else "数据中没有量刑建议及采纳情况（如仅有判决书数据），本节从略")
     out["models"] = None if len(df) >= 20 else "判决人数过少，不建立回归模型"
