@@ -947,8 +947,9 @@ def check_cli(*, snapshot: str = "latest", fail_on: str = "error", rules=None) -
     from casework import store
 
     check_choice("fail_on", fail_on, SEVERITIES)
+    rule_set = load_rules(rules)  # a bad rule file fails before any data are read
     records = store.read("records", snapshot=snapshot, purpose="案卡质量检查")
-    findings = run_rules(records, rules=rules)
+    findings = run_rules(records, rules=rule_set)
     man = store.manifest(snapshot)
     shown = str(man.get("snapshot_id") or man.get("id") or snapshot)
     click.echo(summary_text(findings, records, snapshot=shown, fail_on=fail_on))

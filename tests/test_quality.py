@@ -403,3 +403,16 @@ def test_the_data_quality_report_names_the_planted_department_and_editor(
     assert res.ok, res.describe()
     html = open(res.html, encoding="utf-8").read()
     assert f"账号{editor['where']['account']}审结后修改关键项" in html
+
+
+def test_check_refuses_a_bad_rule_file_before_reading_any_data(casework_home, capsys, tmp_path):
+    from casework import cli, store
+
+    _snapshot(clean())
+    before = len(store.audit_entries())
+    path = _write(tmp_path / "bad.yaml", [{"id": "half_done", "kind": "consistency"}])
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["check", "--rules", str(path)])
+    assert exc.value.code == 2
+    assert "half_done" in capsys.readouterr().err
+    assert len(store.audit_entries()) == before
