@@ -1016,9 +1016,12 @@ def grouping_keys(grouping: str) -> list[str]:
     return list(GROUPINGS[grouping][0])
 
 
-def group_labels(frame: pd.DataFrame, keys: Sequence[str], records: pd.DataFrame | None = None) -> pd.Series:
+def group_labels(frame: pd.DataFrame, keys: Sequence[str], records: pd.DataFrame | None = None,
+                 *, level: str = "internal") -> pd.Series:
     """A short display label per row from its key columns (unit names and prosecutor names
-    are looked up in ``records`` when given).
+    are looked up in ``records`` when given). At the ``circulated`` level a prosecutor
+    appears as his stable pseudonym (:func:`casework.privacy.pseudonymise` of the 工号 — the
+    same letter :func:`casework.privacy.sanitize_frame` gives him in tables).
 
     Examples
     --------
@@ -1028,10 +1031,17 @@ def group_labels(frame: pd.DataFrame, keys: Sequence[str], records: pd.DataFrame
     >>> group_labels(f, ["unit_code", "department"], r).tolist()
     ['青山区院·第一检察部']
     """
+    check_choice("level", level, ["internal", "circulated"])
     keys = list(keys)
     parts = []
     for k in keys:
         s = frame[k].astype("object").where(frame[k].notna(), "（未填）").astype(str)
+        if k == "prosecutor_id" and level == "circulated":
+            from casework import privacy
+
+            parts.append(privacy.pseudonymise(frame[k].reset_index(drop=True)).astype(str))
+            continue
+        s = s.reset_index(drop=True)
         if records is not None and k == "unit_code" and "unit_name" in records.columns:
             names = (records[["unit_code", "unit_name"]].dropna().drop_duplicates("unit_code")
                      .set_index("unit_code")["unit_name"].astype(str))
@@ -1199,6 +1209,7 @@ def horizontal(
     method: str = "exact",
     overdispersion: str = "additive",
     min_n: int = 20,
+    level: str = "internal",
 ) -> pd.DataFrame:
     """Compare groups on several indicators at once: one funnel per indicator.
 
@@ -1221,6 +1232,9 @@ def horizontal(
         rates on a binomial funnel, means on a normal funnel.
     method, overdispersion, min_n
         As in :func:`funnel` (``min_n`` on the denominator, or on the number of cases).
+    level : {"internal", "circulated"}
+        Access level of the output: at ``circulated`` the ``label`` of a prosecutor is his
+        pseudonym (:func:`group_labels`).
 
     Returns
     -------
@@ -1273,14 +1287,14 @@ def horizontal(
         out = pd.DataFrame(columns=["indicator", *keys, "label", "value", "flag"])
     else:
         out = pd.concat(results, ignore_index=True)
-        out.insert(1 + 0, "label", group_labels(out, keys, recs))
+        out.insert(1, "label", group_labels(out, keys, recs, level=level))
         unfav = np.where(out["direction"] == "lower_better", "high",
                          np.where(out["direction"] == "higher_better", "low", "any"))
         out["concern"] = (out["flag"] != "") & ((unfav == "any") | (out["flag_direction"] == unfav))
         front = ["indicator", "name_zh", "kind", "direction", "unit_zh", *keys, "label", "measure"]
         out = out[front + [c for c in out.columns if c not in front]]
     out.attrs = {"skipped": skipped, "keys": keys, "period": p.code, "adjust": adjust,
-                 "overdispersion": overdispersion, "min_n": min_n}
+                 "overdispersion": overdispersion, "min_n": min_n, "level": level}
     return out
 
 
@@ -1366,3 +1380,402 @@ def _add_shrink(res, crude, keys, min_n):
     sh = shrink(crude, by=keys, min_n=min_n)[keys + ["shrunk_value", "shrunk_ci_lower",
                                                         "shrunk_ci_upper"]]
     return res.merge(sh, on=keys, how="left")
+
+
+# ---------------------------------------------------------------------------------------------
+# scores, relations, narrative, case lists, figures
+# ---------------------------------------------------------------------------------------------
+
+_ORIENT = {"higher_better": 1.0, "lower_better": -1.0, "range": 1.0}
+DIRECTION_NAME_ZH = {"higher_better": "越高越好", "lower_better": "越低越好", "range": "宜在合理区间"}
+ADJUST_ZH = {"case_mix": "（比率按案件结构调整：实际数÷按罪名类别、认罪认罚、未成年、累犯、羁押等因素预期的数；"
+                         "办案天数与同环节、同程序、同罪名类别、同羁押状态的案件比较）",
+             "none": "（未做案件结构调整）"}
+
+
+def _best_z(frame: pd.DataFrame) -> np.ndarray:
+    z = _num(frame["z"]) if "z" in frame.columns else np.full(len(frame), np.nan)
+    for col in ("z_exact", "z_adjusted"):
+        if col in frame.columns:
+            alt = _num(frame[col])
+            z = np.where(np.isfinite(alt), alt, z)
+    return z
+
+
+def standardised_scores(result: pd.DataFrame, *, by: str | Sequence[str] | None = None) -> pd.DataFrame:
+    """Indicators × groups standardised scores for a heatmap, oriented by the registry.
+
+    Parameters
+    ----------
+    result : DataFrame
+        The output of :func:`horizontal` (or any frame with ``indicator``, ``direction``,
+        group keys and ``z`` / ``z_exact`` / ``z_adjusted``). A plain
+        :func:`casework.panel.compute` frame is accepted too: its rates are put on a funnel
+        first (:func:`funnel` per indicator).
+    by : str or sequence, optional
+        Group keys (default: ``result.attrs["keys"]``).
+
+    Returns
+    -------
+    DataFrame
+        ``indicator, name_zh, direction``, keys, ``label``, ``z`` (the overdispersion-adjusted z
+        where available, else the exact z), ``score`` (z turned so that a positive score is the
+        registry's favourable direction; "range" indicators keep the sign of z: above the
+        target is positive), ``oriented`` (False for "range"), ``below_min_n`` (score NaN:
+        too small to judge).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"indicator": ["a", "a", "b", "b"], "name_zh": ["甲率", "甲率", "乙率", "乙率"],
+    ...                   "direction": ["lower_better"] * 2 + ["higher_better"] * 2,
+    ...                   "g": ["x", "y", "x", "y"], "label": ["x", "y", "x", "y"],
+    ...                   "z": [2.0, -1.0, 2.0, -1.0], "below_min_n": [False] * 4})
+    >>> standardised_scores(r, by="g")["score"].tolist()
+    [-2.0, 1.0, 2.0, -1.0]
+    """
+    keys = _as_keys(by) if by is not None else list(result.attrs.get("keys", []))
+    if not keys:
+        raise ParameterError("请给出分组列 by", "by (the group keys) is required")
+    frame = result
+    if "z" not in frame.columns and "z_exact" not in frame.columns:
+        rates = frame.loc[frame["kind"] == "rate"]
+        frame = funnel(rates, by=keys, within=["indicator", "name_zh", "direction"])
+    out = frame[[c for c in ["indicator", "name_zh", "direction", *keys, "label"]
+                 if c in frame.columns]].copy()
+    if "label" not in out.columns:
+        out["label"] = group_labels(out, keys)
+    z = _best_z(frame)
+    orient = frame["direction"].map(_ORIENT).fillna(1.0).to_numpy(dtype="float64")
+    below = frame["below_min_n"].to_numpy(dtype=bool) if "below_min_n" in frame.columns else \
+        np.zeros(len(frame), dtype=bool)
+    out["z"] = np.where(below, np.nan, z)
+    out["score"] = np.where(below, np.nan, z * orient)
+    out["oriented"] = (frame["direction"] != "range").to_numpy()
+    out["below_min_n"] = below
+    return out.reset_index(drop=True)
+
+
+def indicator_relations(
+    result: pd.DataFrame,
+    *,
+    by: str | Sequence[str] | None = None,
+    value: str = "crude_value",
+    min_groups: int = MIN_GROUPS_RELATIONS,
+) -> pd.DataFrame:
+    """How indicators move together across groups (报表关联性): Spearman correlations.
+
+    Parameters
+    ----------
+    result : DataFrame
+        :func:`horizontal` output (or a panel frame with ``indicator`` and ``value``).
+    value : str
+        Column correlated (default the indicator as defined, ``crude_value``; use ``"z"`` for
+        the case-mix adjusted position).
+    min_groups : int
+        Pairs computed over fewer groups carry ``caution`` = True: with few groups a
+        correlation is unstable and says nothing about individual cases (ecological).
+
+    Returns
+    -------
+    DataFrame
+        ``indicator_a, name_a, indicator_b, name_b, n_groups, rho, p_value, caution`` — one row
+        per pair of indicators, groups below the small-n floor left out.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"indicator": ["a"] * 5 + ["b"] * 5, "name_zh": ["甲"] * 5 + ["乙"] * 5,
+    ...                   "g": list("pqrst") * 2, "crude_value": [1, 2, 3, 4, 5, 2, 4, 6, 8, 9]})
+    >>> rel = indicator_relations(r, by="g")
+    >>> rel[["indicator_a", "indicator_b", "n_groups", "caution"]].values.tolist(), round(rel["rho"][0], 6)
+    ([['a', 'b', 5, True]], 1.0)
+    """
+    keys = _as_keys(by) if by is not None else list(result.attrs.get("keys", []))
+    frame = result
+    if "below_min_n" in frame.columns:
+        frame = frame.loc[~frame["below_min_n"].astype(bool)]
+    col = value if value in frame.columns else "value"
+    wide = frame.pivot_table(index=keys, columns="indicator", values=col, aggfunc="first")
+    names = dict(zip(result["indicator"], result.get("name_zh", result["indicator"])))
+    codes = [c for c in dict.fromkeys(result["indicator"]) if c in wide.columns]
+    rows = []
+    for i, a in enumerate(codes):
+        for b in codes[i + 1:]:
+            pair = wide[[a, b]].apply(pd.to_numeric, errors="coerce").dropna()
+            n = int(len(pair))
+            if n >= 3 and pair[a].nunique() > 1 and pair[b].nunique() > 1:
+                rho, pv = _st.spearmanr(pair[a], pair[b])
+                rho, pv = float(rho), float(pv)
+            else:
+                rho, pv = np.nan, np.nan
+            rows.append({"indicator_a": a, "name_a": names.get(a, a), "indicator_b": b,
+                         "name_b": names.get(b, b), "n_groups": n, "rho": rho, "p_value": pv,
+                         "caution": n < min_groups})
+    return pd.DataFrame(rows, columns=["indicator_a", "name_a", "indicator_b", "name_b",
+                                       "n_groups", "rho", "p_value", "caution"])
+
+
+def _esc(text) -> str:
+    from casework.page import escape_text
+
+    return escape_text(text)
+
+
+def _fmt_crude(row) -> str:
+    kind, unit = row.get("kind"), row.get("unit_zh") or ""
+    v = row.get("crude_value")
+    if v is None or not np.isfinite(v):
+        return "—"
+    if kind == "rate":
+        return f"{v:.1%}"
+    return f"{v:.1f}{unit}"
+
+
+def _point_sentence(row) -> str:
+    measure = row["measure"]
+    side = DIRECTION_ZH.get(row["flag_direction"], "")
+    where = "超出99.8%控制限" if row["flag"] == "alarm" else "超出95%控制限"
+    lo, hi = row.get("value_ci_lower"), row.get("value_ci_upper")
+    if measure == "ratio_oe":
+        counted = row.get("numerator"), row.get("denominator")
+        exp_rate = row.get("expected_rate")
+        exp_text = f"，按案件结构预期 {exp_rate:.1%}" if exp_rate is not None and np.isfinite(exp_rate) else ""
+        body = (f"{_fmt_crude(row)}（{counted[0]:,.0f}/{counted[1]:,.0f}）{exp_text}，"
+                f"实际/预期 {row['value']:.2f}（95%区间 {lo:.2f}–{hi:.2f}）")
+    elif measure == "days_ratio":
+        body = (f"平均办案 {row['mean_days']:.1f} 天，同类案件预期 {row['expected_mean_days']:.1f} 天，"
+                f"为预期的 {row['value']:.2f} 倍（95%区间 {lo:.2f}–{hi:.2f}，{row['size']:,.0f}件）")
+    elif measure == "mean":
+        body = (f"{row['value']:.1f}{row.get('unit_zh') or ''}（总体 {row['target']:.1f}，"
+                f"95%区间 {lo:.1f}–{hi:.1f}）")
+    else:
+        body = (f"{row['value']:.1%}（{row['numerator']:,.0f}/{row['denominator']:,.0f}，"
+                f"95%区间 {lo:.1%}–{hi:.1%}；总体 {row['target']:.1%}）")
+    concern = ""
+    if row.get("concern") and row.get("direction") in ("higher_better", "lower_better"):
+        concern = "，与该指标的期望方向相反"
+    return f"{_esc(row['label'])}{side}：{body}，{where}{concern}"
+
+
+def describe_comparison(result: pd.DataFrame, *, grouping: str = "department",
+                        period_label: str | None = None) -> str:
+    """The narrative of a horizontal comparison: what stands out and what does not.
+
+    Explains, never ranks: flagged points are named with their values, expectation and
+    interval; everything inside the limits is said to be within chance; groups below the
+    small-n floor are counted but not judged.
+
+    Parameters
+    ----------
+    result : DataFrame
+        :func:`horizontal` output (labels already at the report's access level).
+    grouping : str
+        Key of :data:`GROUPINGS` (for the Chinese name of the groups).
+    period_label : str, optional
+        E.g. ``P.period.label_zh``.
+
+    Returns
+    -------
+    str
+        Markdown (data values escaped), for :func:`casework.page.md`.
+    """
+    gname = GROUPINGS.get(grouping, ((), "分组"))[1]
+    if result.empty:
+        return f"本期没有可比较的数据（{gname}）。"
+    keys = list(result.attrs.get("keys", []))
+    min_n = result.attrs.get("min_n", DEFAULT_MIN_N)
+    adjust = result.attrs.get("adjust", "none")
+    elig = ~result["below_min_n"].astype(bool)
+    n_groups = int(result["label"].nunique())
+    n_ind = int(result["indicator"].nunique())
+    alarm = int(((result["flag"] == "alarm") & elig).sum())
+    alert = int(((result["flag"] == "alert") & elig).sum())
+    points = int(elig.sum())
+    when = f"{period_label}，" if period_label else ""
+    lines = [
+        f"{when}对 {n_groups} 个{gname}的 {n_ind} 项指标作横向对比{ADJUST_ZH.get(adjust, '')}。"
+        f"达到最小样本量（{min_n}）的比较点共 {points} 个：{alarm} 个超出99.8%控制限，"
+        f"{alert} 个位于95%与99.8%控制限之间；其余 {points - alarm - alert} 个点的差异在随机波动"
+        f"范围内，不宜解读为实际差异。"
+    ]
+    below = int((~elig).sum())
+    if below:
+        lines[0] += f"另有 {below} 个比较点样本量不足 {min_n}，只列示、不作判断。"
+    lines.append("")
+    for code, block in result.groupby("indicator", sort=False):
+        first = block.iloc[0]
+        name = _esc(first["name_zh"])
+        flagged = block.loc[(block["flag"] != "") & ~block["below_min_n"].astype(bool)].copy()
+        n_el = int((~block["below_min_n"].astype(bool)).sum())
+        od = ""
+        tau2, od_p = first.get("tau2"), first.get("od_p_value")
+        if result.attrs.get("overdispersion", "none") != "none" and tau2 is not None and \
+                np.isfinite(tau2) and tau2 > 0:
+            if od_p < 0.05:
+                od = (f"各{gname}之间的差异大于随机波动（过度离散检验 P={od_p:.3f}），"
+                      f"控制限已按组间差异放宽。")
+            else:
+                od = (f"控制限已按估计的组间差异略作放宽（过度离散检验 P={od_p:.3f}，"
+                      f"组间差异不显著）。")
+        if flagged.empty:
+            lines.append(f"- **{name}**：参与比较的 {n_el} 个{gname}均在控制限内。{od}")
+            continue
+        flagged["_absz"] = -np.abs(_best_z(flagged))
+        flagged = flagged.sort_values("_absz")
+        alarms = flagged.loc[flagged["flag"] == "alarm"]
+        alerts = flagged.loc[flagged["flag"] == "alert"]
+        text = "；".join(_point_sentence(r) for _, r in alarms.iterrows())
+        if len(alerts):
+            short = "、".join(f"{_esc(r['label'])}（{DIRECTION_ZH.get(r['flag_direction'], '')}，"
+                             f"{_fmt_crude(r)}）" for _, r in alerts.iterrows())
+            text += ("；" if text else "") + f"位于95%与99.8%控制限之间的有：{short}"
+        rest = n_el - len(flagged)
+        lines.append(f"- **{name}**：{text}。其余 {rest} 个{gname}在控制限内。{od}")
+    lines.append("")
+    lines.append("以上提示只说明差异大于随机波动可以解释的程度，不是排名；原因须结合具体案件分析"
+                 "（内部密级的报告附有各提示点的案件清单）。")
+    return "\n".join(lines)
+
+
+def flagged_cases(
+    records: pd.DataFrame,
+    result: pd.DataFrame,
+    *,
+    journeys: pd.DataFrame | None = None,
+    concern_only: bool = False,
+) -> pd.DataFrame:
+    """The cases behind every flagged point of a horizontal comparison, for follow-up.
+
+    Parameters
+    ----------
+    records : DataFrame
+    result : DataFrame
+        :func:`horizontal` output (its ``attrs`` give the period and keys).
+    journeys : DataFrame, optional
+    concern_only : bool
+        Only points flagged in the unfavourable direction.
+
+    Returns
+    -------
+    DataFrame
+        One row per case (person row) behind each flagged point: ``分组`` (label), ``指标``,
+        ``提示`` (超出99.8%/95%控制限, 偏高/偏低), keys, ``dept_case_no``, ``stage``,
+        ``department``, ``prosecutor_name``, ``accepted_on``, ``closed_on``, ``decision`` (for
+        journey indicators ``arrested_on``, ``measure_changed_on``, ``measure_after_change``),
+        ``计入分子`` (rates) or ``办案天数`` / ``同类预期天数`` (handling days). Internal use
+        only: pass it to :func:`casework.page.attachment`.
+    """
+    from casework import indicators as _ind
+
+    keys = list(result.attrs.get("keys", []))
+    period = result.attrs.get("period")
+    if result.empty or not keys:
+        return pd.DataFrame(columns=["分组", "指标", "提示"])
+    pick = (result["flag"] != "") & ~result["below_min_n"].astype(bool)
+    if concern_only:
+        pick &= result["concern"].astype(bool)
+    flagged = result.loc[pick]
+    base_cols = ["dept_case_no", "stage", "department", "prosecutor_name", "accepted_on",
+                 "closed_on", "decision", "decision_subtype"]
+    parts = []
+    for code, block in flagged.groupby("indicator", sort=False):
+        ind = _ind.get(code)
+        first = block.iloc[0]
+        if first["measure"] in ("days_ratio", "mean"):
+            from casework import workload
+
+            rows = workload.case_days(records, period=period)
+            stage = ind.stage if ind.stage in ("arrest_review", "prosecution_review") else None
+            if stage:
+                rows = rows.loc[rows["stage"] == stage]
+            rows = rows.assign(**{"办案天数": rows["days"], "同类预期天数": rows["expected_days"].round(1)})
+            extra = ["办案天数", "同类预期天数"]
+        else:
+            rows = indicator_rows(records, ind, period=period, journeys=journeys)
+            rows = rows.assign(**{"计入分子": rows["in_numerator"]})
+            extra = ["计入分子"]
+            if ind.table == "journeys":
+                rows = rows.rename(columns={"arrest_dept_case_no": "dept_case_no"}) \
+                    if "dept_case_no" not in rows.columns else rows
+                extra = ["arrested_on", "measure_changed_on", "measure_after_change"] + extra
+        hit = rows.merge(block[keys + ["label", "flag", "flag_direction"]], on=keys, how="inner")
+        if hit.empty:
+            continue
+        hit["分组"] = hit["label"]
+        hit["指标"] = ind.name_zh
+        hit["提示"] = (hit["flag"].map({"alarm": "超出99.8%控制限", "alert": "超出95%控制限"})
+                     + hit["flag_direction"].map(DIRECTION_ZH))
+        cols = ["分组", "指标", "提示"] + [k for k in keys if k in hit.columns] + \
+            [c for c in base_cols if c in hit.columns and c not in keys] + \
+            [c for c in extra if c in hit.columns]
+        parts.append(hit[list(dict.fromkeys(cols))])
+    if not parts:
+        return pd.DataFrame(columns=["分组", "指标", "提示"])
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["指标", "分组"], kind="stable").reset_index(drop=True)
+
+
+def funnel_figure(result: pd.DataFrame, *, indicators: Sequence[str] | None = None,
+                  ncols: int = 2, title: str | None = None):
+    """Small multiples: one funnel plot per indicator of a :func:`horizontal` result.
+
+    Rates and observed/expected ratios get smooth limit curves (:func:`funnel_limits`, widened
+    by the estimated overdispersion when it was used); handling-day ratios and means show the
+    limits at each group's own size. Flagged points are coloured and labelled; groups below
+    the small-n floor are left out of the chart (they are in the tables).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    from casework import plotting
+
+    codes = list(indicators) if indicators else list(dict.fromkeys(result["indicator"]))
+    codes = [c for c in codes if c in set(result["indicator"])]
+    n = max(len(codes), 1)
+    ncols = min(ncols, n)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.9 * nrows),
+                             layout="constrained", squeeze=False)
+    od_kind = result.attrs.get("overdispersion", "none")
+    for ax, code in zip(axes.flat, codes):
+        block = result.loc[(result["indicator"] == code) & ~result["below_min_n"].astype(bool)].copy()
+        block = block.loc[np.isfinite(_num(block["size"])) & np.isfinite(_num(block["value"]))]
+        if block.empty:
+            ax.set_title(str(result.loc[result["indicator"] == code, "name_zh"].iloc[0]))
+            ax.text(0.5, 0.5, "样本量不足，未作比较", ha="center", va="center", transform=ax.transAxes)
+            continue
+        first = block.iloc[0]
+        measure = first["measure"]
+        adj = od_kind != "none" and np.isfinite(first.get("phi", np.nan))
+        if measure in ("rate", "ratio_oe"):
+            kind = "proportion" if measure == "rate" else "ratio"
+            grid = np.geomspace(max(float(block["size"].min()) * 0.8, 0.5),
+                                float(block["size"].max()) * 1.1, 120)
+            kw = {}
+            if adj and od_kind == "additive":
+                kw["tau2"] = float(first["tau2"])
+            elif adj:
+                kw["phi"] = float(first["phi"])
+            limits = funnel_limits(float(first["target"]), grid, kind=kind, **kw)
+            limits = limits.rename(columns={"n": "size"})
+        else:
+            limits = None
+            if adj:
+                for c in ("lower_95", "upper_95", "lower_998", "upper_998"):
+                    block[c] = block[f"od_{c}"]
+        xlabel = {"rate": "分母（人数）", "ratio_oe": "预期数", "days_ratio": "审结件数",
+                  "mean": "人数"}[measure]
+        ylabel = {"rate": "比率", "ratio_oe": "实际/预期", "days_ratio": "办案天数（实际/预期）",
+                  "mean": first.get("unit_zh") or ""}[measure]
+        plotting.funnel_chart(block, x="size", y="value", label="label", target="target",
+                              limits=limits, flag="flag", percent=measure == "rate",
+                              title=str(first["name_zh"]), xlabel=xlabel, ylabel=ylabel, ax=ax)
+    for ax in list(axes.flat)[len(codes):]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    return fig
