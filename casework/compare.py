@@ -1488,7 +1488,7 @@ def indicator_relations(
     >>> r = pd.DataFrame({"indicator": ["a"] * 5 + ["b"] * 5, "name_zh": ["甲"] * 5 + ["乙"] * 5,
     ...                   "g": list("pqrst") * 2, "crude_value": [1, 2, 3, 4, 5, 2, 4, 6, 8, 9]})
     >>> rel = indicator_relations(r, by="g")
-    >>> rel[["indicator_a", "indicator_b", "n_groups", "caution"]].values.tolist(), round(rel["rho"][0], 6)
+    >>> rel[["indicator_a", "indicator_b", "n_groups", "caution"]].values.tolist(), round(float(rel["rho"][0]), 6)
     ([['a', 'b', 5, True]], 1.0)
     """
     keys = _as_keys(by) if by is not None else list(result.attrs.get("keys", []))
