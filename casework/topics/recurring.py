@@ -276,7 +276,7 @@ def trend(
     import statsmodels.api as sm
 
     check_choice("family", family, ["auto", "poisson", "negative_binomial"])
-    cols = ["measure", "measure_zh", "family", "family_zh", "term", "estimate", "std_err",
+    cols = ["measure", "measure_zh", "family", "family_zh", "term", "term_zh", "estimate", "std_err",
             "ci_lower", "ci_upper", "p_value", "intercept", "rate_ratio", "rate_ratio_ci_lower",
             "rate_ratio_ci_upper", "pearson_dispersion", "nb_alpha", "overdispersion_p",
             "months", "total", "first_month", "last_month"]
@@ -312,7 +312,8 @@ def trend(
             "measure": measure, "measure_zh": measure_zh,
             "family": "negative_binomial" if use_nb else "poisson",
             "family_zh": "负二项回归" if use_nb else "泊松回归",
-            "term": "year", "estimate": b, "std_err": se, "intercept": float(res.params[0]),
+            "term": "year", "term_zh": "时间（每年）", "estimate": b, "std_err": se,
+            "intercept": float(res.params[0]),
             "ci_lower": float(ci[0]), "ci_upper": float(ci[1]), "p_value": p,
             "rate_ratio": math.exp(b), "rate_ratio_ci_lower": math.exp(ci[0]),
             "rate_ratio_ci_upper": math.exp(ci[1]),
@@ -1063,7 +1064,7 @@ LABELS: dict[str, str] = {
     "other_docs": "其他案件数", "other_doc_share": "其他案件占比", "lift": "提升度",
     "tf": "词频", "idf": "逆文档频率", "score": "TF-IDF得分", "examples_zh": "示例短语",
     "month": "月份", "t_years": "时间（年）", "n": "本专题人数", "share": "占比",
-    "intercept": "截距（对数）", "series_zh": "序列", "label": "标签",
+    "intercept": "截距（对数）", "series_zh": "序列", "label": "标签", "term_zh": "自变量",
 }
 
 #: Display formats of this module's columns (``page.table(..., formats=recurring.FORMATS)``).
