@@ -62,6 +62,23 @@ KIND_ZH = {"completeness": "必填项", "validity": "规范性", "consistency": 
 #: The built-in rule file.
 BUILTIN_RULES = config.RESOURCES_DIR / "quality_rules.yaml"
 
+#: Stages whose rows are not case cards (a judgment-only corpus): never inspected or counted.
+NOT_CARDS = ("judgment",)
+
+
+def card_rows(records: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``records`` that are case cards (all but :data:`NOT_CARDS` stages).
+
+    Examples
+    --------
+    >>> card_rows(pd.DataFrame({"stage": ["arrest_review", "judgment", "审查"]}))["stage"].tolist()
+    ['arrest_review', '审查']
+    """
+    if "stage" not in records.columns:
+        return records
+    return records[~records["stage"].isin(list(NOT_CARDS)).fillna(False).to_numpy()]
+
+
 #: Columns every finding carries (identity of the card and who handled it).
 IDENTITY = ("unit_code", "dept_case_no", "person_id", "stage", "case_type", "department",
             "prosecutor_id", "prosecutor_name", "case_name", "accepted_on", "closed_on")
@@ -440,7 +457,8 @@ def run_rules(records: pd.DataFrame, *, rules=None, builtin: bool = True) -> pd.
     records : DataFrame
         The ``records`` table (canonical columns; missing schema columns are treated as
         absent from the export: rules reading them are skipped and listed in
-        ``findings.attrs["skipped"]``).
+        ``findings.attrs["skipped"]``). Rows of a judgment-only corpus (stage ``judgment``)
+        are not case cards and are not inspected (:func:`card_rows`).
     rules : path, list or dict, optional
         User rules (see :func:`load_rules`); disabled rules do not run.
     builtin : bool
@@ -468,7 +486,7 @@ def run_rules(records: pd.DataFrame, *, rules=None, builtin: bool = True) -> pd.
     skipped = {r.id: [f for f in r.fields if f not in present] for r in rule_set}
     skipped = {k: v for k, v in skipped.items() if v}
     active = [r for r in rule_set if r.id not in skipped]
-    data = schema.conform(records.reset_index(drop=True), "records")
+    data = schema.conform(card_rows(records).reset_index(drop=True), "records")
 
     needed = list(dict.fromkeys([*IDENTITY, *(f for r in active for f in r.fields)]))
     missing_extra = [c for c in needed if c not in data.columns]
@@ -637,8 +655,8 @@ def _flag_cards(findings: pd.DataFrame, records: pd.DataFrame, level: str) -> pd
     """``records`` with a boolean column ``faulty`` (≥1 finding at or above ``level``)."""
     f = findings[at_or_above(findings, level)] if len(findings) else findings
     faulty = set(_card_keys(f)) if len(f) else set()
-    out = records.copy()
-    out["faulty"] = _card_keys(records).isin(faulty).to_numpy()
+    out = card_rows(records).copy()
+    out["faulty"] = _card_keys(out).isin(faulty).to_numpy()
     return out
 
 
@@ -888,6 +906,7 @@ def summary_text(findings: pd.DataFrame, records: pd.DataFrame, *, snapshot: str
     """The Chinese summary ``casework check`` prints (counts by severity, by rule, top
     departments by error rate)."""
     check_choice("fail_on", fail_on, SEVERITIES)
+    records = card_rows(records)
     n_cards = len(records)
     sev = severity_counts(findings)
     faulty = int(_card_keys(findings).nunique()) if len(findings) else 0
@@ -992,6 +1011,7 @@ def describe(findings: pd.DataFrame, records: pd.DataFrame, *, level: str = "err
     - 共检查案卡2张，未发现问题。
     """
     check_choice("level", level, SEVERITIES)
+    records = card_rows(records)
     n = len(records)
     if not len(findings):
         return f"- 共检查案卡{n:,}张，未发现问题。"

@@ -416,3 +416,16 @@ def test_check_refuses_a_bad_rule_file_before_reading_any_data(casework_home, ca
     assert exc.value.code == 2
     assert "half_done" in capsys.readouterr().err
     assert len(store.audit_entries()) == before
+
+
+def test_rows_of_a_judgment_corpus_are_not_case_cards():
+    data = clean()
+    corpus = data.iloc[[2]].copy()
+    corpus["stage"] = "judgment"
+    corpus["department"] = pd.NA  # a court judgment has no 承办部门
+    corpus["person_id"] = "J1"
+    both = schema.conform(pd.concat([data, corpus], ignore_index=True), "records")
+    found = quality.run_rules(both)
+    assert found.empty
+    rates = quality.error_rates(found, both, by="unit_code", min_n=1)
+    assert rates["denominator"].tolist() == [len(data)]
