@@ -1081,7 +1081,7 @@ class _Frame:
 
 def _warn(name, table, col, rows, zh, en) -> str:
     label = _col_label(table, col) if col else ""
-    return (f"{name}：列{label}{_rows_zh(rows)}{zh}（已保留） / "
+    return (f"{name}：列{label}：{_rows_zh(rows)}{zh}（已保留） / "
             f"{name}: column {col}: {_rows_en(rows)}: {en} (kept)")
 
 
@@ -1141,14 +1141,15 @@ def _to_frame(raw: _Raw, *, mapping: _mapping.Mapping | None, table: str | None)
         labels_zh = "、".join(f"{tcols[c].label_zh}（{c}）" for c in missing)
         labels_en = ", ".join(f"{c} ({tcols[c].label_zh})" for c in missing)
         seen = "、".join(h for h in raw.headers[:12] if h) + ("…" if len(raw.headers) > 12 else "")
+        seen_en = ", ".join(h for h in raw.headers[:12] if h) + ("…" if len(raw.headers) > 12 else "")
         if known == 0:
             why = ("未识别出任何列名：可能缺少表头行、表头不是中文导出列名（语言不对），或文件编码有误。"
                    f"文件中的列：{seen or '（空）'}")
             why_en = ("no header was recognised: the header row may be missing, in another language, or "
-                      f"garbled by a wrong encoding. Headers found: {seen or '(none)'}")
+                      f"garbled by a wrong encoding. Headers found: {seen_en or '(none)'}")
         else:
             why = f"文件中的列：{seen}"
-            why_en = f"headers found: {seen}"
+            why_en = f"headers found: {seen_en}"
         raise _file_error(
             raw.path, f"缺少必需列 {labels_zh}（目标表 {table}）。{why}",
             f"missing required column{'s' if len(missing) > 1 else ''} {labels_en} (table {table}). {why_en}",
@@ -1209,8 +1210,6 @@ def _to_frame(raw: _Raw, *, mapping: _mapping.Mapping | None, table: str | None)
         for canon, r in formula_rows.items():
             warnings.append(_warn(name, table, canon, r, "以 = + - @ 开头，若粘贴到电子表格可能被当作公式执行，已按文本保留",
                                   "starts with = + - @ and could run as a spreadsheet formula; kept as text"))
-    if problems:
-        _raise_problems(name, table, problems)
     df = pd.DataFrame(out, index=pd.RangeIndex(n))
     notes = _derive(df, table, pa_out)
     warnings.extend(f"{name}：{zh} / {name}: {en}" for zh, en in notes)
@@ -1220,6 +1219,8 @@ def _to_frame(raw: _Raw, *, mapping: _mapping.Mapping | None, table: str | None)
     if problems:
         _raise_problems(name, table, problems)
     warnings.extend(_suspicious(df, table, name, rows))
+    if table == "modifications":
+        warnings.extend(_canonical_modifications(df, name, rows))
     df = schema.conform(df, table)
     return _Frame(raw.path, raw.fmt, raw.encoding, table, df, rows, warnings)
 
@@ -1429,6 +1430,56 @@ def _derive(df: pd.DataFrame, table: str, pa_out: dict) -> list[tuple[str, str]]
                 df["stage"] = _pd_strings(st)
                 notes.append((f"{k:,} 行的办案环节为空，已由案件类别推定",
                               f"stage was empty in {k:,} rows; inferred from case_type"))
+    return notes
+
+
+def _canonical_modifications(df: pd.DataFrame, name: str, rows: np.ndarray) -> list[str]:
+    """A change log as exported names fields by label and values by label: back to canonical.
+
+    ``field`` 受理日期 → ``accepted_on``; for flag fields 是/否 → ``true``/``false``; for coded
+    fields 审查逮捕 → ``arrest_review`` (as :mod:`casework.synth` and the store keep them).
+    """
+    notes = []
+    if "field" not in df:
+        return notes
+    fields = df["field"].astype(object).to_numpy()
+    known = set(schema.column_names("records"))
+    out = fields.copy()
+    unknown = []
+    for f in pd.unique(fields[pd.notna(fields)]):
+        canon = f if f in known else _mapping.match_header(f, "records")
+        if canon is None:
+            unknown.append(f)
+            continue
+        out[fields == f] = canon
+    df["field"] = pd.array(out, dtype="string")
+    if unknown:
+        hit = np.isin(fields, unknown)
+        notes.append(_warn(name, "modifications", "field", rows[hit],
+                           f"的修改项 {_examples(unknown, 5)} 不是已知的案卡项，按原文保留",
+                           f"fields {_examples(unknown, 5)} are not known case-card items; kept as they are"))
+    for value_col in ("old_value", "new_value"):
+        if value_col not in df:
+            continue
+        vals = df[value_col].astype(object).to_numpy().copy()
+        for f in pd.unique(out[pd.notna(out)]):
+            if f not in known:
+                continue
+            col = schema.column("records", f)
+            m = (out == f) & pd.notna(vals)
+            if not m.any():
+                continue
+            if col.dtype == "bool":
+                lut = {k: ("true" if v else "false") for k, v in _BOOL.items()}
+            elif col.codes and col.codes != "charge":
+                lut = _code_lookup(col.codes)
+            elif col.codes == "charge":
+                vals[m] = [normalise_charge(v) for v in vals[m]]
+                continue
+            else:
+                continue
+            vals[m] = [lut.get(_norm_key(v), v) for v in vals[m]]
+        df[value_col] = pd.array(vals, dtype="string")
     return notes
 
 
