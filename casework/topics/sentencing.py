@@ -815,6 +815,11 @@ def _fit(df, *, outcome, kind, min_n, alpha, reference, fitter) -> pd.DataFrame:
         notes.append(f"{int((~complete).sum())}人的模型变量缺失，未纳入")
     X, y = X[complete], y[complete]
     X = X.loc[:, X.std(ddof=0) > 0]
+    if X.shape[1] == 0:
+        empty.attrs.update(n=len(y), notes_zh=notes,
+                           skip_zh=f"没有可用于建模的自变量（数据中没有认罪认罚、累犯等情节，"
+                                   f"各罪名人数也都少于{min_n}人）")
+        return empty
     X = sm.add_constant(X, has_constant="add")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
