@@ -581,6 +581,50 @@ def _kernel_manager_class():
     return IPCKernelManager
 
 
+_ENGINE = "casework"
+
+
+def _register_engine() -> str:
+    """Register a papermill engine that saves the executing notebook at most every 30 s (and at
+    the end) instead of twice per cell: those intermediate saves are pure per-report overhead,
+    and the output only matters once the run ends (it lives in a temporary folder until then)."""
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+
+    if _ENGINE in papermill_engines._engines:
+        return _ENGINE
+
+    class ThrottledManager(NotebookExecutionManager):
+        final = False
+
+        def save(self, **kwargs):
+            if kwargs.get("nb"):
+                self.nb = kwargs["nb"]
+            waited = (self.now() - self.last_save_time).total_seconds()
+            if self.final or waited >= self.autosave_cell_every:
+                super().save()
+
+        def notebook_complete(self, **kwargs):
+            self.final = True
+            super().notebook_complete(**kwargs)
+
+    class Engine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=False,
+                             log_output=False, autosave_cell_every=30, **kwargs):
+            nb_man = ThrottledManager(nb, output_path=output_path, progress_bar=progress_bar,
+                                      log_output=log_output, autosave_cell_every=autosave_cell_every)
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
+    papermill_engines.register(_ENGINE, Engine)
+    return _ENGINE
+
+
 def _execute(input_nb: Path, output_nb: Path, parameters: dict, cwd: Path,
              execution_timeout: int, start_timeout: int):
     """papermill with the fixed kernel; one retry when the kernel fails to start.
@@ -599,7 +643,7 @@ def _execute(input_nb: Path, output_nb: Path, parameters: dict, cwd: Path,
                 str(input_nb), str(output_nb), parameters=parameters,
                 kernel_name=config.KERNEL_NAME, execution_timeout=execution_timeout,
                 start_timeout=start_timeout, cwd=str(cwd), progress_bar=False,
-                log_output=False, report_mode=False,
+                log_output=False, report_mode=False, engine_name=_register_engine(),
                 kernel_manager_class=_kernel_manager_class(),
             )
             return nb, attempt, None
