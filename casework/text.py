@@ -175,6 +175,12 @@ def distinctive_terms(
     -----
     A word that is frequent in the topic and rare among the other cases scores highest; a word
     frequent everywhere is discounted by its IDF among the other cases.
+
+    Examples
+    --------
+    >>> docs = pd.Series(["冒充客服诱导转账", "冒充客服退款", "扒窃手机"])
+    >>> distinctive_terms(docs, pd.Series([True, True, False]))[["term", "topic_docs", "other_docs"]].values.tolist()
+    [['冒充客服', 2, 0]]
     """
     texts = pd.Series(texts).reset_index(drop=True)
     mask = pd.Series(in_topic).reset_index(drop=True).fillna(False).astype(bool)

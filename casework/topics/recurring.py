@@ -130,6 +130,15 @@ def topic_cases(
     DataFrame
         The rows of that stage in scope, plus ``in_topic`` (bool). ``attrs``: ``stage``,
         ``topic_zh``, ``notes_zh``, ``period_applied`` (False when the data have no dates).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"stage": ["arrest_review", "prosecution_review", "prosecution_review"],
+    ...                    "charge": ["盗窃", "盗窃", "诈骗"],
+    ...                    "accepted_on": pd.to_datetime(["2024-01-02", "2024-01-09", "2024-02-01"])})
+    >>> c = topic_cases(df, charges="盗窃", period="2024-01")
+    >>> c["in_topic"].tolist(), c.attrs["stage"]
+    ([True], 'prosecution_review')
     """
     notes: list[str] = []
     period_applied = period is not None
@@ -387,6 +396,12 @@ def concentration_summary(cases: pd.DataFrame, *, by=("unit_name", "police_stati
     -------
     DataFrame
         ``dimension, dimension_zh, groups, top_n, top_categories, top_share, hhi``.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"in_topic": [True, True, True, False], "police_station": ["甲", "甲", "乙", "乙"]})
+    >>> concentration_summary(c, by=("police_station",), top=1)[["groups", "top_categories", "top_share"]].values.tolist()
+    [[2, '甲', 0.6666666666666666]]
     """
     rows = []
     for dim in by:
@@ -549,6 +564,13 @@ def profile(cases: pd.DataFrame, *, dimensions=None) -> pd.DataFrame:
     -------
     DataFrame
         The :func:`contrast` columns plus ``chi2_p`` (per dimension), stacked.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"in_topic": [True, True, False, False], "age": [17, 30, 40, 45],
+    ...                   "minor": [True, False, False, False]})
+    >>> profile(c)[["dimension", "category_zh", "topic_n", "other_n"]].values.tolist()
+    [['age_band', '未满18岁', 1, 0], ['age_band', '25-34岁', 1, 0], ['age_band', '35-44岁', 0, 1], ['age_band', '45-59岁', 0, 1], ['minor', '是', 1, 0]]
     """
     dims = list(PROFILE_DIMENSIONS) if dimensions is None else list(dimensions)
     parts = []
@@ -591,6 +613,13 @@ def timing(cases: pd.DataFrame, *, by: str = "hour") -> pd.DataFrame:
     DataFrame
         :func:`contrast` columns; empty when the data have no offence times (``hour``) or
         dates.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"in_topic": [True, False],
+    ...                   "offence_at": pd.to_datetime(["2024-01-06 21:10", "2024-01-08 09:00"])})
+    >>> timing(c, by="weekday")[["category_zh", "topic_n", "other_n"]].values.tolist()
+    [['星期一', 0, 1], ['星期六', 1, 0]]
     """
     check_choice("by", by, ["month", "weekday", "hour"])
     if not _has(cases, "offence_at") or (by == "hour" and not has_offence_times(cases)):
@@ -673,6 +702,13 @@ def modus_operandi(cases: pd.DataFrame, *, top: int = 20, examples: int = 2,
     DataFrame
         The :func:`casework.text.distinctive_terms` columns plus ``examples_zh`` (snippets
         joined by "；"; empty at the circulated level).
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"in_topic": [True, True, False],
+    ...                   "case_summary": ["以刷单返利为名诱骗转账", "刷单返利诈骗", "入户盗窃手机"]})
+    >>> modus_operandi(c, top=1)[["term", "topic_docs", "examples_zh"]].values.tolist()
+    [['刷单返利', 2, '以刷单返利为名诱骗转账；刷单返利诈骗']]
     """
     check_choice("level", level, ["internal", "circulated"])
     if not _has(cases, "case_summary"):
@@ -717,6 +753,14 @@ def emerging_terms(
     DataFrame
         The :func:`modus_operandi` columns (``other_*`` = the topic's earlier cases); empty
         when there is no period, no dates, or no earlier case. ``attrs["skip_zh"]`` says why.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"stage": "prosecution_review", "charge": "诈骗",
+    ...     "accepted_on": pd.to_datetime(["2023-05-01", "2023-06-01", "2024-02-01", "2024-03-01"]),
+    ...     "case_summary": ["谎称办理贷款", "谎称办理贷款", "冒充客服诱导转账", "冒充客服退款"]})
+    >>> emerging_terms(df, charges="诈骗", period="2024", top=1)["term"].tolist()
+    ['冒充客服']
     """
     check_choice("level", level, ["internal", "circulated"])
     empty = modus_operandi(pd.DataFrame({"in_topic": pd.Series([], dtype=bool)}), level=level)
@@ -749,6 +793,11 @@ class Characteristics:
     ``skipped`` maps a section (``trend``, ``units``, ``profile``, ``timing``, ``hours``,
     ``places``, ``stations``, ``amounts``, ``modus_operandi``, ``emerging``) to the one-line
     Chinese reason it has no data.
+
+    Examples
+    --------
+    >>> "keywords" in Characteristics.__dataclass_fields__
+    True
     """
 
     topic_zh: str
@@ -801,6 +850,14 @@ def characteristics(
     Returns
     -------
     Characteristics
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"stage": "judgment", "charges": [["盗窃"], ["诈骗"], ["盗窃"]],
+    ...                    "case_summary": ["入户盗窃手机", "冒充客服骗取钱款", "入户盗窃现金"]})
+    >>> r = characteristics(df, charges="盗窃")
+    >>> r.persons, r.all_persons, r.skip_reason("trend")
+    (2, 3, '数据中没有受理日期，无法分析月度趋势')
     """
     cases = topic_cases(data, charges=charges, charge_group=charge_group, period=period,
                         units=units, stage=stage)
@@ -894,6 +951,12 @@ def narrative(result: Characteristics, *, z: float = 1.96) -> list[str]:
     Returns
     -------
     list of str
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"stage": "judgment", "charges": [["盗窃"], ["诈骗"], ["盗窃"]]})
+    >>> narrative(characteristics(df, charges="盗窃"))[0]
+    '全部期间，盗窃案件共2人，占同期全部案件人数（3人）的66.7%。'
     """
     r = result
     out: list[str] = [f"说明：{n}。" for n in r.notes_zh]
@@ -1019,6 +1082,12 @@ def prompts(result: Characteristics, *, z: float = 1.96) -> list[str]:
     -------
     list of str
         Each names a finding (with its number) and the question it raises.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"stage": "judgment", "charges": [["盗窃"], ["诈骗"], ["盗窃"]]})
+    >>> prompts(characteristics(df, charges="盗窃"))
+    ['未发现明显的集中或异常特征，请结合办案实践补充分析。']
     """
     r = result
     out: list[str] = []

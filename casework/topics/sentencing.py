@@ -357,6 +357,13 @@ def penalty_mix(data: pd.DataFrame, *, by="charge", total: bool = True) -> pd.Da
     DataFrame
         ``<by>, band, band_zh, n, denominator, share`` — only bands that occur, in the order
         of :data:`PENALTY_BANDS`; ``denominator`` = persons in the group.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"charges": [["盗窃"], ["盗窃", "诈骗"]], "principal_penalty": ["fixed_term", "life"],
+    ...                    "term_months": [30.0, None]})
+    >>> penalty_mix(df)[["charge", "band", "n", "share"]].values.tolist()
+    [['盗窃', 'fixed_term_1_3', 1, 0.5], ['盗窃', 'life', 1, 0.5], ['诈骗', 'life', 1, 1.0], ['合计', 'fixed_term_1_3', 1, 0.5], ['合计', 'life', 1, 0.5]]
     """
     _check_by(by)
     df = data if "band" in data.columns else judgments(data)
@@ -520,6 +527,13 @@ def minor_offence_share(data: pd.DataFrame, *, by="charge", total: bool = True) 
     -------
     DataFrame
         ``<by>, numerator, denominator, value, value_ci_lower, value_ci_upper``.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"charge": ["盗窃"] * 3, "principal_penalty": ["fixed_term", "fixed_term", "exempted"],
+    ...                    "term_months": [36.0, 37.0, None]})
+    >>> minor_offence_share(df, by=None)[["numerator", "denominator"]].values.tolist()
+    [[2, 3]]
     """
     _check_by(by)
     df = data if "band" in data.columns else judgments(data)
@@ -742,6 +756,16 @@ def term_model(data: pd.DataFrame, *, min_n: int = 20, alpha: float = 0.05,
         exp_ci_lower, exp_ci_upper, significant, reading_zh``; ``exp_estimate`` is the ratio of
         terms (e.g. 0.8 = 20% shorter). ``attrs``: ``n``, ``r_squared``, ``reference``,
         ``notes_zh``. Empty (with ``attrs["skip_zh"]``) when fewer than ``min_n`` persons.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> plea = rng.random(200) < 0.5
+    >>> df = pd.DataFrame({"charge": "盗窃", "principal_penalty": "fixed_term", "plea_leniency": plea,
+    ...                    "term_months": np.exp(np.log(12) + np.log(0.8) * plea + rng.normal(0, 0.1, 200))})
+    >>> t = term_model(df).set_index("term")
+    >>> round(float(t.loc["plea_leniency", "exp_estimate"]), 2), t.attrs["n"]
+    (0.8, 200)
     """
     import statsmodels.api as sm
 
@@ -767,6 +791,16 @@ def probation_model(data: pd.DataFrame, *, min_n: int = 20, alpha: float = 0.05,
     DataFrame
         As :func:`term_model`; ``exp_estimate`` is an odds ratio. ``attrs`` also carries
         ``pseudo_r_squared``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> plea = rng.random(400) < 0.5
+    >>> df = pd.DataFrame({"charge": "盗窃", "principal_penalty": "fixed_term", "term_months": 12.0,
+    ...                    "plea_leniency": plea, "probation": rng.random(400) < np.where(plea, 0.6, 0.2)})
+    >>> t = probation_model(df).set_index("term")
+    >>> bool(t.loc["plea_leniency", "exp_ci_lower"] < 6 < t.loc["plea_leniency", "exp_ci_upper"])
+    True
     """
     import statsmodels.api as sm
 
@@ -906,6 +940,14 @@ def consistency(data: pd.DataFrame, *, across: str = "unit_code", min_n: int = 5
     DataFrame
         ``charge, groups, n, median, iqr, mad, group_median_min, group_median_max,
         group_median_ratio, kruskal_p, fligner_p``.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"charge": "盗窃", "principal_penalty": "fixed_term", "court": ["甲"] * 5 + ["乙"] * 5,
+    ...                    "term_months": [6.0, 7, 8, 6, 7, 12, 14, 13, 12, 15]})
+    >>> row = consistency(df, across="court").iloc[0]
+    >>> int(row["groups"]), float(row["group_median_min"]), float(row["group_median_max"]), bool(row["kruskal_p"] < 0.05)
+    (2, 7.0, 13.0, True)
     """
     check_choice("across", across, ["unit_code", "unit_name", "court"])
     df = _custodial_terms(data, explode=True)
@@ -915,12 +957,13 @@ def consistency(data: pd.DataFrame, *, across: str = "unit_code", min_n: int = 5
         return pd.DataFrame(columns=cols)
     rows = []
     for c, sub in df.groupby("charge", sort=True):
-        groups = [g["log_term"].to_numpy() for _, g in sub.groupby(across) if len(g) >= min_n]
-        if len(groups) < 2:
+        kept = [g for _, g in sub.groupby(across) if len(g) >= min_n]
+        if len(kept) < 2:
             continue
+        groups = [g["log_term"].to_numpy() for g in kept]
         used = np.concatenate(groups)
-        terms = np.exp(used)
-        medians = [float(np.median(np.exp(g))) for g in groups]
+        terms = np.concatenate([g["term_months"].to_numpy(dtype=float) for g in kept])
+        medians = [float(np.median(g["term_months"].to_numpy(dtype=float))) for g in kept]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
