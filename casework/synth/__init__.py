@@ -255,8 +255,7 @@ def _simulate_unit(plan, i):
             **{"from": _fmt_m(pr["adoption"]["start"]), "to": None},
             effect=dict(rate_before=pr["adoption"]["before"], rate_after=pr["adoption"]["after"]),
         )
-    frames = A.build_rows(spec, d, org, ctx)
-    df = pd.concat([A.to_frame(f) for f in frames], ignore_index=True)
+    df = A.to_frame(A.build_rows(spec, d, org, ctx))
     # entry errors: background everywhere, a planted run in one department
     is_ar = np.asarray(df["_stage"] == "ar")
     ii = df["_i"].to_numpy()
@@ -406,7 +405,8 @@ def generate(out_dir, *, units=6, years=3, end=None, persons=None, seed=20240501
     writers = {}
     counts = {"records": 0, "modifications": 0, "errors": 0}
     by_stage = {}
-    exporter = X.Exporter(exp_dir, seed=seed) if exports else None
+    expected = persons if persons is not None else ROWS_PER_UNIT_YEAR * units * years
+    exporter = X.Exporter(exp_dir, seed=seed, xlsx=expected <= X.XLSX_MAX_ROWS) if exports else None
     first = True
     try:
         while True:
@@ -471,5 +471,7 @@ def describe(summary: dict) -> str:
     ]
     exp = [f for f in summary["files"] if "/exports/" in f.replace("\\", "/")]
     if exp:
-        lines.append(f"导出文件（GB18030 CSV 与 xlsx）：{Path(exp[0]).parent}")
+        kinds = "GB18030 CSV 与 xlsx" if any(f.endswith(".xlsx") for f in exp) else \
+            "GB18030 CSV；行数较多，未生成 xlsx"
+        lines.append(f"导出文件（{kinds}）：{Path(exp[0]).parent}")
     return "\n".join(lines)

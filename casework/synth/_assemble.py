@@ -244,36 +244,49 @@ _PROVS = X.pool([p[0] + p[1] for p in T.OTHER_PROVINCES])
 _CHECK = X.pool(list("10X98765432"))
 
 
-def _names(d):
-    male = d["male"]
-    g1 = np.where(male, (d["g1_u"] * len(K.MALE)).astype(int), (d["g1_u"] * len(K.FEMALE)).astype(int))
-    g2 = np.where(male, (d["g2_u"] * len(K.MALE)).astype(int), (d["g2_u"] * len(K.FEMALE)).astype(int))
-    sur = X.take(_SURNAMES, d["sur_i"])
+def _names(male, g1_u, g2_u, sur_i, two):
+    g1 = np.where(male, (g1_u * len(K.MALE)).astype(int), (g1_u * len(K.FEMALE)).astype(int))
+    g2 = np.where(male, (g2_u * len(K.MALE)).astype(int), (g2_u * len(K.FEMALE)).astype(int))
+    sur = X.take(_SURNAMES, sur_i)
     c1 = X.where(male, X.take(_MALE, np.where(male, g1, 0)), X.take(_FEMALE, np.where(male, 0, g1)))
     c2 = X.where(male, X.take(_MALE, np.where(male, g2, 0)), X.take(_FEMALE, np.where(male, 0, g2)))
-    name = X.cat(sur, c1, X.where(d["two"], c2, ""))
-    masked = X.cat(sur, X.where(d["two"], "某某", "某"))
+    name = X.cat(sur, c1, X.where(two, c2, ""))
+    masked = X.cat(sur, X.where(two, "某某", "某"))
     return name, masked
 
 
-def build_rows(spec, d, org, ctx):
-    """The records rows (arrest review + prosecution review) of one unit, censored at ``end``.
+def _const(value, n):
+    return X.pool([value]).take(pa.array(np.zeros(n, dtype=np.int64)))
 
-    Returns two dicts of columns (numpy or Arrow arrays), one per stage, each with ``_i`` (the
-    person index) and ``_stage``.
+
+def build_rows(spec, d, org, ctx):
+    """The records rows of one unit — arrest review rows first, then prosecution review rows —
+    censored at ``end``, as a dict of columns (numpy or Arrow arrays) plus ``_i`` (the person
+    index of each row) and ``_stage`` (``"ar"``/``"pr"``).
+
+    Every string is built once, directly at row level (case-level texts once per case, then
+    taken), so no per-row Python work and no repeated copies.
     """
     start, end = ctx["start"], ctx["end_day"]
     P = len(d["case"])
     first_mask = d["k"] == 0
     first = np.flatnonzero(first_mask)
     seg = np.cumsum(first_mask) - 1  # case ordinal of each person
-    # --- identifiers (case level, then broadcast)
+    C = len(first)
+    ar_mask = d["in_ar"] & (d["ar_acc"] >= start) & (d["ar_acc"] <= end)
+    pr_mask = d["to_pr"] & (d["pr_acc"] >= start) & (d["pr_acc"] <= end)
+    ia, ip = np.flatnonzero(ar_mask), np.flatnonzero(pr_mask)
+    R = np.r_[ia, ip]
+    n = len(R)
+    is_ar = np.r_[np.ones(len(ia), bool), np.zeros(len(ip), bool)]
+    is_pr = ~is_ar
+    r = {k: v[R] for k, v in d.items() if isinstance(v, np.ndarray) and v.shape[:1] == (P,)}
+    S = seg[R]
+    S_pa = pa.array(S)
+    # --- case-level identifiers and texts
     anchor_c = d["anchor"][first]
     uy = _year(anchor_c)
     unified_c = X.cat(spec.unit_code, X.num(uy), X.num(_rank_within(uy, anchor_c), 7))
-    seg_pa = pa.array(seg)
-    unified = unified_c.take(seg_pa)
-    person_id = X.cat(unified, "-", X.num(d["k"] + 1, 2))
     juv = d["juvenile"][first]
     ar_c = d["ar_acc"][first]
     has_ar_c = ~np.isnat(ar_c)
@@ -286,139 +299,117 @@ def build_rows(spec, d, org, ctx):
     pr_year = _year(pr_c)
     pr_no_c = X.cat(spec.abbr, "检", X.where(juv, "未起诉", "刑诉"), "受[", X.num(pr_year), "]",
                     spec.unit_code, X.num(_rank_within(pr_year * 2 + juv, pr_c), 6), "号")
-    ch = d["charge_idx"]
-    name, masked = _names(d)
-    masked_c = masked.take(pa.array(first))
-    ch_name_c = X.take(_CHARGES, ch[first])
+    _, masked_c = _names(d["male"][first], d["g1_u"][first], d["g2_u"][first], d["sur_i"][first], d["two"][first])
+    ch_name_c = X.take(_CHARGES, d["charge_idx"][first])
     size_c = d["size"][first]
     case_name_c = X.where(size_c > 1, X.cat(masked_c, "等", X.num(size_c), "人", ch_name_c, "案"),
                           X.cat(masked_c, "涉嫌", ch_name_c, "案"))
     summary_c = _summary(d, first, masked_c)
-    # --- person attributes
-    birth = d["birth"]
+    dept_no = pa.concat_arrays([ar_no_c, pr_no_c]).take(pa.array(S + np.where(is_ar, 0, C)))
+    # --- person attributes (row level)
+    ch = r["charge_idx"]
+    name, _ = _names(r["male"], r["g1_u"], r["g2_u"], r["sur_i"], r["two"])
+    unified = unified_c.take(S_pa)
+    birth = r["birth"]
     bnum = (_year(birth) * 10000 + (birth.astype("datetime64[M]").astype(int) % 12 + 1) * 100
             + (birth - birth.astype("datetime64[M]")).astype(int) + 1)
     prov_codes = np.array([int(p[2]) for p in T.OTHER_PROVINCES], dtype=np.int64)
-    region = np.where(d["local"], int(spec.unit_code), prov_codes[d["addr_prov"]])
-    base17 = region * 10**11 + bnum * 1000 + d["seq"]
+    region = np.where(r["local"], int(spec.unit_code), prov_codes[r["addr_prov"]])
+    base17 = region * 10**11 + bnum * 1000 + r["seq"]
     digits = (base17[:, None] // (10 ** np.arange(16, -1, -1, dtype=np.int64))) % 10
     weights = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
     id_number = X.cat(X.num(base17), X.take(_CHECK, (digits * weights).sum(axis=1) % 11))
-    addr_local = X.cat(spec.city + spec.district, X.take(_ROADS, d["addr_road"]), X.num(d["addr_no"]), "号",
-                       X.num(d["addr_bld"]), "栋", X.num(d["addr_room"]), "室")
-    addr_other = X.cat(X.take(_PROVS, d["addr_prov"]), X.take(_VILLAGES, d["addr_vil"]), "村",
-                       X.num(d["addr_no"]), "号")
-    address = X.where(d["local"], addr_local, addr_other)
+    addr_local = X.cat(spec.city + spec.district, X.take(_ROADS, r["addr_road"]), X.num(r["addr_no"]), "号",
+                       X.num(r["addr_bld"]), "栋", X.num(r["addr_room"]), "室")
+    addr_other = X.cat(X.take(_PROVS, r["addr_prov"]), X.take(_VILLAGES, r["addr_vil"]), "村",
+                       X.num(r["addr_no"]), "号")
     second_idx = np.array([K.CHARGE_IDX[T.SECOND_CHARGE[c]] if c in T.SECOND_CHARGE else -1
                            for c in K.CHARGE_NAMES])[ch]
-    has_second = d["second"] & (second_idx >= 0)
+    has_second = r["second"] & (second_idx >= 0)
     # one shared list object per (charge, second charge) combination: no per-row Python work
     lists = np.empty(2 * K.NCH, dtype=object)
     for i, c in enumerate(K.CHARGE_NAMES):
         sc = T.SECOND_CHARGE.get(c)
         lists[2 * i] = [c]
         lists[2 * i + 1] = [c, sc] if sc else [c]
-    charges_list = lists[ch * 2 + has_second.astype(int)]
-    circ_code = _circumstances_code(d)
-    circ = X.take(_CIRC_POOL, circ_code)
-    # judgment circumstances: occasionally changed (立功 added, or 坦白 when none)
-    circ_j_code = np.where(d["circ_change"], np.where(circ_code == 0, 2, circ_code | 4), circ_code)
-    offence_at = (d["offence_day"].astype("datetime64[s]")
-                  + (d["hour"] * 3600 + d["minute"] * 60).astype("timedelta64[s]"))
-    common = dict(
-        unit_code=X.pool([spec.unit_code]).take(pa.array(np.zeros(P, dtype=np.int64))),
-        unit_name=X.pool([spec.unit_name]).take(pa.array(np.zeros(P, dtype=np.int64))),
-        unified_case_no=unified, case_name=case_name_c.take(seg_pa), department=X.take(_DEPTS, d["dept"]),
-        prosecutor_id=X.take(X.pool(org.pros_ids), org.pros_i),
-        prosecutor_name=X.take(X.pool(org.pros_names), org.pros_i),
-        referring_agency=X.take(X.pool(org.agencies), org.agency_i),
-        police_station=X.take(X.pool(org.stations), org.station_i),
-        person_id=person_id, person_name=name, id_number=id_number, address=address,
-        gender=X.where(d["male"], "male", "female"), birth_date=birth, ethnicity=X.take(_ETH, d["eth_i"]),
-        education=X.take(_EDU, d["edu_i"]), occupation=X.take(_OCC, d["occ_i"]),
-        household=X.where(d["local"], "local", "non_local"),
-        minor=d["minor"], recidivist=d["recid"], prior_record=d["prior"], co_offending=d["co"],
-        gang=d["gang"], charge=X.take(_CHARGES, ch), charges=charges_list, charge_group=X.take(_GROUPS, ch),
-        surrender=d["surrender"], circumstances_review=circ, offence_at=offence_at,
-        place_type=X.take(_PLACES, d["place"]), amount_involved=d["amount"], case_summary=summary_c.take(seg_pa),
-    )
-    # --- arrest review rows
-    ar = d["in_ar"] & (d["ar_acc"] >= start) & (d["ar_acc"] <= end)
-    closed_ok = d["ar_closed"] <= end
-    chg_ok = closed_ok & (d["measure_changed_on"] <= end)
-    ar_rows = dict(
-        stage=X.pool(["arrest_review"]).take(pa.array(np.zeros(P, dtype=np.int64))),
-        case_type=X.where(d["juvenile"], "juvenile_arrest_review_case", "arrest_review_case"),
-        dept_case_no=ar_no_c.take(seg_pa), accepted_on=d["ar_acc"],
-        closed_on=np.where(closed_ok, d["ar_closed"], NAT),
-        coercive_measure=X.take(X.pool(MEASURE_CODES), np.full(P, 4)), detained=np.ones(P, bool),
-        arrested_on=np.where(closed_ok, d["arrested_on"], NAT),
-        measure_changed_on=np.where(chg_ok, d["measure_changed_on"], NAT),
-        measure_after_change=X.take(X.pool(AFTER_CODES), np.maximum(d["measure_after_change"], 0),
-                                    valid=chg_ok & (d["measure_after_change"] >= 0)),
-        decision=X.take(X.pool(["arrest_approved", "non_arrest"]), d["non_arrest"].astype(int), valid=closed_ok),
-        decision_subtype=X.take(X.pool(NA_SUB_CODES), d["na_sub"], valid=closed_ok & d["non_arrest"]),
-        plea_leniency=d["ar_plea"],
-    )
-    # --- prosecution review rows
-    pr = d["to_pr"] & (d["pr_acc"] >= start) & (d["pr_acc"] <= end)
-    p_ok = d["pr_closed"] <= end
-    j_ok = p_ok & (d["judgment_on"] <= end)
-    pros_ok = p_ok & d["prosecuted"]
-    rec_ok = pros_ok & d["has_rec"]
-    jr_ok = j_ok & d["has_rec"]
-    pdec = np.where(d["prosecuted"], 0, np.where(d["non_pros"], 1, 2))
-    rec_type = np.where(d["has_rec"], np.where(d["rec_fixed"], 0, 1), 2)
-    measure = d["pr_measure"]
-    court_i = np.isin(d["final_pen"], [3, 4]).astype(int)
-    pr_rows = dict(
-        stage=X.pool(["prosecution_review"]).take(pa.array(np.zeros(P, dtype=np.int64))),
-        case_type=X.where(d["juvenile"], "juvenile_first_instance_prosecution", "first_instance_prosecution"),
-        dept_case_no=pr_no_c.take(seg_pa), accepted_on=d["pr_acc"], closed_on=np.where(p_ok, d["pr_closed"], NAT),
+    circ_code = _circumstances_code(r)
+    circ_j_code = np.where(r["circ_change"], np.where(circ_code == 0, 2, circ_code | 4), circ_code)
+    offence_at = (r["offence_day"].astype("datetime64[s]")
+                  + (r["hour"] * 3600 + r["minute"] * 60).astype("timedelta64[s]"))
+    pros_i, agency_i, station_i = org.pros_i[R], org.agency_i[R], org.station_i[R]
+    # --- stage outcomes (arrest review rows / prosecution review rows)
+    a_closed_ok = is_ar & (r["ar_closed"] <= end)
+    chg_ok = a_closed_ok & (r["measure_changed_on"] <= end)
+    p_ok = is_pr & (r["pr_closed"] <= end)
+    j_ok = p_ok & (r["judgment_on"] <= end)
+    pros_ok = p_ok & r["prosecuted"]
+    rec_ok = pros_ok & r["has_rec"]
+    pdec = np.where(r["prosecuted"], 2, np.where(r["non_pros"], 3, 4))
+    accepted = np.where(is_ar, r["ar_acc"], r["pr_acc"])
+    closed = np.where(a_closed_ok, r["ar_closed"], np.where(p_ok, r["pr_closed"], NAT))
+    measure = np.where(is_ar, 4, r["pr_measure"])
+    u_e = r["u_entry"]
+    lag = np.where(u_e < 0.7, 0, np.where(u_e < 0.9, 1, 2))
+    base = np.where(np.isnat(closed), accepted + _td(np.minimum(lag, 1)), closed + _td(lag))
+    entered = np.minimum(base.astype("datetime64[s]") + (r["entry_hour"] * 60).astype("timedelta64[s]"),
+                         ctx["export_at"])
+    cols = dict(
+        unit_code=_const(spec.unit_code, n), unit_name=_const(spec.unit_name, n),
+        dept_case_no=dept_no, unified_case_no=unified, case_name=case_name_c.take(S_pa),
+        stage=X.take(X.pool(["arrest_review", "prosecution_review"]), is_pr.astype(int)),
+        case_type=X.take(X.pool(["arrest_review_case", "juvenile_arrest_review_case",
+                                 "first_instance_prosecution", "juvenile_first_instance_prosecution"]),
+                         is_pr * 2 + r["juvenile"]),
+        department=X.take(_DEPTS, r["dept"]),
+        prosecutor_id=X.take(X.pool(org.pros_ids), pros_i),
+        prosecutor_name=X.take(X.pool(org.pros_names), pros_i),
+        referring_agency=X.take(X.pool(org.agencies), agency_i),
+        police_station=X.take(X.pool(org.stations), station_i),
+        person_id=X.cat(unified, "-", X.num(r["k"] + 1, 2)), person_name=name, id_number=id_number,
+        address=X.where(r["local"], addr_local, addr_other),
+        gender=X.where(r["male"], "male", "female"), birth_date=birth, age=_age(birth, accepted),
+        ethnicity=X.take(_ETH, r["eth_i"]), education=X.take(_EDU, r["edu_i"]),
+        occupation=X.take(_OCC, r["occ_i"]), household=X.where(r["local"], "local", "non_local"),
+        minor=r["minor"], recidivist=r["recid"], prior_record=r["prior"], co_offending=r["co"],
+        gang=r["gang"], charge=X.take(_CHARGES, ch), charges=lists[ch * 2 + has_second.astype(int)],
+        charge_group=X.take(_GROUPS, ch),
+        accepted_on=accepted, closed_on=closed, entered_at=entered,
         coercive_measure=X.take(X.pool(MEASURE_CODES), measure), detained=np.isin(measure, [4, 5]),
-        decision=X.take(X.pool(["prosecute", "non_prosecution", "other"]), pdec, valid=p_ok),
-        decision_subtype=X.take(X.pool(NP_SUB_CODES), d["np_sub"], valid=p_ok & d["non_pros"]),
-        procedure=X.take(X.pool(PROC_CODES), d["proc"], valid=pros_ok),
-        supplementary_investigation=np.where(p_ok, d["sup"], 0),
-        review_extension=np.where(p_ok, d["ext_final"], 0),
-        withdrawal=_opt_bool(pros_ok, d["withdraw"]),
-        plea_leniency=d["plea"],
-        recommendation_type=X.take(X.pool(["fixed", "range", "none"]), rec_type, valid=pros_ok),
-        recommended_penalty=X.take(X.pool(PEN_CODES), d["pen"], valid=rec_ok),
-        recommended_term_months=np.where(rec_ok, d["term"], np.nan),
-        recommended_probation=_opt_bool(rec_ok, d["probation"]),
-        court=X.take(X.pool([spec.court, spec.mid_court]), court_i, valid=j_ok),
-        judgment_on=np.where(j_ok, d["judgment_on"], NAT),
-        principal_penalty=X.take(X.pool(PEN_CODES), d["final_pen"], valid=j_ok),
-        term_months=np.where(j_ok, d["final_term"], np.nan),
-        probation=_opt_bool(j_ok, d["final_prob"]),
-        probation_months=np.where(j_ok, d["probation_months"], np.nan),
-        fine=np.where(j_ok, d["final_fine"], np.nan),
-        recommendation_adopted=_opt_bool(jr_ok, d["adopted"]),
+        arrested_on=np.where(a_closed_ok, r["arrested_on"], NAT),
+        measure_changed_on=np.where(chg_ok, r["measure_changed_on"], NAT),
+        measure_after_change=X.take(X.pool(AFTER_CODES), np.maximum(r["measure_after_change"], 0),
+                                    valid=chg_ok & (r["measure_after_change"] >= 0)),
+        decision=X.take(X.pool(["arrest_approved", "non_arrest", "prosecute", "non_prosecution", "other"]),
+                        np.where(is_ar, r["non_arrest"].astype(int), pdec), valid=a_closed_ok | p_ok),
+        decision_subtype=X.take(X.pool(NA_SUB_CODES + NP_SUB_CODES), np.where(is_ar, r["na_sub"], 3 + r["np_sub"]),
+                                valid=(a_closed_ok & r["non_arrest"]) | (p_ok & r["non_pros"])),
+        procedure=X.take(X.pool(PROC_CODES), r["proc"], valid=pros_ok),
+        supplementary_investigation=np.where(p_ok, r["sup"], 0),
+        review_extension=np.where(p_ok, r["ext_final"], 0),
+        withdrawal=_opt_bool(pros_ok, r["withdraw"]),
+        plea_leniency=np.where(is_ar, r["ar_plea"], r["plea"]),
+        surrender=r["surrender"], circumstances_review=X.take(_CIRC_POOL, circ_code),
+        recommendation_type=X.take(X.pool(["fixed", "range", "none"]),
+                                   np.where(r["has_rec"], np.where(r["rec_fixed"], 0, 1), 2), valid=pros_ok),
+        recommended_penalty=X.take(X.pool(PEN_CODES), r["pen"], valid=rec_ok),
+        recommended_term_months=np.where(rec_ok, r["term"], np.nan),
+        recommended_probation=_opt_bool(rec_ok, r["probation"]),
+        court=X.take(X.pool([spec.court, spec.mid_court]), np.isin(r["final_pen"], [3, 4]).astype(int), valid=j_ok),
+        judgment_on=np.where(j_ok, r["judgment_on"], NAT),
+        principal_penalty=X.take(X.pool(PEN_CODES), r["final_pen"], valid=j_ok),
+        term_months=np.where(j_ok, r["final_term"], np.nan),
+        probation=_opt_bool(j_ok, r["final_prob"]),
+        probation_months=np.where(j_ok, r["probation_months"], np.nan),
+        fine=np.where(j_ok, r["final_fine"], np.nan),
+        recommendation_adopted=_opt_bool(j_ok & r["has_rec"], r["adopted"]),
         circumstances_judgment=X.take(_CIRC_POOL, circ_j_code, valid=j_ok),
-        judgment_changed_circumstances=_opt_bool(j_ok, d["circ_change"]),
-        appeal=_opt_bool(j_ok, d["appeal"]), protest=_opt_bool(j_ok, d["protest"]),
+        judgment_changed_circumstances=_opt_bool(j_ok, r["circ_change"]),
+        appeal=_opt_bool(j_ok, r["appeal"]), protest=_opt_bool(j_ok, r["protest"]),
+        offence_at=offence_at, place_type=X.take(_PLACES, r["place"]), amount_involved=r["amount"],
+        case_summary=summary_c.take(S_pa),
+        _i=R, _stage=np.where(is_ar, "ar", "pr").astype(object),
     )
-    frames = []
-    for mask, rows, stage in ((ar, ar_rows, "ar"), (pr, pr_rows, "pr")):
-        idx = np.flatnonzero(mask)
-        idx_pa = pa.array(idx)
-        cols = {}
-        for src in (common, rows):
-            for k, v in src.items():
-                cols[k] = v.take(idx_pa) if isinstance(v, (pa.Array, pa.ChunkedArray)) else v[idx]
-        acc = cols["accepted_on"]
-        cols["age"] = _age(cols["birth_date"], acc)
-        cl = cols["closed_on"]
-        u_e = d["u_entry"][idx]
-        lag = np.where(u_e < 0.7, 0, np.where(u_e < 0.9, 1, 2))
-        base = np.where(np.isnat(cl), acc + _td(np.minimum(lag, 1)), cl + _td(lag))
-        ent = base.astype("datetime64[s]") + (d["entry_hour"][idx] * 60).astype("timedelta64[s]")
-        cols["entered_at"] = np.minimum(ent, ctx["export_at"])
-        cols["_i"] = idx
-        cols["_stage"] = stage
-        frames.append(cols)
-    return frames
+    return cols
 
 
 def to_frame(cols):
@@ -449,7 +440,6 @@ def to_frame(cols):
             out[name] = pd.Series(pd.array(np.asarray(v, dtype=float), dtype="Float64"))
         else:
             out[name] = pd.Series(v, dtype=object)
-    df = pd.DataFrame(out)
-    df["_i"] = cols["_i"]
-    df["_stage"] = cols["_stage"]
-    return df
+    out["_i"] = pd.Series(cols["_i"])
+    out["_stage"] = pd.Series(cols["_stage"], dtype=object)
+    return pd.DataFrame(out, copy=False)

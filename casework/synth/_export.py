@@ -50,15 +50,20 @@ def stage_columns(stage):
 
 def _fmt_dates(ts, style, with_time):
     """Render a timestamp array; ``style`` 0 ISO, 1 slash, 2 Chinese (dates only)."""
-    iso = pc.strftime(ts, format="%Y-%m-%d")
-    y = pc.cast(pc.year(ts), X.STR)
-    m = pc.cast(pc.month(ts), X.STR)
-    d = pc.cast(pc.day(ts), X.STR)
+    iso = pc.cast(ts, X.STR) if with_time else pc.cast(pc.cast(ts, pa.date32()), X.STR)
+    alt = (style == 1 if with_time else style != 0) & ~np.asarray(pc.is_null(ts))
+    if not alt.any():
+        return iso
+    sub = ts.filter(pa.array(alt))
+    y = pc.cast(pc.year(sub), X.STR)
+    m = pc.cast(pc.month(sub), X.STR)
+    d = pc.cast(pc.day(sub), X.STR)
     slash = X.cat(y, "/", m, "/", d)
     if with_time:
-        hms = pc.strftime(ts, format="%H:%M:%S")
-        return X.where(style == 1, X.cat(slash, " ", hms), X.cat(iso, " ", hms))
-    return X.where(style == 1, slash, X.where(style == 2, X.cat(y, "年", m, "月", d, "日"), iso))
+        repl = X.cat(slash, " ", pc.utf8_slice_codeunits(pc.cast(sub, X.STR), 11, 19))
+    else:
+        repl = X.where(style[alt] == 1, slash, X.cat(y, "年", m, "月", d, "日"))
+    return pc.replace_with_mask(iso, pa.array(alt), repl)
 
 
 def _fmt_num(values):
@@ -200,8 +205,10 @@ class _XlsxSheet:
             if name in self.numeric and not header:
                 cell = X.cat('<c r="', ref, '"><v>', txt, "</v></c>")
             else:
-                esc = pc.replace_substring(pc.replace_substring(pc.replace_substring(
-                    txt, "&", "&amp;"), "<", "&lt;"), ">", "&gt;")
+                esc = txt
+                for ch, ent in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+                    if pc.any(pc.match_substring(esc, ch)).as_py():
+                        esc = pc.replace_substring(esc, ch, ent)
                 cell = X.cat('<c r="', ref, '" t="inlineStr"><is><t>', esc, "</t></is></c>")
             cells.append(cell)
         body = pc.binary_join_element_wise(*[X._lit(p) for p in ('<row r="', rows, '">', *cells, "</row>")],
@@ -289,8 +296,13 @@ class Exporter:
                     sheet.add(frame)
 
     def add(self, records, modifications, *, first=False):
+        stages = records["stage"].to_numpy(dtype=object)
         for stage, key in STAGE_FILES.items():
-            part = records[records["stage"] == stage]
+            idx = np.flatnonzero(stages == stage)
+            if len(idx) and idx[-1] - idx[0] + 1 == len(idx):
+                part = records.iloc[idx[0]:idx[-1] + 1]  # contiguous: no copy
+            else:
+                part = records.iloc[idx]
             cols = stage_columns(stage)
             numeric = [schema.column("records", c).label_zh for c in cols
                        if schema.column("records", c).dtype in ("int", "float")]

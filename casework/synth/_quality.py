@@ -53,24 +53,29 @@ def eligible(df):
 
 def choose_kinds(df, u_err, u_kind, run_mask, run_rate):
     """Pick an error kind (or None) for every row: background everywhere, a planted run where
-    ``run_mask`` holds."""
-    elig = eligible(df)
+    ``run_mask`` holds. Only candidate rows (a few percent) are examined."""
     kinds = list(ERROR_KINDS)
+    n = len(df)
+    out = np.full(n, None, dtype=object)
+    planted = np.zeros(n, dtype=bool)
+    cand = np.flatnonzero((u_err < BACKGROUND_RATE) | (run_mask & (u_err < run_rate)))
+    if not len(cand):
+        return out, planted
+    elig = eligible(df.iloc[cand])
     E = np.column_stack([elig[k] for k in kinds]).astype(float)
-    out = np.full(len(df), None, dtype=object)
-    planted = np.zeros(len(df), dtype=bool)
+    u_c, uk_c, run_c = u_err[cand], u_kind[cand], run_mask[cand]
     for weights, mask, is_run in (
-        (np.array([ERROR_KINDS[k] for k in kinds], float), u_err < BACKGROUND_RATE, False),
-        (np.array([1.0 if k in RUN_KINDS else 0.0 for k in kinds]), run_mask & (u_err < run_rate), True),
+        (np.array([ERROR_KINDS[k] for k in kinds], float), u_c < BACKGROUND_RATE, False),
+        (np.array([1.0 if k in RUN_KINDS else 0.0 for k in kinds]), run_c & (u_c < run_rate), True),
     ):
         W = E * weights
         tot = W.sum(axis=1)
         ok = mask & (tot > 0)
         cum = np.cumsum(W, axis=1) / np.where(tot > 0, tot, 1)[:, None]
-        idx = np.minimum((u_kind[:, None] >= cum).sum(axis=1), len(kinds) - 1)
-        out = np.where(ok, np.array(kinds, dtype=object)[idx], out)
+        idx = np.minimum((uk_c[:, None] >= cum).sum(axis=1), len(kinds) - 1)
+        out[cand[ok]] = np.array(kinds, dtype=object)[idx[ok]]
         if is_run:
-            planted = ok
+            planted[cand[ok]] = True
     return out, planted
 
 
