@@ -146,29 +146,26 @@ def _windows_cte(windows: list[tuple[str, pd.Timestamp, pd.Timestamp]]) -> str:
     return f"_w(_window, _start, _next) AS (VALUES {rows})"
 
 
-def _join(cohort: _ind.Cohort, monthly: bool) -> str:
-    if cohort.type == "date":
-        col = f"t.{_q(cohort.column)}"
-        if monthly:
-            return f"date_trunc('month', {col}) = w._start"
-        return f"{col} >= w._start AND {col} < w._next"
+_STATE = "_state"  # query group of the state cohorts (在办, 上期积存, 本期受理+上期积存)
+
+
+def _state_predicate(cohort: _ind.Cohort) -> str | None:
+    """Extra condition of a state cohort inside the shared 'active' join (None for active)."""
     closed = f"coalesce(t.closed_on, {_FAR})"
     if cohort.type == "open_at_end":
         return f"t.accepted_on < w._next AND {closed} >= w._next"
     if cohort.type == "open_at_start":
         return f"t.accepted_on < w._start AND {closed} >= w._start"
-    return f"t.accepted_on < w._next AND {closed} >= w._start"  # active
+    return None
 
 
-def _prefilter(cohort: _ind.Cohort, lo: pd.Timestamp, hi: pd.Timestamp) -> str:
-    if cohort.type == "date":
-        col = f"t.{_q(cohort.column)}"
-        return f"{col} >= {_ts(lo)} AND {col} < {_ts(hi)}"
-    return f"t.accepted_on < {_ts(hi)} AND coalesce(t.closed_on, {_FAR}) >= {_ts(lo)}"
+def _cond(part: _ind.Part, cohorts: dict) -> str:
+    cohort = cohorts[part.cohort]
+    pred = _state_predicate(cohort) if cohort.type != "date" else None
+    return part.condition if pred is None else f"({part.condition}) AND ({pred})"
 
 
-def _agg_person(pid: str, part: _ind.Part) -> str:
-    cond = part.condition
+def _agg_person(pid: str, part: _ind.Part, cond: str) -> str:
     if part.agg == "count":
         return f"count(*) FILTER (WHERE {cond}) AS {pid}"
     v = f"({part.value})"
@@ -183,10 +180,10 @@ def _agg_person(pid: str, part: _ind.Part) -> str:
     raise ValueError(part.agg)
 
 
-def _agg_case_inner(pid: str, part: _ind.Part) -> str:
+def _agg_case_inner(pid: str, part: _ind.Part, cond: str) -> str:
     if part.agg == "count":
-        return f"max(CASE WHEN {part.condition} THEN 1 ELSE 0 END) AS {pid}"
-    return f"max(({part.value})) FILTER (WHERE {part.condition}) AS {pid}"
+        return f"max(CASE WHEN {cond} THEN 1 ELSE 0 END) AS {pid}"
+    return f"max(({part.value})) FILTER (WHERE {cond}) AS {pid}"
 
 
 def _agg_case_outer(pid: str, part: _ind.Part) -> str:
@@ -199,25 +196,47 @@ def _agg_case_outer(pid: str, part: _ind.Part) -> str:
     return f"quantile_cont({pid}, 0.5) AS {pid}"
 
 
-def _query(source: str, table: str, cohort: _ind.Cohort, unit: str, parts: dict[str, _ind.Part],
-           by: tuple[str, ...], windows, monthly: bool) -> str:
-    lo = min(w[1] for w in windows)
-    hi = max(w[2] for w in windows)
+def _query(source: str, table: str, group: str, unit: str, parts: dict[str, _ind.Part],
+           by: tuple[str, ...], windows, monthly: bool, cohorts: dict | None = None) -> str:
+    """One aggregate query: every part of one (source, cohort group, unit) by keys × window.
+
+    Date cohorts over months group on ``date_trunc('month', column)`` directly (no join); date
+    cohorts over arbitrary (possibly overlapping) periods join a small windows table; the
+    state cohorts share one range join on 'active' (accepted by the window's end and not
+    closed before its start) with their own condition inside each aggregate's FILTER.
+    """
+    cohorts = cohorts or _ind.cohorts()
+    lo = _ts(min(w[1] for w in windows))
+    hi = _ts(max(w[2] for w in windows))
     keys_sel = "".join(f"t.{_q(k)} AS {_q(k)}, " for k in by)
     keys_grp = "".join(f"{_q(k)}, " for k in by)
-    head = (f"WITH {_windows_cte(windows)}\n")
-    frm = (f"FROM {source} AS t JOIN _w AS w ON {_join(cohort, monthly)}\n"
-           f"WHERE {_prefilter(cohort, lo, hi)}\n")
+    conds = {pid: _cond(p, cohorts) for pid, p in parts.items()}
+    if group == _STATE:
+        head = f"WITH {_windows_cte(windows)}\n"
+        closed = f"coalesce(t.closed_on, {_FAR})"
+        frm = (f"FROM {source} AS t JOIN _w AS w ON t.accepted_on < w._next AND {closed} >= w._start\n"
+               f"WHERE t.accepted_on < {hi} AND {closed} >= {lo}\n")
+        win = "w._window"
+    else:
+        col = f"t.{_q(cohorts[group].column)}"
+        where = f"WHERE {col} >= {lo} AND {col} < {hi}\n"
+        if monthly:
+            head, frm, win = "", f"FROM {source} AS t\n{where}", f"date_trunc('month', {col})"
+        else:
+            head = f"WITH {_windows_cte(windows)}\n"
+            frm = f"FROM {source} AS t JOIN _w AS w ON {col} >= w._start AND {col} < w._next\n{where}"
+            win = "w._window"
     if unit == "person":
-        aggs = ",\n  ".join(_agg_person(pid, p) for pid, p in parts.items())
-        return (f"{head}SELECT {keys_sel}w._window AS _window,\n  {aggs}\n{frm}"
-                f"GROUP BY {keys_grp}w._window")
+        aggs = ",\n  ".join(_agg_person(pid, p, conds[pid]) for pid, p in parts.items())
+        return (f"{head}SELECT {keys_sel}{win} AS _window,\n  {aggs}\n{frm}"
+                f"GROUP BY {keys_grp}_window")
     ckey = CASE_KEY[table]
     extra = "t.stage, " if table == "records" else ""
-    inner = ",\n    ".join(_agg_case_inner(pid, p) for pid, p in parts.items())
+    inner = ",\n    ".join(_agg_case_inner(pid, p, conds[pid]) for pid, p in parts.items())
     outer = ",\n  ".join(_agg_case_outer(pid, p) for pid, p in parts.items())
-    return (f"{head}, _c AS (\n  SELECT {keys_sel}w._window AS _window, {extra}t.{_q(ckey)} AS _case,\n"
-            f"    {inner}\n  {frm}  GROUP BY {keys_grp}w._window, {extra}t.{_q(ckey)}\n)\n"
+    with_ = f"{head.rstrip()}, _c AS (" if head else "WITH _c AS ("
+    return (f"{with_}\n  SELECT {keys_sel}{win} AS _window, {extra}t.{_q(ckey)} AS _case,\n"
+            f"    {inner}\n  {frm}  GROUP BY {keys_grp}_window, {extra}t.{_q(ckey)}\n)\n"
             f"SELECT {keys_grp}_window,\n  {outer}\nFROM _c GROUP BY {keys_grp}_window")
 
 
@@ -232,7 +251,8 @@ class _Plan:
     all_inds: dict  # requested + dependencies, by code
     units: dict  # code -> unit used
     part_ids: dict  # (code, role) -> pid (or ("derived", codes))
-    queries: dict  # (source_name, table, cohort, unit) -> {pid: Part}
+    queries: dict  # (source_name, table, cohort or _STATE, unit) -> {pid: Part}
+    cohorts: dict  # name -> Cohort (built-in and user)
 
 
 def _plan(inds, count_unit: str, extra) -> _Plan:
@@ -246,6 +266,7 @@ def _plan(inds, count_unit: str, extra) -> _Plan:
     for ind in inds:
         add(ind)
     units, part_ids, queries, seen = {}, {}, {}, {}
+    cohorts = _ind.cohorts(extra)
     for ind in all_inds.values():
         unit = ind.resolve_unit(count_unit)
         units[ind.code] = unit
@@ -255,11 +276,12 @@ def _plan(inds, count_unit: str, extra) -> _Plan:
                 part_ids[(ind.code, role)] = ("derived", part.sum_of)
                 continue
             key = (src, part.table, part.cohort, unit, part.agg, part.condition, part.value)
+            group = part.cohort if cohorts[part.cohort].type == "date" else _STATE
             if key not in seen:
                 seen[key] = f"p{len(seen)}"
-                queries.setdefault((src, part.table, part.cohort, unit), {})[seen[key]] = part
+                queries.setdefault((src, part.table, group, unit), {})[seen[key]] = part
             part_ids[(ind.code, role)] = seen[key]
-    return _Plan(list(inds), all_inds, units, part_ids, queries)
+    return _Plan(list(inds), all_inds, units, part_ids, queries, cohorts)
 
 
 def _source_name(ind: _ind.Indicator) -> str:
@@ -300,10 +322,9 @@ def _build_sql(plan: _Plan, by, windows, monthly: bool, srcs: _Sources,
             raise ParameterError(
                 f"分组字段 {k!r} 不在数据中。可用字段：{', '.join(rcols)}",
                 f"grouping column {k!r} not in the data; available: {', '.join(rcols)}")
-    cohorts = _ind.cohorts()
     out = []
     for qkey, parts in plan.queries.items():
-        src, table, cohort_name, unit = qkey
+        src, table, group, unit = qkey
         if table == "records":
             missing = [k for k in by if k not in rcols]
             if missing:
@@ -312,8 +333,8 @@ def _build_sql(plan: _Plan, by, windows, monthly: bool, srcs: _Sources,
             source = names["records"]
         else:
             source = _journeys_view(src, jcols, rcols, by, names["journeys"], names["records"])
-        cohort = cohorts[cohort_name]
-        out.append((qkey, _query(source, table, cohort, unit, parts, tuple(by), windows, monthly)))
+        out.append((qkey, _query(source, table, group, unit, parts, tuple(by), windows, monthly,
+                                 plan.cohorts)))
     return out
 
 
@@ -337,7 +358,12 @@ def _run(plan: _Plan, by, windows, monthly: bool, srcs: _Sources) -> pd.DataFram
     frames = []
     for _, q in queries:
         try:
-            frames.append(con.execute(q).df())
+            f = con.execute(q).df()
+            if len(f) and pd.api.types.is_datetime64_any_dtype(f["_window"]):
+                f["_window"] = f["_window"].dt.strftime("%Y-%m")
+            elif not len(f):
+                f["_window"] = f["_window"].astype("object")
+            frames.append(f)
         except duckdb.Error as err:
             raise ParameterError(
                 f"指标表达式无法执行：{err}", f"indicator expression failed in DuckDB: {err}",
@@ -404,7 +430,7 @@ def _poisson_interval(k, alpha):
     return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
 
 
-def _values(wide: pd.DataFrame, plan: _Plan, ind: _ind.Indicator, alpha: float) -> pd.DataFrame:
+def _values(wide: pd.DataFrame, plan: _Plan, ind: _ind.Indicator, alpha: float) -> dict:
     code = ind.code
     num = _resolve_part(wide, plan, code, "numerator", "")
     den = _resolve_part(wide, plan, code, "denominator", "")
@@ -437,9 +463,8 @@ def _values(wide: pd.DataFrame, plan: _Plan, ind: _ind.Indicator, alpha: float) 
                 se = np.sqrt(value * (1 - value) / den)
             else:  # events per unit of the denominator (Poisson numerator)
                 se = np.where(den > 0, np.sqrt(num) / den, np.nan)
-    return pd.DataFrame({"numerator": num, "denominator": den, "value": value,
-                         "value_ci_lower": lo, "value_ci_upper": hi, "value_se": se, "_sd": sd},
-                        index=wide.index)
+    return {"numerator": num, "denominator": den, "value": value, "value_ci_lower": lo,
+            "value_ci_upper": hi, "value_se": se, "_sd": sd}
 
 
 def _p_value(ind: _ind.Indicator, cur: pd.DataFrame, base: pd.DataFrame, t_cur: float,
@@ -584,7 +609,7 @@ def compute(records, *, indicators, by=(), period, journeys=None, count_unit: st
     wide = _run(plan, by, windows, False, srcs)
     rows = []
     for ind in plan.inds:
-        vals = _values(wide, plan, ind, alpha)
+        vals = pd.DataFrame(_values(wide, plan, ind, alpha), index=wide.index)
         frame = pd.concat([wide[list(by) + ["_window"]], vals], axis=1)
         cur = frame[frame["_window"] == p.code].reset_index(drop=True)
         out = cur[list(by)].copy()
@@ -653,19 +678,27 @@ def monthly(records, *, indicators, by=(), start, end, journeys=None, count_unit
         raise ParameterError("起止月份无效：开始晚于结束", "start is after end")
     windows = [(m.code, m.start, m.end + pd.Timedelta(days=1)) for m in months]
     wide = _run(plan, by, windows, True, srcs)
+    # sorted once (groups, then months); every indicator block keeps that order
+    wide = wide.sort_values([*by, "_window"], kind="stable", na_position="last",
+                            ignore_index=True)
     starts = {m.code: m.start for m in months}
-    rows = []
-    for ind in plan.inds:
-        vals = _values(wide, plan, ind, alpha).drop(columns="_sd")
-        out = wide[list(by)].copy()
-        for k, v in _meta(ind, plan.units[ind.code]).items():
-            out[k] = v
-        out["month"] = wide["_window"].to_numpy()
-        out["month_start"] = wide["_window"].map(starts).to_numpy()
-        out = pd.concat([out, vals], axis=1)
-        rows.append(out)
-    result = pd.concat(rows, ignore_index=True)
-    return _sort(result, by, plan, extra=("month",))
+    n, m = len(wide), len(plan.inds)
+    window = wide["_window"].to_numpy()
+    cols: dict[str, object] = {k: np.tile(wide[k].to_numpy(), m) for k in by}
+    meta = [_meta(ind, plan.units[ind.code]) for ind in plan.inds]
+    for k in meta[0]:
+        cols[k] = np.repeat(np.array([mt[k] for mt in meta], dtype=object), n)
+    cols["month"] = np.tile(window, m)
+    cols["month_start"] = np.tile(pd.to_datetime(pd.Series(window).map(starts)).to_numpy(), m)
+    blocks = [_values(wide, plan, ind, alpha) for ind in plan.inds]
+    for c in ("numerator", "denominator", "value", "value_ci_lower", "value_ci_upper", "value_se"):
+        cols[c] = np.concatenate([b[c] for b in blocks]) if blocks else np.array([])
+    result = pd.DataFrame(cols)
+    for k in by:  # keep the keys' dtypes
+        result[k] = result[k].astype(wide[k].dtype)
+    for k in ("indicator", "name_zh", "kind", "count_unit", "unit_zh", "direction", "month"):
+        result[k] = result[k].astype("string")
+    return result
 
 
 def _sort(df: pd.DataFrame, by, plan: _Plan, extra=()) -> pd.DataFrame:
@@ -703,11 +736,10 @@ def sql(*, indicators, by=(), period=None, start=None, end=None, count_unit: str
     names = {"records": f"read_parquet({_lit(records)})", "journeys": f"read_parquet({_lit(journeys)})"}
     rcols = schema.column_names("records")
     jcols = schema.column_names("journeys")
-    cohorts = _ind.cohorts()
     texts = []
-    for (src, table, cohort_name, unit), parts in plan.queries.items():
+    for (src, table, group, unit), parts in plan.queries.items():
         source = (names["records"] if table == "records"
                   else _journeys_view(src, jcols, rcols, by, names["journeys"], names["records"]))
-        texts.append(_query(source, table, cohorts[cohort_name], unit, parts, by, windows, monthly_)
+        texts.append(_query(source, table, group, unit, parts, by, windows, monthly_, plan.cohorts)
                      + ";")
     return "\n\n".join(texts)

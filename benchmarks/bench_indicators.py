@@ -1,0 +1,311 @@
+"""Benchmark: every registry indicator for all units × 36 months against hand-written SQL.
+
+In the same run and over the same Parquet files (``casework.synth.generate``, 1 M person rows
+by default, plus ``journeys.parquet`` built from them), it times
+
+* the baseline: a hand-written DuckDB query per cohort (``SUM``/``COUNT … FILTER``,
+  ``quantile_cont``, the case-level sub-aggregation for 件 indicators, the month joins for the
+  在办 / 上期积存 / 审结率 cohorts) — what an analyst fluent in SQL would write for the same
+  table, returning the raw aggregates only; and
+* ``casework.panel.monthly(records_path, indicators="all", by="unit_code", …)`` — the same
+  aggregates generated from the registry, plus values, intervals and the tidy frame,
+
+checks that both give the same numbers, and prints both times (best of ``--repeat``) and their
+ratio (goal ≤ 1.5×, issue #3). ``--ten-million`` then generates 10 M rows and measures the peak
+memory (``resource.getrusage``) of the panel in a fresh process (goal < 8 GB).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_indicators.py [--persons 1000000] [--units 10]
+        [--repeat 3] [--data DIR] [--ten-million] [--data10 DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import duckdb  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+START, END = "2022-01", "2024-12"
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------
+
+
+def prepare(data_dir: Path, *, persons: int, units: int) -> dict:
+    """Synthetic records (cached in ``data_dir``) and the journeys table built unit by unit."""
+    from casework import journeys, synth
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    rec = data_dir / "records.parquet"
+    if not rec.exists():
+        t = time.perf_counter()
+        synth.generate(data_dir, units=units, years=3, end=END, persons=persons, seed=3,
+                       exports=False)
+        print(f"  generated {persons:,} person rows in {time.perf_counter() - t:.0f} s")
+    jpath = data_dir / "journeys.parquet"
+    if not jpath.exists():
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        t = time.perf_counter()
+        codes = duckdb.sql(f"SELECT DISTINCT unit_code FROM read_parquet('{rec}') ORDER BY 1").fetchall()
+        writer = None
+        for (code,) in codes:
+            part = pd.read_parquet(rec, filters=[("unit_code", "=", code)],
+                                   columns=["unit_code", "unified_case_no", "person_id", "stage",
+                                            "dept_case_no", "accepted_on", "closed_on", "decision",
+                                            "decision_subtype", "arrested_on",
+                                            "measure_after_change", "measure_changed_on",
+                                            "judgment_on", "principal_penalty", "charge",
+                                            "charge_group", "referring_agency", "police_station"])
+            table = pa.Table.from_pandas(journeys.build(part), preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(jpath, table.schema)
+            writer.write_table(table.cast(writer.schema))
+        writer.close()
+        print(f"  built journeys in {time.perf_counter() - t:.0f} s")
+    n = duckdb.sql(f"SELECT count(*), count(DISTINCT unit_code) FROM read_parquet('{rec}')").fetchall()[0]
+    return {"records": rec, "journeys": jpath, "rows": n[0], "units": n[1]}
+
+
+# ---------------------------------------------------------------------------------------------
+# the hand-written baseline
+# ---------------------------------------------------------------------------------------------
+
+
+def hand_sql(rec: Path, jr: Path) -> dict[str, str]:
+    R = f"read_parquet('{rec}')"
+    J = f"read_parquet('{jr}')"
+    lo, hi = "TIMESTAMP '2022-01-01'", "TIMESTAMP '2025-01-01'"
+    months = ("(SELECT range AS m, range + INTERVAL 1 MONTH AS nx FROM "
+              f"range({lo}, {hi}, INTERVAL 1 MONTH))")
+    days = "date_diff('day', accepted_on, closed_on)"
+    ar, pr = "stage = 'arrest_review'", "stage = 'prosecution_review'"
+    judged = "judgment_on IS NOT NULL AND principal_penalty IS NOT NULL"
+    return {
+        "accepted": f"""
+SELECT unit_code, date_trunc('month', accepted_on) AS m,
+  count(*) FILTER (WHERE {ar}) AS accepted_arrest_review,
+  count(*) FILTER (WHERE {pr}) AS accepted_prosecution_review
+FROM {R} WHERE accepted_on >= {lo} AND accepted_on < {hi} GROUP BY ALL""",
+        "closed": f"""
+SELECT unit_code, date_trunc('month', closed_on) AS m,
+  count(*) FILTER (WHERE {ar}) AS closed_arrest_review,
+  count(*) FILTER (WHERE {pr}) AS closed_prosecution_review,
+  count(*) FILTER (WHERE {ar} AND decision = 'arrest_approved') AS arrests_approved,
+  count(*) FILTER (WHERE {ar} AND decision = 'non_arrest') AS non_arrests,
+  count(*) FILTER (WHERE {pr} AND decision = 'prosecute') AS prosecuted,
+  count(*) FILTER (WHERE {pr} AND decision = 'non_prosecution') AS non_prosecuted,
+  count(*) FILTER (WHERE {ar} AND decision IN ('arrest_approved', 'non_arrest')) AS nar_den,
+  count(*) FILTER (WHERE {ar} AND decision = 'non_arrest' AND decision_subtype = 'no_necessity') AS nar_nn,
+  count(*) FILTER (WHERE {ar} AND decision = 'non_arrest' AND decision_subtype = 'insufficient_evidence_arrest') AS nar_ie,
+  count(*) FILTER (WHERE {ar} AND decision = 'non_arrest' AND decision_subtype = 'not_criminal') AS nar_nc,
+  count(*) FILTER (WHERE {pr} AND decision IN ('prosecute', 'non_prosecution')) AS npr_den,
+  count(*) FILTER (WHERE {pr} AND decision = 'non_prosecution' AND decision_subtype = 'statutory') AS npr_st,
+  count(*) FILTER (WHERE {pr} AND decision = 'non_prosecution' AND decision_subtype = 'discretionary') AS npr_di,
+  count(*) FILTER (WHERE {pr} AND decision = 'non_prosecution' AND decision_subtype = 'insufficient_evidence') AS npr_ie,
+  count(*) FILTER (WHERE {pr} AND decision = 'non_prosecution' AND decision_subtype = 'conditional') AS npr_co,
+  count(*) FILTER (WHERE {pr} AND decision = 'prosecute' AND detained) AS detained_prosecuted,
+  count(*) FILTER (WHERE {pr} AND plea_leniency) AS plea,
+  count(*) FILTER (WHERE {pr} AND recommendation_type = 'fixed') AS rec_fixed,
+  count(*) FILTER (WHERE {pr} AND recommendation_type IN ('fixed', 'range')) AS rec_any,
+  count(*) FILTER (WHERE {pr} AND review_extension > 0) AS extended,
+  count(*) FILTER (WHERE {pr} AND decision = 'prosecute' AND withdrawal) AS withdrawn,
+  sum({days}) FILTER (WHERE {ar} AND closed_on >= accepted_on) AS ar_days,
+  count({days}) FILTER (WHERE {ar} AND closed_on >= accepted_on) AS ar_n,
+  sum(CAST({days} AS DOUBLE) * {days}) FILTER (WHERE {ar} AND closed_on >= accepted_on) AS ar_ss,
+  quantile_cont({days}, 0.5) FILTER (WHERE {ar} AND closed_on >= accepted_on) AS ar_median,
+  sum({days}) FILTER (WHERE {pr} AND closed_on >= accepted_on) AS pr_days,
+  count({days}) FILTER (WHERE {pr} AND closed_on >= accepted_on) AS pr_n,
+  sum(CAST({days} AS DOUBLE) * {days}) FILTER (WHERE {pr} AND closed_on >= accepted_on) AS pr_ss,
+  quantile_cont({days}, 0.5) FILTER (WHERE {pr} AND closed_on >= accepted_on) AS pr_median
+FROM {R} WHERE closed_on >= {lo} AND closed_on < {hi} GROUP BY ALL""",
+        "judgment": f"""
+SELECT unit_code, date_trunc('month', judgment_on) AS m,
+  count(*) FILTER (WHERE {judged}) AS judged,
+  count(*) FILTER (WHERE recommendation_type IN ('fixed', 'range') AND judgment_on IS NOT NULL
+                   AND recommendation_adopted IS NOT NULL) AS adopt_den,
+  count(*) FILTER (WHERE recommendation_type IN ('fixed', 'range') AND judgment_on IS NOT NULL
+                   AND recommendation_adopted) AS adopted,
+  count(*) FILTER (WHERE {judged} AND principal_penalty = 'acquitted') AS acquitted,
+  count(*) FILTER (WHERE {judged} AND appeal) AS appealed,
+  count(*) FILTER (WHERE {judged} AND NOT coalesce(appeal, FALSE) AND NOT coalesce(protest, FALSE)) AS accepted_judgment
+FROM {R} WHERE judgment_on >= {lo} AND judgment_on < {hi} GROUP BY ALL""",
+        "states": f"""
+SELECT t.unit_code, w.m,
+  count(*) FILTER (WHERE t.{ar} AND t.accepted_on < w.nx AND coalesce(t.closed_on, TIMESTAMP '9999-12-31') >= w.nx) AS pending_arrest_review,
+  count(*) FILTER (WHERE t.{pr} AND t.accepted_on < w.nx AND coalesce(t.closed_on, TIMESTAMP '9999-12-31') >= w.nx) AS pending_prosecution_review,
+  count(*) FILTER (WHERE t.{ar} AND t.accepted_on < w.m AND coalesce(t.closed_on, TIMESTAMP '9999-12-31') >= w.m) AS carried_arrest_review,
+  count(*) FILTER (WHERE t.{pr} AND t.accepted_on < w.m AND coalesce(t.closed_on, TIMESTAMP '9999-12-31') >= w.m) AS carried_prosecution_review,
+  count(*) FILTER (WHERE t.{ar}) AS active_arrest_review,
+  count(*) FILTER (WHERE t.{pr}) AS active_prosecution_review
+FROM {R} AS t JOIN {months} AS w
+  ON t.accepted_on < w.nx AND coalesce(t.closed_on, TIMESTAMP '9999-12-31') >= w.m
+GROUP BY ALL""",
+        "journeys_arrested": f"""
+SELECT unit_code, date_trunc('month', arrested_on) AS m,
+  count(*) FILTER (WHERE arrest_decision = 'arrest_approved') AS arrested,
+  count(*) FILTER (WHERE arrest_decision = 'arrest_approved' AND post_arrest_bail) AS bailed,
+  count(*) FILTER (WHERE arrest_decision = 'arrest_approved' AND measure_changed_on IS NOT NULL) AS changed
+FROM {J} WHERE arrested_on >= {lo} AND arrested_on < {hi} GROUP BY ALL""",
+        "journeys_closed": f"""
+SELECT unit_code, date_trunc('month', prosecution_closed_on) AS m,
+  count(*) FILTER (WHERE arrested_on IS NOT NULL) AS post_arrest_closed,
+  count(*) FILTER (WHERE arrested_on IS NOT NULL AND prosecution_decision = 'non_prosecution') AS post_arrest_np
+FROM {J} WHERE prosecution_closed_on >= {lo} AND prosecution_closed_on < {hi} GROUP BY ALL""",
+        "journeys_judged": f"""
+SELECT unit_code, date_trunc('month', judgment_on) AS m,
+  count(*) FILTER (WHERE arrested_on IS NOT NULL AND principal_penalty IS NOT NULL) AS post_arrest_judged,
+  count(*) FILTER (WHERE arrested_on IS NOT NULL AND principal_penalty = 'exempted') AS post_arrest_exempted
+FROM {J} WHERE judgment_on >= {lo} AND judgment_on < {hi} GROUP BY ALL""",
+        "cases_accepted": f"""
+SELECT unit_code, m, sum(is_case) AS case_count FROM (
+  SELECT unit_code, date_trunc('month', accepted_on) AS m, stage, dept_case_no,
+    max(CASE WHEN {ar} OR ({pr} AND arrested_on IS NULL AND coalesce(coercive_measure, '') <> 'arrest')
+        THEN 1 ELSE 0 END) AS is_case
+  FROM {R} WHERE accepted_on >= {lo} AND accepted_on < {hi} GROUP BY ALL) GROUP BY ALL""",
+        "cases_closed": f"""
+SELECT unit_code, m, sum(si) AS si_events, sum(is_pr) AS pr_cases, sum(ext) AS ext_events
+FROM (
+  SELECT unit_code, date_trunc('month', closed_on) AS m, stage, dept_case_no,
+    max(supplementary_investigation) FILTER (WHERE {pr}) AS si,
+    max(review_extension) FILTER (WHERE {pr}) AS ext,
+    max(CASE WHEN {pr} THEN 1 ELSE 0 END) AS is_pr
+  FROM {R} WHERE closed_on >= {lo} AND closed_on < {hi} GROUP BY ALL) GROUP BY ALL""",
+        "cases_judged": f"""
+SELECT unit_code, m, sum(a) AS appeal_cases FROM (
+  SELECT unit_code, date_trunc('month', judgment_on) AS m, stage, dept_case_no,
+    max(CASE WHEN judgment_on IS NOT NULL AND appeal THEN 1 ELSE 0 END) AS a
+  FROM {R} WHERE judgment_on >= {lo} AND judgment_on < {hi} GROUP BY ALL) GROUP BY ALL""",
+    }
+
+
+def run_hand(queries: dict[str, str]) -> dict[str, pd.DataFrame]:
+    con = duckdb.connect()
+    out = {k: con.execute(q).df() for k, q in queries.items()}
+    con.close()
+    return out
+
+
+def run_ours(rec: Path, jr: Path) -> pd.DataFrame:
+    from casework import panel
+
+    return panel.monthly(rec, indicators="all", by="unit_code", start=START, end=END, journeys=jr)
+
+
+def check(ours: pd.DataFrame, hand: dict[str, pd.DataFrame]) -> int:
+    """Compare a spread of indicators; returns the number of mismatching cells."""
+    o = ours.assign(m=pd.to_datetime(ours["month_start"]))
+    pairs = [  # (indicator, column, hand query, hand column)
+        ("non_arrest_rate", "numerator", "closed", "non_arrests"),
+        ("non_arrest_rate", "denominator", "closed", "nar_den"),
+        ("non_prosecution_rate_discretionary", "numerator", "closed", "npr_di"),
+        ("prosecution_review_days_mean", "numerator", "closed", "pr_days"),
+        ("prosecution_review_days_median", "value", "closed", "pr_median"),
+        ("pending_prosecution_review", "value", "states", "pending_prosecution_review"),
+        ("closure_rate_prosecution_review", "denominator", "states", "active_prosecution_review"),
+        ("post_arrest_bail_rate", "numerator", "journeys_arrested", "bailed"),
+        ("post_arrest_non_prosecution_rate", "denominator", "journeys_closed", "post_arrest_closed"),
+        ("recommendation_adoption_rate", "numerator", "judgment", "adopted"),
+        ("case_count", "value", "cases_accepted", "case_count"),
+        ("supplementary_investigation_rate", "numerator", "cases_closed", "si_events"),
+        ("appeal_count", "value", "cases_judged", "appeal_cases"),
+    ]
+    bad = 0
+    for code, col, q, hcol in pairs:
+        a = o[o["indicator"] == code][["unit_code", "m", col]]
+        h = hand[q][["unit_code", "m", hcol]].copy()
+        h["m"] = pd.to_datetime(h["m"])
+        h["unit_code"] = h["unit_code"].astype(str)
+        a = a.assign(unit_code=a["unit_code"].astype(str))
+        j = a.merge(h, on=["unit_code", "m"], how="left")
+        x = pd.to_numeric(j[col], errors="coerce").fillna(0).to_numpy(dtype=float)
+        y = pd.to_numeric(j[hcol], errors="coerce").fillna(0).to_numpy(dtype=float)
+        bad += int((~np.isclose(x, y)).sum())
+    return bad
+
+
+def best(fn, repeat: int):
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def peak_memory_child(data_dir: Path) -> dict:
+    """Run the panel over the 10 M-row Parquet in a fresh process and report its peak RSS."""
+    code = (
+        "import json, resource, sys, time; sys.path.insert(0, %r)\n"
+        "from casework import panel\n"
+        "t = time.perf_counter()\n"
+        "m = panel.monthly(%r, indicators='all', by='unit_code', start=%r, end=%r, journeys=%r)\n"
+        "print(json.dumps({'seconds': time.perf_counter() - t, 'rows_out': len(m),\n"
+        "  'maxrss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+    ) % (str(ROOT), str(data_dir / "records.parquet"), START, END, str(data_dir / "journeys.parquet"))
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--persons", type=int, default=1_000_000)
+    ap.add_argument("--units", type=int, default=10)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--data", type=Path, default=None, help="cache folder for the generated data")
+    ap.add_argument("--ten-million", action="store_true", help="also measure peak memory on 10 M rows")
+    ap.add_argument("--data10", type=Path, default=None, help="cache folder for the 10 M rows")
+    args = ap.parse_args(argv)
+
+    tmp = tempfile.TemporaryDirectory(prefix="bench_indicators_")
+    data_dir = args.data or Path(tmp.name) / "data1m"
+    print(f"== indicator panel benchmark: {args.persons:,} person rows, {args.units} units, "
+          f"{START}..{END}")
+    info = prepare(data_dir, persons=args.persons, units=args.units)
+    from casework import indicators
+
+    n_ind = len(indicators.registry())
+    print(f"  data: {info['rows']:,} rows, {info['units']} units; {n_ind} registry indicators")
+
+    queries = hand_sql(info["records"], info["journeys"])
+    run_hand(queries)  # warm the file cache for both contenders
+    t_hand, hand = best(lambda: run_hand(queries), args.repeat)
+    t_ours, ours = best(lambda: run_ours(info["records"], info["journeys"]), args.repeat)
+    mismatches = check(ours, hand)
+    print(f"  hand-written DuckDB SQL ({len(queries)} queries): {t_hand:.2f} s")
+    print(f"  casework.panel.monthly (all indicators, tidy frame of {len(ours):,} rows): {t_ours:.2f} s")
+    print(f"  ratio ours / SQL = {t_ours / t_hand:.2f}x  (goal <= 1.5x)")
+    print(f"  agreement check: {'ok' if mismatches == 0 else f'{mismatches} cells differ'}")
+    ok = mismatches == 0
+
+    if args.ten_million:
+        d10 = args.data10 or Path(tmp.name) / "data10m"
+        print("== 10 M rows: peak memory of the panel in a fresh process")
+        prepare(d10, persons=10_000_000, units=max(args.units, 30))
+        res = peak_memory_child(d10)
+        print(f"  panel.monthly on 10 M rows: {res['seconds']:.1f} s, peak RSS "
+              f"{res['maxrss_mb'] / 1024:.2f} GB (goal < 8 GB)")
+        ok = ok and res["maxrss_mb"] < 8 * 1024
+    print(f"  (this process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024:.2f} GB)")
+    tmp.cleanup()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
