@@ -1779,3 +1779,312 @@ def funnel_figure(result: pd.DataFrame, *, indicators: Sequence[str] | None = No
     if title:
         fig.suptitle(title)
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# 捕后取保候审 monitoring by referring agency and police station
+# ---------------------------------------------------------------------------------------------
+
+#: Streams of the post-arrest bail monitor: one per police station of a referring agency.
+BAIL_KEYS = ("referring_agency", "police_station")
+
+#: Bernoulli CUSUM settings: watch for the odds of bail doubling; in-control average run
+#: length in arrests (about one false signal per 80 station-years at 60 arrests a year).
+BAIL_ODDS_RATIO = 2.0
+BAIL_ARL0 = 5000.0
+
+
+def _arrests(journeys: pd.DataFrame) -> pd.DataFrame:
+    _require(journeys, ["arrested_on", "post_arrest_bail"], "捕后取保候审监测")
+    a = journeys
+    if "arrest_decision" in a.columns:
+        a = a.loc[a["arrest_decision"].astype("object").eq("arrest_approved").fillna(False).to_numpy()]
+    a = a.loc[a["arrested_on"].notna()].copy()
+    a["arrested_on"] = pd.to_datetime(a["arrested_on"])
+    a["post_arrest_bail"] = a["post_arrest_bail"].astype("boolean").fillna(False).astype(bool)
+    a["month"] = a["arrested_on"].dt.to_period("M").dt.strftime("%Y-%m")
+    return a
+
+
+def _window(period, months: int):
+    from casework import periods as _periods
+
+    p = _periods.parse(period)
+    first = _periods.trailing_months(p, months)[0]
+    return first.start, p.end, p
+
+
+def bail_cohorts(
+    journeys: pd.DataFrame,
+    *,
+    by: str | Sequence[str] = BAIL_KEYS,
+    period,
+    months: int = 24,
+) -> pd.DataFrame:
+    """Arrest-month cohorts of 捕后取保候审 per stream (police station by default).
+
+    Parameters
+    ----------
+    journeys : DataFrame
+        The ``journeys`` table (:func:`casework.journeys.build`).
+    by : str or sequence of str
+        Stream keys (``referring_agency``, ``police_station``) — or ``()`` for all arrests.
+    period : str or Period
+        The last month (or period) shown; the window covers ``months`` months up to its end.
+
+    Returns
+    -------
+    DataFrame
+        keys, ``month`` (arrest month, ``YYYY-MM``), ``numerator`` (later changed to bail),
+        ``denominator`` (approved arrests executed that month), ``value``,
+        ``value_ci_lower``, ``value_ci_upper`` (Wilson).
+
+    Notes
+    -----
+    A cohort is counted by its arrest month; a change to bail months later still counts in
+    that month, so the last cohorts are incomplete (right-censored) and read low.
+    """
+    keys = _as_keys(by)
+    lo, hi, _ = _window(period, months)
+    a = _arrests(journeys)
+    a = a.loc[(a["arrested_on"] >= lo) & (a["arrested_on"] < hi + pd.Timedelta(days=1))]
+    g = a.groupby(keys + ["month"], dropna=False, observed=True)["post_arrest_bail"]
+    out = pd.DataFrame({"numerator": g.sum().astype("float64"),
+                        "denominator": g.size().astype("float64")}).reset_index()
+    out["value"] = safe_ratio(out["numerator"], out["denominator"])
+    out["value_ci_lower"], out["value_ci_upper"] = wilson_interval(out["numerator"], out["denominator"])
+    return out.sort_values(keys + ["month"]).reset_index(drop=True)
+
+
+def _step_change_start(y: np.ndarray, p0: float, lo: int, hi: int, end: int) -> int:
+    """Maximum-likelihood start of a sustained rise in a 0/1 stream: τ in [lo, hi] maximising
+    the log-likelihood ratio of rate p̂(τ..end) against p0 over y[τ..end]."""
+    best, best_tau = -np.inf, lo
+    for tau in range(lo, hi + 1):
+        seg = y[tau:end + 1]
+        k, m = float(seg.sum()), len(seg)
+        p1 = k / m if m else 0.0
+        if p1 <= p0 or p1 >= 1:
+            ll = -np.inf if p1 <= p0 else k * np.log(1 / p0)
+        else:
+            ll = k * np.log(p1 / p0) + (m - k) * np.log((1 - p1) / (1 - p0))
+        if ll > best:
+            best, best_tau = ll, tau
+    return best_tau
+
+
+def bail_signals(
+    journeys: pd.DataFrame,
+    *,
+    by: str | Sequence[str] = BAIL_KEYS,
+    period,
+    months: int = 24,
+    p0: float | None = None,
+    odds_ratio: float = BAIL_ODDS_RATIO,
+    arl0: float = BAIL_ARL0,
+    records: pd.DataFrame | None = None,
+    level: str = "internal",
+) -> pd.DataFrame:
+    """Bernoulli CUSUM of 捕后取保候审 per stream, with the month the signal began.
+
+    Each stream (police station) is the sequence of its approved arrests in arrest order,
+    y = 1 when the person was later changed to bail. The CUSUM
+    (:func:`casework.monitor.bernoulli_cusum`) watches for the odds of bail rising
+    ``odds_ratio``-fold over p0 (default: the pooled rate of all streams in the window), with
+    the threshold set for an in-control run length of ``arl0`` arrests. When a stream
+    signals, the start is the maximum-likelihood change point of a sustained rise within the
+    excursion that signalled (more precise than the last zero of the CUSUM).
+
+    Returns
+    -------
+    DataFrame
+        One row per stream: keys, ``label``, ``arrests``, ``bail`` (events), ``rate``,
+        ``signal`` (bool), ``signal_month`` (the arrest month of the case that crossed h),
+        ``start_month``, ``arrests_since_start``, ``bail_since_start``, ``rate_since_start``,
+        ``rate_before``, ``p0``, ``p1``, ``h``. Sorted: signalling streams first.
+    """
+    from casework import monitor
+
+    keys = _as_keys(by)
+    lo, hi, _ = _window(period, months)
+    a = _arrests(journeys)
+    a = a.loc[(a["arrested_on"] >= lo) & (a["arrested_on"] < hi + pd.Timedelta(days=1))]
+    sort_cols = ["arrested_on"] + [c for c in ("person_id",) if c in a.columns]
+    a = a.sort_values(sort_cols, kind="stable")
+    base = float(a["post_arrest_bail"].mean()) if p0 is None and len(a) else (p0 or np.nan)
+    cols = keys + ["arrests", "bail", "rate", "signal", "signal_month", "start_month",
+                   "arrests_since_start", "bail_since_start", "rate_since_start",
+                   "rate_before", "p0", "p1", "h"]
+    if not (0 < base < 1):
+        return pd.DataFrame(columns=cols[:len(keys)] + ["label"] + cols[len(keys):])
+    odds = odds_ratio * base / (1 - base)
+    p1 = odds / (1 + odds)
+    h = monitor.cusum_threshold(base, p1, arl0=arl0)
+    rows = []
+    for key, g in a.groupby(keys, dropna=False, observed=True, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        y = g["post_arrest_bail"].to_numpy(dtype="float64")
+        row = dict(zip(keys, key))
+        row.update(arrests=len(y), bail=int(y.sum()), rate=float(y.mean()), signal=False,
+                   signal_month=None, start_month=None, arrests_since_start=0,
+                   bail_since_start=0, rate_since_start=np.nan, rate_before=np.nan,
+                   p0=base, p1=p1, h=h)
+        res = monitor.bernoulli_cusum(y, p0=base, p1=p1, h=h, reset=False)
+        sig = res["signal"].to_numpy(dtype=bool)
+        if sig.any():
+            last = int(np.flatnonzero(sig)[-1])
+            run_start = int(res["run_start"].iloc[last])
+            first = run_start + int(np.flatnonzero(sig[run_start:])[0])
+            s = res["s"].to_numpy()
+            end = last
+            while end + 1 < len(s) and s[end + 1] > 0:
+                end += 1
+            tau = _step_change_start(y, base, 0, first, end)
+            months_ = g["month"].to_numpy()
+            row.update(signal=True, signal_month=months_[first], start_month=months_[tau],
+                       arrests_since_start=int(len(y) - tau), bail_since_start=int(y[tau:].sum()),
+                       rate_since_start=float(y[tau:].mean()),
+                       rate_before=float(y[:tau].mean()) if tau > 0 else np.nan)
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=cols)
+    out.insert(len(keys), "label", group_labels(out, keys, records, level=level))
+    out = out.sort_values(["signal", "rate_since_start"], ascending=[False, False], kind="stable")
+    return out.reset_index(drop=True)
+
+
+def bail_signal_cases(
+    journeys: pd.DataFrame,
+    signals: pd.DataFrame,
+    *,
+    by: str | Sequence[str] = BAIL_KEYS,
+    period,
+    bail_only: bool = False,
+) -> pd.DataFrame:
+    """The arrests behind each CUSUM signal since its start month (for 联席会议 follow-up).
+
+    Returns
+    -------
+    DataFrame
+        ``分组``, keys, ``arrest_dept_case_no`` (审查逮捕部门受案号), ``unified_case_no``,
+        ``charge``, ``arrested_on``, ``post_arrest_bail``, ``measure_changed_on``,
+        ``prosecution_dept_case_no``, ``prosecution_decision``. Internal use only.
+    """
+    keys = _as_keys(by)
+    _, hi, _ = _window(period, 1)
+    hit = signals.loc[signals["signal"].astype(bool)] if len(signals) else signals
+    if hit.empty:
+        return pd.DataFrame(columns=["分组", *keys, "arrest_dept_case_no", "arrested_on",
+                                     "post_arrest_bail"])
+    a = _arrests(journeys)
+    a = a.loc[a["arrested_on"] < hi + pd.Timedelta(days=1)]
+    a = a.merge(hit[keys + ["label", "start_month"]], on=keys, how="inner")
+    a = a.loc[a["month"] >= a["start_month"]]
+    if bail_only:
+        a = a.loc[a["post_arrest_bail"]]
+    a = a.rename(columns={"label": "分组"})
+    cols = ["分组", *keys, "arrest_dept_case_no", "unified_case_no", "charge", "arrested_on",
+            "post_arrest_bail", "measure_changed_on", "prosecution_dept_case_no",
+            "prosecution_decision"]
+    out = a[[c for c in cols if c in a.columns]]
+    return out.sort_values(["分组", "arrested_on"], kind="stable").reset_index(drop=True)
+
+
+def describe_bail(signals: pd.DataFrame, comparison: pd.DataFrame | None = None, *,
+                  period_label: str | None = None, months: int = 24) -> str:
+    """Narrative of the post-arrest bail monitor: which streams signalled, since when, how
+    much; which stood out on the period's funnel; and that the rest did not.
+
+    Returns
+    -------
+    str
+        Markdown (data values escaped).
+    """
+    when = f"截至{period_label}的" if period_label else "近"
+    if signals is None or signals.empty:
+        return "监测期内没有逮捕数据。"
+    p0 = float(signals["p0"].iloc[0])
+    n = len(signals)
+    hit = signals.loc[signals["signal"].astype(bool)]
+    lines = [f"{when}{months}个月内，{n} 个派出所（含其他侦查部门）共批准逮捕并执行 "
+             f"{int(signals['arrests'].sum()):,} 人，其中后来变更为取保候审 "
+             f"{int(signals['bail'].sum()):,} 人，总体比例 {p0:.1%}。"]
+    if hit.empty:
+        lines.append("按逮捕先后逐人累积的 CUSUM 监测没有发出信号：各派出所的捕后取保候审比例"
+                     "未见持续上升。")
+    else:
+        lines.append(f"CUSUM 监测（以总体比例为基准，监测变更比例的几率翻倍）对 {len(hit)} 个派出所发出信号：")
+        for _, r in hit.iterrows():
+            before = (f"此前为 {r['rate_before']:.1%}" if np.isfinite(r["rate_before"]) else "监测期初即偏高")
+            lines.append(
+                f"- **{_esc(r['label'])}**：自 {_esc(r['start_month'])} 起（{_esc(r['signal_month'])} "
+                f"发出信号），逮捕 {int(r['arrests_since_start']):,} 人中变更为取保候审 "
+                f"{int(r['bail_since_start']):,} 人，比例 {r['rate_since_start']:.1%}，{before}。")
+    if comparison is not None and len(comparison):
+        al = comparison.loc[(comparison["flag"] != "") & ~comparison["below_min_n"].astype(bool)]
+        quiet = int((~comparison["below_min_n"].astype(bool)).sum()) - len(al)
+        if len(al):
+            lines.append("")
+            lines.append("本期漏斗图：" + "；".join(_point_sentence(r) for _, r in al.iterrows())
+                         + f"。其余 {quiet} 个派出所在控制限内。")
+        else:
+            lines.append("")
+            lines.append(f"本期漏斗图：参与比较的 {quiet} 个派出所均在控制限内。")
+    return "\n".join(lines)
+
+
+def joint_meeting_points(signals: pd.DataFrame, comparison: pd.DataFrame | None = None, *,
+                         cases: pd.DataFrame | None = None) -> str:
+    """Points to raise at the joint meeting (联席会议) with the investigating agencies, written
+    from the monitor's findings.
+
+    Returns
+    -------
+    str
+        Markdown: one numbered point per agency with signalling or flagged stations (what was
+        seen, since when, the numbers, what to ask and to check), plus the standing points
+        (notification duty under CPL art. 96, 羁押必要性审查 art. 95). When nothing stands out
+        it says so and proposes only the routine items.
+    """
+    hit = signals.loc[signals["signal"].astype(bool)] if signals is not None and len(signals) else \
+        pd.DataFrame(columns=["referring_agency", "label"])
+    flagged = pd.DataFrame(columns=["label"])
+    if comparison is not None and len(comparison):
+        flagged = comparison.loc[(comparison["flag"] != "") & ~comparison["below_min_n"].astype(bool)
+                                 & (comparison["flag_direction"] == "high")]
+    points = []
+    agencies = list(dict.fromkeys(list(hit.get("referring_agency", [])) +
+                                  list(flagged.get("referring_agency", []))))
+    for agency in agencies:
+        rows = hit.loc[hit["referring_agency"] == agency] if "referring_agency" in hit else hit.iloc[0:0]
+        frows = flagged.loc[flagged["referring_agency"] == agency] if "referring_agency" in flagged else flagged.iloc[0:0]
+        seen = []
+        for _, r in rows.iterrows():
+            seen.append(f"{_esc(r['label'])}自 {_esc(r['start_month'])} 起逮捕 "
+                        f"{int(r['arrests_since_start']):,} 人中 {int(r['bail_since_start']):,} 人"
+                        f"变更为取保候审（{r["rate_since_start"]:.1%}，监测范围总体 {r["p0"]:.1%}）")
+        for _, r in frows.iterrows():
+            if r["label"] in set(rows.get("label", [])):
+                continue
+            seen.append(f"{_esc(r['label'])}本期捕后取保候审比例 {_fmt_crude(r)}，超出控制限")
+        n_cases = ""
+        if cases is not None and len(cases) and "referring_agency" in cases.columns:
+            k = int((cases["referring_agency"] == agency).sum())
+            n_cases = f"（内部案件清单 {k:,} 人，可逐案核对）" if k else ""
+        points.append(
+            f"**{_esc(agency)}**：" + "；".join(seen) + "。建议在联席会议上通报上述情况，请其说明"
+            "逮捕后变更强制措施的主要原因（案件证据变化、羁押必要性变化、身体状况等），核对每一起变更"
+            f"是否依照刑事诉讼法第九十六条及时通知原批准逮捕的人民检察院{n_cases}；对未通知或理由不充分的"
+            "案件逐案反馈，并商定此后变更强制措施的通报和备案方式。")
+    lines = []
+    if points:
+        lines += [f"{i}. {p}" for i, p in enumerate(points, 1)]
+        lines.append(f"{len(points) + 1}. 双方共同核实：上述变更中是否有审查逮捕时证据已显不足或无"
+                     "社会危险性的情形，反向检视本院批准逮捕的质量；必要时对在押人员开展羁押必要性"
+                     "审查（刑事诉讼法第九十五条）。")
+    else:
+        lines.append("1. 本期各侦查机关、派出所的捕后取保候审比例未见异常，联席会议可只通报总体"
+                     "情况，并重申逮捕后变更强制措施应依照刑事诉讼法第九十六条通知原批准逮捕的"
+                     "人民检察院。")
+    lines.append("")
+    lines.append("（以上要点由监测数据生成，供承办人结合案件核实后修改使用。）")
+    return "\n".join(lines)
