@@ -2061,7 +2061,7 @@ def joint_meeting_points(signals: pd.DataFrame, comparison: pd.DataFrame | None 
         for _, r in rows.iterrows():
             seen.append(f"{_esc(r['label'])}自 {_esc(r['start_month'])} 起逮捕 "
                         f"{int(r['arrests_since_start']):,} 人中 {int(r['bail_since_start']):,} 人"
-                        f"变更为取保候审（{r["rate_since_start"]:.1%}，监测范围总体 {r["p0"]:.1%}）")
+                        f"变更为取保候审（{r['rate_since_start']:.1%}，监测范围总体 {r['p0']:.1%}）")
         for _, r in frows.iterrows():
             if r["label"] in set(rows.get("label", [])):
                 continue
