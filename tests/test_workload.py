@@ -90,7 +90,8 @@ def test_case_mix_adjusted_days_by_hand():
     assert h.loc["A", "mean_days"] == pytest.approx(2 * h.loc["B", "mean_days"])  # 26.7 vs 13.3
     assert h.loc["A", "flag"] == ""
     assert h.loc["C", "flag"] == "alarm" and h.loc["C", "flag_direction"] == "high"
-    assert h.loc["C", "expected_mean_days"] == pytest.approx((30 * 12 + 120 * 6) / 54)
+    # peer mean of raw days in cell a: (12 runs of 8+10+12, 6 runs of 16+20+24) / 54 cases
+    assert h.loc["C", "expected_mean_days"] == pytest.approx((30 * 12 + 60 * 6) / 54)
 
 
 def test_small_cells_borrow_the_parent_cell():
