@@ -294,7 +294,8 @@ def setup(namespace: dict, *, template: str) -> Params:
     Applies :func:`casework.plotting.set_style`, caps pandas' display rows, and shows a one-line
     scope (期间、单位、密级). The runner injects ``casework_run`` (artefact folder, snapshot id,
     templates folder, code version); without it (interactive use) artefacts go to
-    ``reports/_interactive/``.
+    ``reports/_interactive/``. ``casework_run = {"snapshot": "none"}`` skips the store (for
+    documentation examples only; :func:`load` then cannot be used).
 
     Examples
     --------

@@ -774,9 +774,17 @@ def batch(definition, *, workers: int = 2, progress: bool = True, templates_dir=
     snapshot_id = store.manifest("latest")["id"]
     todo = jobs(definition, snapshot_id=snapshot_id, templates_dir=templates_dir,
                 reports_dir=reports_dir, execution_timeout=execution_timeout)
-    root = Path(reports_dir) if reports_dir else config.reports_dir()
+    root = Path(reports_dir).resolve() if reports_dir else config.reports_dir()
     period_dir = root / definition.period
-    period_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        period_dir.mkdir(parents=True, exist_ok=True)
+        probe = period_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise CaseworkError(f"无法写入报告目录 {period_dir}：{err.strerror or err}",
+                            f"cannot write to the report folder {period_dir}: {err}",
+                            hint="检查磁盘空间和写权限 / check free space and write permission") from None
     recover(period_dir)
     log_path = period_dir / "batch_log.jsonl"
     batch_id = f"{_dt.datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
