@@ -47,9 +47,22 @@ def synth_cmd(out_dir, units, years, end, persons, seed, null, no_exports):
               help="目标表（默认自动判断）/ target table (default: detect)")
 @click.option("--account", default=None, help="导入账号 / importing account")
 def import_cmd(files, mapping, table, account):
+    import os
+
     from casework import io
 
-    result = io.import_files(list(files), mapping=mapping, table=table, account=account)
+    try:
+        result = io.import_files(list(files), mapping=mapping, table=table, account=account)
+    except (CaseworkError, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as err:  # never a traceback: name the failure, keep nothing half-written
+        if os.environ.get("CASEWORK_DEBUG"):
+            raise
+        raise CaseworkError(
+            f"导入失败（{type(err).__name__}: {str(err)[:300]}），未写入任何快照",
+            f"import failed ({type(err).__name__}: {str(err)[:300]}); no snapshot was written",
+            hint="设置 CASEWORK_DEBUG=1 重新运行可查看详情 / run again with CASEWORK_DEBUG=1 for details",
+            exit_code=1) from None
     click.echo(io.describe(result))
 
 

@@ -174,7 +174,7 @@ def _examples(values, k: int = 3) -> str:
         if v is None:
             continue
         text = str(v)
-        text = text if len(text) <= 30 else text[:27] + "…"
+        text = text if len(text) <= 40 else text[:37] + "…"
         if repr(text) not in out:
             out.append(repr(text))
         if len(out) >= k:
@@ -515,7 +515,7 @@ def _read_text(path: Path, head: bytes, size: int) -> _Raw:
             invalid.clear()
             _read(encoding, threads=False)
         rows = [num for num, _, _ in invalid if num is not None]
-        counts = sorted({c for _, _, c in invalid})
+        counts = "、".join(str(c) for c in sorted({c for _, _, c in invalid}))
         raise _file_error(
             path, f"{_rows_zh(rows)}的单元格个数与表头（{n_cols} 列）不一致（实有 {counts} 列），"
                   "可能有未加引号的分隔符或多余的列",
@@ -679,6 +679,7 @@ def _read_json(path: Path, head: bytes, size: int) -> _Raw:
     records: list[tuple[int, dict]] = []
     bad: list[int] = []
     bad_kind = ""
+    doc = None
     if _strip_bom(head).lstrip().startswith(b"["):
         if size > MAX_JSON_ARRAY_BYTES:
             raise _file_error(path, f"JSON 数组文件超过 {MAX_JSON_ARRAY_BYTES >> 20} MB，请改用 JSON Lines（每行一个对象）",
@@ -688,8 +689,10 @@ def _read_json(path: Path, head: bytes, size: int) -> _Raw:
         except UnicodeDecodeError as err:
             raise _decode_error(path, py_enc, err.start, path.read_bytes(), mixed=False) from None
         except json.JSONDecodeError as err:
-            raise _file_error(path, f"JSON 格式错误：第 {err.lineno} 行第 {err.colno} 列（{err.msg}）",
-                              f"malformed JSON at line {err.lineno}, column {err.colno} ({err.msg})") from None
+            if err.msg != "Extra data":  # "Extra data": several JSON values, i.e. JSON Lines
+                raise _file_error(path, f"JSON 格式错误：第 {err.lineno} 行第 {err.colno} 列（{err.msg}）",
+                                  f"malformed JSON at line {err.lineno}, column {err.colno} ({err.msg})") from None
+    if doc is not None:
         if not isinstance(doc, list):
             raise _file_error(path, "JSON 顶层应为对象数组", "the JSON top level must be an array of objects")
         for i, obj in enumerate(doc, 1):
@@ -1145,11 +1148,11 @@ def _to_frame(raw: _Raw, *, mapping: _mapping.Mapping | None, table: str | None)
         if known == 0:
             why = ("未识别出任何列名：可能缺少表头行、表头不是中文导出列名（语言不对），或文件编码有误。"
                    f"文件中的列：{seen or '（空）'}")
-            why_en = ("no header was recognised: the header row may be missing, in another language, or "
+            why_en = ("No header was recognised: the header row may be missing, in another language, or "
                       f"garbled by a wrong encoding. Headers found: {seen_en or '(none)'}")
         else:
             why = f"文件中的列：{seen}"
-            why_en = f"headers found: {seen_en}"
+            why_en = f"Headers found: {seen_en}"
         raise _file_error(
             raw.path, f"缺少必需列 {labels_zh}（目标表 {table}）。{why}",
             f"missing required column{'s' if len(missing) > 1 else ''} {labels_en} (table {table}). {why_en}",
@@ -1175,41 +1178,64 @@ def _to_frame(raw: _Raw, *, mapping: _mapping.Mapping | None, table: str | None)
     recode = mapping.recode if mapping else {}
     split = mapping.split if mapping else {}
 
+    reported: dict[str, np.ndarray] = {}
+
     def problem(col, mask, zh, en, sample=None):
+        if col in reported and len(reported[col]) == len(mask):
+            mask = mask & ~reported[col]
         hit = np.flatnonzero(mask)
         if len(hit):
+            reported[col] = reported[col] | mask if col in reported and len(reported[col]) == len(mask) else mask
             ex = _examples(sample(hit)) if sample is not None else ""
             problems.append(_Problem(col, rows[hit], zh, en, ex))
 
     formula_rows: dict[str, np.ndarray] = {}
     pa_out: dict[str, pa.Array] = {}
-    for canon, col in tcols.items():
+
+    def job(canon, col):
+        """Coerce one column; everything it reports is collected locally (threads)."""
+        found, notes, formulas, arrow = [], [], {}, {}
         if canon in res.sources:
             a = _as_array(raw.data[res.sources[canon]])
-        elif canon in defaults:
-            a = _default_array(defaults[canon], raw, n)
         else:
-            continue
+            a = _default_array(defaults[canon], raw, n)
         if canon in recode:
             a = _recode(a, recode[canon])
         if canon in defaults and canon in res.sources and defaults[canon] is not None:
-            if not pa.types.is_string(a.type):
-                a = pc.cast(a, pa.string()) if not pa.types.is_list(a.type) else a
-            if pa.types.is_string(a.type):
+            if not pa.types.is_list(a.type):
                 a = pc.coalesce(_null_if_blank(a), _default_array(defaults[canon], raw, n))
         if pa.types.is_list(a.type) and col.dtype != "list":
             lens = pc.fill_null(pc.list_value_length(a), 0).to_numpy(zero_copy_only=False)
             if (lens > 1).any():
-                warnings.append(_warn(name, table, canon, rows[lens > 1], "是多个值的列表，只取第一个",
-                                      "holds lists of several values; the first is used"))
+                notes.append(_warn(name, table, canon, rows[lens > 1], "是多个值的列表，只取第一个",
+                                   "holds lists of several values; the first is used"))
             a = pc.list_element(pc.if_else(pc.greater(pc.fill_null(pc.list_value_length(a), 0), 0), a,
                                            pa.scalar(None, a.type)), 0)
-        out[canon] = _coerce(a, col, table, name, rows, problem, warnings, formula_rows,
-                             split.get(canon), pa_out)
+        values = _coerce(a, col, table, name, rows, lambda *args: found.append(args), notes, formulas,
+                         split.get(canon), arrow)
+        return canon, values, found, notes, formulas, arrow
+
+    todo = [(c, col) for c, col in tcols.items() if c in res.sources or c in defaults]
+    if n >= 200_000 and len(todo) > 1 and _use_threads():
+        # Arrow compute releases the GIL: columns coerce in parallel when cores are idle
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            done = list(pool.map(lambda t: job(*t), todo))
+    else:
+        done = [job(c, col) for c, col in todo]
+    for canon, values, found, notes, formulas, arrow in done:  # merged in schema order
+        out[canon] = values
+        for args in found:
+            problem(*args)
+        warnings.extend(notes)
+        formula_rows.update(formulas)
+        pa_out.update(arrow)
     if formula_rows:
         for canon, r in formula_rows.items():
-            warnings.append(_warn(name, table, canon, r, "以 = + - @ 开头，若粘贴到电子表格可能被当作公式执行，已按文本保留",
-                                  "starts with = + - @ and could run as a spreadsheet formula; kept as text"))
+            warnings.append(_warn(name, table, canon, r, "以 = + - @ 开头（粘贴到电子表格时可能被当作公式执行），按原文作为文本",
+                                  "starts with = + - @ (would run as a formula if pasted into a spreadsheet); "
+                                  "read as plain text, never evaluated"))
     df = pd.DataFrame(out, index=pd.RangeIndex(n))
     notes = _derive(df, table, pa_out)
     warnings.extend(f"{name}：{zh} / {name}: {en}" for zh, en in notes)
@@ -1650,8 +1676,6 @@ def import_files(paths, *, mapping=None, table=None, account=None) -> dict:
         The snapshot manifest plus ``warnings`` (list of str) and ``files`` (one dict per file:
         ``path, format, encoding, table, rows``).
     """
-    from casework import store
-
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = [Path(p) for p in paths]
@@ -1678,6 +1702,8 @@ def import_files(paths, *, mapping=None, table=None, account=None) -> dict:
                         "(records is empty), only the change log")
     mapping_ref = (str(m.path) if m is not None and m.path is not None else
                    (m.to_dict() if m is not None else None))
+    from casework import store  # imported late: a bad file fails fast, without loading the store
+
     manifest = store.write_snapshot(tables, sources=paths, mapping=mapping_ref, account=account,
                                     warnings=warnings)
     result = dict(manifest)
