@@ -175,7 +175,7 @@ CASES: dict[str, tuple[int, list[str]]] = {
     "bad_numbers.csv": (2, ["not an integer", "row 3"]),
     "bad_flags_and_stage.csv": (2, ["stage: row 2"]),
     "json_syntax_error.jsonl": (2, ["rows 2, 4", "JSON"]),
-    "json_not_objects.jsonl": (2, ["row 1", "JSON"]),
+    "json_not_objects.jsonl": (2, ["rows 1, 2", "JSON object"]),
     "truncated.parquet": (2, ["Parquet"]),
     "million_rows_one_bad.csv": (2, [f"row {BIG_BAD_INDEX + 2}", "not a date"]),
     "formula_cells.csv": (0, ["formula", "case_name: rows 2, 3, 4, 5"]),
