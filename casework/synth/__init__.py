@@ -56,6 +56,9 @@ ROWS_PER_UNIT_YEAR = 3333
 #: Records rows produced per simulated case (measured; used to size the simulation).
 _ROWS_PER_CASE = 1.92
 _SIM_LEAD_MONTHS = 8  # simulate this long before the window so stages are in steady state
+#: A unit larger than this is simulated in equal batches (bounded memory; serial numbers
+#: interleaved so they stay unique and nearly chronological).
+MAX_ROWS_PER_BATCH = 250_000
 
 
 @dataclass
@@ -83,8 +86,9 @@ def _month(code, name):
 
 
 def _check(units, years, end, persons, seed):
-    if not isinstance(units, (int, np.integer)) or units < 1:
-        raise ParameterError(f"单位数 units 必须是正整数，收到 {units!r}", f"units must be a positive integer; got {units!r}")
+    if not isinstance(units, (int, np.integer)) or not 1 <= units <= 1000:
+        raise ParameterError(f"单位数 units 必须是 1 至 1000 的整数，收到 {units!r}",
+                             f"units must be an integer from 1 to 1000; got {units!r}")
     if not isinstance(years, (int, np.integer)) or years < 1:
         raise ParameterError(f"年数 years 必须是正整数，收到 {years!r}", f"years must be a positive integer; got {years!r}")
     if persons is not None and (not isinstance(persons, (int, np.integer)) or persons < 100 * units):
@@ -166,28 +170,32 @@ def _fmt_m(m):
 # ---------------------------------------------------------------------------------------------
 
 
-def _simulate_unit(plan, i):
+def _simulate_unit(plan, i, batch=0, n_batches=1):
+    """Simulate unit ``i`` (or one of its ``n_batches`` equal batches, for very large units)."""
     from casework.synth import _assemble as A
     from casework.synth import _core as K
     from casework.synth import _quality as Q
     from casework.synth import _tables as T
 
     ctx, spec, seed, planted = plan.ctx, plan.specs[i], plan.seed, not plan.null
+    key = (i,) if batch == 0 else (i, 10**6 + batch)
     sim_days = len(ctx["days"])
-    n_cases = max(20, int(round(plan.rows[i] / _ROWS_PER_CASE * sim_days / ctx["data_days"])))
-    base = K.simulate(spec, n_cases, _rng(seed, i, 0), ctx)
-    # staffing from the base volume (identical in null and planted data)
-    per_year = sim_days / 365.25
-    dept_rows = [np.sum(base["dept"] == dd) * 1.35 / per_year for dd in range(len(T.DEPARTMENTS))]
-    K.staff_prosecutors(spec, _rng(seed, i, 1), dept_rows)
-    if len(spec.prosecutors[0]) < 3:
-        extra = K._person_names(_rng(seed, i, 7), 3)
-        spec.prosecutors[0] += [(f"{spec.unit_code}1{j + 1:02d}", extra[j])
-                                for j in range(len(spec.prosecutors[0]), 3)]
-    # the largest police station: big enough to see a jump in two months of arrests
-    main_appr = np.sum(base["approved"] & (base["agency_kind"] == 0)) / (sim_days / 30.44)
-    share = float(np.clip(14.0 / max(main_appr, 1e-9), 0.15, 0.6))
-    station_w = _rng(seed, i, 2).uniform(0.5, 1.5, len(spec.stations) - 1)
+    n_cases = max(20, int(round(plan.rows[i] / n_batches / _ROWS_PER_CASE * sim_days / ctx["data_days"])))
+    base = K.simulate(spec, n_cases, _rng(seed, *key, 0), ctx)
+    if batch == 0:
+        # staffing from the base volume (identical in null and planted data)
+        per_year = sim_days / 365.25
+        dept_rows = [np.sum(base["dept"] == dd) * 1.35 * n_batches / per_year for dd in range(len(T.DEPARTMENTS))]
+        K.staff_prosecutors(spec, _rng(seed, i, 1), dept_rows)
+        if len(spec.prosecutors[0]) < 3:
+            extra = K._person_names(_rng(seed, i, 7), 3)
+            spec.prosecutors[0] += [(f"{spec.unit_code}1{j + 1:02d}", extra[j])
+                                    for j in range(len(spec.prosecutors[0]), 3)]
+        # the largest police station: big enough to see a jump in two months of arrests
+        main_appr = np.sum(base["approved"] & (base["agency_kind"] == 0)) * n_batches / (sim_days / 30.44)
+        spec.station_share = float(np.clip(14.0 / max(main_appr, 1e-9), 0.15, 0.6))
+        spec.station_w = _rng(seed, i, 2).uniform(0.5, 1.5, len(spec.stations) - 1)
+    share, station_w = spec.station_share, spec.station_w
     parts = [base]
     pr = plan.p
     # planted rising charge: extra cases growing over the last 12 months
@@ -197,7 +205,7 @@ def _simulate_unit(plan, i):
         dens = n_cases * K._CASE_W[c] * ctx["day_w"] / ctx["day_w"].sum()
         t = (days - pr["rising"]["start"].astype("datetime64[D]")).astype(float) / 30.44
         ex = np.where(t >= 0, dens * ((1 + pr["rising"]["growth"]) ** np.maximum(t, 0) - 1), 0.0)
-        r3 = _rng(seed, i, 3)
+        r3 = _rng(seed, *key, 3)
         n_extra = int(r3.poisson(ex.sum()))
         if n_extra:
             anchors = days[K.pick(np.cumsum(ex / ex.sum()), r3.random(n_extra))]
@@ -255,7 +263,7 @@ def _simulate_unit(plan, i):
             **{"from": _fmt_m(pr["adoption"]["start"]), "to": None},
             effect=dict(rate_before=pr["adoption"]["before"], rate_after=pr["adoption"]["after"]),
         )
-    df = A.to_frame(A.build_rows(spec, d, org, ctx))
+    df = A.to_frame(A.build_rows(spec, d, org, ctx, batch=batch, n_batches=n_batches))
     # entry errors: background everywhere, a planted run in one department
     is_ar = np.asarray(df["_stage"] == "ar")
     ii = df["_i"].to_numpy()
@@ -275,7 +283,7 @@ def _simulate_unit(plan, i):
             effect=dict(error_rate=er["rate"], errors=list(Q.RUN_KINDS)),
         )
     kinds, planted_err = Q.choose_kinds(df, u_err, u_kind, run, er["rate"])
-    df = Q.apply_errors(df, kinds, _rng(seed, i, 4), ctx["export_at"])
+    df = Q.apply_errors(df, kinds, _rng(seed, *key, 4), ctx["export_at"])
     has = kinds != None  # noqa: E711
     errors = pd.DataFrame({
         "stage": df["stage"].to_numpy()[has], "dept_case_no": df["dept_case_no"].to_numpy()[has],
@@ -284,11 +292,12 @@ def _simulate_unit(plan, i):
     })
     # modification log
     u_edit = np.where(is_ar, d["u_edit_ar"][ii], d["u_edit_pr"][ii])
-    mods = [Q.background_mods(df, u_edit, _rng(seed, i, 5), spec, ctx["export_at"])]
+    mods = [Q.background_mods(df, u_edit, _rng(seed, *key, 5), spec, ctx["export_at"])]
     if planted and i == pr["editor"]["unit"]:
         account = spec.staff[1]
-        em, n_edits = Q.editor_mods(df, _rng(seed, i, 6), account, pr["editor"]["start"].astype("datetime64[D]"),
+        em, n_edits = Q.editor_mods(df, _rng(seed, *key, 6), account, pr["editor"]["start"].astype("datetime64[D]"),
                                     ctx["export_at"])
+        n_edits += plan.patterns.get("closed_case_editor", {}).get("effect", {}).get("edits", 0)
         mods.append(em)
         plan.patterns["closed_case_editor"] = dict(
             id="closed_case_editor",
@@ -326,13 +335,16 @@ def _finish_truth(plan):
 
 def iter_units(*, units=6, years=3, end=None, persons=None, seed=20240501, null=False):
     """Generate unit by unit (bounded memory); yields ``(records, modifications, errors)`` per
-    unit, then returns the truth manifest as the generator's return value.
+    unit — or per batch of at most :data:`MAX_ROWS_PER_BATCH` rows of a very large unit — then
+    returns the truth manifest as the generator's return value.
 
     ``make`` and ``generate`` are built on this; use it directly to stream very large data.
     """
     plan = _Plan(units=units, years=years, end=end, persons=persons, seed=seed, null=null)
     for i in range(units):
-        yield _simulate_unit(plan, i)
+        n_batches = int(np.ceil(plan.rows[i] / MAX_ROWS_PER_BATCH))
+        for b in range(n_batches):
+            yield _simulate_unit(plan, i, b, n_batches)
     return _finish_truth(plan)
 
 

@@ -259,7 +259,7 @@ def _const(value, n):
     return X.pool([value]).take(pa.array(np.zeros(n, dtype=np.int64)))
 
 
-def build_rows(spec, d, org, ctx):
+def build_rows(spec, d, org, ctx, *, batch=0, n_batches=1):
     """The records rows of one unit — arrest review rows first, then prosecution review rows —
     censored at ``end``, as a dict of columns (numpy or Arrow arrays) plus ``_i`` (the person
     index of each row) and ``_stage`` (``"ar"``/``"pr"``).
@@ -283,22 +283,26 @@ def build_rows(spec, d, org, ctx):
     r = {k: v[R] for k, v in d.items() if isinstance(v, np.ndarray) and v.shape[:1] == (P,)}
     S = seg[R]
     S_pa = pa.array(S)
+
+    def serial(groups, dates):  # interleave the batches of a large unit: unique, ~chronological
+        return (_rank_within(groups, dates) - 1) * n_batches + batch + 1
+
     # --- case-level identifiers and texts
     anchor_c = d["anchor"][first]
     uy = _year(anchor_c)
-    unified_c = X.cat(spec.unit_code, X.num(uy), X.num(_rank_within(uy, anchor_c), 7))
+    unified_c = X.cat(spec.unit_code, X.num(uy), X.num(serial(uy, anchor_c), 7))
     juv = d["juvenile"][first]
     ar_c = d["ar_acc"][first]
     has_ar_c = ~np.isnat(ar_c)
     ar_date = np.where(has_ar_c, ar_c, anchor_c)
     ar_year = _year(ar_date)
-    ar_serial = _rank_within(np.where(has_ar_c, ar_year * 2 + juv, -1), ar_date)
+    ar_serial = serial(np.where(has_ar_c, ar_year * 2 + juv, -1), ar_date)
     ar_no_c = X.cat(spec.abbr, "检", X.where(juv, "未捕", "刑捕"), "受[", X.num(ar_year), "]",
                     spec.unit_code, X.num(ar_serial, 6), "号")
     pr_c = d["pr_acc_case"][first]
     pr_year = _year(pr_c)
     pr_no_c = X.cat(spec.abbr, "检", X.where(juv, "未起诉", "刑诉"), "受[", X.num(pr_year), "]",
-                    spec.unit_code, X.num(_rank_within(pr_year * 2 + juv, pr_c), 6), "号")
+                    spec.unit_code, X.num(serial(pr_year * 2 + juv, pr_c), 6), "号")
     _, masked_c = _names(d["male"][first], d["g1_u"][first], d["g2_u"][first], d["sur_i"][first], d["two"][first])
     ch_name_c = X.take(_CHARGES, d["charge_idx"][first])
     size_c = d["size"][first]

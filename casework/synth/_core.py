@@ -107,15 +107,16 @@ class UnitSpec:
     prosecutors: dict = field(default_factory=dict)  # dept -> list of (id, name)
     staff: list = field(default_factory=list)  # staff accounts (案管/书记员)
     size: float = 1.0
+    station_share: float = 0.15  # share of the main agency's cases at its largest station
+    station_w: object = None  # relative sizes of the other stations
 
 
 def _district_name(i):
     if i < len(T.DISTRICTS):
         return T.DISTRICTS[i]
     chars = T.PLACE_CHARS
-    a, b = chars[(i * 7) % len(chars)], chars[(i * 13 + 5) % len(chars)]
-    if a == b:
-        b = chars[(i * 13 + 6) % len(chars)]
+    j = i - len(T.DISTRICTS)
+    a, b = chars[j % len(chars)], chars[(j // len(chars) + j % len(chars) + 1) % len(chars)]
     suffix = "区" if i % 3 else "县"
     return f"{a}{b}{suffix}", f"{a}{b}"
 
@@ -135,8 +136,7 @@ def build_units(n_units, rng, sizes):
         city_i = i // len(T.DISTRICTS) % len(T.CITIES)
         city, city_short = T.CITIES[city_i], T.CITY_SHORT[city_i]
         district, abbr = _district_name(i)
-        code = f"93{city_i + 1:02d}{(i % len(T.DISTRICTS)) + 2:02d}" if i < 8 * len(T.DISTRICTS) \
-            else f"93{(i // 100) % 100:02d}{i % 100:02d}"
+        code = f"93{i // len(T.DISTRICTS) + 1:02d}{i % len(T.DISTRICTS) + 2:02d}"
         short = district[:-1]
         if district.endswith("区"):
             main = f"{city}公安局{short}分局"
