@@ -1522,9 +1522,30 @@ def _esc(text) -> str:
     return escape_text(text)
 
 
-def _fmt_crude(row) -> str:
+#: Counts below this are not written into circulated narrative (as in the tables).
+SMALL_COUNT = 5
+
+
+def _small(row, level) -> bool:
+    """At the circulated level: does the row's numerator (or its complement) count fewer than
+    :data:`SMALL_COUNT` persons?"""
+    if level != "circulated":
+        return False
+    num, den = row.get("numerator"), row.get("denominator")
+    try:
+        num, den = float(num), float(den)
+    except (TypeError, ValueError):
+        return False
+    if not (np.isfinite(num) and np.isfinite(den)) or row.get("kind") not in ("rate", None):
+        return False
+    return 0 < num < SMALL_COUNT or 0 < den - num < SMALL_COUNT
+
+
+def _fmt_crude(row, level: str = "internal") -> str:
     kind, unit = row.get("kind"), row.get("unit_zh") or ""
     v = row.get("crude_value")
+    if _small(row, level):
+        return f"涉及人数少于{SMALL_COUNT}人"
     if v is None or not np.isfinite(v):
         return "—"
     if kind == "rate":
@@ -1532,7 +1553,7 @@ def _fmt_crude(row) -> str:
     return f"{v:.1f}{unit}"
 
 
-def _point_sentence(row) -> str:
+def _point_sentence(row, level: str = "internal") -> str:
     measure = row["measure"]
     side = DIRECTION_ZH.get(row["flag_direction"], "")
     where = "超出99.8%控制限" if row["flag"] == "alarm" else "超出95%控制限"
@@ -1541,7 +1562,8 @@ def _point_sentence(row) -> str:
         counted = row.get("numerator"), row.get("denominator")
         exp_rate = row.get("expected_rate")
         exp_text = f"，按案件结构预期 {exp_rate:.1%}" if exp_rate is not None and np.isfinite(exp_rate) else ""
-        body = (f"{_fmt_crude(row)}（{counted[0]:,.0f}/{counted[1]:,.0f}）{exp_text}，"
+        frac = "" if _small(row, level) else f"（{counted[0]:,.0f}/{counted[1]:,.0f}）"
+        body = (f"{_fmt_crude(row, level)}{frac}{exp_text}，"
                 f"实际/预期 {row['value']:.2f}（95%区间 {lo:.2f}–{hi:.2f}）")
     elif measure == "days_ratio":
         body = (f"平均办案 {row['mean_days']:.1f} 天，同类案件预期 {row['expected_mean_days']:.1f} 天，"
@@ -1549,6 +1571,8 @@ def _point_sentence(row) -> str:
     elif measure == "mean":
         body = (f"{row['value']:.1f}{row.get('unit_zh') or ''}（总体 {row['target']:.1f}，"
                 f"95%区间 {lo:.1f}–{hi:.1f}）")
+    elif _small(row, level):
+        body = f"{_fmt_crude(row, level)}（总体 {row['target']:.1%}）"
     else:
         body = (f"{row['value']:.1%}（{row['numerator']:,.0f}/{row['denominator']:,.0f}，"
                 f"95%区间 {lo:.1%}–{hi:.1%}；总体 {row['target']:.1%}）")
@@ -1583,6 +1607,7 @@ def describe_comparison(result: pd.DataFrame, *, grouping: str = "department",
     gname = GROUPINGS.get(grouping, ((), "分组"))[1]
     if result.empty:
         return f"本期没有可比较的数据（{gname}）。"
+    level = result.attrs.get("level", "internal")
     keys = list(result.attrs.get("keys", []))
     min_n = result.attrs.get("min_n", DEFAULT_MIN_N)
     adjust = result.attrs.get("adjust", "none")
@@ -1625,10 +1650,10 @@ def describe_comparison(result: pd.DataFrame, *, grouping: str = "department",
         flagged = flagged.sort_values("_absz")
         alarms = flagged.loc[flagged["flag"] == "alarm"]
         alerts = flagged.loc[flagged["flag"] == "alert"]
-        text = "；".join(_point_sentence(r) for _, r in alarms.iterrows())
+        text = "；".join(_point_sentence(r, level) for _, r in alarms.iterrows())
         if len(alerts):
             short = "、".join(f"{_esc(r['label'])}（{DIRECTION_ZH.get(r['flag_direction'], '')}，"
-                             f"{_fmt_crude(r)}）" for _, r in alerts.iterrows())
+                             f"{_fmt_crude(r, level)}）" for _, r in alerts.iterrows())
             text += ("；" if text else "") + f"位于95%与99.8%控制限之间的有：{short}"
         rest = n_el - len(flagged)
         lines.append(f"- **{name}**：{text}。其余 {rest} 个{gname}在控制限内。{od}")
@@ -2024,7 +2049,8 @@ def describe_bail(signals: pd.DataFrame, comparison: pd.DataFrame | None = None,
         quiet = int((~comparison["below_min_n"].astype(bool)).sum()) - len(al)
         if len(al):
             lines.append("")
-            lines.append("本期漏斗图：" + "；".join(_point_sentence(r) for _, r in al.iterrows())
+            lvl = comparison.attrs.get("level", "internal")
+            lines.append("本期漏斗图：" + "；".join(_point_sentence(r, lvl) for _, r in al.iterrows())
                          + f"。其余 {quiet} 个派出所在控制限内。")
         else:
             lines.append("")
@@ -2065,7 +2091,8 @@ def joint_meeting_points(signals: pd.DataFrame, comparison: pd.DataFrame | None 
         for _, r in frows.iterrows():
             if r["label"] in set(rows.get("label", [])):
                 continue
-            seen.append(f"{_esc(r['label'])}本期捕后取保候审比例 {_fmt_crude(r)}，超出控制限")
+            seen.append(f"{_esc(r['label'])}本期捕后取保候审比例 "
+                        f"{_fmt_crude(r, comparison.attrs.get('level', 'internal'))}，超出控制限")
         n_cases = ""
         if cases is not None and len(cases) and "referring_agency" in cases.columns:
             k = int((cases["referring_agency"] == agency).sum())
@@ -2088,3 +2115,153 @@ def joint_meeting_points(signals: pd.DataFrame, comparison: pd.DataFrame | None 
     lines.append("")
     lines.append("（以上要点由监测数据生成，供承办人结合案件核实后修改使用。）")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers for the report templates
+# ---------------------------------------------------------------------------------------------
+
+
+def window(period, months: int = 1):
+    """The analysis window: the ``months`` calendar months ending with ``period`` (a custom
+    period), or ``period`` itself when ``months`` ≤ 1 or the period is already that long.
+
+    Comparisons of one month are thin (a prosecutor closes a handful of cases); reports
+    compare over a trailing window ending with the reporting period.
+
+    Examples
+    --------
+    >>> window("2024-05", 12).label_zh
+    '2023年6月至2024年5月'
+    >>> window("2024", 12).code
+    '2024'
+    """
+    from casework import periods as _periods
+
+    p = _periods.parse(period)
+    if months is None or months <= 1:
+        return p
+    ms = _periods.trailing_months(p, months)
+    if ms[0].start >= p.start:
+        return p
+    return _periods.custom(ms[0].start, p.end)
+
+
+#: Display labels of :func:`summary_table` (for :func:`casework.page.table`).
+SUMMARY_LABELS = {"label": "比较对象", "name_zh": "指标", "numerator": "分子", "denominator": "分母",
+                  "rate": "指标值", "expected": "预期数", "value": "比较值", "value_ci_lower": "95%区间下限",
+                  "value_ci_upper": "95%区间上限", "measure_zh": "比较值含义", "position": "位置"}
+
+
+def summary_table(result: pd.DataFrame) -> pd.DataFrame:
+    """The comparison as a table: one row per group × indicator, in group order (no ranking).
+
+    Returns
+    -------
+    DataFrame
+        ``label, name_zh, numerator, denominator, rate`` (the indicator as defined: a
+        proportion, or mean days), ``value, value_ci_lower, value_ci_upper`` (the compared
+        measure), ``measure_zh`` (what ``value`` is), ``position`` (Chinese funnel position).
+        Use :data:`SUMMARY_LABELS` as the table labels.
+    """
+    if result.empty:
+        return pd.DataFrame(columns=list(SUMMARY_LABELS))
+    out = pd.DataFrame({
+        "label": result["label"], "name_zh": result["name_zh"],
+        "numerator": _num(result["numerator"]).round(0), "denominator": _num(result["denominator"]),
+        "rate": _num(result["crude_value"]).round(4),
+        "value": _num(result["value"]).round(3),
+        "value_ci_lower": _num(result["value_ci_lower"]).round(3),
+        "value_ci_upper": _num(result["value_ci_upper"]).round(3),
+        "measure_zh": result["measure"].map(MEASURE_ZH),
+    })
+    pos = np.where(result["below_min_n"].astype(bool), "样本量不足，不作判断",
+                   np.where(result["flag"] == "", "在控制限内",
+                            result["flag_direction"].map(DIRECTION_ZH).fillna("") + "，" +
+                            result["flag"].map({"alarm": "超出99.8%控制限", "alert": "超出95%控制限",
+                                                "": ""}).fillna("")))
+    out["position"] = pos
+    keys = list(result.attrs.get("keys", []))
+    order = result[keys].astype(str).agg("|".join, axis=1) if keys else out["label"]
+    out = out.assign(_k=order.to_numpy()).sort_values(["_k", "name_zh"], kind="stable")
+    return out.drop(columns="_k").reset_index(drop=True)
+
+
+def describe_relations(relations: pd.DataFrame, *, strong: float = 0.5, alpha: float = 0.05) -> str:
+    """Which indicators move together across the groups, with the cautions that apply.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
+    if relations is None or relations.empty:
+        return "参与比较的指标少于两项，无法分析指标之间的关联。"
+    ok = relations.loc[np.isfinite(_num(relations["rho"]))]
+    strongish = ok.loc[(np.abs(ok["rho"]) >= strong) & (ok["p_value"] < alpha)]
+    lines = []
+    if strongish.empty:
+        lines.append(f"各指标之间没有明显的关联（斯皮尔曼相关系数绝对值均小于 {strong:.1f} 或不显著）。")
+    else:
+        bits = []
+        for _, r in strongish.iterrows():
+            way = "同向" if r["rho"] > 0 else "反向"
+            bits.append(f"{_esc(r['name_a'])}与{_esc(r['name_b'])}{way}变动（相关系数 {r['rho']:.2f}，"
+                        f"{int(r['n_groups'])} 个分组）")
+        lines.append("分组层面的明显关联：" + "；".join(bits) + "。")
+    few = relations.loc[relations["caution"].astype(bool)]
+    if len(few):
+        lines.append(f"注意：有 {len(few)} 对指标的比较分组少于 {MIN_GROUPS_RELATIONS} 个，相关系数很不稳定，"
+                     "仅供参考。")
+    lines.append("关联只反映分组之间的共同变化，不说明因果，也不能推及单个案件。")
+    return "\n\n".join(lines)
+
+
+def describe_skipped(result: pd.DataFrame) -> str:
+    """One line per indicator that was not compared, with the reason (empty text when none)."""
+    from casework import indicators as _ind
+
+    skipped = result.attrs.get("skipped", {}) if result is not None else {}
+    if not skipped:
+        return ""
+    bits = []
+    for code, why in skipped.items():
+        try:
+            name = _ind.get(code).name_zh
+        except ParameterError:
+            name = code
+        bits.append(f"{_esc(name)}（{_esc(why)}）")
+    return "未作比较的指标：" + "；".join(bits) + "。"
+
+
+def bail_trend(cohorts: pd.DataFrame, overall: pd.DataFrame, signals: pd.DataFrame,
+               comparison: pd.DataFrame | None = None, *, by: str | Sequence[str] = BAIL_KEYS) -> pd.DataFrame:
+    """Monthly cohort rates of the stations worth watching (signalled or flagged) beside the
+    overall rate, tidy for :func:`casework.plotting.line_chart` (``month, label, value``)."""
+    keys = _as_keys(by)
+    watch = signals.loc[signals["signal"].astype(bool), keys + ["label"]] if len(signals) else \
+        pd.DataFrame(columns=keys + ["label"])
+    if comparison is not None and len(comparison):
+        fl = comparison.loc[(comparison["flag"] != "") & ~comparison["below_min_n"].astype(bool),
+                            keys + ["label"]]
+        watch = pd.concat([watch, fl], ignore_index=True).drop_duplicates(keys)
+    lines = [overall.assign(label="全部")[["month", "label", "value"]]]
+    if len(watch):
+        sub = cohorts.merge(watch, on=keys, how="inner")[["month", "label", "value"]]
+        lines.append(sub)
+    return pd.concat(lines, ignore_index=True)
+
+
+#: Display labels of :func:`bail_signal_table`.
+BAIL_SIGNAL_LABELS = {"label": "派出所/侦查部门", "arrests": "逮捕人数", "bail": "捕后取保候审人数",
+                      "rate": "比例", "signal_zh": "CUSUM信号", "start_month": "开始月份",
+                      "signal_month": "信号月份", "rate_since_start": "开始以来比例",
+                      "rate_before": "此前比例"}
+
+
+def bail_signal_table(signals: pd.DataFrame) -> pd.DataFrame:
+    """The CUSUM results per stream for a table (signalling streams first, then by name)."""
+    if signals is None or signals.empty:
+        return pd.DataFrame(columns=list(BAIL_SIGNAL_LABELS))
+    out = signals.assign(signal_zh=np.where(signals["signal"].astype(bool), "有", "无"))
+    return out[list(BAIL_SIGNAL_LABELS)].reset_index(drop=True)

@@ -711,15 +711,20 @@ def profile_sections(
         if len(q):
             lines += ["", "| 质量指标 | 本人 | 同类案件预期 | 实际/预期（95%区间） | 收缩估计（95%区间） | 位置 |",
                       "|---|---|---|---|---|---|"]
+            from casework.compare import _small
+
             for _, x in q.iterrows():
                 expected = x.get("expected_rate")
+                own = (f"{_rate_or_value(x['crude_value'], x['kind'])}"
+                       f"（{x['numerator']:,.0f}/{x['denominator']:,.0f}）")
+                if _small(x, level):
+                    own = "涉及人数少于5人"
                 oe = (f"{x['value']:.2f}（{x['value_ci_lower']:.2f}–{x['value_ci_upper']:.2f}）"
                       if np.isfinite(x["value"]) else "—")
                 shrunk = (f"{x['shrunk_value']:.1%}（{x['shrunk_ci_lower']:.1%}–{x['shrunk_ci_upper']:.1%}）"
                           if "shrunk_value" in x and pd.notna(x["shrunk_value"]) else "—")
                 lines.append(
-                    f"| {_esc(x['name_zh'])} | {_rate_or_value(x['crude_value'], x['kind'])}"
-                    f"（{x['numerator']:,.0f}/{x['denominator']:,.0f}） | "
+                    f"| {_esc(x['name_zh'])} | {own} | "
                     f"{_rate_or_value(expected, 'rate') if expected is not None else '—'} | {oe} | "
                     f"{shrunk} | {x['position']} |")
         lines += ["", "---", ""]
@@ -792,8 +797,11 @@ def describe(
             if fl.empty:
                 lines.append(f"- **{name}**：参与比较的 {len(elig)} 名检察官均在控制限内。")
             else:
+                from casework.compare import _fmt_crude
+
+                lvl = quality_result.attrs.get("level", "internal")
                 bits = "、".join(f"{_esc(x['label'])}（{x['position']}，本人 "
-                                f"{_rate_or_value(x['crude_value'], x['kind'])}，实际/预期 {x['value']:.2f}）"
+                                f"{_fmt_crude(x, lvl)}，实际/预期 {x['value']:.2f}）"
                                 for _, x in fl.iterrows())
                 lines.append(f"- **{name}**：{bits}；其余 {len(elig) - len(fl)} 名检察官在控制限内。")
     lines += ["", "以上为数据提示，供员额检察官业绩考评参考：偏离的原因（案件难度、承办特殊案件、"
@@ -824,3 +832,52 @@ def shifts_by_stage(
         s.insert(1, "stage_zh", STAGE_ZH[stage])
         parts.append(s)
     return pd.concat(parts, ignore_index=True)
+
+
+def weights_table(weights: pd.DataFrame | None = None,
+                  charge_factors: pd.DataFrame | None = None,
+                  extra_person: float = EXTRA_PERSON_WEIGHT) -> pd.DataFrame:
+    """The declared case weights as one table for the report's definitions section.
+
+    Returns
+    -------
+    DataFrame
+        ``item, weight, note`` (项目, 权重, 说明).
+    """
+    w = CASE_WEIGHTS if weights is None else weights
+    f = CHARGE_GROUP_FACTORS if charge_factors is None else charge_factors
+    rows = [(str(n), float(v), "每件基础权重") for n, v in zip(w["note"], w["weight"])]
+    rows += [(f"罪名类别：{n}", float(v), "乘数") for n, v in zip(f["note"], f["factor"])]
+    rows.append(("同案每增加一名犯罪嫌疑人", float(extra_person), "按基础权重加计的比例"))
+    return pd.DataFrame(rows, columns=["item", "weight", "note"])
+
+
+WEIGHT_LABELS = {"item": "项目", "weight": "权重", "note": "说明"}
+
+
+def days_funnel_figure(days: pd.DataFrame, *, title: str | None = None):
+    """Funnel of the case-mix adjusted days ratio, one panel per stage (flagged points named).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    from casework import plotting
+
+    stages = [s for s in ("prosecution_review", "arrest_review")
+              if len(days) and (days["stage"] == s).any()]
+    fig, axes = plt.subplots(1, max(len(stages), 1), figsize=(5.4 * max(len(stages), 1), 4.0),
+                             layout="constrained", squeeze=False)
+    for ax, stage in zip(axes.flat, stages):
+        d = days.loc[(days["stage"] == stage) & ~days["below_min_n"].astype(bool)].copy()
+        if np.isfinite(d["phi"]).any() and d["od_lower_95"].notna().any():
+            for c in ("lower_95", "upper_95", "lower_998", "upper_998"):
+                d[c] = d[f"od_{c}"]
+        plotting.funnel_chart(d, x="n", y="value", label="label", target=1.0, flag="flag",
+                              percent=False, title=f"{STAGE_ZH[stage]}办案天数（实际/同类案件预期）",
+                              xlabel="审结件数", ylabel="实际/预期", ax=ax)
+    if title:
+        fig.suptitle(title)
+    return fig
