@@ -210,7 +210,10 @@ def _summary(d, first, masked):
     drug = np.isin(ch, [K.CHARGE_IDX["走私、贩卖、运输、制造毒品"], K.CHARGE_IDX["非法持有毒品"]])
     detail = X.where(drug, X.cat("，查获甲基苯丙胺", grams, "克"), detail)
     detail = X.where(ch == K.CHARGE_IDX["交通肇事"], "，造成一人死亡，负事故全部责任", detail)
-    outcome = X.take(_OUTCOME_POOL, d["outcome_i"][idx])
+    victim = ~np.isin(ch, [K.CHARGE_IDX[c] for c in T.VICTIMLESS])
+    oi = d["outcome_i"][idx]
+    o = np.where(d["plea"][idx], np.where(victim & (oi >= 3), 4 + oi % 2, oi % 3), 3)
+    outcome = X.take(_OUTCOME_POOL, o)
     return X.cat(date_txt, "，", who, mo, detail, "。", outcome, "。")
 
 

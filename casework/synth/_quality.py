@@ -179,7 +179,14 @@ def _other_value(values, col, rng):
         f = pd.to_numeric(s, errors="coerce").astype(float).to_numpy()
         return pd.Series(np.where(np.isnan(f), np.nan, np.round(f * rng.choice([0.5, 0.8, 1.2, 2.0], n))))
     txt = s.astype("string").fillna("")
-    return txt.str.slice(0, -3)
+    uniq = pd.unique(txt.to_numpy(dtype=object))
+    if len(uniq) <= 200 and len(uniq) < 0.5 * n:  # a category-like text: another existing value
+        pool_ = np.array(list(uniq) + ["无"], dtype=object)
+        pos = rng.integers(0, len(pool_), n)
+        cur = txt.to_numpy(dtype=object)
+        alt = pool_[pos]
+        return pd.Series(np.where(alt == cur, pool_[(pos + 1) % len(pool_)], alt))
+    return txt.str.slice(0, -3)  # a longer text: the draft before its last words were added
 
 
 def background_mods(df, u_edit, rng, spec, export_at):
@@ -196,9 +203,9 @@ def background_mods(df, u_edit, rng, spec, export_at):
     cl = df["closed_on"].to_numpy()[idx]
     span_end = np.where(np.isnat(cl), export_at, cl)
     span_end = np.maximum(span_end, acc)
-    span = (span_end - acc).astype("timedelta64[s]").astype(np.int64)
-    at = acc + (rng.random(len(idx)) * span).astype("timedelta64[s]") \
-        + rng.integers(30600, 64800, len(idx)).astype("timedelta64[s]")
+    span = (span_end.astype("datetime64[D]") - acc.astype("datetime64[D]")).astype(np.int64)
+    day = acc.astype("datetime64[D]") + np.floor(rng.random(len(idx)) * (span + 1)).astype("timedelta64[D]")
+    at = day.astype("datetime64[s]") + rng.integers(30600, 64800, len(idx)).astype("timedelta64[s]")
     after = (~np.isnat(cl)) & (rng.random(len(idx)) < 0.08)
     at = np.where(after, cl + (rng.integers(1, 40, len(idx)) * 86400 + rng.integers(30600, 64800, len(idx))
                                ).astype("timedelta64[s]"), at)
