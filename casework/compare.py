@@ -2160,15 +2160,18 @@ def summary_table(result: pd.DataFrame) -> pd.DataFrame:
     -------
     DataFrame
         ``label, name_zh, numerator, denominator, rate`` (the indicator as defined: a
-        proportion, or mean days), ``value, value_ci_lower, value_ci_upper`` (the compared
+        proportion, or mean days — then ``numerator`` is empty and ``denominator`` the cases), ``value, value_ci_lower, value_ci_upper`` (the compared
         measure), ``measure_zh`` (what ``value`` is), ``position`` (Chinese funnel position).
         Use :data:`SUMMARY_LABELS` as the table labels.
     """
     if result.empty:
         return pd.DataFrame(columns=list(SUMMARY_LABELS))
+    days = result["measure"].isin(["days_ratio", "mean"]).to_numpy()
     out = pd.DataFrame({
         "label": result["label"], "name_zh": result["name_zh"],
-        "numerator": _num(result["numerator"]).round(0), "denominator": _num(result["denominator"]),
+        # for handling days the numerator would be a sum of days: leave it out
+        "numerator": np.where(days, np.nan, _num(result["numerator"]).round(0)),
+        "denominator": _num(result["denominator"]),
         "rate": _num(result["crude_value"]).round(4),
         "value": _num(result["value"]).round(3),
         "value_ci_lower": _num(result["value_ci_lower"]).round(3),
@@ -2265,3 +2268,11 @@ def bail_signal_table(signals: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=list(BAIL_SIGNAL_LABELS))
     out = signals.assign(signal_zh=np.where(signals["signal"].astype(bool), "有", "无"))
     return out[list(BAIL_SIGNAL_LABELS)].reset_index(drop=True)
+
+
+def scores_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """:func:`standardised_scores` with Chinese column names, for the CSV beside the heatmap."""
+    return pd.DataFrame({"比较对象": scores["label"], "指标": scores["name_zh"],
+                         "标准化得分（按指标方向）": _num(scores["score"]).round(2),
+                         "是否有方向": scores["oriented"].map({True: "是", False: "否（区间判断）"}),
+                         "样本量不足": scores["below_min_n"].map({True: "是", False: "否"})})
