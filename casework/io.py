@@ -98,6 +98,8 @@ MAX_XLSX_UNCOMPRESSED = 2 << 30
 MAX_XLSX_RATIO = 200
 #: A JSON file that is one array (not JSON Lines) is loaded whole: refuse beyond this size.
 MAX_JSON_ARRAY_BYTES = 256 << 20
+#: Files with at least this many rows coerce their columns in parallel threads (when idle).
+PARALLEL_MIN_ROWS = 200_000
 #: Row numbers listed in one error or warning.
 MAX_ROWS_LISTED = 20
 
@@ -466,10 +468,12 @@ def _read_text(path: Path, head: bytes, size: int) -> _Raw:
     header_line = line_ends[hi]  # physical line number of the header's last line
     n_cols = len(headers)
     names = [f"c{i}" for i in range(n_cols)]
-    invalid = []
+    invalid, blank = [], []
 
     def on_invalid(row):
-        invalid.append((row.number, row.text[:60], row.actual_columns))
+        # blank lines are kept as (invalid, one-cell) rows so that they still count in the row
+        # numbers a user sees; they are dropped here and remembered
+        (blank if not row.text.strip() else invalid).append((row.number, row.text[:60], row.actual_columns))
         return "skip"
 
     def _read(enc, threads=None):
@@ -477,7 +481,8 @@ def _read_text(path: Path, head: bytes, size: int) -> _Raw:
         ropts = pcsv.ReadOptions(use_threads=_use_threads() if threads is None else threads,
                                  block_size=MAX_LINE_BYTES, skip_rows=header_line, column_names=names,
                                  encoding="utf8" if utf8 else enc)
-        popts = pcsv.ParseOptions(delimiter=delim, newlines_in_values=True, invalid_row_handler=on_invalid)
+        popts = pcsv.ParseOptions(delimiter=delim, newlines_in_values=True, invalid_row_handler=on_invalid,
+                                  ignore_empty_lines=n_cols == 1)
         # text transcoded from another encoding is valid UTF-8 by construction: skip the re-check
         copts = pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True,
                                     quoted_strings_can_be_null=True, null_values=NULL_VALUES,
@@ -491,6 +496,7 @@ def _read_text(path: Path, head: bytes, size: int) -> _Raw:
             if encoding == "ascii" and ("UTF8" in str(err) or isinstance(err, UnicodeDecodeError)):
                 encoding = "gb18030"
                 invalid.clear()
+                blank.clear()
                 table = _read(encoding)
             else:
                 raise
@@ -510,10 +516,12 @@ def _read_text(path: Path, head: bytes, size: int) -> _Raw:
                 off, line, _bad = found
                 raise _decode_with_context(path, encoding, off, line) from None
         raise _file_error(path, f"CSV 格式错误：{msg[:200]}", f"malformed CSV: {msg[:200]}") from None
-    if invalid:
-        if any(num is None for num, _, _ in invalid):
+    if invalid or blank:
+        if any(num is None for num, _, _ in invalid + blank):  # line numbers are known single-threaded
             invalid.clear()
-            _read(encoding, threads=False)
+            blank.clear()
+            table = _read(encoding, threads=False)
+    if invalid:
         rows = [num for num, _, _ in invalid if num is not None]
         counts = "、".join(str(c) for c in sorted({c for _, _, c in invalid}))
         raise _file_error(
@@ -523,6 +531,10 @@ def _read_text(path: Path, head: bytes, size: int) -> _Raw:
             f"{counts}) — an unquoted delimiter or a stray column?",
             hint="在 Excel 中打开检查这些行，或重新导出 / check these rows or export again")
     rows = np.arange(table.num_rows, dtype=np.int64) + header_line + 1
+    if blank:
+        lines = np.asarray(sorted(num for num, _, _ in blank if num is not None), dtype=np.int64)
+        span = np.arange(header_line + 1, header_line + 1 + table.num_rows + len(lines), dtype=np.int64)
+        rows = np.setdiff1d(span, lines, assume_unique=True)[: table.num_rows]
     enc_name = {"ascii": "UTF-8", "utf-8": "UTF-8", "utf-8-sig": "UTF-8 (BOM)", "gb18030": "GB18030",
                 "utf-16": "UTF-16", "utf-32": "UTF-32"}[encoding]
     return _Raw(path, "csv", headers, [table.column(i) for i in range(n_cols)], rows, enc_name)
@@ -863,8 +875,13 @@ class _Uniq:
             sample = a.slice(0, 20_000)
             use = pc.count_distinct(sample).as_py() <= len(sample) // 4
         if use:
-            values = pc.drop_null(pc.unique(a))
-            self.aidx = pc.index_in(a, value_set=values)
+            d = pc.dictionary_encode(a)
+            if isinstance(d, pa.ChunkedArray):
+                d = d.unify_dictionaries()
+                values = d.chunk(0).dictionary if d.num_chunks else pa.array([], pa.string())
+                self.aidx = pa.chunked_array([c.indices for c in d.chunks], pa.int32())
+            else:
+                values, self.aidx = d.dictionary, d.indices
             self.idx = self.aidx.fill_null(-1).to_numpy(zero_copy_only=False)
             self.values = _null_if_blank(values)
         else:
@@ -1216,7 +1233,7 @@ def _to_frame(raw: _Raw, *, mapping: _mapping.Mapping | None, table: str | None)
         return canon, values, found, notes, formulas, arrow
 
     todo = [(c, col) for c, col in tcols.items() if c in res.sources or c in defaults]
-    if n >= 200_000 and len(todo) > 1 and _use_threads():
+    if n >= PARALLEL_MIN_ROWS and len(todo) > 1 and _use_threads():
         # Arrow compute releases the GIL: columns coerce in parallel when cores are idle
         from concurrent.futures import ThreadPoolExecutor
 

@@ -520,3 +520,55 @@ def test_import_files_writes_one_snapshot(tmp_path, casework_home):
     assert man["id"] == result["id"] and man["account"] == "analyst-1"
     assert man["row_counts"]["records"] == 2 and man["warnings"] == result["warnings"]
     assert len(result["warnings"]) == 1 and "row 3" in result["warnings"][0]
+
+
+def test_blank_lines_count_in_row_numbers(tmp_path):
+    text = ",".join(REQUIRED_HEADERS) + "\n" + "371329,A1,T1,审查逮捕,P1,盗窃,2024-05-06\n\n \n" + \
+        "371329,A2,T2,审查逮捕,P2,盗窃,2024-05-32\n\n"
+    path = tmp_path / "blank.csv"
+    path.write_bytes(text.encode("gb18030"))
+    with pytest.raises(DataError) as err:
+        io.read_export(path)
+    assert "row 5:" in err.value.en  # lines 3 and 4 are blank: the bad record is on line 5
+
+
+def test_parallel_coercion_gives_the_same_frame(synth_dir, monkeypatch):
+    path = synth_dir / "exports" / "审查起诉案件.csv"
+    seq, w_seq = io.read_export(path)
+    monkeypatch.setattr(io, "_use_threads", lambda: True)
+    monkeypatch.setattr(io, "PARALLEL_MIN_ROWS", 0)
+    par, w_par = io.read_export(path)
+    pd.testing.assert_frame_equal(seq, par)
+    assert w_seq == w_par
+
+
+def test_xlsx_title_rows_formulas_and_typed_cells(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "说明"
+    ws.append(["本表为演示"])
+    data = wb.create_sheet("案卡")
+    data.append(["审查起诉案件信息表"])
+    data.append([])
+    data.append(REQUIRED_HEADERS + ["审结日期", "罚金（元）", "案件名称"])
+    data.append(["371329", "A1", "T1", "审查起诉", "P1", "盗窃", dt.datetime(2024, 5, 3), 45420, 1500.0,
+                 "=HYPERLINK(\"http://x\")"])
+    data.append([None] * 10)  # an empty row in the middle keeps its number
+    data.append([371329, "A2", "T2", "审查起诉", "P2", "盗窃", "2024/5/4", None, "2,000", "李某涉嫌盗窃案"])
+    data.append(["371329", "A3", "T3", "审查起诉", "P3", "盗窃", "2024-02-30", None, None, None])
+    path = tmp_path / "book.xlsx"
+    wb.save(path)
+    with pytest.raises(DataError) as err:
+        io.read_export(path)
+    assert "row 7:" in err.value.en  # title row 1, blank row 2, header row 3, blank row 5
+    data.delete_rows(7)
+    wb.save(path)
+    df, warnings = io.read_export(path)
+    assert df["unit_code"].tolist() == ["371329", "371329"]
+    assert df["accepted_on"].tolist() == [pd.Timestamp("2024-05-03"), pd.Timestamp("2024-05-04")]
+    assert df["closed_on"].iloc[0] == pd.Timestamp("2024-05-08")  # Excel serial 45420
+    assert df["fine"].tolist() == [1500.0, 2000.0]
+    assert df["case_name"].iloc[0] == "=HYPERLINK(\"http://x\")"  # the formula text, never its value
+    assert any("case_name: row 4" in w for w in warnings)
