@@ -645,6 +645,9 @@ def _execute(input_nb: Path, output_nb: Path, parameters: dict, cwd: Path,
                 start_timeout=start_timeout, cwd=str(cwd), progress_bar=False,
                 log_output=False, report_mode=False, engine_name=_register_engine(),
                 kernel_manager_class=_kernel_manager_class(),
+                # every output has arrived when the last cell is idle; waiting for a graceful
+                # exit only adds latency (and a KeyboardInterrupt line on stderr)
+                shutdown_kernel="immediate",
             )
             return nb, attempt, None
         except PapermillExecutionError as err:
