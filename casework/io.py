@@ -636,7 +636,7 @@ def _read_xlsx(path: Path) -> _Raw:
             n = len(headers)
             cols: list[list] = [[] for _ in range(n)]
             rows = []
-            formulas: list[int] = []
+            beyond: list[int] = []
             for r_i, row in enumerate(ws.iter_rows(min_row=header_row + 1, values_only=True), header_row + 1):
                 if not any(v is not None and (not isinstance(v, str) or v.strip()) for v in row):
                     continue
@@ -645,11 +645,11 @@ def _read_xlsx(path: Path) -> _Raw:
                     v = row[j] if j < len(row) else None
                     cols[j].append(_cell_text(v))
                 if len(row) > n and any(v is not None for v in row[n:]):
-                    formulas.append(-r_i)  # cells beyond the header: noted below
+                    beyond.append(r_i)  # cells beyond the last header column: noted below
         finally:
             wb.close()
     notes = []
-    extra = [-r for r in formulas if r < 0]
+    extra = beyond
     if extra:
         notes.append(
             f"{path.name}：{_rows_zh(extra)}在表头之外的列还有内容，已忽略 / {path.name}: {_rows_en(extra)} have "
@@ -690,7 +690,6 @@ def _read_json(path: Path, head: bytes, size: int) -> _Raw:
     py_enc = "utf-8" if encoding == "ascii" else encoding
     records: list[tuple[int, dict]] = []
     bad: list[int] = []
-    bad_kind = ""
     doc = None
     if _strip_bom(head).lstrip().startswith(b"["):
         if size > MAX_JSON_ARRAY_BYTES:
@@ -712,7 +711,6 @@ def _read_json(path: Path, head: bytes, size: int) -> _Raw:
                 records.append((i, obj))
             else:
                 bad.append(i)
-                bad_kind = "not_object"
         fmt = "json"
     else:
         dec = codecs.getincrementaldecoder(py_enc)("strict")
@@ -738,13 +736,11 @@ def _read_json(path: Path, head: bytes, size: int) -> _Raw:
                     obj = json.loads(text)
                 except json.JSONDecodeError:
                     bad.append(line_no)
-                    bad_kind = bad_kind or "syntax"
                     if len(bad) > 1000:
                         break
                     continue
                 if not isinstance(obj, dict):
                     bad.append(line_no)
-                    bad_kind = bad_kind or "not_object"
                     continue
                 records.append((line_no, obj))
         fmt = "jsonl"
@@ -1687,11 +1683,42 @@ def import_files(paths, *, mapping=None, table=None, account=None) -> dict:
     appear once in all files together); only then is :func:`casework.store.write_snapshot`
     called, which writes atomically. Source files are only read.
 
+    Parameters
+    ----------
+    paths : path or sequence of paths
+        Export files (any mix of the formats :func:`read_export` reads, of both tables).
+    mapping : path, dict or Mapping, optional
+        A user mapping (:mod:`casework.mapping`); its path, hash and text go into the manifest.
+    table : {"records", "modifications"}, optional
+        Force every file into one table; by default each file's table is detected.
+    account : str, optional
+        The importing account (default ``CASEWORK_USER`` or the login name).
+
     Returns
     -------
     dict
         The snapshot manifest plus ``warnings`` (list of str) and ``files`` (one dict per file:
         ``path, format, encoding, table, rows``).
+
+    Raises
+    ------
+    DataError
+        A file cannot be read or does not fit the data model; nothing is written.
+
+    Examples
+    --------
+    >>> import os, tempfile, pathlib
+    >>> os.environ["CASEWORK_HOME"] = tempfile.mkdtemp()
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "arrests.csv"
+    >>> _ = p.write_bytes("单位编码,部门受案号,统一受案号,办案环节,嫌疑人编号,罪名,受理日期,审结日期\\n"
+    ...                   "371329,沭检刑捕受[2024]1号,T1,审查逮捕,P1,盗窃,2024-05-03,2024-04-30\\n"
+    ...                   .encode("gb18030"))
+    >>> result = import_files([p], account="doc")
+    >>> result["row_counts"]["records"], result["files"][0]["encoding"]
+    (1, 'GB18030')
+    >>> print(result["warnings"][0].split(" / ")[1])
+    arrests.csv: column closed_on: row 2: closed before accepted (kept)
+    >>> del os.environ["CASEWORK_HOME"]
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]

@@ -11,7 +11,6 @@ failure, and the child's peak memory (``wait4`` rusage) under 1.5 GB.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
 import fcntl

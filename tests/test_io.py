@@ -11,7 +11,6 @@ import io as _stdio
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
