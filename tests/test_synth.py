@@ -52,6 +52,22 @@ def test_persons_sets_the_size():
     assert 4800 < len(large.records) < 7300
 
 
+def test_large_units_are_simulated_in_batches(monkeypatch):
+    monkeypatch.setattr(synth, "MAX_ROWS_PER_BATCH", 1500)
+    d = synth.make(units=1, years=1, end="2024-06", persons=4500, seed=9)
+    r = d.records
+    assert 3500 < len(r) < 5500
+    assert not r.duplicated(list(schema.RECORD_KEY)).any()
+    # one stage case number per (stage, unified case), and serial numbers unique per year
+    assert r.groupby(["stage", "unified_case_no"])["dept_case_no"].nunique().max() == 1
+    assert r.groupby(["stage", "dept_case_no"])["unified_case_no"].nunique().max() == 1
+    assert {p["id"] for p in d.truth["patterns"]} == {
+        "post_arrest_bail_jump", "slow_prosecutor", "rising_charge", "entry_error_run", "adoption_drop",
+        "closed_case_editor"}
+    # the same prosecutors serve every batch
+    assert r["prosecutor_id"].nunique() < 30
+
+
 def test_bad_parameters_raise_clear_errors():
     from casework.errors import ParameterError
 

@@ -371,6 +371,19 @@ def make(*, units=6, years=3, end=None, persons=None, seed=20240501, null=False)
     SynthData
         ``.records`` (schema ``records``), ``.modifications`` (schema ``modifications``),
         ``.truth`` (manifest, see the module docstring) and ``.errors`` (injected card errors).
+
+    Notes
+    -----
+    Everything is held in memory; for tens of millions of rows use :func:`generate` (or
+    :func:`iter_units`), which works one unit (or one batch of a very large unit) at a time.
+
+    Examples
+    --------
+    >>> data = make(units=1, years=1, end="2024-06", persons=2000, seed=2)
+    >>> data.records["stage"].value_counts().index.tolist()
+    ['prosecution_review', 'arrest_review']
+    >>> data.truth["units"][0]["unit_name"]
+    '江州市青山区人民检察院'
     """
     gen = iter_units(units=units, years=years, end=end, persons=persons, seed=seed, null=null)
     recs, mods, errs = [], [], []
@@ -403,7 +416,20 @@ def generate(out_dir, *, units=6, years=3, end=None, persons=None, seed=20240501
     -------
     dict
         ``out_dir, records, modifications, errors, units, start, end, months, null, patterns,
-        files`` (paths written) and ``rows_by_stage``.
+        files`` (paths written), ``rows_by_stage`` and ``seed``.
+
+    Notes
+    -----
+    The ``.xlsx`` copies are written only when the expected number of rows is at most
+    200,000 (Excel is impractical beyond); larger runs get the CSV files only.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     s = generate(tmp, units=1, years=1, end="2024-06", persons=1500, seed=2, exports=False)
+    >>> s["records"] > 1000, s["months"], s["patterns"][0]
+    (True, 12, 'post_arrest_bail_jump')
     """
     import pyarrow as pa
     import pyarrow.parquet as pq

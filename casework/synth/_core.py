@@ -2,7 +2,7 @@
 
 All bulk work is vectorised with numpy over the persons of one unit; units are simulated
 independently from their own random streams, so a large data set can be produced unit by unit
-(bounded memory) and ``make(units=6)`` equals six single-unit runs glued together.
+(bounded memory).
 
 Dates are handled as ``datetime64[D]`` arrays (NaT propagates); every "latent" uniform that a
 planted pattern may act on is drawn in the base simulation, so null and planted data share them
@@ -14,9 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
-from casework import schema
 from casework.synth import _tables as T
 
 NAT = np.datetime64("NaT", "D")
@@ -257,7 +255,6 @@ def simulate(spec, n_cases, rng, ctx, *, charge_idx=None, anchors=None, mo_overr
     age0 = np.where(minor, age_minor, age_adult).astype(int)
     birth = (offence_day[ci] - (age0 * 365.25 + rng.integers(5, 360, P)).astype("timedelta64[D]"))
     eth_i = pick(ETH_CUM, u())
-    edu_codes = np.array(list(schema.CODE_TABLES["education"]), dtype=object)
     edu_w = np.array([0.03, 0.15, 0.45, 0.15, 0.07, 0.08, 0.07])
     cyber = np.isin(ch, [CHARGE_IDX[c] for c in ("帮助信息网络犯罪活动", "非法利用信息网络", "侵犯公民个人信息")])
     duty = np.isin(ch, [CHARGE_IDX[c] for c in ("贪污", "受贿")])
@@ -265,7 +262,6 @@ def simulate(spec, n_cases, rng, ctx, *, charge_idx=None, anchors=None, mo_overr
     edu_i = np.where(cyber & (u() < 0.3), 4 + rng.integers(0, 3, P), edu_i)
     edu_i = np.where(duty, 5 + rng.integers(0, 2, P), edu_i)
     edu_i = np.where(minor, np.minimum(edu_i, 3), edu_i)
-    occ_codes = np.array(list(schema.CODE_TABLES["occupation"]), dtype=object)
     occ_i = pick(cumw([15, 12, 45, 10, 10, 2, 0.3, 5.7]), u())
     occ_i = np.where(minor, np.where(u() < 0.55, 5, 2), occ_i)
     occ_i = np.where(duty, 6, occ_i)

@@ -82,7 +82,6 @@ def choose_kinds(df, u_err, u_kind, run_mask, run_rate):
 def apply_errors(df, kinds, rng, export_at):
     """Corrupt the rows named in ``kinds`` (in place on a copy); returns the new frame."""
     df = df.copy()
-    n = len(df)
     for kind in ERROR_KINDS:
         m = kinds == kind
         if not m.any():
