@@ -379,31 +379,38 @@ def _first_long_line(path: Path, limit: int) -> int | None:
     return None
 
 
-def _sniff_delimiter(line: str, ext: str) -> str:
+def _sniff_delimiter(lines: list[str], ext: str) -> str:
+    """The delimiter splitting some of the first lines into the most cells (title lines have
+    none)."""
     counts = {}
     for d in (",", "\t", ";", "|"):
-        try:
-            counts[d] = len(next(csv.reader([line], delimiter=d)))
-        except (csv.Error, StopIteration):
-            counts[d] = 0
+        best = 0
+        for line in lines[:10]:
+            try:
+                best = max(best, len(next(csv.reader([line], delimiter=d))))
+            except (csv.Error, StopIteration):
+                pass
+        counts[d] = best
     if ext == ".tsv" and counts["\t"] > 1:
         return "\t"
     return max(counts, key=lambda d: (counts[d], d == ","))
 
 
-def _header_score(cells) -> int:
+def _header_score(cells, known=frozenset()) -> int:
     n = 0
     for c in cells:
         if c is not None and str(c).strip() and (
-                _mapping.match_header(c, "records") or _mapping.match_header(c, "modifications")):
+                _mapping.match_header(c, "records") or _mapping.match_header(c, "modifications")
+                or _mapping.header_key(c) in known):
             n += 1
     return n
 
 
-def _pick_header(rows: list[list]) -> int:
-    """Index of the header among the first rows: the first naming ≥ 2 known columns."""
+def _pick_header(rows: list[list], known=frozenset()) -> int:
+    """Index of the header among the first rows: the first naming ≥ 2 known columns (built-in
+    names, or the sources a mapping names)."""
     for i, cells in enumerate(rows[:10]):
-        if _header_score(cells) >= 2:
+        if _header_score(cells, known) >= 2:
             return i
     return 0
 
@@ -427,7 +434,7 @@ def _use_threads() -> bool:
         return True
 
 
-def _read_text(path: Path, head: bytes, size: int) -> _Raw:
+def _read_text(path: Path, head: bytes, size: int, known=frozenset()) -> _Raw:
     import pyarrow.csv as pcsv
 
     complete = size <= len(head)
@@ -445,8 +452,7 @@ def _read_text(path: Path, head: bytes, size: int) -> _Raw:
         raise _file_error(path, "文件为空（没有任何内容）", "the file is empty",
                           hint="重新从系统导出 / export it again")
     lines = text.splitlines()
-    first = next((ln for ln in lines if ln.strip()), "")
-    delim = _sniff_delimiter(first, path.suffix.lower())
+    delim = _sniff_delimiter([ln for ln in lines[:20] if ln.strip()], path.suffix.lower())
     try:
         head_rows = []
         reader = csv.reader(_io.StringIO(text), delimiter=delim)
@@ -459,7 +465,7 @@ def _read_text(path: Path, head: bytes, size: int) -> _Raw:
     except csv.Error as err:
         raise _file_error(path, f"表头无法解析：{err}", f"cannot parse the header: {err}") from None
     # drop leading blank lines from consideration but keep physical line numbers
-    hi = _pick_header([r if any(c.strip() for c in r) else [] for r in head_rows])
+    hi = _pick_header([r if any(c.strip() for c in r) else [] for r in head_rows], known)
     while hi < len(head_rows) and not any(c.strip() for c in head_rows[hi]):
         hi += 1
     if hi >= len(head_rows):
@@ -603,7 +609,7 @@ def _cell_text(v):
     return str(v)
 
 
-def _read_xlsx(path: Path) -> _Raw:
+def _read_xlsx(path: Path, known=frozenset()) -> _Raw:
     _check_zip(path)
     import openpyxl
 
@@ -622,10 +628,10 @@ def _read_xlsx(path: Path) -> _Raw:
                         break
                 if not top:
                     continue
-                hi = _pick_header([cells for _, cells in top])
-                if chosen is None or (_header_score(top[hi][1]) >= 2 > _header_score(chosen[2])):
+                hi = _pick_header([cells for _, cells in top], known)
+                if chosen is None or (_header_score(top[hi][1], known) >= 2 > _header_score(chosen[2], known)):
                     chosen = (ws, top[hi][0], top[hi][1])
-                if _header_score(top[hi][1]) >= 2:
+                if _header_score(top[hi][1], known) >= 2:
                     break
             if chosen is None:
                 raise _file_error(path, "工作簿中没有任何内容（所有工作表均为空）", "the workbook is empty (all sheets)")
@@ -798,7 +804,7 @@ def _read_parquet(path: Path) -> _Raw:
     return _Raw(path, "parquet", [table.schema[i].name for i in keep], data, rows, None)
 
 
-def _read_raw(path: Path) -> _Raw:
+def _read_raw(path: Path, known=frozenset()) -> _Raw:
     if not path.exists():
         raise DataError(f"文件不存在：{path}", f"file not found: {path}", hint="检查路径 / check the path")
     if path.is_dir():
@@ -813,12 +819,12 @@ def _read_raw(path: Path) -> _Raw:
                               hint="重新从系统导出 / export it again")
     fmt = _detect_format(path, head)
     if fmt == "xlsx":
-        return _read_xlsx(path)
+        return _read_xlsx(path, known)
     if fmt == "parquet":
         return _read_parquet(path)
     if fmt == "json":
         return _read_json(path, head, size)
-    return _read_text(path, head, size)
+    return _read_text(path, head, size, known)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1599,7 +1605,8 @@ def _suspicious(df: pd.DataFrame, table: str, name: str, rows: np.ndarray) -> li
 def _read_one(path, *, mapping, table) -> _Frame:
     path = Path(path)
     try:
-        raw = _read_raw(path)
+        known = frozenset(_mapping.header_key(v) for v in mapping.columns.values()) if mapping else frozenset()
+        raw = _read_raw(path, known)
         if len(raw.rows) == 0:
             raise _file_error(path, "只有表头，没有数据行", "the file has a header but no data rows",
                               hint="检查导出条件是否过窄，或重新导出 / check the export's filters, or export again")

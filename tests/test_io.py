@@ -571,3 +571,16 @@ def test_xlsx_title_rows_formulas_and_typed_cells(tmp_path):
     assert df["fine"].tolist() == [1500.0, 2000.0]
     assert df["case_name"].iloc[0] == "=HYPERLINK(\"http://x\")"  # the formula text, never its value
     assert any("case_name: row 4" in w for w in warnings)
+
+
+def test_tsv_with_title_and_mapped_headers(tmp_path):
+    # only one header (罪名) is a built-in name: the header row is found through the mapping
+    text = "本地导出\n" + "\t".join(["案件编号", "统一案号", "当事人编号", "环节", "收案时间", "罪名"]) + "\n" + \
+        "\t".join(["A1", "T1", "P1", "审查逮捕", "2024-01-02", "诈骗"]) + "\n"
+    path = tmp_path / "local.txt"
+    path.write_bytes(text.encode("utf-8"))
+    spec = {"columns": {"dept_case_no": "案件编号", "unified_case_no": "统一案号", "person_id": "当事人编号",
+                        "stage": "环节", "accepted_on": "收案时间"}, "defaults": {"unit_code": "371329"}}
+    df, _ = io.read_export(path, mapping=spec)
+    assert df.loc[0, ["unit_code", "dept_case_no", "person_id", "stage", "charge"]].tolist() == \
+        ["371329", "A1", "P1", "arrest_review", "诈骗"]
