@@ -1545,7 +1545,7 @@ def _fmt_crude(row, level: str = "internal") -> str:
     kind, unit = row.get("kind"), row.get("unit_zh") or ""
     v = row.get("crude_value")
     if _small(row, level):
-        return f"涉及人数少于{SMALL_COUNT}人"
+        return f"不列示（涉及人数少于{SMALL_COUNT}人）"
     if v is None or not np.isfinite(v):
         return "—"
     if kind == "rate":

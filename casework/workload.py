@@ -584,7 +584,7 @@ def overview(
     Returns
     -------
     DataFrame
-        keys, ``label``, ``department``, ``cases``, ``persons``, ``weighted_cases``,
+        keys, ``label``, ``department``, ``unit_name``, ``cases``, ``persons``, ``weighted_cases``,
         ``weighted_vs_median``, for each stage ``<stage>_days_ratio``, ``<stage>_days_ci``
         (text "a–b") and ``<stage>_days_position``, ``quality_flags`` (number of quality
         indicators outside the limits) and ``quality_notes`` (which, with the side).
@@ -616,7 +616,10 @@ def overview(
         base["quality_flags"] = base["quality_flags"].fillna(0).astype("int64")
         base["quality_notes"] = base["quality_notes"].fillna("")
     sort = [c for c in ("unit_code", "department") if c in base.columns] + keys
-    return base.sort_values(list(dict.fromkeys(sort)), kind="stable").reset_index(drop=True)
+    base = base.sort_values(list(dict.fromkeys(sort)), kind="stable").reset_index(drop=True)
+    # the label already names the prosecutor (or his pseudonym); the unit name says the unit
+    return base.drop(columns=[c for c in ("prosecutor_name", "unit_code") if c in base.columns
+                              and c not in keys])
 
 
 OVERVIEW_LABELS = {
@@ -718,7 +721,7 @@ def profile_sections(
                 own = (f"{_rate_or_value(x['crude_value'], x['kind'])}"
                        f"（{x['numerator']:,.0f}/{x['denominator']:,.0f}）")
                 if _small(x, level):
-                    own = "涉及人数少于5人"
+                    own = "不列示（涉及人数少于5人）"
                 oe = (f"{x['value']:.2f}（{x['value_ci_lower']:.2f}–{x['value_ci_upper']:.2f}）"
                       if np.isfinite(x["value"]) else "—")
                 shrunk = (f"{x['shrunk_value']:.1%}（{x['shrunk_ci_lower']:.1%}–{x['shrunk_ci_upper']:.1%}）"
@@ -881,3 +884,11 @@ def days_funnel_figure(days: pd.DataFrame, *, title: str | None = None):
     if title:
         fig.suptitle(title)
     return fig
+
+#: Number formats of the overview table (for :func:`casework.page.table`).
+OVERVIEW_FORMATS = {"weighted_cases": "{:.1f}", "weighted_vs_median": "{:.2f}",
+                    "arrest_review_days_ratio": "{:.2f}", "prosecution_review_days_ratio": "{:.2f}"}
+
+#: Person-count columns of the overview table (small-cell suppression at the circulated level;
+#: the other integer columns are case counts and flag counts, not persons).
+OVERVIEW_COUNTS = ["persons"]
