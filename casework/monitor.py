@@ -442,12 +442,16 @@ def _rules_arrays(z, eligible, rule1) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
+#: ``baseline="auto"``: the first this-many months when the series has at least twice as many.
+BASELINE_MONTHS = 12
+
+
 def _baseline_mask(T: int, baseline) -> np.ndarray:
     if isinstance(baseline, str):
         check_choice("baseline", baseline, ["auto", "all"])
-        if baseline == "all" or T < 24:
+        if baseline == "all" or T < 2 * BASELINE_MONTHS:
             return np.ones(T, dtype=bool)
-        baseline = 12
+        baseline = BASELINE_MONTHS
     if isinstance(baseline, (int, np.integer)):
         m = np.zeros(T, dtype=bool)
         m[: max(1, min(int(baseline), T))] = True
@@ -893,8 +897,9 @@ def scan(records, *, indicators, by=(), end, months: int = 24, journeys=None,
 
 def flags(charted: pd.DataFrame, *, since=None) -> pd.DataFrame:
     """One row per flagged episode: group keys, indicator, first and last flagged month,
-    ``flag_since``, the rules that fired (``rules``, ``rules_zh``), ``side`` and whether the
-    move is adverse for the indicator's direction (``adverse``).
+    ``flag_since``, the rules that fired (``rules``, ``rules_zh``), ``side``, whether the
+    move is adverse for the indicator's direction (``adverse``, with ``direction``), the
+    ``count_unit`` of the series and its ``last_value``.
 
     ``since`` (a month code or Period) keeps episodes whose last flagged month is at or after
     it (e.g. the report month).
@@ -909,7 +914,7 @@ def flags(charted: pd.DataFrame, *, since=None) -> pd.DataFrame:
     [['x', '2024-02', '2024-03', 'rule1,cusum_up', True]]
     """
     cols = ["indicator", "flag_since", "first_month", "last_month", "months_flagged", "rules",
-            "rules_zh", "side", "adverse", "last_value"]
+            "rules_zh", "side", "adverse", "direction", "count_unit", "last_value"]
     if charted.empty or not (charted["flag"].astype(str) != "").any():
         keys = _keys_of(charted.drop(columns=[c for c in _OUT_COLS if c in charted.columns]))
         return pd.DataFrame(columns=[*keys, *cols])
@@ -945,7 +950,10 @@ def flags(charted: pd.DataFrame, *, since=None) -> pd.DataFrame:
                        first_month=str(g["month"].iloc[0]), last_month=str(g["month"].iloc[-1]),
                        months_flagged=len(g), rules=",".join(rules),
                        rules_zh="；".join(RULES[r] for r in rules), side=side,
-                       adverse=bool(adverse), last_value=g["value"].iloc[-1])
+                       adverse=bool(adverse), direction=direction,
+                       count_unit=(str(g["count_unit"].iloc[0]) if "count_unit" in g.columns
+                                   else None),
+                       last_value=g["value"].iloc[-1])
             rows.append(row)
     out = pd.DataFrame(rows)
     if since is not None:
@@ -1043,3 +1051,218 @@ def seasonal(monthly: pd.DataFrame, *, period: int = 12, robust: bool = True,
     res = pd.concat(pieces, ignore_index=True)
     res["flag_since"] = res["flag_since"].astype("string")
     return res
+
+
+# ---------------------------------------------------------------------------------------------
+# The periodic overview: trends and flags across groupings
+# ---------------------------------------------------------------------------------------------
+
+#: Indicators whose 24-month trends the periodic overview charts by default.
+TRENDS = ("accepted_prosecution_review", "non_arrest_rate", "non_prosecution_rate",
+          "post_arrest_bail_rate", "plea_leniency_rate", "prosecution_review_days_mean")
+
+#: Groupings the periodic overview scans for 存在问题 (each with its Chinese name).
+GROUPINGS = {"unit_code": "单位", "department": "承办部门", "charge_group": "罪名类别",
+             "referring_agency": "侦查机关", "police_station": "派出所"}
+
+
+def watch(records, *, end, indicators=TRENDS, groupings=tuple(GROUPINGS), months: int = 24,
+          journeys=None, count_unit: str = "case", **chart_options) -> dict:
+    """Charts and flags for a report: the total series and every grouping, in one call.
+
+    Parameters
+    ----------
+    records, journeys, count_unit, chart_options
+        As in :func:`scan`.
+    end : str or Period
+        Last month shown (the report period's last month).
+    indicators : codes
+        Indicators to chart and scan.
+    groupings : sequence of column names
+        Each is scanned on its own (e.g. by department, then by police station); groupings
+        with a single value in the data (one unit) are skipped.
+    months : int
+        Length of the series (default 24).
+
+    Returns
+    -------
+    dict
+        ``trends``: :func:`control_chart` rows of the total series; ``trend_data``: the same
+        reduced to the columns a reader needs beside the chart; ``flags``: episodes
+        (:func:`flags`) of the total and of every grouping, with ``dimension`` (维度, Chinese)
+        and ``group`` (the group's value) columns, most recent first; ``scanned``: the
+        groupings scanned.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> recs = pd.DataFrame({"unit_code": "U1", "stage": "arrest_review", "department": "一部",
+    ...     "dept_case_no": [f"A{i}" for i in range(30)], "person_id": "P",
+    ...     "accepted_on": pd.date_range("2023-01-05", periods=30, freq="20D"),
+    ...     "closed_on": pd.date_range("2023-01-10", periods=30, freq="20D"),
+    ...     "decision": "arrest_approved"})
+    >>> w = watch(recs, end="2024-06", indicators=["closed_arrest_review"], months=18)
+    >>> len(w["trends"]), w["scanned"]
+    (18, [])
+    """
+    end_p = _periods.parse(end)
+    ms = _periods.trailing_months(end_p, months)
+    kw = dict(indicators=indicators, start=ms[0], end=ms[-1], journeys=journeys,
+              count_unit=count_unit)
+    if journeys is None and not isinstance(records, (str,)) and hasattr(records, "columns"):
+        from casework import indicators as _ind
+
+        if any(_ind.get(c).table == "journeys" for c in _ind.resolve(indicators)):
+            from casework import journeys as _journeys
+
+            kw["journeys"] = _journeys.build(records)
+    total = control_chart(_panel.monthly(records, **kw), **chart_options)
+    episodes = [flags(total).assign(dimension="总体", group="总体")]
+    scanned = []
+    cols = list(records.columns) if hasattr(records, "columns") else []
+    for key in groupings:
+        if cols and key not in cols and not (key == "charge_group" and "charge" in cols):
+            continue
+        if cols and key in cols and records[key].nunique(dropna=True) < 2:
+            continue
+        ch = control_chart(_panel.monthly(records, by=key, **kw), **chart_options)
+        f = flags(ch)
+        if len(f):
+            f = f.assign(dimension=GROUPINGS.get(key, key), group=_group_labels(records, key, f[key]))
+            f = f.drop(columns=[key])
+        episodes.append(f)
+        scanned.append(key)
+    fl = pd.concat([e for e in episodes if len(e)], ignore_index=True) if any(
+        len(e) for e in episodes) else flags(total).assign(dimension=pd.Series(dtype="string"),
+                                                         group=pd.Series(dtype="string"))
+    if len(fl):
+        fl = fl.sort_values(["last_month", "adverse", "months_flagged"],
+                            ascending=[False, False, False], kind="stable").reset_index(drop=True)
+    data = total[[c for c in ("name_zh", "month", "numerator", "denominator", "value",
+                              "chart", "centre", "lcl", "ucl", "flag", "flag_since")
+                  if c in total.columns]]
+    return {"trends": total, "trend_data": data, "flags": fl, "scanned": scanned}
+
+
+def _group_labels(records, key: str, values: pd.Series) -> pd.Series:
+    """Display names of group values: charge groups in Chinese, units by their names."""
+    from casework import schema
+
+    if key == "charge_group":
+        return values.map(lambda v: schema.label("charge_group", v) if isinstance(v, str) else v
+                          ).astype("string")
+    if key == "unit_code" and hasattr(records, "columns") and "unit_name" in records.columns:
+        names = (records[["unit_code", "unit_name"]].dropna().drop_duplicates("unit_code")
+                 .set_index("unit_code")["unit_name"])
+        return values.map(lambda v: names.get(v, v)).astype("string")
+    return values.astype("string")
+
+
+def recent_start(period, months: int = 3) -> str:
+    """First month of the window in which a flag still counts as 本期问题: the period's first
+    month, or ``months`` months back from its last month when that is earlier.
+
+    Examples
+    --------
+    >>> recent_start("2024-12", 3), recent_start("2024-Q4", 1), recent_start("2024", 3)
+    ('2024-10', '2024-10', '2024-01')
+    """
+    p = _periods.parse(period)
+    back = _periods.trailing_months(p, max(1, int(months)))[0]
+    first = p.months()[0]
+    return min(first.code, back.code)
+
+
+#: ``page.table`` options for :func:`flag_table` (it holds no person counts to suppress).
+FLAG_TABLE_PROTECT = {"counts": []}
+
+
+def flag_table(flags_frame: pd.DataFrame, *, since=None, top: int = 20) -> pd.DataFrame:
+    """Display table of flagged episodes (存在问题): 维度, 对象, 指标, 起始月份, 最近月份,
+    信号月数, 方向, 规则, 最近值.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame([{"dimension": "派出所", "group": "新华派出所",
+    ...     "indicator": "post_arrest_bail_rate", "flag_since": "2024-04", "first_month": "2024-04",
+    ...     "last_month": "2024-06", "months_flagged": 3, "rules": "rule1",
+    ...     "rules_zh": "超出控制限（3σ）", "side": 1, "adverse": True, "last_value": 0.35}])
+    >>> [str(v) for v in flag_table(f).iloc[0]]
+    ['派出所', '新华派出所', '捕后取保候审率', '2024年4月', '2024年6月', '3', '偏高（需关注）', '超出控制限（3σ）', '35.0%']
+    """
+    from casework import indicators as _ind
+    from casework import narrative
+
+    cols = ["维度", "对象", "指标", "起始月份", "最近月份", "信号月数", "方向", "规则", "最近值"]
+    if flags_frame is None or flags_frame.empty:
+        return pd.DataFrame(columns=cols)
+    f = flags_frame
+    if since is not None:
+        cut = _periods.parse(since).months()[0].code
+        f = f[f["last_month"] >= cut]
+    f = f.sort_values(["adverse", "last_month", "months_flagged"], ascending=False,
+                      kind="stable").head(top)
+    rows = []
+    for _, r in f.iterrows():
+        ind = _ind.get(r["indicator"])
+        side = "偏高" if r["side"] > 0 else "偏低" if r["side"] < 0 else "异常"
+        rows.append([
+            r.get("dimension", ""), r.get("group", ""), ind.name_zh,
+            _periods.parse(r["flag_since"]).label_zh, _periods.parse(r["last_month"]).label_zh,
+            int(r["months_flagged"]), side + ("（需关注）" if r["adverse"] else ""), r["rules_zh"],
+            narrative.fmt_value(r["last_value"], kind=ind.kind,
+                                count_unit=(r.get("count_unit") if isinstance(r.get("count_unit"), str)
+                                            else ind.default_unit),
+                                unit_zh=ind.unit_zh if ind.kind in ("mean", "median") else None),
+        ])
+    return pd.DataFrame(rows, columns=cols)
+
+
+def trend_grid(charted: pd.DataFrame, *, indicators=None, ncols: int = 2):
+    """Small multiples of 24-month trends with centre line, control limits and flagged months
+    (drawing only: one :func:`casework.plotting.trend_chart` per indicator).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> months = pd.period_range("2023-01", periods=24, freq="M").strftime("%Y-%m")
+    >>> ch = control_chart(pd.DataFrame({"indicator": "non_arrest_rate", "kind": "rate",
+    ...     "direction": "range", "month": months, "numerator": 30, "denominator": 100}))
+    >>> from casework import plotting
+    >>> _ = plotting.set_style()
+    >>> fig = trend_grid(ch)
+    >>> len(fig.axes), fig.axes[0].get_title()
+    (1, '不捕率')
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    import matplotlib.pyplot as plt
+
+    from casework import indicators as _ind
+    from casework import plotting
+
+    codes = list(dict.fromkeys(charted["indicator"])) if indicators is None else list(indicators)
+    codes = [c for c in codes if (charted["indicator"] == c).any()]
+    n = max(1, len(codes))
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(plotting.FIGSIZE[0] * ncols / 1.35,
+                                                    plotting.FIGSIZE[1] * nrows / 1.25),
+                             squeeze=False)
+    for ax, code in zip(axes.flat, codes):
+        d = charted[charted["indicator"] == code].assign(
+            flagged=lambda x: x["flag"].astype(str) != "")
+        ind = _ind.get(code)
+        plotting.trend_chart(d, y="value", centre="centre", lower="lcl", upper="ucl",
+                             flag="flagged", percent=ind.kind == "rate", title=ind.label(
+                                 str(d["count_unit"].iloc[0]) if "count_unit" in d else None),
+                             ax=ax)
+        ax.tick_params(axis="x", labelrotation=45, labelsize="small")
+        if ax.get_legend() is not None and ax is not axes.flat[0]:
+            ax.get_legend().remove()
+    for ax in list(axes.flat)[len(codes):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig

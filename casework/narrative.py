@@ -325,7 +325,8 @@ def flag_sentence(episode, *, keys=None, name: str | None = None) -> str:
         nm = name or ind.name_zh
         kind = ind.kind
         unit_zh = ind.unit_zh if kind in ("mean", "median") else None
-        count_unit = ind.default_unit
+        cu = _get(episode, "count_unit")
+        count_unit = cu if isinstance(cu, str) and cu in UNIT_ZH else ind.default_unit
     except Exception:  # an indicator not in the registry
         nm, kind, unit_zh, count_unit = name or str(code), "rate", None, "person"
     if keys is None:
@@ -350,25 +351,49 @@ def _missing_str(v) -> bool:
     return v is None or (not isinstance(v, str) and _missing(v))
 
 
-def problems(flags: pd.DataFrame, *, keys=None, top: int = 8, adverse_only: bool = False) -> list[str]:
+NO_PROBLEMS = "本期监测的指标均未超出控制限，也未出现连续偏高、偏低或持续上升、下降的信号。"
+
+
+def _since(flags: pd.DataFrame, since) -> pd.DataFrame:
+    if since is None or flags is None or flags.empty or "last_month" not in flags.columns:
+        return flags
+    cut = _periods.parse(since).months()[0].code
+    return flags[flags["last_month"].astype(str) >= cut]
+
+
+def problems(flags: pd.DataFrame, *, keys=None, top: int = 8, adverse_only: bool = False,
+             favourable: bool = False, since=None, empty: str | None = None) -> list[str]:
     """存在问题: sentences for the flagged episodes, adverse ones first, most recent first.
+
+    ``since`` (a period or month code) keeps episodes still flagged in or after its first
+    month; moves in the favourable direction of a directional indicator (e.g. shorter handling
+    days) are left out unless ``favourable``; ``empty`` is returned (as the only sentence)
+    when nothing is left, e.g. :data:`NO_PROBLEMS`.
 
     Examples
     --------
     >>> problems(pd.DataFrame())
     []
+    >>> problems(pd.DataFrame(), empty=NO_PROBLEMS)[0][:6]
+    '本期监测的指'
     """
+    flags = _since(flags, since)
     if flags is None or flags.empty:
-        return []
+        return [empty] if empty else []
     f = flags.copy()
     if adverse_only and "adverse" in f.columns:
         f = f[f["adverse"]]
+    if not favourable and {"adverse", "direction"} <= set(f.columns):
+        f = f[f["adverse"].astype(bool) | (f["direction"].astype(str) == "range")]
+    if f.empty:
+        return [empty] if empty else []
     sort_cols = [c for c in ("adverse", "last_month", "months_flagged") if c in f.columns]
     f = f.sort_values(sort_cols, ascending=[False] * len(sort_cols), kind="stable").head(top)
     return [flag_sentence(r, keys=keys) for _, r in f.iterrows()]
 
 
-def prompts(flags: pd.DataFrame, *, keys=None, top: int = 5) -> list[str]:
+def prompts(flags: pd.DataFrame, *, keys=None, top: int = 5, since=None,
+            empty: str | None = None) -> list[str]:
     """原因分析 / 对策建议 prompts for the analyst to complete, one per adverse episode.
 
     Examples
@@ -378,9 +403,12 @@ def prompts(flags: pd.DataFrame, *, keys=None, top: int = 5) -> list[str]:
     >>> prompts(ep, keys=["police_station"])[0]
     '新华派出所捕后取保候审率自2024年4月起偏高：请结合个案核查变更强制措施的理由、羁押必要性审查情况及与侦查机关的沟通，分析原因并提出对策建议。'
     """
-    if flags is None or flags.empty:
-        return []
-    f = flags[flags["adverse"]] if "adverse" in flags.columns else flags
+    flags = _since(flags, since)
+    f = flags
+    if f is not None and not f.empty and "adverse" in f.columns:
+        f = f[f["adverse"].astype(bool)]
+    if f is None or f.empty:
+        return [empty] if empty else []
     f = f.sort_values("last_month", ascending=False, kind="stable").head(top)
     out = []
     from casework import indicators as _ind
@@ -434,3 +462,138 @@ def direction_word(change, *, notable=None, kind: str = "rate") -> str:
     if notable is not None and not bool(notable):
         return "基本持平"
     return "上升" if c > 0 else "下降"
+
+
+# ---------------------------------------------------------------------------------------------
+# The periodic overview
+# ---------------------------------------------------------------------------------------------
+
+#: Counts opening the periodic overview's findings (总体态势).
+OVERVIEW_COUNTS = ("accepted_arrest_review", "accepted_prosecution_review",
+                   "closed_prosecution_review")
+
+#: Rates and durations of the findings' second sentence (主要指标).
+OVERVIEW_RATES = ("non_arrest_rate", "non_prosecution_rate", "plea_leniency_rate",
+                  "post_arrest_bail_rate", "prosecution_review_days_mean", "case_proceeding_ratio")
+
+
+def bullets(lines) -> str:
+    """Markdown bullet list of sentences (empty string for none).
+
+    Examples
+    --------
+    >>> print(bullets(["甲。", "乙。"]))
+    - 甲。
+    - 乙。
+    """
+    return "\n".join(f"- {line}" for line in lines if line)
+
+
+def overview_findings(panel_rows: pd.DataFrame, *, period, scope_zh: str = "",
+                      counts=OVERVIEW_COUNTS, rates=OVERVIEW_RATES, top: int = 5) -> list[str]:
+    """The findings of the periodic overview, as sentences (总体态势 → 主要指标 → 变化).
+
+    Parameters
+    ----------
+    panel_rows : DataFrame
+        :func:`casework.panel.compute` rows for the whole scope (no grouping), e.g.
+        ``panel.overview_tables(...)["panel"]``.
+    period : str or Period
+        The reporting period (for the lead words).
+    scope_zh : str
+        Unit name or 全部单位.
+    counts, rates : sequences of codes
+        Indicators of the first and second sentence (missing ones are left out).
+    top : int
+        At most this many further changes beyond noise (同比) are listed.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame([
+    ...   {"indicator": "accepted_prosecution_review", "name_zh": "受理审查起诉", "kind": "count",
+    ...    "count_unit": "person", "direction": "range", "value": 120, "year_ago_change": 20.0,
+    ...    "year_ago_notable": True, "year_ago_p_value": 0.01},
+    ...   {"indicator": "non_arrest_rate", "name_zh": "不捕率", "kind": "rate",
+    ...    "count_unit": "person", "direction": "range", "value": 0.4, "year_ago_change": 1.0,
+    ...    "year_ago_notable": False, "year_ago_p_value": 0.6}])
+    >>> overview_findings(rows, period="2024-05", scope_zh="全院")[0]
+    '2024年5月，全院共受理审查起诉120人，同比上升20.0%。'
+    """
+    out = []
+    first = summary(panel_rows, indicators=[c for c in counts if c in set(panel_rows["indicator"])],
+                    lead=lead(period, scope_zh=scope_zh))
+    if first:
+        out.append(first)
+    present = [c for c in rates if c in set(panel_rows["indicator"])]
+    second = summary(panel_rows, indicators=present, lead="主要指标：")
+    if second:
+        out.append(second)
+    shown = set(counts) | set(rates)
+    rest = panel_rows[~panel_rows["indicator"].isin(shown)]
+    changes = notable_changes(rest, top=top)
+    if changes:
+        out.append("同比变化超出正常波动范围的还有：" + "；".join(changes) + "。")
+    elif len(rest):
+        out.append("其余指标同比变化均在正常波动范围内。")
+    return out
+
+
+def scope_text(period, *, scope_zh: str, count_unit: str = "person", snapshot: str = "") -> str:
+    """The opening paragraph of a periodic report: period and its dates, 同比/环比 bases,
+    scope, count unit and snapshot.
+
+    Examples
+    --------
+    >>> print(scope_text("2024-Q2", scope_zh="全部单位"))
+    统计期间为2024年第二季度（2024-04-01至2024-06-30），范围为全部单位；同比与2023年第二季度比较，环比与2024年第一季度比较；人数按“人”（人次）计，另有注明的按“件”计。
+    """
+    p = _periods.parse(period)
+    unit = "按“件”（部门受案号）计" if count_unit == "case" else "按“人”（人次）计"
+    text = (f"统计期间为{p.label_zh}（{p.start.date()}至{p.end.date()}），范围为{scope_zh}；"
+            f"同比与{p.year_ago().label_zh}比较，环比与{p.previous().label_zh}比较；"
+            f"人数{unit}，另有注明的按“件”计。")
+    if snapshot:
+        text += f"数据来自快照 {snapshot}。"
+    return text
+
+
+def overview_limitations(period, *, count_unit: str = "person", months: int = 24,
+                         data_start=None, alpha: float = 0.05) -> list[str]:
+    """The 说明与局限 of the periodic overview, as sentences computed from its settings.
+
+    Examples
+    --------
+    >>> lines = overview_limitations("2024-05", data_start="2022-01-01")
+    >>> lines[0]
+    '各指标按登记口径计入期间（受理、审结、逮捕、判决日期），口径与说明见“指标口径”表；同一人在不同环节分别计数。'
+    >>> any("2022年1月" in line for line in lines)
+    True
+    """
+    from casework.monitor import BASELINE_MONTHS
+
+    p = _periods.parse(period)
+    unit = "件" if count_unit == "case" else "人"
+    lines = [
+        "各指标按登记口径计入期间（受理、审结、逮捕、判决日期），口径与说明见“指标口径”表；"
+        "同一人在不同环节分别计数。",
+        "同比、环比变化只有在超出随机波动（比率用两比例检验，数量用泊松检验，平均数用均值检验，"
+        f"显著性水平{alpha:.0%}）时才表述为上升或下降，否则表述为基本持平；中位数和比值不作检验。",
+        f"表中数量按“{unit}”计。",
+        f"月度趋势显示截至{p.label_zh}的{months}个月，控制限由前{BASELINE_MONTHS}个月"
+        f"（不足{2 * BASELINE_MONTHS}个月时为全部月份）估计，超出控制限、连续偏于一侧或持续上升"
+        "下降的月份标为异常；监测按“件”计数，以免同案多人同时变动造成误报。",
+        "捕后取保候审率按逮捕月份统计，最近几个月的逮捕人员观察时间较短，变更尚未发生，"
+        "数值偏低；撤回起诉率、上诉率等依赖后续程序的指标同样如此。",
+        "案卡中没有退查、延长、上诉的发生日期，分别以审结日期、判决日期代替；"
+        "办案天数含退回补充侦查期间。",
+        "指标用于分析研判，不作排名和考核；结构差异（罪名、认罪认罚、未成年人等）会影响横向比较。",
+    ]
+    if data_start is not None and not (isinstance(data_start, float) and math.isnan(data_start)):
+        start = pd.Timestamp(data_start)
+        lines.append(f"数据自{start.year}年{start.month}月起，此前受理的案件不在快照中，"
+                     "最早几个月的在办数、上期积存和审结率偏低。")
+    return lines

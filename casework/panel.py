@@ -743,3 +743,271 @@ def sql(*, indicators, by=(), period=None, start=None, end=None, count_unit: str
         texts.append(_query(source, table, group, unit, parts, by, windows, monthly_, plan.cohorts)
                      + ";")
     return "\n\n".join(texts)
+
+
+# ---------------------------------------------------------------------------------------------
+# The periodic overview (按期分析): display tables
+# ---------------------------------------------------------------------------------------------
+
+#: Headline counts of the periodic overview, by business line.
+HEADLINE = ("accepted_arrest_review", "closed_arrest_review", "pending_arrest_review",
+            "accepted_prosecution_review", "closed_prosecution_review",
+            "pending_prosecution_review", "judged")
+
+_LINES = (("arrest_review", "accepted_arrest_review", "closed_arrest_review", "pending_arrest_review"),
+          ("prosecution_review", "accepted_prosecution_review", "closed_prosecution_review",
+           "pending_prosecution_review"))
+
+
+def _assessment(row) -> str:
+    """Direction-aware verdict of the 同比 change: 向好 / 需关注 / 平稳 / 变化（区间判断） / —."""
+    from casework import narrative
+
+    change, notable = row.get("year_ago_change"), row.get("year_ago_notable")
+    if narrative._missing(change):
+        return "—"
+    if not bool(notable):
+        return "平稳"
+    direction = row.get("direction", "range")
+    if direction == "range":
+        return "上升（区间判断）" if change > 0 else "下降（区间判断）"
+    adverse = (change > 0) == (direction == "lower_better")
+    arrow = "▲" if change > 0 else "▼"
+    return arrow + ("需关注" if adverse else "向好")
+
+
+def _int_or_na(v):
+    from casework import narrative
+
+    return pd.NA if narrative._missing(v) else int(round(float(v)))
+
+
+def _display_rows(rows: pd.DataFrame, *, counts: bool = False) -> pd.DataFrame:
+    """Display rows: values and changes as text in their units; with ``counts`` the values
+    themselves stay numeric (so small cells can be suppressed at the circulated level)."""
+    from casework import narrative
+
+    out = []
+    for _, r in rows.iterrows():
+        kind, cu, unit_zh = r["kind"], r["count_unit"], r.get("unit_zh")
+
+        def fv(v, _k=kind, _c=cu, _u=unit_zh):
+            return narrative.fmt_value(v, kind=_k, count_unit=_c,
+                                       unit_zh=_u if _k in ("mean", "median") else None)
+
+        label = _ind.get(r["indicator"]).label(cu)
+        change = {"同比": narrative.fmt_change(r["year_ago_change"], kind=kind, unit_zh=unit_zh),
+                  "环比": narrative.fmt_change(r["previous_change"], kind=kind, unit_zh=unit_zh),
+                  "评价": _assessment(r)}
+        if counts:
+            out.append({"indicator": r["indicator"], "指标": label,
+                        "本期": _int_or_na(r["value"]), "去年同期": _int_or_na(r["year_ago_value"]),
+                        "上期": _int_or_na(r["previous_value"]), **change})
+            continue
+        ci = "—"
+        if not narrative._missing(r["value_ci_lower"]):
+            ci = f"{fv(r['value_ci_lower'])}～{fv(r['value_ci_upper'])}"
+        has_den = kind in ("rate", "ratio", "mean", "median")
+        out.append({
+            "indicator": r["indicator"], "指标": label, "本期": fv(r["value"]), "95%区间": ci,
+            "分子": _int_or_na(r["numerator"]) if kind in ("rate", "ratio") else pd.NA,
+            "分母": _int_or_na(r["denominator"]) if has_den else pd.NA,
+            "去年同期": fv(r["year_ago_value"]), "上期": fv(r["previous_value"]), **change,
+        })
+    df = pd.DataFrame(out)
+    for c in ("本期", "去年同期", "上期", "分子", "分母"):
+        if c in df.columns and (counts or c in ("分子", "分母")):
+            df[c] = df[c].astype("Int64")
+    return df
+
+
+#: How each overview table is protected at the circulated level (page.table's ``counts`` and
+#: ``dependent``): person counts, and the columns computed from them.
+PROTECT = {
+    "headline": {"counts": ["本期", "去年同期", "上期"], "dependent": ["同比", "环比", "评价"]},
+    "indicators": {"counts": ["分子", "分母"],
+                   "dependent": ["本期", "95%区间", "去年同期", "同比", "上期", "环比", "评价"]},
+    "by_line": {"counts": ["受理", "审结", "期末在办"], "dependent": ["受理同比", "审结同比"]},
+}
+
+
+def overview_tables(records, *, period, journeys=None, headline=HEADLINE, indicators="all",
+                    top_charges: int = 10, count_unit: str = "person", alpha: float = 0.05,
+                    extra=None) -> dict:
+    """Everything tabular the periodic overview (按期分析) shows, computed once.
+
+    Parameters
+    ----------
+    records, journeys, count_unit, alpha, extra
+        As in :func:`compute`.
+    period : str or Period
+        The reporting period (月/季/半年/年/累计).
+    headline : sequence of codes
+        Headline counts (default :data:`HEADLINE`).
+    indicators : codes, group names or "all"
+        Rows of the indicator table.
+    top_charges : int
+        How many charges the composition by charge shows.
+
+    Returns
+    -------
+    dict of DataFrame
+        ``panel`` (the tidy :func:`compute` rows of headline + indicators, for narrative),
+        ``headline`` and ``indicators`` (display tables: 本期, 95%区间, 去年同期, 同比, 上期,
+        环比 as text, ``评价`` direction-aware: ▲需关注 / ▼向好 / 平稳 / 上升（区间判断）),
+        ``by_line`` (受理/审结/在办 per business line with 同比), ``by_department`` and
+        ``by_charge`` (受理 persons with 同比 and share; top ``top_charges`` charges of 审查起诉),
+        ``definitions`` (the metric dictionary of the indicators shown), and ``protect``:
+        for each display table the ``counts`` and ``dependent`` columns to pass to
+        :func:`casework.page.table` (small-cell suppression at the circulated level).
+
+    Examples
+    --------
+    >>> from casework.schema import conform
+    >>> recs = conform(pd.DataFrame({"unit_code": ["U1"] * 2, "stage": ["arrest_review"] * 2,
+    ...     "dept_case_no": ["A1", "A2"], "unified_case_no": ["T1", "T2"], "person_id": ["P1", "P2"],
+    ...     "department": ["一部", "二部"], "charge": ["盗窃", "诈骗"],
+    ...     "accepted_on": ["2024-05-02", "2024-05-03"], "closed_on": ["2024-05-08", "2024-05-09"],
+    ...     "decision": ["non_arrest", "arrest_approved"]}), "records")
+    >>> t = overview_tables(recs, period="2024-05", indicators=["non_arrest_rate"])
+    >>> t["indicators"][["指标", "本期", "分子", "分母"]].astype(str).values.tolist()
+    [['不捕率', '50.0%', '1', '2']]
+    >>> sorted(t)
+    ['by_charge', 'by_department', 'by_line', 'definitions', 'headline', 'indicators', 'panel', 'protect']
+    """
+    p = _periods.parse(period)
+    heads = list(headline)
+    inds = [i.code for i in _ind.resolve(indicators, extra=extra)]
+    wanted = list(dict.fromkeys(heads + inds))
+    rows = compute(records, indicators=wanted, period=p, journeys=journeys,
+                   count_unit=count_unit, alpha=alpha, extra=extra)
+    out = {"panel": rows}
+    out["headline"] = _display_rows(rows[rows["indicator"].isin(heads)], counts=True).drop(
+        columns="indicator")
+    out["indicators"] = _display_rows(rows[rows["indicator"].isin(inds)
+                                           & ~rows["indicator"].isin(heads)]).drop(columns="indicator")
+    # composition by business line
+    line_codes = [c for line in _LINES for c in line[1:]]
+    lines = rows.set_index("indicator")
+    if not set(line_codes) <= set(lines.index):
+        lines = compute(records, indicators=line_codes, period=p, journeys=journeys,
+                        count_unit=count_unit, extra=extra).set_index("indicator")
+    from casework import narrative, schema
+
+    table = []
+    for stage, acc, clo, pend in _LINES:
+        table.append({
+            "办案环节": schema.label("stage", stage),
+            "受理": _int_or_na(lines.loc[acc, "value"]), "受理同比": narrative.fmt_change(
+                lines.loc[acc, "year_ago_change"], kind="count"),
+            "审结": _int_or_na(lines.loc[clo, "value"]), "审结同比": narrative.fmt_change(
+                lines.loc[clo, "year_ago_change"], kind="count"),
+            "期末在办": _int_or_na(lines.loc[pend, "value"]),
+        })
+    out["by_line"] = pd.DataFrame(table).astype({"受理": "Int64", "审结": "Int64",
+                                                 "期末在办": "Int64"})
+    # composition by department and by charge (受理)
+    acc_codes = ["accepted_arrest_review", "accepted_prosecution_review"]
+    dept = _composition(records, acc_codes, "department", p, count_unit, extra)
+    out["by_department"] = dept
+    out["by_charge"] = _composition(records, ["accepted_prosecution_review"], "charge", p,
+                                    count_unit, extra, top=top_charges)
+    out["protect"] = {**PROTECT, "by_department": dept.attrs["protect"],
+                      "by_charge": out["by_charge"].attrs["protect"]}
+    out["definitions"] = _ind.dictionary(list(dict.fromkeys(inds + heads)), extra=extra,
+                                         unit=count_unit)[
+        ["name_zh", "cohort_zh", "count_unit", "numerator", "denominator", "direction_zh",
+         "source", "caveats"]].rename(columns={
+            "name_zh": "指标", "cohort_zh": "计入期间依据", "count_unit": "计数单位",
+            "numerator": "分子", "denominator": "分母", "direction_zh": "方向", "source": "口径来源",
+            "caveats": "说明"})
+    return out
+
+
+def _composition(records, codes, key, p, count_unit, extra, top=None) -> pd.DataFrame:
+    from casework import narrative
+
+    rows = compute(records, indicators=codes, by=key, period=p, count_unit=count_unit,
+                   extra=extra)
+    parts = []
+    for code in codes:
+        r = rows[rows["indicator"] == code].set_index(key)
+        name = _ind.get(code).name_zh
+        total = r["value"].sum()
+        parts.append(pd.DataFrame({
+            name: r["value"].round().astype("Int64"),
+            f"{name}占比": [narrative.fmt_pct(v / total) if total else "—" for v in r["value"]],
+            f"{name}去年同期": r["year_ago_value"].round().astype("Int64"),
+            f"{name}同比": [narrative.fmt_change(c, kind="count") for c in r["year_ago_change"]],
+        }))
+    out = pd.concat(parts, axis=1)
+    out = out.sort_values(out.columns[0], ascending=False, kind="stable")
+    out = out[(out[out.columns[0]] > 0) | (out[out.columns[2]] > 0)]
+    if top is not None:
+        out = out.head(top)
+    out = out.rename_axis(key).reset_index()
+    counts = [c for c in out.columns[1:] if not (c.endswith("占比") or c.endswith("同比"))]
+    out.attrs["protect"] = {"counts": counts, "dependent": [c for c in out.columns[1:]
+                                                            if c not in counts]}
+    return out
+
+
+def change_chart(rows: pd.DataFrame, *, compare: str = "year_ago", alpha: float = 0.05):
+    """Direction-aware chart of the changes (drawing only): one bar per indicator, the change
+    as a standardised score (±Φ⁻¹(1 − p/2), signed by the change), red when the change is
+    beyond noise and adverse, green when beyond noise and favourable, blue when beyond noise on
+    a "range" indicator, grey within noise; dashed lines at the significance limits.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        :func:`compute` rows (one group).
+    compare : {"year_ago", "previous"}
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> from casework import plotting
+    >>> _ = plotting.set_style()
+    >>> rows = pd.DataFrame({"indicator": ["non_arrest_rate", "appeal_rate"],
+    ...     "count_unit": "person", "kind": "rate", "direction": ["range", "lower_better"],
+    ...     "year_ago_change": [3.0, 2.0], "year_ago_p_value": [0.001, 0.5]})
+    >>> ax = change_chart(rows)
+    >>> [t.get_text() for t in ax.get_yticklabels()]
+    ['不捕率', '上诉率']
+    >>> plotting.close(ax)
+    """
+    import matplotlib.pyplot as plt
+
+    from casework import plotting
+
+    check_choice("compare", compare, ["year_ago", "previous"])
+    d = rows[rows[f"{compare}_p_value"].notna()].reset_index(drop=True)
+    p = d[f"{compare}_p_value"].astype(float).clip(1e-12, 1.0)
+    z = _st.norm.isf(p / 2) * np.sign(d[f"{compare}_change"].astype(float))
+    crit = float(_st.norm.isf(alpha / 2))
+    colours = []
+    for zi, direction in zip(z, d["direction"]):
+        if abs(zi) < crit:
+            colours.append(plotting.COLOURS["neutral"])
+        elif direction == "range":
+            colours.append(plotting.COLOURS["series"])
+        elif (zi > 0) == (direction == "lower_better"):
+            colours.append(plotting.COLOURS["flag"])
+        else:
+            colours.append("#1e8449")
+    labels = [_ind.get(c).label(u) for c, u in zip(d["indicator"], d["count_unit"])]
+    fig, ax = plt.subplots(figsize=(plotting.FIGSIZE[0], max(2.4, 0.34 * len(d) + 1.0)))
+    pos = np.arange(len(d))
+    ax.barh(pos, np.clip(z, -8, 8), color=colours)
+    ax.set_yticks(pos, labels)
+    ax.invert_yaxis()
+    for x in (-crit, crit):
+        ax.axvline(x, color=plotting.COLOURS["limit"], ls="--", lw=1)
+    ax.axvline(0, color=plotting.COLOURS["centre"], lw=0.8)
+    word = "同比" if compare == "year_ago" else "环比"
+    ax.set_xlabel(f"{word}变化的标准化得分（虚线外为超出随机波动；红=不利，绿=有利，蓝=区间判断）")
+    return ax

@@ -100,3 +100,29 @@ def test_problems_and_prompts_from_flags():
     p = narrative.prompts(fl, keys=["police_station"])
     assert p[0].startswith("新华派出所捕后取保候审率自2024年4月起偏高：") and "对策建议" in p[0]
     assert narrative.problems(fl.iloc[0:0]) == []
+
+
+def test_problems_leave_out_favourable_moves_and_old_episodes():
+    fl = pd.DataFrame([
+        {"group": "一部", "indicator": "prosecution_review_days_mean", "flag_since": "2024-03",
+         "last_month": "2024-05", "months_flagged": 3, "rules_zh": "超出控制限（3σ）", "side": -1,
+         "adverse": False, "direction": "lower_better", "count_unit": "case", "last_value": 12.0},
+        {"group": "二部", "indicator": "accepted_prosecution_review", "flag_since": "2024-04",
+         "last_month": "2024-05", "months_flagged": 2, "rules_zh": "超出控制限（3σ）", "side": 1,
+         "adverse": False, "direction": "range", "count_unit": "case", "last_value": 40},
+        {"group": "三部", "indicator": "non_arrest_rate", "flag_since": "2023-01",
+         "last_month": "2023-03", "months_flagged": 2, "rules_zh": "超出控制限（3σ）", "side": 1,
+         "adverse": False, "direction": "range", "count_unit": "case", "last_value": 0.5}])
+    out = narrative.problems(fl, keys=["group"], since="2024-04")
+    assert out == ["二部受理审查起诉自2024年4月起偏高（2个月出现信号，最近2024年5月为40件；超出控制限（3σ））。"]
+    assert len(narrative.problems(fl, keys=["group"], favourable=True, since="2024-04")) == 2
+    assert narrative.problems(fl, since="2025-01", empty=narrative.NO_PROBLEMS) == [narrative.NO_PROBLEMS]
+    assert narrative.prompts(fl, since="2024-04", empty="无") == ["无"]  # nothing adverse
+
+
+def test_scope_and_limitations_are_computed():
+    text = narrative.scope_text("2024-YTD05", scope_zh="江州市青山区人民检察院", count_unit="case")
+    assert "2024年1-5月（2024-01-01至2024-05-31）" in text and "2023年1-5月" in text
+    assert "按“件”" in text
+    lines = narrative.overview_limitations("2024-Q2", months=36, alpha=0.01)
+    assert any("36个月" in x for x in lines) and any("1%" in x for x in lines)

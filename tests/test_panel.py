@@ -176,3 +176,101 @@ def test_synthetic_panel_consistency(synth_small):
     t = tot[tot["indicator"] == "non_arrest_rate"].iloc[0]
     assert (t["numerator"], t["denominator"]) == (k, n)
     assert not np.isinf(by.select_dtypes("number").to_numpy(dtype=float)).any()
+
+
+# --- the periodic overview ----------------------------------------------------------------
+
+
+def test_overview_tables_hand_values():
+    from test_indicators import tiny_records
+
+    t = panel.overview_tables(tiny_records(), period="2024-05",
+                              indicators=["non_arrest_rate", "prosecution_review_days_mean"],
+                              top_charges=3)
+    head = t["headline"].set_index("指标")
+    assert head.loc["受理审查逮捕（人）", "本期"] == 5 and head.loc["受理审查逮捕（人）", "去年同期"] == 2
+    assert head.loc["受理审查逮捕（人）", "同比"] == "+150.0%"
+    assert head.loc["受理审查逮捕（人）", "评价"] == "平稳"  # 5 vs 2 persons: within noise
+    ind = t["indicators"].set_index("指标")
+    assert ind.loc["不捕率", "本期"] == "60.0%" and ind.loc["不捕率", "分子"] == 3
+    assert ind.loc["不捕率", "分母"] == 5 and ind.loc["不捕率", "同比"] == "+10.0个百分点"
+    assert ind.loc["审查起诉平均办案天数", "本期"] == "31.2天"  # 125 / 4 = 31.25
+    line = t["by_line"].set_index("办案环节")
+    assert line.loc["审查逮捕", ["受理", "审结", "期末在办"]].tolist() == [5, 5, 1]
+    assert line.loc["审查起诉", ["受理", "审结", "期末在办"]].tolist() == [3, 4, 1]
+    dept = t["by_department"].set_index("department")
+    # arrest reviews accepted in May: 第一检察部 P1 P2 P3 P4 P11
+    assert dept.loc["第一检察部", "受理审查逮捕"] == 5
+    assert dept.loc["第一检察部", "受理审查逮捕占比"] == "100.0%"
+    assert t["by_charge"]["charge"].tolist() == ["盗窃"]
+    for name, opts in t["protect"].items():
+        cols = set(t[name].columns)
+        assert set(opts["counts"]) <= cols and set(opts["dependent"]) <= cols, name
+    assert "指标" in t["definitions"].columns and len(t["definitions"]) == 2 + len(panel.HEADLINE)
+
+
+def test_overview_assessment_is_direction_aware():
+    base = {"year_ago_notable": True}
+    assert panel._assessment({**base, "year_ago_change": 3.0, "direction": "lower_better"}) == "▲需关注"
+    assert panel._assessment({**base, "year_ago_change": -3.0, "direction": "lower_better"}) == "▼向好"
+    assert panel._assessment({**base, "year_ago_change": 3.0, "direction": "higher_better"}) == "▲向好"
+    assert panel._assessment({**base, "year_ago_change": -3.0, "direction": "higher_better"}) == "▼需关注"
+    assert panel._assessment({**base, "year_ago_change": 3.0, "direction": "range"}) == "上升（区间判断）"
+    assert panel._assessment({"year_ago_notable": False, "year_ago_change": 3.0,
+                              "direction": "lower_better"}) == "平稳"
+    assert panel._assessment({"year_ago_change": float("nan")}) == "—"
+
+
+def test_periodic_overview_template_is_thin():
+    import json
+
+    from casework import config, params
+
+    nb = json.loads((config.TEMPLATES_DIR / "periodic_overview.ipynb").read_text(encoding="utf-8"))
+    assert nb["metadata"]["kernelspec"]["name"] == "casework"
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    param_cells = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(param_cells) == 1
+    import ast
+
+    for cell in code:
+        src = "".join(cell["source"])
+        assert not any(line.lstrip().startswith(("%", "!")) for line in src.splitlines())  # no magics
+        for node in ast.walk(ast.parse(src)):
+            assert not isinstance(node, (ast.FunctionDef, ast.Lambda, ast.For, ast.While,
+                                         ast.ListComp, ast.DictComp, ast.GeneratorExp))
+            if cell not in param_cells and isinstance(node, ast.Constant):
+                assert not isinstance(node.value, (int, float)) or isinstance(node.value, bool)
+    side = params.load_sidecar("periodic_overview")
+    names = {line.split("=")[0].strip() for line in "".join(param_cells[0]["source"]).splitlines()}
+    assert names == set(side.parameters)
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("notebooks")
+def test_periodic_overview_report_matches_the_panel(demo_home, tmp_path, synth_small):
+    """The template through the real runner: its tables and sentences are the library's numbers."""
+    import html as _html
+    from pathlib import Path
+
+    from casework import narrative, report
+
+    report.ensure_kernel(install=True)
+    res = report.run("periodic_overview", period="2024-Q4", unit="all", reports_dir=tmp_path)
+    assert res.ok, res.describe()
+    files = Path(res.html).parent / "periodic_overview_all_files"
+    expected = panel.compute(synth_small.records, indicators=["accepted_prosecution_review",
+                                                              "non_arrest_rate"],
+                             period="2024-Q4").set_index("indicator")
+    head = pd.read_csv(files / "headline.csv", encoding="utf-8-sig").set_index("指标")
+    assert head.loc["受理审查起诉（人）", "本期"] == expected.loc["accepted_prosecution_review", "value"]
+    ind = pd.read_csv(files / "indicators.csv", encoding="utf-8-sig").set_index("指标")
+    assert ind.loc["不捕率", "分子"] == expected.loc["non_arrest_rate", "numerator"]
+    assert ind.loc["不捕率", "本期"] == narrative.fmt_pct(expected.loc["non_arrest_rate", "value"])
+    text = _html.unescape(Path(res.html).read_text(encoding="utf-8"))
+    sentence = narrative.indicator_sentence(expected.loc["accepted_prosecution_review"])
+    assert sentence in text
+    for section in ("一、范围与口径", "二、总体态势", "五、月度趋势与控制限", "七、存在问题",
+                    "八、原因分析与对策建议", "九、说明与局限"):
+        assert section in text
+    assert (files / "trends.png").exists() and (files / "problems.csv").exists()
