@@ -659,19 +659,16 @@ def _execute(input_nb: Path, output_nb: Path, parameters: dict, cwd: Path,
                                  "source": found["source"] if found else ""}
         except Exception as err:  # kernel start failures, timeouts, dead kernels
             nb = nbformat.read(str(output_nb), as_version=4) if output_nb.exists() else None
-            started = nb is not None and any(
-                c.get("execution_count") for c in nb.cells if c.get("cell_type") == "code")
+            # the cell that was executing: the last one papermill gave a start time
+            began = [i for i, c in enumerate(nb.cells)
+                     if c.get("metadata", {}).get("papermill", {}).get("start_time")
+                     and c.get("cell_type") == "code"] if nb is not None else []
+            started = bool(began)
             last_error = {"cell": None, "exec_count": None, "ename": type(err).__name__,
                           "evalue": str(err)[:500], "source": ""}
-            if nb is not None:
-                bad = _notebook_errors(nb)
-                running = [i for i, c in enumerate(nb.cells)
-                           if c.get("metadata", {}).get("papermill", {}).get("status") == "running"]
-                if running:
-                    last_error["cell"] = _template_position(nb, running[0])
-                    last_error["source"] = _first_line(nb.cells[running[0]].source)
-                elif bad:
-                    last_error.update({k: bad[k] for k in ("cell", "source")})
+            if began:
+                last_error["cell"] = _template_position(nb, began[-1])
+                last_error["source"] = _first_line(nb.cells[began[-1]].source)
             if started or attempt == 2 or type(err).__name__ in ("CellTimeoutError", "NoSuchKernel"):
                 return nb, attempt, last_error
             log.warning("kernel failed to start (%s); retrying once", err)

@@ -271,7 +271,7 @@ def test_cell_timeout_fails_cleanly(demo_home, kernel, tmp_path):
     res = report.run("slow", period=PERIOD, templates_dir=tmp_path / "t", reports_dir=tmp_path / "r",
                      execution_timeout=12)
     assert not res.ok and res.duration_s < 60
-    assert "Timeout" in res.error["ename"] and "time.sleep" in res.error["source"]
+    assert "Timeout" in res.error["ename"] and "time.sleep" in res.error["source"] and res.error["cell"] == 5
     assert not (tmp_path / "r" / PERIOD / "slow_all.html").exists()
 
 
