@@ -78,7 +78,7 @@ class SynthData:
 # ---------------------------------------------------------------------------------------------
 
 
-def _month(code, name):
+def _month(code):
     try:
         return np.datetime64(str(code), "M") if len(str(code)) == 7 else None
     except ValueError:
@@ -95,11 +95,14 @@ def _check(units, years, end, persons, seed):
         raise ParameterError(
             f"人数 persons 至少为每个单位 100 人（{100 * units}），收到 {persons!r}",
             f"persons must be at least 100 per unit ({100 * units}); got {persons!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ParameterError(f"随机种子 seed 必须是非负整数，收到 {seed!r}",
+                             f"seed must be a non-negative integer; got {seed!r}")
     if end is None:
         today = np.datetime64(_dt.date.today(), "M")
         end_m = today - np.timedelta64(1, "M")
     else:
-        end_m = _month(end, "end")
+        end_m = _month(end)
         if end_m is None:
             raise ParameterError(f"结束月份 end 应为 YYYY-MM 格式，收到 {end!r}",
                                  f"end must be a month as YYYY-MM; got {end!r}", hint="例如 / e.g. 2024-12")
