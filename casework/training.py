@@ -33,7 +33,7 @@ Examples
 --------
 >>> from casework import training
 >>> fb = training.check("03.1", None, None)
->>> fb.correct, fb.message.startswith("尚未作答")
+>>> fb.correct, str(fb).startswith("练习 03.1：尚未作答")
 (None, True)
 >>> ex = training.exercises()
 >>> ex.groupby("session").size().tolist()
@@ -525,8 +525,7 @@ def check(exercise: str, answer, data) -> Feedback:
                              f"no exercise {code!r}; available: {', '.join(_EXERCISES)}")
     ex = _EXERCISES[code]
     if answer is None or answer is Ellipsis or (isinstance(answer, str) and not answer.strip()):
-        return Feedback(code, None, f"尚未作答：在上面的单元格中把 None 换成你的答案（{ex.answer_zh}），"
-                                    "再运行本单元格。")
+        return Feedback(code, None, f"在上面的单元格中把 None 换成你的答案（{ex.answer_zh}），再运行本单元格。")
     want = Exports if ex.session == "01" else TrainingData
     if not isinstance(data, want):
         helper = "training.exports()" if ex.session == "01" else "training.load()"
