@@ -129,3 +129,59 @@ def test_null_data_alarm_rate_within_nominal(synth_null_small, record_property):
     assert points > 500
     # not more alarms than chance allows at the nominal rate (one-sided, 1 %)
     assert stats.binom.sf(alarms - 1, points, NOMINAL_ALARM) > 0.01, where
+
+
+# --------------------------------------------------------------------------------------------
+# the same findings in the rendered reports, and nothing named at the circulated level
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def _reports(tmp_path_factory):
+    from casework import report
+
+    report.ensure_kernel(install=True)
+    return tmp_path_factory.mktemp("compare_reports")
+
+
+def _run(key, folder, level="internal", **params):
+    from casework import report
+
+    res = report.run(key, period="2024-12", unit="all", level=level, params=params,
+                     reports_dir=folder / level)
+    assert res.ok, res.describe()
+    from pathlib import Path
+
+    html = Path(res.html)
+    return html.read_text(encoding="utf-8"), html.with_name(f"{key}_all_files")
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("notebooks")
+def test_reports_name_the_planted_patterns(demo_home, synth_small, _reports):
+    truth = synth_small.truth
+    bail = _pattern(truth, "post_arrest_bail_jump")["where"]
+    slow = _pattern(truth, "slow_prosecutor")["where"]
+    html, files = _run("post_arrest_bail", _reports)
+    text = _plain(html)
+    assert bail["police_station"] in text and "联席会议" in text
+    assert (files / "signal_cases.xlsx").exists()
+    html, files = _run("prosecutor_profiles", _reports)
+    assert slow["prosecutor_name"] in html and "持续偏长" in html
+    html, files = _run("horizontal_comparison", _reports, grouping="prosecutor")
+    assert slow["prosecutor_name"] in html
+    cases = pd.read_excel(files / "flagged_cases.xlsx")
+    assert {"部门受案号", "办案环节", "受理日期", "审结日期"} <= set(cases.columns)
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("notebooks")
+def test_circulated_reports_name_no_prosecutor_and_attach_no_cases(demo_home, synth_small, _reports):
+    names = set(synth_small.records["prosecutor_name"].dropna())
+    for key, params in (("prosecutor_profiles", {}), ("horizontal_comparison", {"grouping": "prosecutor"}),
+                        ("post_arrest_bail", {})):
+        html, files = _run(key, _reports, level="circulated", **params)
+        shown = html + " ".join(p.read_text(encoding="utf-8-sig") for p in files.glob("*.csv"))
+        assert not [n for n in names if n in shown], key
+        assert not list(files.glob("*cases*.xlsx")), key
+        assert "检察官A" in html or key == "post_arrest_bail"
