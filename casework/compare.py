@@ -1016,6 +1016,23 @@ def grouping_keys(grouping: str) -> list[str]:
     return list(GROUPINGS[grouping][0])
 
 
+def _short_unit_name(name: str) -> str:
+    """江州市青山区人民检察院 → 青山区院; 江州市人民检察院 → 江州市院 (the city itself).
+
+    Examples
+    --------
+    >>> _short_unit_name("江州市青山区人民检察院"), _short_unit_name("江州市人民检察院")
+    ('青山区院', '江州市院')
+    """
+    import re
+
+    text = str(name).replace("人民检察院", "院")
+    m = re.match(r"^(.*?市)(.+)$", text)
+    if m and m.group(2) != "院":
+        return m.group(2)
+    return text
+
+
 def group_labels(frame: pd.DataFrame, keys: Sequence[str], records: pd.DataFrame | None = None,
                  *, level: str = "internal") -> pd.Series:
     """A short display label per row from its key columns (unit names and prosecutor names
@@ -1045,7 +1062,7 @@ def group_labels(frame: pd.DataFrame, keys: Sequence[str], records: pd.DataFrame
         if records is not None and k == "unit_code" and "unit_name" in records.columns:
             names = (records[["unit_code", "unit_name"]].dropna().drop_duplicates("unit_code")
                      .set_index("unit_code")["unit_name"].astype(str))
-            short = names.str.replace(r"^.*?市", "", regex=True).str.replace("人民检察院", "院")
+            short = names.map(_short_unit_name)
             s = s.map(lambda v: short.get(v, v))
         if records is not None and k == "prosecutor_id" and "prosecutor_name" in records.columns:
             names = (records[["prosecutor_id", "prosecutor_name"]].dropna()
