@@ -354,7 +354,15 @@ def _run(plan: _Plan, by, windows, monthly: bool, srcs: _Sources) -> pd.DataFram
     for table, src in (("records", srcs.records), ("journeys", srcs.journeys)):
         if isinstance(src, pd.DataFrame):
             used = [c for c in src.columns if re.search(rf"\b{re.escape(str(c))}\b", text)]
-            con.register(f"_{table}", src[used] if used else src.iloc[:, :1])
+            frame = src[used] if used else src.iloc[:, :1]
+            # canonical columns an expression names but the frame lacks: all-null, typed
+            absent = {c.name: pd.Series(pd.NA, index=frame.index, dtype=schema.pandas_dtype(c))
+                      for c in schema.columns(table)
+                      if c.name not in frame.columns and c.dtype != "list"
+                      and re.search(rf"\b{c.name}\b", text)}
+            if absent:
+                frame = frame.assign(**absent)
+            con.register(f"_{table}", frame)
     frames = []
     for _, q in queries:
         try:
