@@ -6,8 +6,19 @@ ordering groups. Methods follow ``reference/domain.md`` §4 (Spiegelhalter 2005,
 1185–1202, doi:10.1002/sim.1970; the FunnelPlotR package is the reference implementation of the
 overdispersion adjustment).
 
-Computation only: every function takes a tidy frame and returns a tidy frame; drawing lives in
-:func:`plot_funnel` / :func:`plot_heatmap` and the narrative in :func:`describe_funnel`.
+Computation first: every analysis function takes a tidy frame and returns a tidy frame
+(:func:`funnel`, :func:`ratio_funnel`, :func:`normal_funnel`, :func:`expected_counts`,
+:func:`shrink`, :func:`horizontal`, :func:`standardised_scores`, :func:`indicator_relations`,
+:func:`bail_cohorts`, :func:`bail_signals`); drawing is separate (:func:`funnel_figure`, and
+:func:`casework.plotting.heatmap` on :func:`standardised_scores`), and so is the Chinese
+narrative (:func:`describe_comparison`, :func:`describe_bail`, :func:`joint_meeting_points`).
+
+Overdispersion under exact limits: φ̂ is estimated from the z of the limits in use — the
+normal deviate of the exact mid-P tail probability where exact limits apply, Spiegelhalter's
+transformed-scale z where the normal approximation applies (``method="normal"`` and large n).
+At small counts the log/arcsine z is skewed (O = 1 against E = 5 gives z ≈ −3 on the log
+scale) and would inflate φ̂ and τ̂²; the mid-P z keeps them honest. With ``method="normal"``
+the estimates are exactly Spiegelhalter's.
 
 Examples
 --------
