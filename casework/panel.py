@@ -768,12 +768,15 @@ _LINES = (("arrest_review", "accepted_arrest_review", "closed_arrest_review", "p
 
 
 def _assessment(row) -> str:
-    """Direction-aware verdict of the 同比 change: 向好 / 需关注 / 平稳 / 变化（区间判断） / —."""
+    """Direction-aware verdict of the 同比 change: ▲/▼ with 向好 or 需关注 beyond noise, 平稳
+    within noise, 上升/下降（区间判断） for range indicators, — when missing or not testable."""
     from casework import narrative
 
     change, notable = row.get("year_ago_change"), row.get("year_ago_notable")
     if narrative._missing(change):
         return "—"
+    if "year_ago_p_value" in row and narrative._missing(row.get("year_ago_p_value")):
+        return "—"  # not testable (stock counts, medians, ratios)
     if not bool(notable):
         return "平稳"
     direction = row.get("direction", "range")

@@ -219,6 +219,8 @@ def test_overview_assessment_is_direction_aware():
     assert panel._assessment({"year_ago_notable": False, "year_ago_change": 3.0,
                               "direction": "lower_better"}) == "平稳"
     assert panel._assessment({"year_ago_change": float("nan")}) == "—"
+    assert panel._assessment({"year_ago_change": 3.0, "year_ago_notable": False,
+                              "year_ago_p_value": float("nan"), "direction": "range"}) == "—"
 
 
 def test_periodic_overview_template_is_thin():
