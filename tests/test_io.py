@@ -584,3 +584,21 @@ def test_tsv_with_title_and_mapped_headers(tmp_path):
     df, _ = io.read_export(path, mapping=spec)
     assert df.loc[0, ["unit_code", "dept_case_no", "person_id", "stage", "charge"]].tolist() == \
         ["371329", "A1", "P1", "arrest_review", "诈骗"]
+
+
+def test_gb18030_without_libc_iconv_reads_the_same(synth_dir, tmp_path, monkeypatch):
+    """The fast path converts GB18030 with libc's iconv; Arrow's own transcoding must agree."""
+    path = synth_dir / "exports" / "审查逮捕案件.csv"
+    fast, _ = io.read_export(path)
+    monkeypatch.setattr(io, "_ICONV", False)
+    slow, _ = io.read_export(path)
+    pd.testing.assert_frame_equal(fast, slow)
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_bytes(",".join(REQUIRED_HEADERS).encode("gb18030") + b"\n" +
+                      "371329,A1,T1,审查逮捕,P1,盗窃,2024-05-06\n".encode("gb18030") +
+                      "371329,A2,T2,审查逮捕,P2,盗窃罪,2024-05-06\n".encode("utf-8"))
+    for iconv in (False, None):
+        monkeypatch.setattr(io, "_ICONV", iconv)
+        with pytest.raises(DataError) as err:
+            io.read_export(mixed)
+        assert "line 3" in err.value.en
