@@ -198,6 +198,7 @@ SELECT unit_code, m, sum(a) AS appeal_cases FROM (
 
 def run_hand(queries: dict[str, str]) -> dict[str, pd.DataFrame]:
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     out = {k: con.execute(q).df() for k, q in queries.items()}
     con.close()
     return out
@@ -281,7 +282,7 @@ def peak_memory_child(data_dir: Path) -> dict:
     ) % (str(ROOT), str(Path(__file__).resolve().parent), str(data_dir / "records.parquet"),
          START, END, str(data_dir / "journeys.parquet"))
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return json.loads(res.stdout[res.stdout.rindex('{"seconds"'):].strip().splitlines()[0])
 
 
 def prepare_child(data_dir: Path, *, persons: int, units: int) -> None:
