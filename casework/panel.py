@@ -341,7 +341,10 @@ def _build_sql(plan: _Plan, by, windows, monthly: bool, srcs: _Sources,
 def _run(plan: _Plan, by, windows, monthly: bool, srcs: _Sources) -> pd.DataFrame:
     """Run every query and return one wide frame: keys, _window, one column per part id."""
     con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")  # library code never prints
+    try:  # library code never prints (outside Jupyter DuckDB would draw a progress bar)
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:  # in a kernel without ipywidgets the setting cannot be changed
+        pass
     names = {}
     for table, src in (("records", srcs.records), ("journeys", srcs.journeys)):
         if src is None:
