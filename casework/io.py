@@ -1526,9 +1526,12 @@ def _derive(df: pd.DataFrame, table: str, pa_out: dict) -> list[tuple[str, str]]
             pa_out["charge"] = ch
             df["charge"] = _pd_strings(ch)
     elif "charge" in pa_out:
-        ch = pa_out["charge"].to_numpy(zero_copy_only=False)
-        df["charges"] = pd.Series(np.fromiter((None if c is None else [c] for c in ch), dtype=object, count=n),
-                                  index=df.index)
+        # one list per distinct charge, shared by its rows (as in _coerce_list)
+        u = _Uniq(pa_out["charge"], force=True)
+        lists = np.empty(len(u.values) + 1, dtype=object)
+        for k, c in enumerate(u.pylist()):
+            lists[k] = None if c is None else [c]
+        df["charges"] = pd.Series(lists[u.idx], index=df.index)
     if "charge" in pa_out:
         names = pa.array(list(schema.CHARGES), pa.string())
         groups = pa.array([g for _, g in schema.CHARGES.values()], pa.string())
@@ -1647,15 +1650,25 @@ def _check_duplicates(df, rows, problem, pa_out) -> None:
     key = list(schema.RECORD_KEY)
     if not all(c in pa_out for c in key):
         return
-    # one hash pass over the joined key (separator: a control character no export contains)
-    joined = pc.binary_join_element_wise(*(pa_out[c] for c in key), "\x1f")
-    keys, idx = _dict_encode(joined)
-    n_keys = len(keys)
-    if n_keys + pc.sum(pc.is_null(idx)).as_py() >= len(df):
+    # each key column as small integers, combined into one int64 per row, then sorted: no
+    # joined strings, no hash table over whole keys
+    combined = np.zeros(len(df), dtype=np.int64)
+    null = np.zeros(len(df), dtype=bool)
+    for c in key:
+        values, idx = _dict_encode(pa_out[c])
+        ids = idx.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        null |= ids < 0
+        combined = combined * (len(values) + 1) + (ids + 1)
+    combined = combined[~null] if null.any() else combined
+    order = np.argsort(combined, kind="stable")
+    same = combined[order[1:]] == combined[order[:-1]]
+    if not same.any():
         return
-    ids = idx.fill_null(-1).to_numpy(zero_copy_only=False)
-    counts = np.bincount(ids[ids >= 0], minlength=n_keys)
-    dup = (ids >= 0) & (np.append(counts, 0)[ids] > 1)
+    hit = np.zeros(len(combined), dtype=bool)
+    hit[order[1:][same]] = True
+    hit[order[:-1][same]] = True
+    dup = np.zeros(len(df), dtype=bool)
+    dup[np.flatnonzero(~null)] = hit
     if dup.any():
         def sample(hit):
             return [" / ".join(map(str, r)) for r in df.iloc[hit[:50]][key].itertuples(index=False)]
