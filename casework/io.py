@@ -148,7 +148,6 @@ _DATE_RE = (r"^(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,
             r"(?:\s*[:分]\s*(?P<S>\d{1,2})(?:[.,]\d+)?\s*秒?)?)?"
             r"\s*(?:Z|[+-]\d{2}:?\d{2})?$")
 _COMPACT_RE = r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})(?:[T\s]?(?P<H>\d{2})(?P<M>\d{2})(?P<S>\d{2})?)?$"
-_FORMULA_RE = r"^[=+\-@]"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -715,6 +714,8 @@ def _read_xlsx(path: Path, known=frozenset()) -> _Raw:
         try:
             chosen = None
             for ws in wb.worksheets:
+                if hasattr(ws, "reset_dimensions"):
+                    ws.reset_dimensions()  # some writers declare a wrong sheet size: read every cell
                 it = ws.iter_rows(values_only=True)
                 top = []
                 for r_i, row in enumerate(it, 1):
@@ -751,10 +752,9 @@ def _read_xlsx(path: Path, known=frozenset()) -> _Raw:
         finally:
             wb.close()
     notes = []
-    extra = beyond
-    if extra:
+    if beyond:
         notes.append(
-            f"{path.name}：{_rows_zh(extra)}在表头之外的列还有内容，已忽略 / {path.name}: {_rows_en(extra)} have "
+            f"{path.name}：{_rows_zh(beyond)}在表头之外的列还有内容，已忽略 / {path.name}: {_rows_en(beyond)} have "
             "cells beyond the last header column; ignored")
     data = [pa.chunked_array([pa.array(c, pa.string())]) for c in cols]
     return _Raw(path, "xlsx", headers, data, np.asarray(rows, dtype=np.int64), None, notes)
