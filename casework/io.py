@@ -1259,8 +1259,10 @@ def _to_frame(raw: _Raw, *, mapping: _mapping.Mapping | None, table: str | None)
     defaults = dict(mapping.defaults) if mapping else {}
     derivable = {"charge": "charges", "stage": "case_type"}
     present = set(res.sources) | set(defaults)
+    judgment_only = defaults.get("stage") == "judgment"
     missing = [c for c in schema.required_columns(table)
-               if c not in present and not (c in derivable and derivable[c] in present)]
+               if c not in present and not (c in derivable and derivable[c] in present)
+               and not (judgment_only and c in schema.NOT_REQUIRED_FOR_JUDGMENT)]
     if missing:
         known = len(res.sources)
         labels_zh = "、".join(f"{tcols[c].label_zh}（{c}）" for c in missing)
@@ -1636,12 +1638,17 @@ def _canonical_modifications(df: pd.DataFrame, name: str, rows: np.ndarray) -> l
 
 
 def _check_required(df, table, rows, problem) -> None:
+    judgment = (df["stage"] == "judgment").fillna(False).to_numpy(bool) if "stage" in df else None
     for c in schema.required_columns(table):
+        exempt = judgment if judgment is not None and c in schema.NOT_REQUIRED_FOR_JUDGMENT else None
         if c not in df:
-            problem(c, np.ones(len(df), bool), "缺少（列不存在）", "missing (no such column)")
+            if exempt is None or not exempt.all():
+                problem(c, np.ones(len(df), bool), "缺少（列不存在）", "missing (no such column)")
             continue
         s = df[c]
         empty = s.isna().to_numpy() if s.dtype != object else np.asarray([v is None for v in s])
+        if exempt is not None:
+            empty &= ~exempt
         if empty.any():
             problem(c, empty, "为空，此列为必填", "is empty; this column is required")
 

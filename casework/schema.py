@@ -370,6 +370,10 @@ TABLES: dict[str, tuple[Column, ...]] = {
 #: A records row is identified by these columns (duplicates are an import error).
 RECORD_KEY = ("stage", "dept_case_no", "person_id")
 
+#: Judgment-only corpora carry no procuratorate dates: on rows whose stage is ``judgment``
+#: these otherwise required columns may be empty.
+NOT_REQUIRED_FOR_JUDGMENT = ("accepted_on",)
+
 _PANDAS_DTYPES = {
     "string": "string",
     "int": "Int64",
