@@ -1638,7 +1638,7 @@ def _canonical_modifications(df: pd.DataFrame, name: str, rows: np.ndarray) -> l
 
 
 def _check_required(df, table, rows, problem) -> None:
-    judgment = (df["stage"] == "judgment").fillna(False).to_numpy(bool) if "stage" in df else None
+    judgment = (df["stage"] == "judgment").fillna(False).to_numpy(bool, copy=True) if "stage" in df else None
     for c in schema.required_columns(table):
         exempt = judgment if judgment is not None and c in schema.NOT_REQUIRED_FOR_JUDGMENT else None
         if c not in df:
@@ -1648,7 +1648,7 @@ def _check_required(df, table, rows, problem) -> None:
         s = df[c]
         empty = s.isna().to_numpy() if s.dtype != object else np.asarray([v is None for v in s])
         if exempt is not None:
-            empty &= ~exempt
+            empty = empty & ~exempt
         if empty.any():
             problem(c, empty, "为空，此列为必填", "is empty; this column is required")
 
