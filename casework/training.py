@@ -1048,11 +1048,6 @@ def _ambiguous_station(data, answer) -> str | None:
     return None
 
 
-def _charge_hits(frame: pd.DataFrame, answer: str) -> list:
-    a = _charge_key(answer)
-    return [row for _, row in frame.iterrows() if _charge_key(row["charge"]) == a]
-
-
 def _final(answer, findings: list[dict], weak: list[dict], *, what: str, how: str, context: str = ""):
     """Verdict of a final exercise. ``findings``: dicts with ``match`` (callable on the answer
     text) and ``say`` (the sentence when it matches); ``weak``: the same for short signals."""
@@ -1345,6 +1340,7 @@ def _check_05_4(answer, data: TrainingData):
     row = _panel(data, "recommendation_adoption_rate", data.year).iloc[0]
     value = float(row["value"]) * 100
     change = float(row["year_ago_change"])
+    notable = bool(row["year_ago_notable"])
     nums = [float(x.replace("−", "-")) for x in _NUM_RE.findall(unicodedata.normalize("NFKC", answer))]
     has_value = any(abs(abs(x) - value) <= 0.06 for x in nums)
     has_change = any(abs(abs(x) - abs(change)) <= 0.06 for x in nums)
@@ -1358,13 +1354,16 @@ def _check_05_4(answer, data: TrainingData):
         problems.append("句中没有同比变化的幅度")
     elif "百分点" not in text:
         problems.append("比率的变化要用“百分点”作单位")
-    elif (change < 0 and not down) or (change > 0 and not up and not down):
-        problems.append("要写明是上升还是下降")
-    elif (change < 0 and up and not down) or (change > 0 and down and not up):
-        problems.append("变化的方向写反了")
+    elif "持平" in text and not ((change < 0 and down) or (change > 0 and up)):
+        if notable:
+            problems.append("这次变化超出了随机波动（同比检验显著），不宜写成“持平”，要写明上升或下降")
+    elif change != 0 and not ((change < 0 and down) or (change > 0 and up)):
+        reversed_ = (change < 0 and up) or (change > 0 and down)
+        problems.append("变化的方向写反了" if reversed_ else "要写明是上升还是下降（变化在随机波动范围内时写“基本持平”）")
     if problems:
         return False, "；".join(problems) + "。数字都要来自计算结果（panel.compute 的 value 与 year_ago_change）。"
-    return True, "数字与计算结果一致。在报告中用 page.say 由计算值生成这句话，数据更新时句子跟着更新。"
+    return True, ("数字与计算结果一致。报告中的句子由计算值生成（narrative.indicator_sentence 或 page.say），"
+                  "数据更新时句子跟着更新；变化在随机波动范围内时写“基本持平”。")
 
 
 def _adoption_units(data: TrainingData):
