@@ -832,8 +832,10 @@ def _check_02_2(answer, data: TrainingData):
     pr = r[(r["stage"] == "prosecution_review").fillna(False)]
     closed = _closed_in(pr, data.year)
     cases_all = pr.loc[closed, "dept_case_no"].nunique()
-    cases_np = pr.loc[closed & (pr["decision"] == "non_prosecution").fillna(False), "dept_case_no"].nunique()
-    acc = _closed_in(pr, data.year, "accepted_on") & pr["decision"].isin(["prosecute", "non_prosecution"]).fillna(False)
+    is_np = (pr["decision"] == "non_prosecution").fillna(False)
+    cases_np = pr.loc[closed & is_np, "dept_case_no"].nunique()
+    acc = (_closed_in(pr, data.year, "accepted_on")
+           & pr["decision"].isin(["prosecute", "non_prosecution"]).fillna(False))
     mistakes = [
         (_value(data, "non_prosecution_rate", data.year),
          "你算的是人数口径。本题要求件数：同一部门受案号只算一件。"),
@@ -841,7 +843,7 @@ def _check_02_2(answer, data: TrainingData):
          "你算的是起诉率。不诉率的分子是不起诉的件数。"),
         (cases_np / max(cases_all, 1),
          "分母不对：分母只含作出起诉或不起诉决定的件，其他审结结论不计入。"),
-        (pr.loc[acc & (pr["decision"] == "non_prosecution").fillna(False), "dept_case_no"].nunique()
+        (pr.loc[acc & is_np, "dept_case_no"].nunique()
          / max(pr.loc[acc, "dept_case_no"].nunique(), 1),
          "队列不对：不诉率按审结日期计入期间，你用的是受理日期。"),
     ]
@@ -1176,7 +1178,8 @@ def _check_04_2(answer, data: TrainingData):
     ])
     return _verdict(ok, hint, f"未调整时有 {right} 个部门超出 99.8% 控制限（共 {int(eligible.sum())} 个部门参与比较）。"
                               "下一题看看调整案件结构之后还剩几个。",
-                    "对上一题的 panel 结果调用 compare.funnel(..., by=[\"unit_code\", \"department\"])，数 flag 为 \"alarm\" 的行。")
+                    "对上一题的 panel 结果调用 compare.funnel(..., by=[\"unit_code\", \"department\"])，"
+                    "数 flag 为 \"alarm\" 的行。")
 
 
 @_exercise("04.3", "按案件结构调整后，不诉率超出 99.8% 控制限的部门有几个", "一个整数")
@@ -1327,7 +1330,8 @@ def _check_05_3(answer, data: TrainingData):
     ])
     return _verdict(ok, hint, f"{_label(data.year)}危险驾驶判处拘役或有期徒刑 {row['denominator']:,.0f} 人，"
                               f"其中缓刑 {row['numerator']:,.0f} 人，缓刑适用率 {right:.1%}。",
-                    "sentencing.judgments(data.records, period=data.year, charges=\"危险驾驶\")，再用 sentencing.probation_rate(..., by=None)。")
+                    "sentencing.judgments(data.records, period=data.year, charges=\"危险驾驶\")，"
+                    "再用 sentencing.probation_rate(..., by=None)。")
 
 
 _NUM_RE = re.compile(r"[-+−]?\d+(?:\.\d+)?")
@@ -1345,7 +1349,8 @@ def _check_05_4(answer, data: TrainingData):
     has_value = any(abs(abs(x) - value) <= 0.06 for x in nums)
     has_change = any(abs(abs(x) - abs(change)) <= 0.06 for x in nums)
     text = answer
-    down = any(w in text for w in ("下降", "降低", "减少", "回落")) or any(x < 0 and abs(abs(x) - abs(change)) <= 0.06 for x in nums)
+    down = (any(w in text for w in ("下降", "降低", "减少", "回落"))
+            or any(x < 0 and abs(abs(x) - abs(change)) <= 0.06 for x in nums))
     up = any(w in text for w in ("上升", "提高", "增加", "上涨"))
     problems = []
     if not has_value:
