@@ -175,8 +175,11 @@ def escape_text(value) -> str:
     --------
     >>> escape_text("A&B *x*")
     'A&amp;B \\\\*x\\\\*'
+    >>> escape_text("O'Brien")  # quotes are plain text in Markdown: no entity to mangle
+    "O'Brien"
     """
-    text = _html.escape(str(value), quote=True)
+    # quote=False: an entity such as &#x27; would have its '#' escaped below and show literally
+    text = _html.escape(str(value), quote=False)
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
