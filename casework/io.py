@@ -610,7 +610,15 @@ def _read_text(path: Path, head: bytes, size: int, known=frozenset()) -> _Raw:
     except pa.ArrowInvalid as err:
         msg = str(err)
         if "straddl" in msg or "block size" in msg:
-            raise _too_long(path, _first_long_line(path, MAX_LINE_BYTES)) from None
+            long_line = _first_long_line(path, MAX_LINE_BYTES)
+            if long_line is not None:
+                raise _too_long(path, long_line) from None
+            # no physical line is that long: a quote opened and never closed swallowed the rest
+            raise _file_error(
+                path, f"无法按 {encoding} 文本解析为表格：引号不成对或文件不是文本导出（可能是二进制文件）",
+                f"cannot be parsed as a {encoding} table: an unclosed quote, or not a text export "
+                "(binary data?)",
+                hint="用统一业务应用系统重新导出该文件 / export the file again from the system") from None
         if "UTF8" in msg:
             found = _locate_decode_error(path, encoding)
             if found is not None:

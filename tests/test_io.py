@@ -602,3 +602,17 @@ def test_gb18030_without_libc_iconv_reads_the_same(synth_dir, tmp_path, monkeypa
         with pytest.raises(DataError) as err:
             io.read_export(mixed)
         assert "line 3" in err.value.en
+
+
+def test_small_junk_is_not_misreported_as_an_over_long_line(tmp_path):
+    """A few bytes of junk behind a UTF-16 BOM once gave "a line is longer than 4 MB"."""
+    from casework import io
+    from casework.errors import DataError
+
+    path = tmp_path / "junk.csv"
+    path.write_bytes(b'\xff\xfe\x00garbage"\x00\x01')
+    with pytest.raises(DataError) as err:
+        io.read_export(path)
+    text = str(err.value)
+    assert "junk.csv" in text and "MB" not in text
+    assert "二进制" in text and "binary" in text
