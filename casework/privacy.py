@@ -12,7 +12,7 @@ Access levels (the ``level`` parameter of every report)
     stable pseudonyms (``检察官A``, ``账号B``); table cells counting 1–4 persons are suppressed
     together with the cells that would let them be recovered from row or column totals.
 
-The report helper's ``page.table`` calls :func:`sanitize_frame` and :func:`suppress_small_cells`
+``casework.page.table`` calls :func:`sanitize_frame` and :func:`suppress_small_cells`
 on every table; keep their signatures.
 
 Examples
