@@ -872,7 +872,8 @@ def overview_tables(records, *, period, journeys=None, headline=HEADLINE, indica
         环比 as text, ``评价`` direction-aware: ▲需关注 / ▼向好 / 平稳 / 上升（区间判断）),
         ``by_line`` (受理/审结/在办 per business line with 同比), ``by_department`` and
         ``by_charge`` (受理 persons with 同比 and share; top ``top_charges`` charges of 审查起诉),
-        ``definitions`` (the metric dictionary of the indicators shown), and ``protect``:
+        ``definitions`` (the metric dictionary of the indicators shown, with the SQL of numerator
+        and denominator and the source), ``definitions_brief`` (its plain-Chinese columns), and ``protect``:
         for each display table the ``counts`` and ``dependent`` columns to pass to
         :func:`casework.page.table` (small-cell suppression at the circulated level).
 
@@ -888,7 +889,7 @@ def overview_tables(records, *, period, journeys=None, headline=HEADLINE, indica
     >>> t["indicators"][["指标", "本期", "分子", "分母"]].astype(str).values.tolist()
     [['不捕率', '50.0%', '1', '2']]
     >>> sorted(t)
-    ['by_charge', 'by_department', 'by_line', 'definitions', 'headline', 'indicators', 'panel', 'protect']
+    ['by_charge', 'by_department', 'by_line', 'definitions', 'definitions_brief', 'headline', 'indicators', 'panel', 'protect']
     """
     p = _periods.parse(period)
     heads = list(headline)
@@ -936,6 +937,8 @@ def overview_tables(records, *, period, journeys=None, headline=HEADLINE, indica
             "name_zh": "指标", "cohort_zh": "计入期间依据", "count_unit": "计数单位",
             "numerator": "分子", "denominator": "分母", "direction_zh": "方向", "source": "口径来源",
             "caveats": "说明"})
+    # what a reader needs up front; the expressions and sources go to the appendix
+    out["definitions_brief"] = out["definitions"][["指标", "计入期间依据", "计数单位", "方向", "说明"]]
     return out
 
 
