@@ -116,7 +116,7 @@ def batch_cmd(file, workers):
 def demo_cmd(workers):
     from casework import report
 
-    result = report.demo(workers=workers)
+    result = report.demo(workers=workers, echo=click.echo)
     click.echo(report.format_summary(result))
     click.echo(f"打开目录页 / open the index page: {result.index}")
     sys.exit(0 if result.ok else 1)

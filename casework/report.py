@@ -923,7 +923,7 @@ def format_summary(result: BatchResult) -> str:
 
 
 def demo(*, workers: int = 2, units: str | list = "all", progress: bool = True,
-         templates_dir=None) -> BatchResult:
+         templates_dir=None, echo=None) -> BatchResult:
     """The demo end to end: synthetic data → GB18030 exports → real importer → monthly batch.
 
     Generates ``casework.synth.generate(config.demo_dir(), units=6, years=3)``, imports the CSV
@@ -939,6 +939,9 @@ def demo(*, workers: int = 2, units: str | list = "all", progress: bool = True,
     progress : bool
         Show progress bars.
     templates_dir : path, optional
+    echo : callable, optional
+        Receives a Chinese summary of each data step (generation, import); the CLI passes
+        ``click.echo`` so the demo says what it made before the batch starts.
 
     Returns
     -------
@@ -946,6 +949,8 @@ def demo(*, workers: int = 2, units: str | list = "all", progress: bool = True,
         ``.index`` is the index page to open.
     """
     from casework import io, synth
+
+    echo = echo or (lambda text: None)
 
     out = config.demo_dir()
     summary = synth.generate(out, units=6, years=3)
@@ -957,7 +962,8 @@ def demo(*, workers: int = 2, units: str | list = "all", progress: bool = True,
     if not csvs:
         raise CaseworkError("演示数据没有生成 CSV 导出文件", "the demo generator wrote no CSV exports",
                             hint=str(out / "exports"))
-    io.import_files(csvs, account=config.current_account())
+    echo(synth.describe(summary))
+    echo(io.describe(io.import_files(csvs, account=config.current_account())))
     definition = _params.RunDefinition(period=end, units=units,
                                        templates=_params.discover(templates_dir),
                                        level="internal", params={}, path=None)
