@@ -492,6 +492,29 @@ def dictionary(indicators="all", *, extra=None, unit: str | None = None) -> pd.D
 
 DIRECTION_ZH = {"higher_better": "越高越好", "lower_better": "越低越好", "range": "区间判断"}
 
+_BRIEF = {"name_zh": "指标", "cohort_zh": "计入期间依据", "count_unit": "计数单位", "direction_zh": "方向",
+          "caveats": "说明"}
+_TECHNICAL = {"name_zh": "指标", "numerator": "分子", "denominator": "分母", "source": "口径来源"}
+
+
+def definitions_table(indicators="all", *, extra=None, unit: str | None = None,
+                      technical: bool = False) -> pd.DataFrame:
+    """The metric dictionary as a report table with Chinese headers.
+
+    The brief form (what a reader needs beside the numbers) has 指标, 计入期间依据, 计数单位,
+    方向, 说明; ``technical=True`` gives 指标, 分子, 分母 (the expressions the query runs) and
+    口径来源, for an appendix.
+
+    Examples
+    --------
+    >>> list(definitions_table(["non_arrest_rate"]).columns)
+    ['指标', '计入期间依据', '计数单位', '方向', '说明']
+    >>> definitions_table(["non_arrest_rate"], technical=True)["分子"].tolist()
+    ["decision = 'non_arrest'"]
+    """
+    labels = _TECHNICAL if technical else _BRIEF
+    return dictionary(indicators, extra=extra, unit=unit)[list(labels)].rename(columns=labels)
+
 
 def _spec_text(spec) -> str:
     if spec is None:

@@ -872,8 +872,8 @@ def overview_tables(records, *, period, journeys=None, headline=HEADLINE, indica
         环比 as text, ``评价`` direction-aware: ▲需关注 / ▼向好 / 平稳 / 上升（区间判断）),
         ``by_line`` (受理/审结/在办 per business line with 同比), ``by_department`` and
         ``by_charge`` (受理 persons with 同比 and share; top ``top_charges`` charges of 审查起诉),
-        ``definitions`` (the metric dictionary of the indicators shown, with the SQL of numerator
-        and denominator and the source), ``definitions_brief`` (its plain-Chinese columns), and ``protect``:
+        ``definitions_brief`` and ``definitions`` (the brief and technical metric dictionary of
+        the indicators shown, :func:`casework.indicators.definitions_table`), and ``protect``:
         for each display table the ``counts`` and ``dependent`` columns to pass to
         :func:`casework.page.table` (small-cell suppression at the circulated level).
 
@@ -930,15 +930,9 @@ def overview_tables(records, *, period, journeys=None, headline=HEADLINE, indica
                                     count_unit, extra, top=top_charges)
     out["protect"] = {**PROTECT, "by_department": dept.attrs["protect"],
                       "by_charge": out["by_charge"].attrs["protect"]}
-    out["definitions"] = _ind.dictionary(list(dict.fromkeys(inds + heads)), extra=extra,
-                                         unit=count_unit)[
-        ["name_zh", "cohort_zh", "count_unit", "numerator", "denominator", "direction_zh",
-         "source", "caveats"]].rename(columns={
-            "name_zh": "指标", "cohort_zh": "计入期间依据", "count_unit": "计数单位",
-            "numerator": "分子", "denominator": "分母", "direction_zh": "方向", "source": "口径来源",
-            "caveats": "说明"})
-    # what a reader needs up front; the expressions and sources go to the appendix
-    out["definitions_brief"] = out["definitions"][["指标", "计入期间依据", "计数单位", "方向", "说明"]]
+    shown = list(dict.fromkeys(inds + heads))
+    out["definitions"] = _ind.definitions_table(shown, extra=extra, unit=count_unit, technical=True)
+    out["definitions_brief"] = _ind.definitions_table(shown, extra=extra, unit=count_unit)
     return out
 
 
