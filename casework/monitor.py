@@ -287,56 +287,44 @@ def _poisson_threshold(u0: float, u1: float, n: float, arl0: float, factor: floa
     return _aggregated_threshold(mu, sd, arl0)
 
 
-def _binomial_cusum(k, n, p0, p1, h):
-    """Monthly (aggregated) CUSUM; returns S_t, signal flags and run starts (indices)."""
-    a, b = _llr(p0, p1)
-    T = len(k)
+def _cusum_path(w, valid, h):
+    """Accumulate per-month CUSUM scores ``w`` (months where ``valid`` is false carry S over);
+    returns S_t, signal flags and run starts (indices, −1 outside a run). S restarts at 0 after
+    each signal."""
+    T = len(w)
     s = np.zeros(T)
     sig = np.zeros(T, dtype=bool)
     start = np.full(T, -1)
     cur, run = 0.0, -1
     for t in range(T):
-        if np.isnan(k[t]) or np.isnan(n[t]) or n[t] <= 0:
-            s[t], start[t] = cur, run
-            continue
-        nxt = cur + k[t] * a + (n[t] - k[t]) * b
-        if nxt <= 0:
-            cur, run = 0.0, -1
-        else:
-            if cur == 0.0:
-                run = t
-            cur = nxt
+        if valid[t]:
+            nxt = cur + w[t]
+            if nxt <= 0:
+                cur, run = 0.0, -1
+            else:
+                if cur == 0.0:
+                    run = t
+                cur = nxt
         s[t], start[t] = cur, run
-        if cur >= h:
+        if valid[t] and cur >= h:
             sig[t] = True
             cur, run = 0.0, -1
     return s, sig, start
+
+
+def _binomial_cusum(k, n, p0, p1, h):
+    """Monthly (aggregated) CUSUM; returns S_t, signal flags and run starts (indices)."""
+    a, b = _llr(p0, p1)
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return _cusum_path(k * a + (n - k) * b, ~np.isnan(k) & ~np.isnan(n) & (n > 0), h)
 
 
 def _poisson_cusum(k, n, u0, u1, h):
     """Poisson CUSUM on counts k with exposures n: W = k·log(u1/u0) − (u1 − u0)·n."""
-    a = np.log(u1 / u0)
-    T = len(k)
-    s = np.zeros(T)
-    sig = np.zeros(T, dtype=bool)
-    start = np.full(T, -1)
-    cur, run = 0.0, -1
-    for t in range(T):
-        if np.isnan(k[t]) or n[t] <= 0:
-            s[t], start[t] = cur, run
-            continue
-        nxt = cur + k[t] * a - (u1 - u0) * n[t]
-        if nxt <= 0:
-            cur, run = 0.0, -1
-        else:
-            if cur == 0.0:
-                run = t
-            cur = nxt
-        s[t], start[t] = cur, run
-        if cur >= h:
-            sig[t] = True
-            cur, run = 0.0, -1
-    return s, sig, start
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return _cusum_path(k * np.log(u1 / u0) - (u1 - u0) * n, ~np.isnan(k) & (n > 0), h)
 
 
 # ---------------------------------------------------------------------------------------------
