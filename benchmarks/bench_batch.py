@@ -33,7 +33,7 @@ from pathlib import Path
 def _empty_template(folder: Path) -> None:
     import nbformat
 
-    from casework import config
+    from casework.base import config
 
     folder.mkdir(parents=True, exist_ok=True)
     nb = nbformat.v4.new_notebook()
@@ -54,7 +54,7 @@ def _empty_template(folder: Path) -> None:
 
 
 def _copy_templates(dest: Path, keys) -> None:
-    from casework import config
+    from casework.base import config
 
     for key in keys:
         for suffix in (".ipynb", ".yaml"):
@@ -77,7 +77,9 @@ def main(argv=None) -> int:
     home = Path(tempfile.mkdtemp(prefix="casework-bench-batch-"))
     os.environ["CASEWORK_HOME"] = str(home)
     os.environ.pop("CASEWORK_REPORTS", None)
-    from casework import params, report, store, synth
+    from casework.notebook import params
+    from casework.run import report
+    from casework import store, synth
 
     report.ensure_kernel(install=True)
     templates = home / "templates"

@@ -6,7 +6,7 @@ case numbers with 〔〕 brackets), then times in the same run
 
 * the baseline: ``pandas.read_csv(path, encoding="gb18030")`` (parse only: no header mapping,
   no type coercion, no validation), and
-* ``casework.io.read_export(path)`` (decode, map headers, coerce every column, validate),
+* ``casework.ingest.io.read_export(path)`` (decode, map headers, coerce every column, validate),
 
 and prints both times and their ratio (target: ≤ 2×, issue #2).
 
@@ -182,7 +182,7 @@ def main(argv=None) -> int:
 
     import pandas as pd
 
-    from casework import io
+    from casework.ingest import io
 
     with tempfile.TemporaryDirectory() as tmp:
         path = (args.keep or Path(tmp)) / f"export_{args.rows}.csv"
@@ -199,7 +199,7 @@ def main(argv=None) -> int:
         df, warns = io.read_export(path)
         load = os.getloadavg()[0]
         print(f"pandas.read_csv(encoding='gb18030'): {base:.2f} s")
-        print(f"casework.io.read_export:             {ours:.2f} s  ({len(df):,} rows, "
+        print(f"casework.ingest.io.read_export:             {ours:.2f} s  ({len(df):,} rows, "
               f"{df.shape[1]} columns, {len(warns)} warnings)")
         print(f"ratio: {ours / base:.2f}x (target <= 2x); load average {load:.1f} on {os.cpu_count()} cores")
     return 0

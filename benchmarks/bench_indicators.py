@@ -7,7 +7,7 @@ by default, plus ``journeys.parquet`` built from them), it times
   ``quantile_cont``, the case-level sub-aggregation for 件 indicators, the month joins for the
   在办 / 上期积存 / 审结率 cohorts) — what an analyst fluent in SQL would write for the same
   table, returning the raw aggregates only; and
-* ``casework.panel.monthly(records_path, indicators="all", by="unit_code", …)`` — the same
+* ``casework.analysis.panel.monthly(records_path, indicators="all", by="unit_code", …)`` — the same
   aggregates generated from the registry, plus values, intervals and the tidy frame,
 
 checks that both give the same numbers, and prints both times (best of ``--repeat``) and their
@@ -49,7 +49,8 @@ START, END = "2022-01", "2024-12"
 
 def prepare(data_dir: Path, *, persons: int, units: int) -> dict:
     """Synthetic records (cached in ``data_dir``) and the journeys table built unit by unit."""
-    from casework import journeys, synth
+    from casework.model import journeys
+    from casework import synth
 
     data_dir.mkdir(parents=True, exist_ok=True)
     rec = data_dir / "records.parquet"
@@ -205,7 +206,7 @@ def run_hand(queries: dict[str, str]) -> dict[str, pd.DataFrame]:
 
 
 def run_ours(rec: Path, jr: Path) -> pd.DataFrame:
-    from casework import panel
+    from casework.analysis import panel
 
     return panel.monthly(rec, indicators="all", by="unit_code", start=START, end=END, journeys=jr)
 
@@ -322,7 +323,7 @@ def main(argv=None) -> int:
     print(f"== indicator panel benchmark: {args.persons:,} person rows, {args.units} units, "
           f"{START}..{END}")
     info = prepare(data_dir, persons=args.persons, units=args.units)
-    from casework import indicators
+    from casework.analysis import indicators
 
     n_ind = len(indicators.registry())
     print(f"  data: {info['rows']:,} rows, {info['units']} units; {n_ind} registry indicators")
@@ -343,7 +344,7 @@ def main(argv=None) -> int:
         load = ""
     print(f"  best of {args.repeat} interleaved runs{load}")
     print(f"  hand-written DuckDB SQL ({len(queries)} queries): {t_hand:.2f} s")
-    print(f"  casework.panel.monthly (all indicators, tidy frame of {len(ours):,} rows): {t_ours:.2f} s")
+    print(f"  casework.analysis.panel.monthly (all indicators, tidy frame of {len(ours):,} rows): {t_ours:.2f} s")
     print(f"  ratio ours / SQL = {t_ours / t_hand:.2f}x  (goal <= 1.5x)")
     print(f"  agreement check: {'ok' if mismatches == 0 else f'{mismatches} cells differ'}")
     ok = ok and mismatches == 0

@@ -64,7 +64,9 @@ def main(n: int = 1_000_000) -> None:
     home = tempfile.mkdtemp(prefix="bench_store_")
     os.environ["CASEWORK_HOME"] = home
     os.environ.setdefault("CASEWORK_USER", "bench")
-    from casework import audit, journeys, schema, store
+    from casework.store import audit
+    from casework.model import journeys, schema
+    from casework import store
 
     t: dict[str, float] = {}
     recs = schema.conform(make_records(n), "records")

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from casework import audit, config
-from casework.errors import AuditError
+from casework.store import audit
+from casework.base import config
+from casework.base.errors import AuditError
 
 
 def fill(n: int) -> list[dict]:
@@ -170,11 +171,11 @@ def test_appending_after_a_cut_off_row_fails_closed(casework_home):
 def test_cli_verify_exits_nonzero_after_an_edit(casework_home):
     fill(3)
     env = dict(os.environ, PYTHONPATH=str(config.PROJ_ROOT))
-    cmd = [sys.executable, "-m", "casework.cli", "audit", "--verify"]
+    cmd = [sys.executable, "-m", "casework.run.cli", "audit", "--verify"]
     ok = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert "Audit log OK: 3 rows" in ok.stdout
-    listing = subprocess.run([sys.executable, "-m", "casework.cli", "audit", "--tail", "2"],
+    listing = subprocess.run([sys.executable, "-m", "casework.run.cli", "audit", "--tail", "2"],
                              env=env, capture_output=True, text=True, timeout=120)
     assert listing.returncode == 0 and "测试 3" in listing.stdout and "测试 1" not in listing.stdout
     rows = lines()
@@ -192,7 +193,7 @@ def test_cli_verify_exits_nonzero_after_an_edit(casework_home):
 
 def _appender(home: str, worker: int, n: int, start) -> int:
     os.environ["CASEWORK_HOME"] = home
-    from casework import audit as au
+    from casework.store import audit as au
 
     start.wait(60)
     for i in range(n):

@@ -13,7 +13,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from casework import config, params, report
+from casework.base import config
+from casework.notebook import params
+from casework.run import report
 
 PERIOD = "2024-12"
 
@@ -44,7 +46,7 @@ def _env(home: Path, reports: Path, templates: Path) -> dict:
 
 
 def _cli(args, env, **kw):
-    return subprocess.run([sys.executable, "-m", "casework.cli", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "casework.run.cli", *args], env=env,
                           capture_output=True, text=True, **kw)
 
 
@@ -156,7 +158,7 @@ def test_sigkill_mid_batch_leaves_no_half_report_and_rerun_completes(demo_home, 
     units = sorted(synth_small.records["unit_code"].unique())
     definition.write_text(f'period: "{PERIOD}"\nunits: {json.dumps(["all", *units])}\ntemplates: [overview]\n',
                           encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "casework.cli", "batch", str(definition), "--workers", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "casework.run.cli", "batch", str(definition), "--workers", "2"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:

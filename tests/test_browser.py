@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from casework import report
+from casework.run import report
 
 PERIOD = "2024-12"
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome"))

@@ -1,4 +1,4 @@
-"""casework.compare: funnel limits, overdispersion, case mix and shrinkage against hand arithmetic.
+"""casework.analysis.compare: funnel limits, overdispersion, case mix and shrinkage against hand arithmetic.
 
 Every expected number here is computed in the test from the published formulas
 (Spiegelhalter 2005; reference/domain.md §4) with ``math`` — never read back from the code.
@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from casework import compare
-from casework.errors import DataError, ParameterError
+from casework.analysis import compare
+from casework.base.errors import DataError, ParameterError
 
 Z95 = 1.959963984540054
 Z998 = 3.090232306167813

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from casework import compare, journeys, workload
+from casework.analysis import compare, workload
+from casework.model import journeys
 
 #: Alarm = outside the 99.8 % limits: the nominal rate under no real differences.
 NOMINAL_ALARM = 0.002
@@ -138,14 +139,14 @@ def test_null_data_alarm_rate_within_nominal(synth_null_small, record_property):
 
 @pytest.fixture(scope="module")
 def _reports(tmp_path_factory):
-    from casework import report
+    from casework.run import report
 
     report.ensure_kernel(install=True)
     return tmp_path_factory.mktemp("compare_reports")
 
 
 def _run(key, folder, level="internal", **params):
-    from casework import report
+    from casework.run import report
 
     res = report.run(key, period="2024-12", unit="all", level=level, params=params,
                      reports_dir=folder / level)

@@ -8,7 +8,7 @@ import tomllib
 
 import yaml
 
-from casework import config
+from casework.base import config
 
 
 def _pyproject():

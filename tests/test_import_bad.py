@@ -3,7 +3,7 @@
 The corpus is generated into ``tests/data/bad/`` (git-ignored) by :func:`build_corpus`; the
 large members (a 100 MB single line, a zip bomb, a 1,000,000-row export with one bad row near
 the end) are made once and reused. Each input is imported with
-``python -m casework.cli import FILE`` under an empty temporary ``CASEWORK_HOME``, and the test
+``python -m casework.run.cli import FILE`` under an empty temporary ``CASEWORK_HOME``, and the test
 asserts: exit code 2 with a message in Chinese and English naming the file (or exit 0 with an
 explicit warning for suspicious-but-loadable input), no traceback, no snapshot written on
 failure, and the child's peak memory (``wait4`` rusage) under 1.5 GB.
@@ -311,7 +311,7 @@ def run_import(args, home: Path, *, timeout=600):
     env.pop("CASEWORK_DEBUG", None)
     out, err = home / "stdout.txt", home / "stderr.txt"
     with open(out, "wb") as fo, open(err, "wb") as fe:
-        proc = subprocess.Popen([sys.executable, "-m", "casework.cli", "import", *map(str, args)],
+        proc = subprocess.Popen([sys.executable, "-m", "casework.run.cli", "import", *map(str, args)],
                                 cwd=ROOT, env=env, stdout=fo, stderr=fe)
         try:
             _, status, usage = os.wait4(proc.pid, 0)

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from casework import indicators, journeys, panel, schema
-from casework.errors import ParameterError
+from casework.analysis import indicators, panel
+from casework.model import journeys, schema
+from casework.base.errors import ParameterError
 
 NaT = None
 
@@ -270,7 +271,7 @@ def test_journeys_passed_or_built_give_the_same(tiny):
 
 
 def test_intervals():
-    from casework.stats import wilson_interval
+    from casework.analysis.stats import wilson_interval
 
     recs = tiny_records()
     row = panel.compute(recs, indicators="non_arrest_rate", period="2024-05").iloc[0]

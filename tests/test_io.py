@@ -14,8 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from casework import io, mapping, schema
-from casework.errors import DataError, ParameterError
+from casework.ingest import io, mapping
+from casework.model import schema
+from casework.base.errors import DataError, ParameterError
 
 REQUIRED_HEADERS = ["单位编码", "部门受案号", "统一受案号", "办案环节", "嫌疑人编号", "罪名", "受理日期"]
 
@@ -448,7 +449,7 @@ def test_mapping_recode_defaults_split(tmp_path):
 
 
 def test_example_mapping_ships_and_parses():
-    from casework import config
+    from casework.base import config
 
     m = mapping.load(config.RESOURCES_DIR / "mappings" / "example.yaml")
     assert m.table == "records" and m.columns["dept_case_no"] == "案件编号" and m.recode["plea_leniency"]["适用"] is True
@@ -606,8 +607,8 @@ def test_gb18030_without_libc_iconv_reads_the_same(synth_dir, tmp_path, monkeypa
 
 def test_small_junk_is_not_misreported_as_an_over_long_line(tmp_path):
     """A few bytes of junk behind a UTF-16 BOM once gave "a line is longer than 4 MB"."""
-    from casework import io
-    from casework.errors import DataError
+    from casework.ingest import io
+    from casework.base.errors import DataError
 
     path = tmp_path / "junk.csv"
     path.write_bytes(b'\xff\xfe\x00garbage"\x00\x01')

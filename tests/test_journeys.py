@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from casework import journeys, schema
-from casework.errors import DataError
+from casework.model import journeys, schema
+from casework.base.errors import DataError
 
 A, P, J = "arrest_review", "prosecution_review", "judgment"
 

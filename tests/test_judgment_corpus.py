@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from casework import config
-from casework.topics import recurring, sentencing
+from casework.base import config
+from casework.analysis.topics import recurring, sentencing
 
 MAPPING = config.RESOURCES_DIR / "mappings" / "judgment_corpus.yaml"
 
@@ -91,7 +91,8 @@ def corpus(tmp_path):
 @pytest.fixture
 def imported(corpus, casework_home):
     """The corpus imported into an empty store through the shipped mapping."""
-    from casework import io, store
+    from casework.ingest import io
+    from casework import store
 
     rows, path = corpus
     result = io.import_files([path], mapping=MAPPING)
@@ -177,7 +178,7 @@ def test_analyses_on_the_corpus_shape_flattened_by_hand():
 @pytest.mark.xdist_group("notebooks")
 @pytest.mark.parametrize("template", ["topic_recurring", "topic_sentencing"])
 def test_templates_run_on_the_corpus(imported, template, tmp_path):
-    from casework import report
+    from casework.run import report
 
     report.ensure_kernel(install=True)
     params = {"charges": ["[走私、贩卖、运输、制造]毒品"]} if template == "topic_recurring" else {}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from casework import modifications as mods
-from casework import schema
-from casework.errors import DataError, ParameterError
+from casework.analysis import modifications as mods
+from casework.model import schema
+from casework.base.errors import DataError, ParameterError
 
 RECORDS = schema.conform(pd.DataFrame({
     "unit_code": ["371329"] * 3,

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from casework import journeys, monitor, periods
-from casework.errors import ParameterError
+from casework.model import journeys
+from casework.analysis import monitor, periods
+from casework.base.errors import ParameterError
 
 MONTHS24 = [p.code for p in periods.month_range("2023-01", "2024-12")]
 

@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from casework import monitor, narrative, panel
+from casework.analysis import monitor, panel
+from casework.present import narrative
 
 
 def _row(**kw):

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from casework import panel, schema
-from casework.errors import ParameterError
+from casework.analysis import panel
+from casework.model import schema
+from casework.base.errors import ParameterError
 
 
 def _arrests(rows):
@@ -226,7 +227,8 @@ def test_overview_assessment_is_direction_aware():
 def test_periodic_overview_template_is_thin():
     import json
 
-    from casework import config, params
+    from casework.base import config
+    from casework.notebook import params
 
     nb = json.loads((config.TEMPLATES_DIR / "periodic_overview.ipynb").read_text(encoding="utf-8"))
     assert nb["metadata"]["kernelspec"]["name"] == "casework"
@@ -255,7 +257,8 @@ def test_periodic_overview_report_matches_the_panel(demo_home, tmp_path, synth_s
     import html as _html
     from pathlib import Path
 
-    from casework import narrative, report
+    from casework.present import narrative
+    from casework.run import report
 
     report.ensure_kernel(install=True)
     res = report.run("periodic_overview", period="2024-Q4", unit="all", reports_dir=tmp_path)

@@ -11,8 +11,10 @@ import nbformat
 import pytest
 import yaml
 
-from casework import config, params, report
-from casework.errors import ParameterError
+from casework.base import config
+from casework.notebook import params
+from casework.run import report
+from casework.base.errors import ParameterError
 
 TEMPLATES = params.discover()
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -152,7 +154,7 @@ class TestRunnerValidatesBeforeKernel:
         assert not (config.reports_dir()).exists()
 
     def test_cli_bad_parameter_exits_2_without_traceback(self, no_kernel, capsys):
-        from casework.cli import main
+        from casework.run.cli import main
 
         with pytest.raises(SystemExit) as info:
             main(["run", "snapshot_overview", "--period", "2024-05", "-p", "colour=red"])
@@ -220,7 +222,7 @@ class TestRunDefinition:
         import sys
 
         path = _write(tmp_path, 'period: "2024-05"\nunits: [371302]\n')
-        proc = subprocess.run([sys.executable, "-m", "casework.cli", "batch", str(path)],
+        proc = subprocess.run([sys.executable, "-m", "casework.run.cli", "batch", str(path)],
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2
         assert "带引号" in proc.stderr and "quoted" in proc.stderr

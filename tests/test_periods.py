@@ -1,4 +1,4 @@
-"""Period arithmetic, labels, errors and change display (casework.periods)."""
+"""Period arithmetic, labels, errors and change display (casework.analysis.periods)."""
 
 import math
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from casework import periods
-from casework.errors import ParameterError
+from casework.analysis import periods
+from casework.base.errors import ParameterError
 
 
 @pytest.mark.parametrize(

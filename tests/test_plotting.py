@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from matplotlib import font_manager
 
-from casework import plotting
-from casework.errors import ParameterError
+from casework.present import plotting
+from casework.base.errors import ParameterError
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""casework.privacy: masking, pseudonyms, access levels, small-cell suppression."""
+"""casework.present.privacy: masking, pseudonyms, access levels, small-cell suppression."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy.optimize import linprog
 
-from casework import privacy
-from casework.errors import ParameterError
+from casework.present import privacy
+from casework.base.errors import ParameterError
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,9 @@ import pytest
 import yaml
 from test_quality_rules import broken, clean
 
-from casework import quality, schema
-from casework.errors import ParameterError
+from casework.analysis import quality
+from casework.model import schema
+from casework.base.errors import ParameterError
 
 # ---------------------------------------------------------------------------------------------
 # user rules: add, override by id, disable
@@ -236,7 +237,7 @@ def _snapshot(frame):
 
 
 def _check(capsys, *args):
-    from casework import cli
+    from casework.run import cli
 
     with pytest.raises(SystemExit) as exc:
         cli.main(["check", *args])
@@ -381,7 +382,7 @@ def test_check_on_the_demo_store_exits_1_and_names_the_top_department(demo_home,
 @pytest.mark.xdist_group("notebooks")
 def test_the_data_quality_report_names_the_planted_department_and_editor(
         demo_home, tmp_path, synth_small):
-    from casework import report
+    from casework.run import report
 
     report.ensure_kernel(install=True)
     run_pattern = _pattern(synth_small.truth, "entry_error_run")
@@ -406,7 +407,8 @@ def test_the_data_quality_report_names_the_planted_department_and_editor(
 
 
 def test_check_refuses_a_bad_rule_file_before_reading_any_data(casework_home, capsys, tmp_path):
-    from casework import cli, store
+    from casework.run import cli
+    from casework import store
 
     _snapshot(clean())
     before = len(store.audit_entries())

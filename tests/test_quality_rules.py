@@ -12,7 +12,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from casework import quality, schema
+from casework.analysis import quality
+from casework.model import schema
 
 BASE = dict(
     unit_code="371329", unit_name="示例区人民检察院", department="第一检察部",

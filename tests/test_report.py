@@ -12,8 +12,10 @@ import nbformat
 import pandas as pd
 import pytest
 
-from casework import config, params, report
-from casework.errors import ParameterError
+from casework.base import config
+from casework.notebook import params
+from casework.run import report
+from casework.base.errors import ParameterError
 
 TEMPLATES = params.discover()
 PERIOD = "2024-12"  # the last month of the conftest synth_small data
@@ -113,7 +115,7 @@ def test_snapshot_overview_numbers_match_the_data(demo_home, kernel, reports_roo
     rec = synth_small.records
     by_stage = pd.read_csv(files / "by_stage.csv", encoding="utf-8-sig")
     expected = rec.groupby("stage").size()
-    from casework import schema
+    from casework.model import schema
 
     got = dict(zip(by_stage["办案环节"], by_stage["人数（记录数）"]))
     assert got == {schema.label("stage", k): int(v) for k, v in expected.items()}

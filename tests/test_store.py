@@ -15,8 +15,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from casework import audit, config, schema, store
-from casework.errors import AuditError, CaseworkError, ParameterError
+from casework.store import audit
+from casework.base import config
+from casework.model import schema
+from casework import store
+from casework.base.errors import AuditError, CaseworkError, ParameterError
 
 PY = sys.executable
 
@@ -299,7 +302,7 @@ def test_a_write_failure_midway_leaves_nothing_behind(one_snapshot, casework_hom
                                                       code):
     before = no_leftovers(casework_home)
     calls = {"n": 0}
-    real = store._write_parquet
+    real = store.parquet_store._write_parquet
 
     def failing(tbl, path):
         calls["n"] += 1
@@ -307,7 +310,7 @@ def test_a_write_failure_midway_leaves_nothing_behind(one_snapshot, casework_hom
             raise OSError(code, os.strerror(code))
         real(tbl, path)
 
-    monkeypatch.setattr(store, "_write_parquet", failing)
+    monkeypatch.setattr(store.parquet_store, "_write_parquet", failing)
     with pytest.raises(store.StoreError) as err:
         store.write_snapshot({"records": tiny_records().assign(unit_code="U9")})
     text = str(err.value)
@@ -328,7 +331,7 @@ WRITE_SNAPSHOT = """
     import sys
     import numpy as np, pandas as pd
     from casework import store
-    from casework.errors import CaseworkError
+    from casework.base.errors import CaseworkError
     n = 20000
     rng = np.random.default_rng(1)
     recs = pd.DataFrame({"unit_code": "U1", "dept_case_no": [f"D{i}" for i in range(n)],
@@ -410,7 +413,7 @@ def test_read_only_audit_folder_returns_no_data(tmp_path):
     code = """
         import sys
         from casework import store
-        from casework.errors import CaseworkError
+        from casework.base.errors import CaseworkError
         try:
             df = store.read("records", purpose="只读审计日志")
         except CaseworkError as err:

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from casework import schema, synth
+from casework.model import schema
+from casework import synth
 
 TINY = dict(units=1, years=1, end="2024-06", persons=2500, seed=3)
 KEY_FIELDS = ["decision", "closed_on", "charge", "term_months", "plea_leniency"]
@@ -69,7 +70,7 @@ def test_large_units_are_simulated_in_batches(monkeypatch):
 
 
 def test_bad_parameters_raise_clear_errors():
-    from casework.errors import ParameterError
+    from casework.base.errors import ParameterError
 
     with pytest.raises(ParameterError, match="YYYY-MM"):
         synth.make(units=1, years=1, end="2024/06")
@@ -521,7 +522,7 @@ def test_xlsx_exports_match_csv(generated):
 def test_describe_and_cli(generated, tmp_path):
     from click.testing import CliRunner
 
-    from casework.cli import cli
+    from casework.run.cli import cli
 
     out, summary = generated
     text = synth.describe(summary)

@@ -1,4 +1,4 @@
-"""casework.text: segmentation with the legal user dictionary, distinctive terms, example phrases."""
+"""casework.analysis.text: segmentation with the legal user dictionary, distinctive terms, example phrases."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from casework import text
+from casework.analysis import text
 
 
 class TestTokenize:

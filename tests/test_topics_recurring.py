@@ -1,4 +1,4 @@
-"""casework.topics.recurring: contrasts, trend, concentration on hand-made data; planted synthetic data."""
+"""casework.analysis.topics.recurring: contrasts, trend, concentration on hand-made data; planted synthetic data."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from casework import text
-from casework.topics import recurring
+from casework.analysis import text
+from casework.analysis.topics import recurring
 
 
 def _cases():

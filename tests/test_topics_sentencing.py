@@ -1,4 +1,4 @@
-"""casework.topics.sentencing: hand-computed tables, planted model effects, synthetic data."""
+"""casework.analysis.topics.sentencing: hand-computed tables, planted model effects, synthetic data."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from casework.topics import normalise_charge, sentencing
+from casework.analysis.topics import normalise_charge, sentencing
 
 
 def _tiny():
@@ -30,7 +30,7 @@ class TestCharges:
     def test_bracketed_alternatives_match_plain_form(self):
         assert normalise_charge("[走私、贩卖、运输、制造]毒品") == "走私、贩卖、运输、制造毒品"
         assert normalise_charge("〔走私、贩卖、运输、制造〕毒品罪") == "走私、贩卖、运输、制造毒品"
-        from casework import schema
+        from casework.model import schema
 
         assert normalise_charge("[走私、贩卖、运输、制造]毒品") in schema.CHARGES
 

@@ -23,8 +23,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from casework import config, io, panel, periods, training
-from casework.errors import ParameterError
+from casework.base import config
+from casework.ingest import io
+from casework.analysis import panel, periods
+from casework import training
+from casework.base.errors import ParameterError
 
 SEED_A, SEED_B = 7, 2
 EXERCISE_DIR = config.TRAINING_DIR
@@ -202,7 +205,7 @@ def _renamed_mapping(ex) -> dict:
     """The mapping this seed's practice file needs, found by comparing its headers with the
     export's (the file keeps the column order)."""
     orig, ren = _raw(ex.files["prosecution_review"]).columns, _raw(ex.renamed).columns
-    from casework import mapping
+    from casework.ingest import mapping
 
     return {"columns": {mapping.match_header(o, "records"): r for o, r in zip(orig, ren) if o != r}}
 
@@ -288,7 +291,7 @@ def _right_03(d) -> dict:
 
 
 def _right_04(d) -> dict:
-    from casework import compare
+    from casework.analysis import compare
 
     r, y = d.records, d.year
     keys = ["unit_code", "department"]
@@ -309,7 +312,7 @@ def _right_04(d) -> dict:
 
 
 def _right_05(d) -> dict:
-    from casework.topics import recurring, sentencing
+    from casework.analysis.topics import recurring, sentencing
 
     r, y = d.records, d.year
     pr = r[(r["stage"] == "prosecution_review").to_numpy() & _in(r, "accepted_on", y)]
@@ -328,8 +331,8 @@ def _right_05(d) -> dict:
 
 
 def _right_06(d) -> dict:
-    from casework import modifications as mods
-    from casework import quality
+    from casework.analysis import modifications as mods
+    from casework.analysis import quality
 
     r, y = d.records, d.year
     f = quality.run_rules(r)

@@ -1,4 +1,4 @@
-"""casework.workload: weighted caseload, case-mix adjusted handling days, CUSUM start month.
+"""casework.analysis.workload: weighted caseload, case-mix adjusted handling days, CUSUM start month.
 
 Expected numbers are worked out in the tests from the documented formulas (declared weights,
 cell means of log(1 + days)), not read back from the code.
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from casework import workload
+from casework.analysis import workload
 
 
 def _case(pid, no, stage, procedure, charge, accepted, days, persons=1, detained=False, unit="930101"):

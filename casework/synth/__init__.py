@@ -19,8 +19,8 @@ Unless ``null=True`` it plants known patterns and describes them in ``truth["pat
 ``closed_case_editor``
     one account editing key fields of already-closed cases.
 
-The generator imports only :mod:`casework.schema`, :mod:`casework.config` and
-:mod:`casework.errors`: it shares no code with the analyses it is used to test.
+The generator imports only :mod:`casework.model.schema`, :mod:`casework.base.config` and
+:mod:`casework.base.errors`: it shares no code with the analyses it is used to test.
 
 Examples
 --------
@@ -46,8 +46,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from casework import schema
-from casework.errors import ParameterError
+from casework.model import schema
+from casework.base.errors import ParameterError
 
 __all__ = ["SynthData", "make", "generate", "describe", "iter_units"]
 

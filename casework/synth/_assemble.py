@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from casework import schema
+from casework.model import schema
 from casework.synth import _core as K
 from casework.synth import _tables as T
 from casework.synth import _text as X

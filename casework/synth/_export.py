@@ -2,7 +2,7 @@
 the modification log, and the same as ``.xlsx``.
 
 Format (the importer relies on exactly this): headers are each column's ``label_zh``; coded
-values are shown as their Chinese labels (:func:`casework.schema.label`); booleans 是/否; the
+values are shown as their Chinese labels (:func:`casework.model.schema.label`); booleans 是/否; the
 ``charges`` list joined with the full-width semicolon ``；``; dates mostly ``2024-05-03`` with
 some rows as ``2024/5/3`` or ``2024年5月3日``; date-times ``2024-05-03 14:20:00`` (some
 ``2024/5/3 14:20:00``); case numbers occasionally with 〔〕 or full-width ［］ brackets.
@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from casework import schema
+from casework.model import schema
 from casework.synth import _text as X
 
 STAGE_FILES = {"arrest_review": "审查逮捕案件", "prosecution_review": "审查起诉案件"}

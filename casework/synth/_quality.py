@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from casework import schema
+from casework.model import schema
 from casework.synth import _tables as T
 
 #: Kinds of case-card errors the generator injects, with background weights.

@@ -1,0 +1,358 @@
+"""Special-topic analyses (专题分析): recurring case characteristics and sentencing outcomes.
+
+This package module holds what both topics share: charge-name normalisation (bracketed
+alternatives as in public judgment corpora, 罪 suffix, full/half width), the per-charge view
+(a person with several charges counts once for each), topic selection by charges or charge
+group, period and units, and the choice of stage so that a person is counted once.
+
+Examples
+--------
+>>> from casework.analysis.topics import normalise_charge
+>>> normalise_charge("[走私、贩卖、运输、制造]毒品")
+'走私、贩卖、运输、制造毒品'
+>>> normalise_charge("盗窃罪")
+'盗窃'
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import numpy as np
+import pandas as pd
+
+from casework.model import schema
+from casework.base.errors import ParameterError, check_choice
+
+__all__ = [
+    "normalise_charge",
+    "charge_lists",
+    "explode_charges",
+    "topic_mask",
+    "period_bounds",
+    "in_period",
+    "pick_stage",
+    "filter_units",
+    "describe_topic",
+    "as_markdown",
+    "for_display",
+    "protection",
+]
+
+_BRACKETS = re.compile(r"[\[\]〔〕【】（）()]")
+
+#: Stage preference when counting persons once (a person appears once per stage case).
+STAGE_PREFERENCE = ("prosecution_review", "judgment", "arrest_review")
+
+
+def normalise_charge(name) -> str | None:
+    """Canonical form of a charge name; ``None`` for missing values.
+
+    NFKC (full/half width), brackets dropped (``[走私、贩卖、运输、制造]毒品`` →
+    ``走私、贩卖、运输、制造毒品``), trailing 罪 removed, spaces removed.
+
+    Examples
+    --------
+    >>> normalise_charge("【走私、贩卖、运输、制造】毒品罪")
+    '走私、贩卖、运输、制造毒品'
+    >>> normalise_charge(" 危险驾驶 ")
+    '危险驾驶'
+    >>> normalise_charge(None) is None
+    True
+    """
+    if name is None or name is pd.NA or (isinstance(name, float) and name != name):
+        return None
+    text = unicodedata.normalize("NFKC", str(name))
+    text = _BRACKETS.sub("", text)
+    text = re.sub(r"\s+", "", text)
+    if text.endswith("罪") and len(text) > 1:
+        text = text[:-1]
+    return text or None
+
+
+def _as_list(value) -> list:
+    if value is None or value is pd.NA:
+        return []
+    if isinstance(value, str):
+        return [p for p in re.split(r"[;；|]", value) if p.strip()]
+    if isinstance(value, float) and value != value:
+        return []
+    try:
+        return list(value)
+    except TypeError:
+        return [value]
+
+
+def charge_lists(data: pd.DataFrame) -> pd.Series:
+    """Per row, the list of its normalised charges (``charges`` if filled, else ``[charge]``).
+
+    Duplicates within a row are dropped (order kept).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"charge": ["盗窃", "诈骗"], "charges": [["盗窃", "诈骗罪", "盗窃"], None]})
+    >>> charge_lists(df).tolist()
+    [['盗窃', '诈骗'], ['诈骗']]
+    """
+    n = len(data)
+    lists = data["charges"].tolist() if "charges" in data.columns else [None] * n
+    ones = data["charge"].tolist() if "charge" in data.columns else [None] * n
+    out = []
+    cache: dict = {}
+    for many, one in zip(lists, ones):
+        items = _as_list(many)
+        if not items:
+            items = _as_list(one)
+        seen = []
+        for item in items:
+            if item not in cache:
+                cache[item] = normalise_charge(item)
+            norm = cache[item]
+            if norm and norm not in seen:
+                seen.append(norm)
+        out.append(seen)
+    return pd.Series(out, index=data.index, dtype="object")
+
+
+def explode_charges(data: pd.DataFrame, *, column: str = "charge") -> pd.DataFrame:
+    """One row per (row, charge): the per-charge view used by per-charge tables.
+
+    A person with several charges counts once for each of them; the normalised charge is
+    written to ``column`` and ``charge_group`` is filled from :data:`casework.model.schema.CHARGES`
+    where known. Rows with no charge at all are kept with ``column`` missing.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"person_id": ["a", "b"], "charges": [["盗窃", "[走私、贩卖、运输、制造]毒品"], ["诈骗"]]})
+    >>> explode_charges(df)[["person_id", "charge", "charge_group"]].values.tolist()
+    [['a', '盗窃', 'property'], ['a', '走私、贩卖、运输、制造毒品', 'drugs'], ['b', '诈骗', 'property']]
+    """
+    lists = charge_lists(data)
+    out = data.copy()
+    out["_charge_list"] = [lst if lst else [None] for lst in lists]
+    out = out.explode("_charge_list", ignore_index=True)
+    out[column] = out.pop("_charge_list").astype("string")
+    groups = [schema.charge_group_of(c) if isinstance(c, str) else None for c in out[column]]
+    if "charge_group" in out.columns:
+        known = pd.Series(groups, index=out.index, dtype="string")
+        out["charge_group"] = known.fillna(out["charge_group"].astype("string"))
+    else:
+        out["charge_group"] = pd.Series(groups, index=out.index, dtype="string")
+    return out
+
+
+def _groups_of(row_charges: list[str]) -> set[str]:
+    return {g for g in (schema.charge_group_of(c) for c in row_charges) if g}
+
+
+def topic_mask(data: pd.DataFrame, *, charges=None, charge_group=None) -> pd.Series:
+    """True for rows with any of ``charges`` (any charge of the row) or in ``charge_group``.
+
+    Parameters
+    ----------
+    charges : str or list of str, optional
+        Charge names in any spelling :func:`normalise_charge` understands.
+    charge_group : str or list of str, optional
+        Codes of :data:`casework.model.schema.CHARGE_GROUPS` (``property``, ``drugs`` …) or their
+        Chinese labels. A row's own ``charge_group`` column is used when its charges are not in
+        the schema's charge table.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"charges": [["盗窃"], ["[走私、贩卖、运输、制造]毒品"], ["诈骗", "盗窃"]]})
+    >>> topic_mask(df, charges="盗窃").tolist()
+    [True, False, True]
+    >>> topic_mask(df, charge_group="毒品犯罪").tolist()
+    [False, True, False]
+    """
+    if charges is None and charge_group is None:
+        raise ParameterError(
+            "请指定罪名（charges）或罪名类别（charge_group）",
+            "give charges or charge_group to define the topic",
+        )
+    lists = charge_lists(data)
+    mask = pd.Series(False, index=data.index)
+    if charges is not None:
+        wanted = {normalise_charge(c) for c in ([charges] if isinstance(charges, str) else charges)}
+        wanted.discard(None)
+        mask |= lists.map(lambda lst: bool(wanted.intersection(lst)))
+    if charge_group is not None:
+        groups = [charge_group] if isinstance(charge_group, str) else list(charge_group)
+        by_label = {zh: code for code, (zh, _en) in schema.CHARGE_GROUPS.items()}
+        codes = set()
+        for g in groups:
+            code = by_label.get(g, g)
+            check_choice("charge_group", code, list(schema.CHARGE_GROUPS) + list(by_label))
+            codes.add(code)
+        own = (data["charge_group"].astype("string") if "charge_group" in data.columns
+               else pd.Series(pd.NA, index=data.index, dtype="string"))
+        mask |= lists.map(lambda lst: bool(codes.intersection(_groups_of(lst))))
+        mask |= own.isin(codes).fillna(False).astype(bool)
+    return mask.astype(bool)
+
+
+def period_bounds(period) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """(start, end) Timestamps of a period, inclusive; ``None`` for no period.
+
+    Accepts a :class:`casework.analysis.periods.Period` (anything with ``.start`` and ``.end``), a
+    period code (parsed by :func:`casework.analysis.periods.parse`), or a ``(start, end)`` pair.
+
+    Examples
+    --------
+    >>> period_bounds(("2024-01-01", "2024-03-31"))
+    (Timestamp('2024-01-01 00:00:00'), Timestamp('2024-03-31 00:00:00'))
+    """
+    if period is None:
+        return None
+    if hasattr(period, "start") and hasattr(period, "end"):
+        return pd.Timestamp(period.start), pd.Timestamp(period.end)
+    if isinstance(period, (tuple, list)) and len(period) == 2:
+        return pd.Timestamp(period[0]), pd.Timestamp(period[1])
+    from casework.analysis import periods
+
+    p = periods.parse(str(period))
+    return pd.Timestamp(p.start), pd.Timestamp(p.end)
+
+
+def in_period(dates: pd.Series, period) -> pd.Series:
+    """True where ``dates`` fall in ``period`` (whole days; missing dates are False).
+
+    Examples
+    --------
+    >>> s = pd.Series(pd.to_datetime(["2024-03-31 23:00", "2024-04-01 00:00", None]))
+    >>> in_period(s, ("2024-01-01", "2024-03-31")).tolist()
+    [True, False, False]
+    """
+    bounds = period_bounds(period)
+    if bounds is None:
+        return pd.Series(True, index=dates.index)
+    start, end = bounds
+    d = pd.to_datetime(dates).dt.normalize()
+    return ((d >= start.normalize()) & (d <= end.normalize())).fillna(False).astype(bool)
+
+
+def pick_stage(data: pd.DataFrame, stage: str = "auto") -> str | None:
+    """The stage whose rows count persons once: ``stage`` itself, or with ``"auto"`` the first
+    of 审查起诉, 判决, 审查逮捕 present in the data (``None`` when there is no stage column).
+
+    Examples
+    --------
+    >>> pick_stage(pd.DataFrame({"stage": ["arrest_review", "prosecution_review"]}))
+    'prosecution_review'
+    >>> pick_stage(pd.DataFrame({"stage": ["judgment"]}))
+    'judgment'
+    """
+    check_choice("stage", stage, ("auto",) + STAGE_PREFERENCE)
+    if "stage" not in data.columns or data["stage"].isna().all():
+        return None
+    present = set(data["stage"].dropna().astype(str))
+    if stage != "auto":
+        return stage
+    for s in STAGE_PREFERENCE:
+        if s in present:
+            return s
+    return None
+
+
+def filter_units(data: pd.DataFrame, units=None) -> pd.DataFrame:
+    """Rows of the given unit codes (``None`` or ``"all"``: every unit).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"unit_code": ["1", "2", "3"]})
+    >>> len(filter_units(df, ["1", "3"])), len(filter_units(df, "all"))
+    (2, 3)
+    """
+    if units is None or (isinstance(units, str) and units == "all"):
+        return data
+    units = [units] if isinstance(units, str) else list(units)
+    if units == ["all"] or not units:
+        return data
+    if "unit_code" not in data.columns:
+        return data
+    return data[data["unit_code"].astype("string").isin([str(u) for u in units]).fillna(False)]
+
+
+def describe_topic(*, charges=None, charge_group=None) -> str:
+    """Chinese name of a topic: the charges joined by 、 or the charge group's label.
+
+    Examples
+    --------
+    >>> describe_topic(charges=["盗窃", "诈骗罪"])
+    '盗窃、诈骗'
+    >>> describe_topic(charge_group="drugs")
+    '毒品犯罪'
+    """
+    parts = []
+    if charges is not None:
+        items = [charges] if isinstance(charges, str) else list(charges)
+        parts.append("、".join(filter(None, (normalise_charge(c) for c in items))))
+    if charge_group is not None:
+        groups = [charge_group] if isinstance(charge_group, str) else list(charge_group)
+        parts.append("、".join(schema.label("charge_group", g) for g in groups))
+    return "、".join(p for p in parts if p)
+
+
+def as_markdown(lines) -> str:
+    """Sentences as a Markdown bullet list (for ``page.md``); empty input gives an empty string.
+
+    Examples
+    --------
+    >>> print(as_markdown(["共5人。", "上升。"]))
+    - 共5人。
+    - 上升。
+    """
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def for_display(df: pd.DataFrame) -> pd.DataFrame:
+    """A result table as a report shows it: code columns dropped where a Chinese twin exists
+    (``band`` beside ``band_zh``, ``term`` beside ``term_zh`` …), plus ``t_years`` and
+    ``upper``; infinite values (a lift when a word never occurs outside the topic) shown as
+    missing. The computed frame itself is unchanged.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"band": ["life"], "band_zh": ["无期徒刑"], "n": [2], "lift": [float("inf")]})
+    >>> for_display(df).columns.tolist(), bool(for_display(df)["lift"].isna().all())
+    (['band_zh', 'n', 'lift'], True)
+    """
+    drop = [c for c in df.columns
+            if (f"{c}_zh" in df.columns) or (c in ("t_years", "upper"))]
+    out = df.drop(columns=drop)
+    num = out.select_dtypes("number").columns
+    if len(num):
+        out[num] = out[num].replace([np.inf, -np.inf], np.nan)
+    return out
+
+
+#: Person (or case) counts in the topic tables: suppressed below 5 at the circulated level.
+COUNT_COLUMNS = ("n", "numerator", "denominator", "topic_n", "other_n", "all_n", "topic_docs",
+                 "other_docs", "persons", "recorded", "charge_n", "deviation_n", "total",
+                 "heavier", "lighter")
+#: Integer columns that are not person counts (ranks, numbers of groups, months).
+NOT_COUNTS = ("rank", "groups", "top_n", "months", "upper")
+
+
+def protection(df: pd.DataFrame) -> dict:
+    """Small-cell protection options for ``page.table(df, ..., **protection(df))``.
+
+    ``counts``: the person/case count columns of the topic tables; ``dependent``: every other
+    numeric column (shares, residuals, medians, scores — blanked where a count in the row is
+    suppressed, so they cannot give it away); ``within``: ``dimension_zh`` for stacked
+    contrast tables (each dimension is its own sub-table). Only used at the circulated level.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"dimension_zh": ["性别"], "category_zh": ["男"], "topic_n": [3],
+    ...                   "topic_share": [0.5], "rank": [1]})
+    >>> protection(t)
+    {'counts': ['topic_n'], 'dependent': ['topic_share'], 'within': ['dimension_zh']}
+    """
+    counts = [c for c in df.columns if c in COUNT_COLUMNS]
+    dependent = [c for c in df.columns
+                 if c not in counts and c not in NOT_COUNTS
+                 and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+    within = ["dimension_zh"] if "dimension_zh" in df.columns else None
+    return {"counts": counts, "dependent": dependent, "within": within}

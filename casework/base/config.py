@@ -1,0 +1,70 @@
+"""Every path casework uses, derived from one root.
+
+``CASEWORK_HOME`` (environment) moves the data and report folders, so tests and the
+benchmarks work in a temporary directory without touching the project's own ``data/``.
+
+Examples
+--------
+>>> from casework import config
+>>> config.data_dir().name
+'data'
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+PROJ_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS_DIR = PROJ_ROOT / "notebooks"
+TEMPLATES_DIR = NOTEBOOKS_DIR / "reports"
+TRAINING_DIR = NOTEBOOKS_DIR / "training"
+PARAMS_DIR = PROJ_ROOT / "params"
+RESOURCES_DIR = Path(__file__).resolve().parents[1] / "resources"
+
+#: Kernel name every notebook and the runner use (pitfall P1 in the style guide).
+KERNEL_NAME = "casework"
+
+
+def home() -> Path:
+    """Root under which ``data/`` and ``reports/`` live (``CASEWORK_HOME`` or the project)."""
+    return Path(os.environ.get("CASEWORK_HOME", PROJ_ROOT)).resolve()
+
+
+def data_dir() -> Path:
+    """Folder holding snapshots, the audit log and generated demo data."""
+    return home() / "data"
+
+
+def snapshots_dir() -> Path:
+    """Folder of immutable snapshots, one sub-folder per snapshot id."""
+    return data_dir() / "snapshots"
+
+
+def audit_log_path() -> Path:
+    """The append-only query audit log (一查询一记录)."""
+    return data_dir() / "audit" / "query_log.jsonl"
+
+
+def demo_dir() -> Path:
+    """Where ``casework demo`` writes the synthetic exports and ``truth.json``."""
+    return data_dir() / "demo"
+
+
+def reports_dir() -> Path:
+    """Root of generated reports: ``reports/<period>/<template>_<unit>.html``."""
+    return Path(os.environ.get("CASEWORK_REPORTS", home() / "reports")).resolve()
+
+
+def current_account(account: str | None = None) -> str:
+    """Who is querying: the explicit account, else ``CASEWORK_USER``, else the OS login."""
+    if account:
+        return account
+    env = os.environ.get("CASEWORK_USER")
+    if env:
+        return env
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return f"uid{os.getuid()}"

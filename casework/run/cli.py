@@ -1,0 +1,158 @@
+"""The ``casework`` command line.
+
+Every command is a thin shell over a library function. Errors users can meet
+(:class:`casework.base.errors.CaseworkError`) print their Chinese and English message and exit with
+the error's code (2 for bad input) — never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from casework.base.errors import CaseworkError
+
+
+@click.group(help="casework：检察业务数据分析工作台 / research workbench for case-management analysts")
+@click.version_option(package_name="casework")
+def cli():
+    pass
+
+
+@cli.command("synth", help="生成合成演示数据 / generate synthetic demo data")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+@click.option("--units", type=int, default=6, show_default=True)
+@click.option("--years", type=int, default=3, show_default=True)
+@click.option("--end", default=None, help="last month of data, YYYY-MM; default: the last full month")
+@click.option("--persons", type=int, default=None, help="approximate person rows (overrides the per-unit volume)")
+@click.option("--seed", type=int, default=20240501, show_default=True)
+@click.option("--null", "null", is_flag=True, help="plant nothing / 不植入任何模式")
+@click.option("--no-exports", is_flag=True, help="skip the CSV/xlsx exports (Parquet only)")
+def synth_cmd(out_dir, units, years, end, persons, seed, null, no_exports):
+    from casework import synth
+
+    summary = synth.generate(
+        out_dir, units=units, years=years, end=end, persons=persons, seed=seed,
+        null=null, exports=not no_exports,
+    )
+    click.echo(synth.describe(summary))
+
+
+@cli.command("import", help="导入导出文件为快照 / import export files into a snapshot")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--mapping", type=click.Path(path_type=Path), default=None, help="用户映射 YAML / mapping file")
+@click.option("--table", type=click.Choice(["records", "modifications"]), default=None,
+              help="目标表（默认自动判断）/ target table (default: detect)")
+@click.option("--account", default=None, help="导入账号 / importing account")
+def import_cmd(files, mapping, table, account):
+    import os
+
+    from casework.ingest import io
+
+    try:
+        result = io.import_files(list(files), mapping=mapping, table=table, account=account)
+    except (CaseworkError, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as err:  # never a traceback: name the failure, keep nothing half-written
+        if os.environ.get("CASEWORK_DEBUG"):
+            raise
+        raise CaseworkError(
+            f"导入失败（{type(err).__name__}: {str(err)[:300]}），未写入任何快照",
+            f"import failed ({type(err).__name__}: {str(err)[:300]}); no snapshot was written",
+            hint="设置 CASEWORK_DEBUG=1 重新运行可查看详情 / run again with CASEWORK_DEBUG=1 for details",
+            exit_code=1) from None
+    click.echo(io.describe(result))
+
+
+@cli.command("audit", help="查询审计日志 / the query audit log")
+@click.option("--verify", is_flag=True, help="校验哈希链 / verify the hash chain")
+@click.option("--tail", type=int, default=20, show_default=True,
+              help="显示最后 N 条（0 = 全部）/ show the last N rows (0 = all)")
+def audit_cmd(verify, tail):
+    from casework import store
+
+    if verify:
+        click.echo(store.verify_audit())
+        return
+    log = store.audit_entries()
+    shown = log if tail <= 0 else log.tail(tail)
+    click.echo(store.format_audit(shown))
+    if len(log):
+        click.echo(f"共 {len(log)} 条，显示 {len(shown)} 条 / {len(log)} rows, {len(shown)} shown "
+                   "— 校验哈希链 / verify: casework audit --verify")
+
+
+@cli.command("run", help="运行一个报告模板 / run one report template")
+@click.argument("template")
+@click.option("--period", required=True, help="2024-05, 2024-Q2, 2024-H1, 2024, 2024-YTD05 …")
+@click.option("--unit", default="all", show_default=True)
+@click.option("-p", "--param", "params", multiple=True, help="key=value")
+@click.option("--level", type=click.Choice(["internal", "circulated"]), default="internal", show_default=True)
+def run_cmd(template, period, unit, params, level):
+    from casework.run import report
+
+    result = report.run(template, period=period, unit=unit, params_text=params, level=level)
+    click.echo(result.describe())
+    for w in result.warnings:
+        click.echo(f"  警告 / warning: {w}", err=True)
+    sys.exit(0 if result.ok else 1)
+
+
+@cli.command("batch", help="按运行定义批量生成报告 / run a batch definition")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--workers", type=int, default=2, show_default=True)
+def batch_cmd(file, workers):
+    from casework.run import report
+
+    result = report.batch(file, workers=workers)
+    click.echo(report.format_summary(result))
+    sys.exit(0 if result.ok else 1)
+
+
+@cli.command("demo", help="生成演示数据、导入并运行月度批处理 / the demo, end to end")
+@click.option("--workers", type=int, default=2, show_default=True)
+def demo_cmd(workers):
+    from casework.run import report
+
+    result = report.demo(workers=workers, echo=click.echo)
+    click.echo(report.format_summary(result))
+    click.echo(f"打开目录页 / open the index page: {result.index}")
+    sys.exit(0 if result.ok else 1)
+
+
+@cli.command("check", help="案卡质量检查 / case-card quality check")
+@click.option("--snapshot", default="latest", show_default=True)
+@click.option("--fail-on", type=click.Choice(["info", "warning", "error"]), default="error", show_default=True)
+@click.option("--rules", type=click.Path(path_type=Path), default=None, help="用户规则 YAML / user rules")
+def check_cmd(snapshot, fail_on, rules):
+    from casework.analysis import quality
+
+    failed = quality.check_cli(snapshot=snapshot, fail_on=fail_on, rules=rules)
+    sys.exit(1 if failed else 0)
+
+
+def main(argv=None):
+    """Console entry point: run the CLI, turning :class:`CaseworkError` into a clean exit."""
+    try:
+        cli.main(args=argv, standalone_mode=False)
+    except CaseworkError as err:
+        click.echo(str(err), err=True)
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        click.echo("已取消 / aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except MemoryError:
+        click.echo("内存不足：文件过大 / out of memory: the input is too large", err=True)
+        sys.exit(2)
+    except OSError as err:
+        click.echo(f"文件系统错误：{err.strerror or err} / file system error: {err}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
