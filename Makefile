@@ -21,8 +21,10 @@ env: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/casework demo
 
-# pytest exits 5 when it collected nothing: that must fail, never pass silently.
+# Lint first (a ruff error fails the target); pytest exits 5 when it collected nothing: that
+# must fail, never pass silently.
 test: $(STAMP)
+	$(VENV)/bin/ruff check casework tests benchmarks
 	@$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
