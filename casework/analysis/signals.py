@@ -44,8 +44,11 @@ Examples
 >>> rec = pd.DataFrame({"unit_code": ["930104", "930105"],
 ...                     "unit_name": ["江州市江滨区人民检察院", "江州市东湖区人民检察院"],
 ...                     "department": ["第二检察部", "第二检察部"]})
->>> entity_labels(rec, "department")[["entity_id", "entity_name"]].values.tolist()
-[['930104/第二检察部', '江州市江滨区人民检察院第二检察部'], ['930105/第二检察部', '江州市东湖区人民检察院第二检察部']]
+>>> lab = entity_labels(rec, "department")
+>>> lab["entity_id"].tolist()
+['930104/第二检察部', '930105/第二检察部']
+>>> lab["entity_name"].tolist()
+['江州市江滨区人民检察院第二检察部', '江州市东湖区人民检察院第二检察部']
 >>> s = frame([{"detector": "funnel", "entity_type": "unit", "entity_id": "930104",
 ...             "entity_name": "江州市江滨区人民检察院", "indicator": "non_prosecution_rate",
 ...             "indicator_name": "不起诉率", "direction": "unfavourable", "p_value": 0.003}])
@@ -56,7 +59,7 @@ Examples
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -178,11 +181,11 @@ def validate(df: pd.DataFrame) -> pd.DataFrame:
     >>> row = {"detector": "funnel", "entity_type": "unit", "entity_id": "930104",
     ...        "entity_name": "甲院", "indicator": "x", "indicator_name": "某率",
     ...        "direction": "worse", "p_value": 0.5}
-    >>> validate(pd.DataFrame([row]))
-    Traceback (most recent call last):
-    ...
-    casework.base.errors.DataError: 信号表无效：direction 列的取值 'worse' 无效（第1行），可选：unfavourable, favourable, neutral
-    invalid signal frame: column direction has invalid value 'worse' (row 1); valid: unfavourable, favourable, neutral
+    >>> try:
+    ...     validate(pd.DataFrame([row]))
+    ... except DataError as err:
+    ...     print(err.zh.split("，")[0])
+    信号表无效：direction 列的取值 'worse' 无效（第1行）
     """
     if not isinstance(df, pd.DataFrame):
         raise ParameterError("signals 应为 DataFrame", "signals must be a DataFrame")
@@ -190,7 +193,7 @@ def validate(df: pd.DataFrame) -> pd.DataFrame:
     if missing:
         cols = ", ".join(missing)
         raise _bad(f"缺少必需列 {cols}", f"missing required column(s) {cols}",
-                   hint="用 casework.analysis.signals.frame(rows) 构造 / build it with frame(rows)")
+                   hint="用 signals.frame(rows) 构造 / build it with signals.frame(rows)")
     out = df.reset_index(drop=True).copy()
     for c, v in DEFAULTS.items():
         if c not in out.columns:
@@ -335,10 +338,10 @@ def entity_labels(df: pd.DataFrame, entity_type: str, *,
     DataFrame
         Same index as ``df`` (one row per record, so every record is counted):
         ``entity_id``, ``entity_name`` and ``within`` (the record's unit id for the agency and
-        station hierarchies, else ``""``). Null parts become 未知… classes (未知部门, 未知派出所 …),
-        never dropped. Departments are keyed by unit and department, stations by agency and
-        station, prosecutors by unit, department and id: nothing is pooled across units or
-        merged by a bare name.
+        station hierarchies, else ``""``). Null parts become 未知… classes (未知部门,
+        未知派出所 …), never dropped. Departments are keyed by unit and department,
+        stations by agency and station, prosecutors by unit, department and id: nothing is
+        pooled across units or merged by a bare name.
 
     Examples
     --------
@@ -348,8 +351,10 @@ def entity_labels(df: pd.DataFrame, entity_type: str, *,
     ...     "prosecutor_id": ["930105101", "930105102"], "prosecutor_name": ["曾杰东", None],
     ...     "referring_agency": ["江州市公安局青山分局", None],
     ...     "police_station": ["和平派出所", "桂花派出所"]})
-    >>> entity_labels(rec, "prosecutor")["entity_name"].tolist()
-    ['江州市东湖区人民检察院第一检察部检察官曾杰东', '江州市东湖区人民检察院未知部门检察官930105102']
+    >>> for name in entity_labels(rec, "prosecutor")["entity_name"]:
+    ...     print(name)
+    江州市东湖区人民检察院第一检察部检察官曾杰东
+    江州市东湖区人民检察院未知部门检察官930105102
     >>> entity_labels(rec, "station")[["entity_id", "entity_name"]].values.tolist()[1]
     ['未知移送机关/桂花派出所', '未知移送机关桂花派出所']
     """
@@ -414,7 +419,8 @@ def entity_table(df: pd.DataFrame, entity_type: str, *,
     --------
     >>> import pandas as pd
     >>> rec = pd.DataFrame({"unit_code": ["930104", "930105", "930104"],
-    ...     "referring_agency": ["江州市公安局青山分局"] * 3, "police_station": ["和平派出所"] * 3})
+    ...     "referring_agency": ["江州市公安局青山分局"] * 3,
+    ...     "police_station": ["和平派出所"] * 3})
     >>> entity_table(rec, "station").values.tolist()
     [['江州市公安局青山分局/和平派出所', '江州市公安局青山分局和平派出所', '930104|930105', 3]]
     """
@@ -500,9 +506,9 @@ def search_adjusted(p_min, n_candidates, *, method: str = "sidak"):
 
 def rate_difference(k1, n1, k0, n0, *, alpha: float = 0.05) -> dict:
     """Difference of two rates p1 − p0 with a Newcombe (hybrid Wilson) interval and a
-    two-sided pooled z-test p-value (the interval agrees with statsmodels'
-    ``confint_proportions_2indep(method="newcomb")``) — the ``effect``/``p_value`` of a "latest vs baseline"
-    signal. Vectorised; NaN where a denominator is 0.
+    two-sided pooled z-test p-value — the ``effect``/``p_value`` of a "latest vs baseline"
+    signal (the interval agrees with statsmodels'
+    ``confint_proportions_2indep(method="newcomb")``). Vectorised; NaN where a denominator is 0.
 
     Examples
     --------
