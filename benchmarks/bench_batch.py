@@ -42,14 +42,16 @@ def _empty_template(folder: Path) -> None:
     params_cell = nbformat.v4.new_code_cell('period = "2024-05"\nunit = "all"\nlevel = "internal"')
     params_cell.metadata["tags"] = ["parameters"]
     nb.cells = [nbformat.v4.new_markdown_cell("# 空模板"), params_cell,
-                nbformat.v4.new_code_cell('from casework import page\n\nP = page.setup(globals(), template="empty")'),
+                nbformat.v4.new_code_cell('from casework.notebook import page\n\n'
+                                          'P = page.setup(globals(), template="empty")'),
                 nbformat.v4.new_code_cell("page.provenance(P)")]
     nbformat.write(nb, folder / "empty.ipynb")
     (folder / "empty.yaml").write_text(
         "title_zh: 空模板\nparameters:\n"
         '  period: {type: period, default: "2024-05", description: 统计期间}\n'
         '  unit: {type: string, default: "all", description: 单位编码}\n'
-        "  level: {type: choice, choices: [internal, circulated], default: internal, description: 密级}\n",
+        "  level: {type: choice, choices: [internal, circulated], default: internal, "
+        "description: 密级}\n",
         encoding="utf-8")
 
 
@@ -77,9 +79,9 @@ def main(argv=None) -> int:
     home = Path(tempfile.mkdtemp(prefix="casework-bench-batch-"))
     os.environ["CASEWORK_HOME"] = str(home)
     os.environ.pop("CASEWORK_REPORTS", None)
+    from casework import store, synth
     from casework.notebook import params
     from casework.run import report
-    from casework import store, synth
 
     report.ensure_kernel(install=True)
     templates = home / "templates"
@@ -91,11 +93,13 @@ def main(argv=None) -> int:
     data = synth.make(units=args.units, years=3, end=args.end, persons=args.persons, seed=11)
     t_make = time.perf_counter() - t
     t = time.perf_counter()
-    store.write_snapshot({"records": data.records, "modifications": data.modifications}, account="bench")
+    store.write_snapshot({"records": data.records, "modifications": data.modifications},
+                         account="bench")
     t_snap = time.perf_counter() - t
     n_rows, n_units = len(data.records), data.records["unit_code"].nunique()
     del data
-    print(f"snapshot: {n_rows:,} person rows, {n_units} units (synth {t_make:.1f}s, write {t_snap:.1f}s)")
+    print(f"snapshot: {n_rows:,} person rows, {n_units} units "
+          f"(synth {t_make:.1f}s, write {t_snap:.1f}s)")
     print(f"templates: {', '.join(real)}")
 
     # 1. the empty template: pure overhead (kernel start, library import, render, move)
@@ -104,10 +108,11 @@ def main(argv=None) -> int:
     assert all(r.ok for r in empty), [r.describe() for r in empty]
     e_wall = statistics.median(r.duration_s for r in empty)
     e_kernel = statistics.median(r.kernel_s for r in empty)
-    print(f"empty template: wall {e_wall:.2f}s = in-kernel {e_kernel:.2f}s (setup: library import) "
-          f"+ runner overhead {e_wall - e_kernel:.2f}s  (median of 3)")
+    print(f"empty template: wall {e_wall:.2f}s = in-kernel {e_kernel:.2f}s "
+          f"(setup: library import) + runner overhead {e_wall - e_kernel:.2f}s  (median of 3)")
 
-    definition = params.RunDefinition(period=args.end, units="each", templates=real, level="internal")
+    definition = params.RunDefinition(period=args.end, units="each", templates=real,
+                                      level="internal")
     runs = {}
     for workers in ([2] if args.quick else [1, 2]):
         res = report.batch(definition, workers=workers, progress=False, templates_dir=templates,
@@ -124,12 +129,14 @@ def main(argv=None) -> int:
         for r in res.results:
             by_tpl.setdefault(r.template, []).append(r)
         for key, rs in by_tpl.items():
-            print(f"    {key:<22} median wall {statistics.median(r.duration_s for r in rs):6.2f}s  "
+            print(f"    {key:<22} "
+                  f"median wall {statistics.median(r.duration_s for r in rs):6.2f}s  "
                   f"in-kernel {statistics.median(r.kernel_s for r in rs):6.2f}s  "
                   f"html {statistics.median(r.html_bytes for r in rs) / 1024:,.0f} KB")
     if 1 in runs and 2 in runs:
         speedup = runs[1].duration_s / runs[2].duration_s
-        print(f"speed-up of 2 workers over 1: {speedup:.2f}x  (goal >= 1.8x; cores: {os.cpu_count()})")
+        print(f"speed-up of 2 workers over 1: {speedup:.2f}x  "
+              f"(goal >= 1.8x; cores: {os.cpu_count()})")
     ov_all = _overheads([r for res in runs.values() for r in res.results])
     print(f"per-report overhead beyond in-kernel work: median {statistics.median(ov_all):.2f}s "
           f"(goal <= 1.5s)")

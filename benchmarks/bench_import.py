@@ -33,7 +33,7 @@ import pyarrow.csv as pcsv
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from casework import schema  # noqa: E402
+from casework.model import schema  # noqa: E402
 
 
 def _labels(codes: str) -> list[str]:
@@ -56,7 +56,8 @@ def _dates(rng, days, n, *, null_share=0.0):
     ts = pa.array(days.astype("datetime64[s]"))
     forms = [
         pc.strftime(ts, format="%Y-%m-%d"),
-        pc.replace_substring_regex(pc.strftime(ts, format="%Y/%m/%d"), pattern="/0", replacement="/"),
+        pc.replace_substring_regex(pc.strftime(ts, format="%Y/%m/%d"), pattern="/0",
+                                   replacement="/"),
         pc.replace_substring_regex(pc.strftime(ts, format="%Y年%m月%d日"), pattern="([年月])0",
                                    replacement="\\1"),
         pc.strftime(ts, format="%Y%m%d"),
@@ -75,8 +76,9 @@ def make_export(path, rows: int, *, seed: int = 1, encoding: str = "gb18030") ->
     rng = np.random.default_rng(seed)
     n = rows
     units = np.array(["371329", "371302", "341023", "522421", "131102", "420381"])
-    unit_names = {"371329": "沭阳县人民检察院", "371302": "兰山区人民检察院", "341023": "黟县人民检察院",
-                  "522421": "七星关区人民检察院", "131102": "桃城区人民检察院", "420381": "蕲春县人民检察院"}
+    unit_names = {"371329": "沭阳县人民检察院", "371302": "兰山区人民检察院",
+                  "341023": "黟县人民检察院", "522421": "七星关区人民检察院",
+                  "131102": "桃城区人民检察院", "420381": "蕲春县人民检察院"}
     ui = rng.integers(0, len(units), n)
     u = units[ui]
     stage_codes = np.array(["arrest_review", "prosecution_review"])
@@ -88,8 +90,9 @@ def make_export(path, rows: int, *, seed: int = 1, encoding: str = "gb18030") ->
     lb = np.array(["[", "〔", "【"])[br]
     rb = np.array(["]", "〕", "】"])[br]
     dept_case_no = pc.binary_join_element_wise(
-        pa.array(np.char.add("沭检", biz)), "受", pa.array(lb), pc.cast(pa.array(year), pa.string()),
-        pa.array(rb), pa.array(u), _padded(serial, 7), "号", "")
+        pa.array(np.char.add("沭检", biz)), "受", pa.array(lb),
+        pc.cast(pa.array(year), pa.string()), pa.array(rb), pa.array(u), _padded(serial, 7),
+        "号", "")
     unified = pc.binary_join_element_wise(pa.array(u), pc.cast(pa.array(year), pa.string()),
                                           _padded(serial // 2, 7), "")
     charges = list(schema.CHARGES)
@@ -134,9 +137,10 @@ def make_export(path, rows: int, *, seed: int = 1, encoding: str = "gb18030") ->
         "全部罪名": pa.array(all_charges, pa.string()),
         "受理日期": _dates(rng, accepted, n),
         "审结日期": _dates(rng, closed, n, null_share=0.05),
-        "案卡填录时间": pc.strftime(pa.array((accepted.astype("datetime64[s]")
-                                         + rng.integers(0, 86400 * 3, n).astype("timedelta64[s]"))),
-                              format="%Y-%m-%d %H:%M:%S"),
+        "案卡填录时间": pc.strftime(
+            pa.array(accepted.astype("datetime64[s]")
+                     + rng.integers(0, 86400 * 3, n).astype("timedelta64[s]")),
+            format="%Y-%m-%d %H:%M:%S"),
         "强制措施": _pick(rng, _labels("coercive_measure"), n),
         "是否羁押": _pick(rng, yes_no, n),
         "审结结论": _pick(rng, _labels("decision"), n),
@@ -149,7 +153,8 @@ def make_export(path, rows: int, *, seed: int = 1, encoding: str = "gb18030") ->
         "罚金（元）": _pick(rng, ["1,000", "2,000", "5,000", "10,000", "500"], n, null_share=0.5),
         "涉案金额（元）": pc.cast(pa.array(rng.integers(0, 10**6, n) / 10), pa.string()),
         "案情摘要": pc.binary_join_element_wise(
-            "经审查，犯罪嫌疑人于", _dates(rng, accepted - 30, n), "在", _pick(rng, ["某小区", "某路段", "某网吧"], n),
+            "经审查，犯罪嫌疑人于", _dates(rng, accepted - 30, n), "在",
+            _pick(rng, ["某小区", "某路段", "某网吧"], n),
             "实施", pa.array(ch, pa.string()), "行为，涉案物品已扣押。", ""),
     }
     table = pa.table(cols)
@@ -201,7 +206,8 @@ def main(argv=None) -> int:
         print(f"pandas.read_csv(encoding='gb18030'): {base:.2f} s")
         print(f"casework.ingest.io.read_export:             {ours:.2f} s  ({len(df):,} rows, "
               f"{df.shape[1]} columns, {len(warns)} warnings)")
-        print(f"ratio: {ours / base:.2f}x (target <= 2x); load average {load:.1f} on {os.cpu_count()} cores")
+        print(f"ratio: {ours / base:.2f}x (target <= 2x); "
+              f"load average {load:.1f} on {os.cpu_count()} cores")
     return 0
 
 

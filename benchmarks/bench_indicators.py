@@ -49,8 +49,8 @@ START, END = "2022-01", "2024-12"
 
 def prepare(data_dir: Path, *, persons: int, units: int) -> dict:
     """Synthetic records (cached in ``data_dir``) and the journeys table built unit by unit."""
-    from casework.model import journeys
     from casework import synth
+    from casework.model import journeys
 
     data_dir.mkdir(parents=True, exist_ok=True)
     rec = data_dir / "records.parquet"
@@ -65,7 +65,8 @@ def prepare(data_dir: Path, *, persons: int, units: int) -> dict:
         import pyarrow.parquet as pq
 
         t = time.perf_counter()
-        codes = duckdb.sql(f"SELECT DISTINCT unit_code FROM read_parquet('{rec}') ORDER BY 1").fetchall()
+        codes = duckdb.sql(
+            f"SELECT DISTINCT unit_code FROM read_parquet('{rec}') ORDER BY 1").fetchall()
         writer = None
         for (code,) in codes:
             part = pd.read_parquet(rec, filters=[("unit_code", "=", code)],
@@ -81,7 +82,8 @@ def prepare(data_dir: Path, *, persons: int, units: int) -> dict:
             writer.write_table(table.cast(writer.schema))
         writer.close()
         print(f"  built journeys in {time.perf_counter() - t:.0f} s")
-    n = duckdb.sql(f"SELECT count(*), count(DISTINCT unit_code) FROM read_parquet('{rec}')").fetchall()[0]
+    n = duckdb.sql(f"SELECT count(*), count(DISTINCT unit_code) "
+                   f"FROM read_parquet('{rec}')").fetchall()[0]
     return {"records": rec, "journeys": jpath, "rows": n[0], "units": n[1]}
 
 
@@ -114,14 +116,21 @@ SELECT unit_code, date_trunc('month', closed_on) AS m,
   count(*) FILTER (WHERE {pr} AND decision = 'prosecute') AS prosecuted,
   count(*) FILTER (WHERE {pr} AND decision = 'non_prosecution') AS non_prosecuted,
   count(*) FILTER (WHERE {ar} AND decision IN ('arrest_approved', 'non_arrest')) AS nar_den,
-  count(*) FILTER (WHERE {ar} AND decision = 'non_arrest' AND decision_subtype = 'no_necessity') AS nar_nn,
-  count(*) FILTER (WHERE {ar} AND decision = 'non_arrest' AND decision_subtype = 'insufficient_evidence_arrest') AS nar_ie,
-  count(*) FILTER (WHERE {ar} AND decision = 'non_arrest' AND decision_subtype = 'not_criminal') AS nar_nc,
+  count(*) FILTER (WHERE {ar} AND decision = 'non_arrest' AND decision_subtype = 'no_necessity')
+    AS nar_nn,
+  count(*) FILTER (WHERE {ar} AND decision = 'non_arrest'
+                   AND decision_subtype = 'insufficient_evidence_arrest') AS nar_ie,
+  count(*) FILTER (WHERE {ar} AND decision = 'non_arrest' AND decision_subtype = 'not_criminal')
+    AS nar_nc,
   count(*) FILTER (WHERE {pr} AND decision IN ('prosecute', 'non_prosecution')) AS npr_den,
-  count(*) FILTER (WHERE {pr} AND decision = 'non_prosecution' AND decision_subtype = 'statutory') AS npr_st,
-  count(*) FILTER (WHERE {pr} AND decision = 'non_prosecution' AND decision_subtype = 'discretionary') AS npr_di,
-  count(*) FILTER (WHERE {pr} AND decision = 'non_prosecution' AND decision_subtype = 'insufficient_evidence') AS npr_ie,
-  count(*) FILTER (WHERE {pr} AND decision = 'non_prosecution' AND decision_subtype = 'conditional') AS npr_co,
+  count(*) FILTER (WHERE {pr} AND decision = 'non_prosecution' AND decision_subtype = 'statutory')
+    AS npr_st,
+  count(*) FILTER (WHERE {pr} AND decision = 'non_prosecution'
+                   AND decision_subtype = 'discretionary') AS npr_di,
+  count(*) FILTER (WHERE {pr} AND decision = 'non_prosecution'
+                   AND decision_subtype = 'insufficient_evidence') AS npr_ie,
+  count(*) FILTER (WHERE {pr} AND decision = 'non_prosecution'
+                   AND decision_subtype = 'conditional') AS npr_co,
   count(*) FILTER (WHERE {pr} AND decision = 'prosecute' AND detained) AS detained_prosecuted,
   count(*) FILTER (WHERE {pr} AND plea_leniency) AS plea,
   count(*) FILTER (WHERE {pr} AND recommendation_type = 'fixed') AS rec_fixed,
@@ -146,14 +155,23 @@ SELECT unit_code, date_trunc('month', judgment_on) AS m,
                    AND recommendation_adopted) AS adopted,
   count(*) FILTER (WHERE {judged} AND principal_penalty = 'acquitted') AS acquitted,
   count(*) FILTER (WHERE {judged} AND appeal) AS appealed,
-  count(*) FILTER (WHERE {judged} AND NOT coalesce(appeal, FALSE) AND NOT coalesce(protest, FALSE)) AS accepted_judgment
+  count(*) FILTER (WHERE {judged} AND NOT coalesce(appeal, FALSE) AND NOT coalesce(protest, FALSE))
+    AS accepted_judgment
 FROM {R} WHERE judgment_on >= {lo} AND judgment_on < {hi} GROUP BY ALL""",
         "states": f"""
 SELECT t.unit_code, w.m,
-  count(*) FILTER (WHERE t.{ar} AND t.accepted_on < w.nx AND coalesce(t.closed_on, TIMESTAMP '9999-12-31') >= w.nx) AS pending_arrest_review,
-  count(*) FILTER (WHERE t.{pr} AND t.accepted_on < w.nx AND coalesce(t.closed_on, TIMESTAMP '9999-12-31') >= w.nx) AS pending_prosecution_review,
-  count(*) FILTER (WHERE t.{ar} AND t.accepted_on < w.m AND coalesce(t.closed_on, TIMESTAMP '9999-12-31') >= w.m) AS carried_arrest_review,
-  count(*) FILTER (WHERE t.{pr} AND t.accepted_on < w.m AND coalesce(t.closed_on, TIMESTAMP '9999-12-31') >= w.m) AS carried_prosecution_review,
+  count(*) FILTER (WHERE t.{ar} AND t.accepted_on < w.nx
+                   AND coalesce(t.closed_on, TIMESTAMP '9999-12-31') >= w.nx)
+    AS pending_arrest_review,
+  count(*) FILTER (WHERE t.{pr} AND t.accepted_on < w.nx
+                   AND coalesce(t.closed_on, TIMESTAMP '9999-12-31') >= w.nx)
+    AS pending_prosecution_review,
+  count(*) FILTER (WHERE t.{ar} AND t.accepted_on < w.m
+                   AND coalesce(t.closed_on, TIMESTAMP '9999-12-31') >= w.m)
+    AS carried_arrest_review,
+  count(*) FILTER (WHERE t.{pr} AND t.accepted_on < w.m
+                   AND coalesce(t.closed_on, TIMESTAMP '9999-12-31') >= w.m)
+    AS carried_prosecution_review,
   count(*) FILTER (WHERE t.{ar}) AS active_arrest_review,
   count(*) FILTER (WHERE t.{pr}) AS active_prosecution_review
 FROM {R} AS t JOIN {months} AS w
@@ -163,22 +181,27 @@ GROUP BY ALL""",
 SELECT unit_code, date_trunc('month', arrested_on) AS m,
   count(*) FILTER (WHERE arrest_decision = 'arrest_approved') AS arrested,
   count(*) FILTER (WHERE arrest_decision = 'arrest_approved' AND post_arrest_bail) AS bailed,
-  count(*) FILTER (WHERE arrest_decision = 'arrest_approved' AND measure_changed_on IS NOT NULL) AS changed
+  count(*) FILTER (WHERE arrest_decision = 'arrest_approved' AND measure_changed_on IS NOT NULL)
+    AS changed
 FROM {J} WHERE arrested_on >= {lo} AND arrested_on < {hi} GROUP BY ALL""",
         "journeys_closed": f"""
 SELECT unit_code, date_trunc('month', prosecution_closed_on) AS m,
   count(*) FILTER (WHERE arrested_on IS NOT NULL) AS post_arrest_closed,
-  count(*) FILTER (WHERE arrested_on IS NOT NULL AND prosecution_decision = 'non_prosecution') AS post_arrest_np
+  count(*) FILTER (WHERE arrested_on IS NOT NULL AND prosecution_decision = 'non_prosecution')
+    AS post_arrest_np
 FROM {J} WHERE prosecution_closed_on >= {lo} AND prosecution_closed_on < {hi} GROUP BY ALL""",
         "journeys_judged": f"""
 SELECT unit_code, date_trunc('month', judgment_on) AS m,
-  count(*) FILTER (WHERE arrested_on IS NOT NULL AND principal_penalty IS NOT NULL) AS post_arrest_judged,
-  count(*) FILTER (WHERE arrested_on IS NOT NULL AND principal_penalty = 'exempted') AS post_arrest_exempted
+  count(*) FILTER (WHERE arrested_on IS NOT NULL AND principal_penalty IS NOT NULL)
+    AS post_arrest_judged,
+  count(*) FILTER (WHERE arrested_on IS NOT NULL AND principal_penalty = 'exempted')
+    AS post_arrest_exempted
 FROM {J} WHERE judgment_on >= {lo} AND judgment_on < {hi} GROUP BY ALL""",
         "cases_accepted": f"""
 SELECT unit_code, m, sum(is_case) AS case_count FROM (
   SELECT unit_code, date_trunc('month', accepted_on) AS m, stage, dept_case_no,
-    max(CASE WHEN {ar} OR ({pr} AND arrested_on IS NULL AND coalesce(coercive_measure, '') <> 'arrest')
+    max(CASE WHEN {ar} OR ({pr} AND arrested_on IS NULL
+                           AND coalesce(coercive_measure, '') <> 'arrest')
         THEN 1 ELSE 0 END) AS is_case
   FROM {R} WHERE accepted_on >= {lo} AND accepted_on < {hi} GROUP BY ALL) GROUP BY ALL""",
         "cases_closed": f"""
@@ -223,7 +246,8 @@ def check(ours: pd.DataFrame, hand: dict[str, pd.DataFrame]) -> int:
         ("pending_prosecution_review", "value", "states", "pending_prosecution_review"),
         ("closure_rate_prosecution_review", "denominator", "states", "active_prosecution_review"),
         ("post_arrest_bail_rate", "numerator", "journeys_arrested", "bailed"),
-        ("post_arrest_non_prosecution_rate", "denominator", "journeys_closed", "post_arrest_closed"),
+        ("post_arrest_non_prosecution_rate", "denominator", "journeys_closed",
+         "post_arrest_closed"),
         ("recommendation_adoption_rate", "numerator", "judgment", "adopted"),
         ("case_count", "value", "cases_accepted", "case_count"),
         ("supplementary_investigation_rate", "numerator", "cases_closed", "si_events"),
@@ -270,11 +294,12 @@ def peak_memory_child(data_dir: Path) -> dict:
     floor), so this is called while the benchmark process is still small, and the child also
     reports its own ``VmHWM``.
     """
-    code = (
+    # %-formatting: the child's code is full of dict braces an f-string would have to double
+    code = (  # noqa: UP031
         "import json, resource, sys, time; sys.path.insert(0, %r)\n"
         "sys.path.insert(0, %r)\n"
         "from bench_indicators import _vm_hwm_mb\n"
-        "from casework import panel\n"
+        "from casework.analysis import panel\n"
         "t = time.perf_counter()\n"
         "m = panel.monthly(%r, indicators='all', by='unit_code', start=%r, end=%r, journeys=%r)\n"
         "print(json.dumps({'seconds': time.perf_counter() - t, 'rows_out': len(m),\n"
@@ -294,12 +319,14 @@ def prepare_child(data_dir: Path, *, persons: int, units: int) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--persons", type=int, default=1_000_000)
     ap.add_argument("--units", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--data", type=Path, default=None, help="cache folder for the generated data")
-    ap.add_argument("--ten-million", action="store_true", help="also measure peak memory on 10 M rows")
+    ap.add_argument("--ten-million", action="store_true",
+                    help="also measure peak memory on 10 M rows")
     ap.add_argument("--data10", type=Path, default=None, help="cache folder for the 10 M rows")
     ap.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -339,16 +366,18 @@ def main(argv=None) -> int:
         t_ours = min(t_ours, t)
     mismatches = check(ours, hand)
     try:
-        load = " (load average %.1f on %d cores)" % (os.getloadavg()[0], os.cpu_count() or 0)
+        load = f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count() or 0:d} cores)"
     except OSError:
         load = ""
     print(f"  best of {args.repeat} interleaved runs{load}")
     print(f"  hand-written DuckDB SQL ({len(queries)} queries): {t_hand:.2f} s")
-    print(f"  casework.analysis.panel.monthly (all indicators, tidy frame of {len(ours):,} rows): {t_ours:.2f} s")
+    print(f"  casework.analysis.panel.monthly (all indicators, tidy frame of {len(ours):,} rows): "
+          f"{t_ours:.2f} s")
     print(f"  ratio ours / SQL = {t_ours / t_hand:.2f}x  (goal <= 1.5x)")
     print(f"  agreement check: {'ok' if mismatches == 0 else f'{mismatches} cells differ'}")
     ok = ok and mismatches == 0
-    print(f"  (this process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024:.2f} GB)")
+    rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+    print(f"  (this process peak RSS {rss_gb:.2f} GB)")
     tmp.cleanup()
     return 0 if ok else 1
 

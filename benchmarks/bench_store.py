@@ -25,7 +25,8 @@ def make_records(n: int, seed: int = 1) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     units = np.array([f"37{i:04d}" for i in range(40)])
     charges = np.array(["危险驾驶", "盗窃", "帮助信息网络犯罪活动", "诈骗", "开设赌场", "故意伤害",
-                        "掩饰、隐瞒犯罪所得", "寻衅滋事", "走私、贩卖、运输、制造毒品", "交通肇事"])
+                        "掩饰、隐瞒犯罪所得", "寻衅滋事", "走私、贩卖、运输、制造毒品",
+                        "交通肇事"])
     persons = n // 2
     unit = rng.choice(units, persons)
     pid = np.char.add("P", np.arange(persons).astype(str))
@@ -64,9 +65,9 @@ def main(n: int = 1_000_000) -> None:
     home = tempfile.mkdtemp(prefix="bench_store_")
     os.environ["CASEWORK_HOME"] = home
     os.environ.setdefault("CASEWORK_USER", "bench")
-    from casework.store import audit
-    from casework.model import journeys, schema
     from casework import store
+    from casework.model import journeys, schema
+    from casework.store import audit
 
     t: dict[str, float] = {}
     recs = schema.conform(make_records(n), "records")
@@ -74,7 +75,8 @@ def main(n: int = 1_000_000) -> None:
     timed("baseline: DataFrame.to_parquet", lambda: recs.to_parquet(bare), t)
     timed("baseline: pandas.read_parquet", lambda: pd.read_parquet(bare), t)
     j = timed("journeys.build", lambda: journeys.build(recs), t)
-    m = timed("store.write_snapshot (incl. journeys)", lambda: store.write_snapshot({"records": recs}), t)
+    m = timed("store.write_snapshot (incl. journeys)",
+              lambda: store.write_snapshot({"records": recs}), t)
     back = timed("store.read records (all)", lambda: store.read("records", purpose="bench"), t)
     unit = recs["unit_code"].iloc[0]
     part = timed("store.read records (one unit, 3 columns)",

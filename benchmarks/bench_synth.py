@@ -55,7 +55,8 @@ def run(mode, persons, out):
 
 
 def show(label, r, base=None):
-    ratio = f"  ratio to baseline {r['wall'] / base['wall']:.2f}× wall, {r['cpu'] / base['cpu']:.2f}× CPU" if base else ""
+    ratio = (f"  ratio to baseline {r['wall'] / base['wall']:.2f}× wall, "
+             f"{r['cpu'] / base['cpu']:.2f}× CPU") if base else ""
     print(f"{label:<44} {r['rows']:>10,} rows  wall {r['wall']:7.2f} s  CPU {r['cpu']:7.2f} s  "
           f"{r['rows'] / r['wall']:>10,.0f} rows/s  peak {r['rss_mb']:7.0f} MB{ratio}")
 

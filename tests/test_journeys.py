@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from casework.model import journeys, schema
 from casework.base.errors import DataError
+from casework.model import journeys, schema
 
 A, P, J = "arrest_review", "prosecution_review", "judgment"
 
@@ -33,8 +33,8 @@ def records() -> pd.DataFrame:
         rec("U1", "T2", "P2", P, "诉2", "2024-03-02", "non_prosecution",
             decision_subtype="discretionary", charge="故意伤害"),
         # P3: arrest review only, not approved
-        rec("U1", "T3", "P3", A, "捕3", "2024-02-01", "non_arrest", decision_subtype="no_necessity",
-            charge="危险驾驶"),
+        rec("U1", "T3", "P3", A, "捕3", "2024-02-01", "non_arrest",
+            decision_subtype="no_necessity", charge="危险驾驶"),
         # P4: prosecution review only (never arrested); released-to-surveillance is not bail
         rec("U1", "T4", "P4", P, "诉4", "2024-02-11", "prosecute", charge="危险驾驶",
             measure_after_change="residential_surveillance"),
@@ -82,7 +82,8 @@ def test_person_with_both_stages(records):
     assert r["prosecution_accepted_on"] == pd.Timestamp("2024-03-01")
     assert r["prosecution_closed_on"] == pd.Timestamp("2024-03-25")
     assert (r["arrest_decision"], r["prosecution_decision"]) == ("arrest_approved", "prosecute")
-    assert r["judgment_on"] == pd.Timestamp("2024-06-01") and r["principal_penalty"] == "fixed_term"
+    assert r["judgment_on"] == pd.Timestamp("2024-06-01")
+    assert r["principal_penalty"] == "fixed_term"
     assert bool(r["post_arrest_bail"]) is False
     assert pd.isna(r["non_prosecution_type"])
     # the charge of the later stage, the agency of the earlier one
@@ -164,7 +165,8 @@ def test_minimal_columns_and_empty_input():
 
 def _bail_rates(records, where, start):
     j = journeys.build(records)
-    sel = ((j["unit_code"] == where["unit_code"]) & (j["police_station"] == where["police_station"])
+    sel = ((j["unit_code"] == where["unit_code"])
+           & (j["police_station"] == where["police_station"])
            & (j["arrest_decision"] == "arrest_approved")).fillna(False)
     after = (j["arrested_on"] >= pd.Timestamp(start)).fillna(False)
     return (j.loc[sel & ~after, "post_arrest_bail"].mean(),
@@ -184,6 +186,7 @@ def test_planted_post_arrest_bail_jump_is_visible(synth_small):
 
 def test_no_jump_in_the_null_data(synth_small, synth_null_small):
     (pattern,) = [p for p in synth_small.truth["patterns"] if p["id"] == "post_arrest_bail_jump"]
-    before, after, n_after = _bail_rates(synth_null_small.records, pattern["where"], pattern["from"])
+    before, after, n_after = _bail_rates(synth_null_small.records, pattern["where"],
+                                         pattern["from"])
     assert n_after >= 30  # the same station exists in the null data
     assert after < pattern["effect"]["rate_after"] / 2

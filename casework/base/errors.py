@@ -3,7 +3,8 @@
 Examples
 --------
 >>> from casework.base.errors import CaseworkError
->>> err = CaseworkError("文件不存在：a.csv", "file not found: a.csv", hint="检查路径 / check the path")
+>>> err = CaseworkError("文件不存在：a.csv", "file not found: a.csv",
+...                     hint="检查路径 / check the path")
 >>> print(err)
 文件不存在：a.csv
 file not found: a.csv
@@ -61,11 +62,11 @@ def check_choice(name: str, value, choices) -> None:
     Examples
     --------
     >>> check_choice("level", "internal", ["internal", "circulated"])
-    >>> check_choice("level", "public", ["internal", "circulated"])
+    >>> check_choice("level", "all", ["internal", "circulated"])
     Traceback (most recent call last):
     ...
-    casework.base.errors.ParameterError: 参数 level 的取值 'public' 无效，可选：internal, circulated
-    level must be one of internal, circulated; got 'public'
+    casework.base.errors.ParameterError: 参数 level 的取值 'all' 无效，可选：internal, circulated
+    level must be one of internal, circulated; got 'all'
     """
     choices = list(choices)
     if value not in choices:

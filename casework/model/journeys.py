@@ -12,7 +12,7 @@ snapshot it read itself, except on hand-made frames.
 Examples
 --------
 >>> import pandas as pd
->>> from casework import journeys
+>>> from casework.model import journeys
 >>> recs = pd.DataFrame({
 ...     "unit_code": ["U1", "U1"], "unified_case_no": ["T1", "T1"], "person_id": ["P1", "P1"],
 ...     "stage": ["arrest_review", "prosecution_review"], "dept_case_no": ["A1", "Q1"],
@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from casework.base.errors import DataError
 from casework.model import schema
 
 #: The columns that link the stage rows of one person.
@@ -157,14 +158,11 @@ def build(records: pd.DataFrame) -> pd.DataFrame:
     """
     missing = [c for c in (*KEY, "stage") if c not in records.columns]
     if missing:
-        from casework.base.errors import DataError
-
         raise DataError(
             f"无法生成人员流转表：records 缺少列 {', '.join(missing)}",
             f"cannot build journeys: records lacks column(s) {', '.join(missing)}",
         )
     code = _key_codes(records)
-    nkeys = int(code.max()) + 1 if len(code) else 0
     stage = records["stage"].astype("string")
     accepted = _canonical(records, "accepted_on")
     acc_int = accepted.to_numpy(dtype="datetime64[s]").astype(np.int64)  # NaT sorts first

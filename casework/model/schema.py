@@ -25,7 +25,7 @@ level. ``open``: may appear in circulated aggregates.
 
 Examples
 --------
->>> from casework import schema
+>>> from casework.model import schema
 >>> schema.column("records", "accepted_on").label_zh
 '受理日期'
 >>> schema.label("stage", "arrest_review")
@@ -39,6 +39,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pandas as pd
+
+from casework.base.errors import check_choice
 
 # ---------------------------------------------------------------------------------------------
 # Code tables: code -> (label_zh, label_en)
@@ -219,14 +221,17 @@ def _c(name, dtype, zh, en, *, req=False, codes=None, sens="open", aliases=()):
 
 RECORDS: tuple[Column, ...] = (
     # --- identity of the case ---------------------------------------------------------------
-    _c("unit_code", "string", "单位编码", "unit code", req=True, aliases=("院编码", "检察院编码", "DWBM")),
-    _c("unit_name", "string", "承办单位", "unit", aliases=("单位名称", "检察院", "院名称", "承办院")),
+    _c("unit_code", "string", "单位编码", "unit code", req=True,
+       aliases=("院编码", "检察院编码", "DWBM")),
+    _c("unit_name", "string", "承办单位", "unit",
+       aliases=("单位名称", "检察院", "院名称", "承办院")),
     _c("dept_case_no", "string", "部门受案号", "department case number", req=True, sens="internal",
        aliases=("部门受案号码", "受案号", "BMSAH")),
     _c("unified_case_no", "string", "统一受案号", "unified case number", req=True, sens="internal",
        aliases=("统一受案号码", "TYSAH")),
     _c("case_name", "string", "案件名称", "case name", sens="internal", aliases=("案名", "AJMC")),
-    _c("stage", "string", "办案环节", "stage", req=True, codes="stage", aliases=("环节", "诉讼环节")),
+    _c("stage", "string", "办案环节", "stage", req=True, codes="stage",
+       aliases=("环节", "诉讼环节")),
     _c("case_type", "string", "案件类别", "case type", codes="case_type",
        aliases=("案件类别名称", "案件类型", "AJLBMC")),
     _c("department", "string", "承办部门", "department", aliases=("办案部门", "承办部门名称")),
@@ -236,7 +241,8 @@ RECORDS: tuple[Column, ...] = (
        aliases=("承办人", "承办检察官姓名", "承办人姓名", "CBRXM")),
     _c("referring_agency", "string", "移送机关", "referring agency",
        aliases=("侦查机关", "移送单位", "提请机关", "移送机关名称")),
-    _c("police_station", "string", "所属派出所", "police station", aliases=("派出所", "办案派出所")),
+    _c("police_station", "string", "所属派出所", "police station",
+       aliases=("派出所", "办案派出所")),
     # --- person ---------------------------------------------------------------------------------
     _c("person_id", "string", "嫌疑人编号", "person id", req=True, sens="internal",
        aliases=("犯罪嫌疑人编号", "被告人编号", "人员编号")),
@@ -244,14 +250,17 @@ RECORDS: tuple[Column, ...] = (
        aliases=("嫌疑人名称", "犯罪嫌疑人姓名", "被告人姓名", "姓名")),
     _c("id_number", "string", "身份证号码", "ID number", sens="personal",
        aliases=("身份证号", "证件号码", "公民身份号码")),
-    _c("address", "string", "住址", "address", sens="personal", aliases=("住所地", "现住址", "家庭住址")),
+    _c("address", "string", "住址", "address", sens="personal",
+       aliases=("住所地", "现住址", "家庭住址")),
     _c("gender", "string", "性别", "gender", codes="gender"),
     _c("birth_date", "date", "出生日期", "birth date", sens="personal", aliases=("出生年月日",)),
     _c("age", "int", "年龄", "age at acceptance", aliases=("受理时年龄",)),
     _c("ethnicity", "string", "民族", "ethnicity"),
     _c("education", "string", "文化程度", "education", codes="education"),
-    _c("occupation", "string", "职业", "occupation", codes="occupation", aliases=("职业/身份", "身份")),
-    _c("household", "string", "户籍", "household", codes="household", aliases=("户籍所在地类型", "本地/外地")),
+    _c("occupation", "string", "职业", "occupation", codes="occupation",
+       aliases=("职业/身份", "身份")),
+    _c("household", "string", "户籍", "household", codes="household",
+       aliases=("户籍所在地类型", "本地/外地")),
     _c("minor", "bool", "是否未成年人", "minor", aliases=("未成年人", "未成年")),
     _c("recidivist", "bool", "是否累犯", "recidivist", aliases=("累犯",)),
     _c("prior_record", "bool", "是否有前科", "prior record", aliases=("前科",)),
@@ -260,22 +269,28 @@ RECORDS: tuple[Column, ...] = (
     # --- charges --------------------------------------------------------------------------------
     _c("charge", "string", "罪名", "charge", req=True, codes="charge",
        aliases=("案由", "移送案由", "审查认定罪名", "主罪名", "YSAY")),
-    _c("charges", "list", "全部罪名", "all charges", codes="charge", aliases=("罪名（全部）", "涉嫌罪名")),
+    _c("charges", "list", "全部罪名", "all charges", codes="charge",
+       aliases=("罪名（全部）", "涉嫌罪名")),
     _c("charge_group", "string", "罪名类别", "charge group", aliases=("罪名分类",)),
     # --- measures and dates ---------------------------------------------------------------------
-    _c("accepted_on", "date", "受理日期", "accepted on", req=True, aliases=("受理时间", "收案日期")),
+    _c("accepted_on", "date", "受理日期", "accepted on", req=True,
+       aliases=("受理时间", "收案日期")),
     _c("closed_on", "date", "审结日期", "closed on", aliases=("审结时间", "办结日期", "结案日期")),
-    _c("entered_at", "datetime", "案卡填录时间", "card entered at", aliases=("录入时间", "填录日期", "入卷日期")),
+    _c("entered_at", "datetime", "案卡填录时间", "card entered at",
+       aliases=("录入时间", "填录日期", "入卷日期")),
     _c("coercive_measure", "string", "强制措施", "coercive measure", codes="coercive_measure",
        aliases=("强制措施类型", "受理时强制措施")),
-    _c("detained", "bool", "是否羁押", "in custody before decision", aliases=("羁押状态", "诉前羁押")),
-    _c("arrested_on", "date", "逮捕日期", "arrested on", aliases=("批准逮捕日期", "执行逮捕日期", "执行日期")),
+    _c("detained", "bool", "是否羁押", "in custody before decision",
+       aliases=("羁押状态", "诉前羁押")),
+    _c("arrested_on", "date", "逮捕日期", "arrested on",
+       aliases=("批准逮捕日期", "执行逮捕日期", "执行日期")),
     _c("measure_changed_on", "date", "强制措施变更日期", "measure changed on",
        aliases=("变更强制措施日期", "捕后变更日期")),
-    _c("measure_after_change", "string", "变更后强制措施", "measure after change", codes="measure_after_change",
-       aliases=("变更后措施",)),
+    _c("measure_after_change", "string", "变更后强制措施", "measure after change",
+       codes="measure_after_change", aliases=("变更后措施",)),
     # --- decision -------------------------------------------------------------------------------
-    _c("decision", "string", "审结结论", "decision", codes="decision", aliases=("处理结果", "审查结论", "CLJG")),
+    _c("decision", "string", "审结结论", "decision", codes="decision",
+       aliases=("处理结果", "审查结论", "CLJG")),
     _c("decision_subtype", "string", "不捕/不诉类型", "decision subtype", codes="decision_subtype",
        aliases=("不捕情形", "不起诉类型", "不诉类型")),
     _c("procedure", "string", "适用程序", "procedure", codes="procedure", aliases=("程序",)),
@@ -285,78 +300,90 @@ RECORDS: tuple[Column, ...] = (
        aliases=("延长次数", "延长审查起诉期限")),
     _c("withdrawal", "bool", "是否撤回起诉", "prosecution withdrawn", aliases=("撤回起诉",)),
     # --- plea and recommendation ----------------------------------------------------------------
-    _c("plea_leniency", "bool", "是否认罪认罚", "plea leniency", aliases=("认罪认罚", "适用认罪认罚")),
+    _c("plea_leniency", "bool", "是否认罪认罚", "plea leniency",
+       aliases=("认罪认罚", "适用认罪认罚")),
     _c("surrender", "bool", "是否自首", "surrendered", aliases=("自首",)),
     _c("circumstances_review", "string", "审查认定法定情节", "statutory circumstances (review)",
        aliases=("审查认定情节",)),
-    _c("recommendation_type", "string", "量刑建议类型", "recommendation type", codes="recommendation_type",
-       aliases=("量刑建议方式",)),
-    _c("recommended_penalty", "string", "建议主刑", "recommended penalty", codes="principal_penalty",
-       aliases=("建议刑种", "量刑建议刑种")),
+    _c("recommendation_type", "string", "量刑建议类型", "recommendation type",
+       codes="recommendation_type", aliases=("量刑建议方式",)),
+    _c("recommended_penalty", "string", "建议主刑", "recommended penalty",
+       codes="principal_penalty", aliases=("建议刑种", "量刑建议刑种")),
     _c("recommended_term_months", "float", "建议刑期（月）", "recommended term (months)",
        aliases=("建议刑期", "量刑建议刑期")),
-    _c("recommended_probation", "bool", "是否建议缓刑", "probation recommended", aliases=("建议缓刑",)),
+    _c("recommended_probation", "bool", "是否建议缓刑", "probation recommended",
+       aliases=("建议缓刑",)),
     # --- judgment -------------------------------------------------------------------------------
     _c("court", "string", "审判法院", "court", aliases=("判决法院", "一审法院")),
     _c("judgment_on", "date", "判决日期", "judgment on", aliases=("判决时间", "裁判日期")),
     _c("principal_penalty", "string", "主刑", "principal penalty", codes="principal_penalty",
        aliases=("判决主刑", "宣告刑种", "刑种")),
-    _c("term_months", "float", "刑期（月）", "term (months)", aliases=("宣告刑期", "判决刑期", "刑期")),
+    _c("term_months", "float", "刑期（月）", "term (months)",
+       aliases=("宣告刑期", "判决刑期", "刑期")),
     _c("probation", "bool", "是否缓刑", "suspended sentence", aliases=("缓刑",)),
     _c("probation_months", "float", "缓刑考验期（月）", "probation (months)", aliases=("考验期",)),
     _c("fine", "float", "罚金（元）", "fine (yuan)", aliases=("罚金", "罚金数额")),
     _c("recommendation_adopted", "bool", "量刑建议是否采纳", "recommendation adopted",
        aliases=("法院是否采纳量刑建议", "采纳量刑建议")),
-    _c("circumstances_judgment", "string", "裁判认定法定情节", "statutory circumstances (judgment)",
-       aliases=("裁判认定情节",)),
-    _c("judgment_changed_circumstances", "bool", "裁判改变起诉情形", "judgment changed circumstances",
-       aliases=("裁判改变起诉情形已填",)),
+    _c("circumstances_judgment", "string", "裁判认定法定情节",
+       "statutory circumstances (judgment)", aliases=("裁判认定情节",)),
+    _c("judgment_changed_circumstances", "bool", "裁判改变起诉情形",
+       "judgment changed circumstances", aliases=("裁判改变起诉情形已填",)),
     _c("appeal", "bool", "是否上诉", "appealed", aliases=("上诉",)),
     _c("protest", "bool", "是否抗诉", "protested", aliases=("抗诉",)),
     # --- facts ----------------------------------------------------------------------------------
     _c("offence_at", "datetime", "案发时间", "offence at", aliases=("作案时间", "发案时间")),
     _c("place_type", "string", "案发场所", "place type", aliases=("发案场所", "作案地点类型")),
-    _c("amount_involved", "float", "涉案金额（元）", "amount involved (yuan)", aliases=("涉案金额", "涉案数额")),
-    _c("case_summary", "string", "案情摘要", "case summary", sens="internal", aliases=("简要案情", "案情简介")),
-    # --- judgment-only corpora (appended for casework.analysis.topics.sentencing) ------------------------
+    _c("amount_involved", "float", "涉案金额（元）", "amount involved (yuan)",
+       aliases=("涉案金额", "涉案数额")),
+    _c("case_summary", "string", "案情摘要", "case summary", sens="internal",
+       aliases=("简要案情", "案情简介")),
+    # --- judgment-only corpora (appended for casework.analysis.topics.sentencing) ---------
     # Public judgment corpora give months of imprisonment plus death / life flags instead of a
     # penalty type; principal_penalty is derived from them (topics.sentencing).
     _c("death_penalty", "bool", "是否判处死刑", "death penalty", aliases=("判处死刑",)),
-    _c("life_imprisonment", "bool", "是否判处无期徒刑", "life imprisonment", aliases=("判处无期徒刑",)),
+    _c("life_imprisonment", "bool", "是否判处无期徒刑", "life imprisonment",
+       aliases=("判处无期徒刑",)),
 )
 
 MODIFICATIONS: tuple[Column, ...] = (
     _c("unit_code", "string", "单位编码", "unit code", req=True),
-    _c("dept_case_no", "string", "部门受案号", "department case number", req=True, sens="internal"),
+    _c("dept_case_no", "string", "部门受案号", "department case number", req=True,
+       sens="internal"),
     _c("person_id", "string", "嫌疑人编号", "person id", sens="internal"),
     _c("field", "string", "修改项", "field", req=True, aliases=("修改字段", "案卡项")),
     _c("old_value", "string", "修改前", "old value", aliases=("原值", "修改前内容")),
     _c("new_value", "string", "修改后", "new value", aliases=("新值", "修改后内容")),
-    _c("account", "string", "修改账号", "account", req=True, sens="internal", aliases=("操作人", "修改人")),
+    _c("account", "string", "修改账号", "account", req=True, sens="internal",
+       aliases=("操作人", "修改人")),
     _c("modified_at", "datetime", "修改时间", "modified at", req=True, aliases=("操作时间",)),
 )
 
 JOURNEYS: tuple[Column, ...] = (
     _c("unit_code", "string", "单位编码", "unit code", req=True),
-    _c("unified_case_no", "string", "统一受案号", "unified case number", req=True, sens="internal"),
+    _c("unified_case_no", "string", "统一受案号", "unified case number", req=True,
+       sens="internal"),
     _c("person_id", "string", "嫌疑人编号", "person id", req=True, sens="internal"),
     _c("charge", "string", "罪名", "charge"),
     _c("charge_group", "string", "罪名类别", "charge group"),
     _c("referring_agency", "string", "移送机关", "referring agency"),
     _c("police_station", "string", "所属派出所", "police station"),
-    _c("arrest_dept_case_no", "string", "审查逮捕部门受案号", "arrest-review case number", sens="internal"),
+    _c("arrest_dept_case_no", "string", "审查逮捕部门受案号", "arrest-review case number",
+       sens="internal"),
     _c("arrest_accepted_on", "date", "审查逮捕受理日期", "arrest review accepted on"),
     _c("arrest_closed_on", "date", "审查逮捕审结日期", "arrest review closed on"),
     _c("arrest_decision", "string", "审查逮捕结论", "arrest review decision", codes="decision"),
     _c("arrested_on", "date", "逮捕日期", "arrested on"),
     _c("post_arrest_bail", "bool", "捕后取保候审", "released on bail after arrest"),
     _c("measure_changed_on", "date", "强制措施变更日期", "measure changed on"),
-    _c("prosecution_dept_case_no", "string", "审查起诉部门受案号", "prosecution-review case number",
-       sens="internal"),
+    _c("prosecution_dept_case_no", "string", "审查起诉部门受案号",
+       "prosecution-review case number", sens="internal"),
     _c("prosecution_accepted_on", "date", "审查起诉受理日期", "prosecution review accepted on"),
     _c("prosecution_closed_on", "date", "审查起诉审结日期", "prosecution review closed on"),
-    _c("prosecution_decision", "string", "审查起诉结论", "prosecution review decision", codes="decision"),
-    _c("non_prosecution_type", "string", "不起诉类型", "non-prosecution type", codes="decision_subtype"),
+    _c("prosecution_decision", "string", "审查起诉结论", "prosecution review decision",
+       codes="decision"),
+    _c("non_prosecution_type", "string", "不起诉类型", "non-prosecution type",
+       codes="decision_subtype"),
     _c("judgment_on", "date", "判决日期", "judgment on"),
     _c("principal_penalty", "string", "主刑", "principal penalty", codes="principal_penalty"),
 )
@@ -391,8 +418,6 @@ _PANDAS_DTYPES = {
 
 def columns(table: str) -> tuple[Column, ...]:
     """All columns of ``table`` (``records``, ``modifications`` or ``journeys``)."""
-    from casework.base.errors import check_choice
-
     check_choice("table", table, TABLES)
     return TABLES[table]
 
@@ -426,8 +451,6 @@ def sensitive_columns(table: str, *, level: str = "circulated") -> list[str]:
     ``internal`` hides only ``personal`` columns; ``circulated`` also hides ``internal`` ones
     (prosecutor names, case numbers, case names and summaries).
     """
-    from casework.base.errors import check_choice
-
     check_choice("level", level, ["internal", "circulated"])
     hidden = {"personal"} if level == "internal" else {"personal", "internal"}
     return [c.name for c in columns(table) if c.sensitivity in hidden]
