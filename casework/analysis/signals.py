@@ -313,8 +313,10 @@ def _unit_names(df: pd.DataFrame, unit_names: Mapping | None) -> pd.Series:
         name = name.mask(name == "")
     else:
         name = pd.Series(pd.NA, index=df.index, dtype="string")
-    if unit_names:
-        name = name.fillna(code.map(lambda c: unit_names.get(c)).astype("string"))
+    known = dict(zip(code[name.notna()], name[name.notna()]))  # a code named in other rows
+    known.update({str(k): str(v) for k, v in (unit_names or {}).items() if k not in known})
+    if known:
+        name = name.fillna(code.map(known).astype("string"))
     # a unit without a name is shown by its code; a record without a unit as 未知单位
     return name.fillna(code.mask(code != _UNKNOWN["unit_code"], "单位" + code))
 
@@ -331,7 +333,9 @@ def entity_labels(df: pd.DataFrame, entity_type: str, *,
     entity_type : str
         A key of :data:`ENTITY_TYPES`.
     unit_names : mapping, optional
-        unit_code → unit name, for tables without ``unit_name`` (modifications).
+        unit_code → unit name, for tables without ``unit_name`` (modifications). A record
+        without a unit name takes the name other records of its unit carry, then this
+        mapping, then ``单位<unit_code>``.
 
     Returns
     -------
