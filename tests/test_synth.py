@@ -15,6 +15,12 @@ from casework import synth
 
 TINY = dict(units=1, years=1, end="2024-06", persons=2500, seed=3)
 KEY_FIELDS = ["decision", "closed_on", "charge", "term_months", "plea_leniency"]
+#: Months before the end in which each pattern may start, and effect ranges (module docstring).
+START_BACK = {"post_arrest_bail_jump": (6, 12), "slow_prosecutor": (6, 14),
+              "rising_charge": (9, 14), "entry_error_run": (6, 14), "adoption_drop": (6, 12),
+              "closed_case_editor": (6, 14)}
+TEMPLATES = {"post_arrest_bail", "prosecutor_profiles", "periodic_overview", "topic_recurring",
+             "data_quality", "horizontal_comparison", "topic_sentencing"}
 
 
 def _pattern(data, pid):
@@ -85,12 +91,125 @@ def test_truth_manifest_shape(synth_small, synth_null_small):
     ids = {p["id"] for p in t["patterns"]}
     assert ids == {"post_arrest_bail_jump", "slow_prosecutor", "rising_charge", "entry_error_run",
                    "adoption_drop", "closed_case_editor"}
+    end = pd.Period(t["end"], "M")
     for p in t["patterns"]:
-        assert set(p) >= {"id", "what_zh", "where", "from", "to", "effect"}
+        assert set(p) >= {"id", "type", "what_zh", "entity_type", "entity_id", "entity_name",
+                          "keys", "where", "from", "to", "effect", "templates"}
         assert re.fullmatch(r"\d{4}-\d{2}", p["from"])
-    assert _pattern(synth_small, "rising_charge")["from"] == "2023-12"  # 12 months before end
+        lo, hi = START_BACK[p["id"]]
+        assert lo <= (end - pd.Period(p["from"], "M")).n <= hi, p["id"]
+        assert p["keys"].items() <= p["where"].items()
+        assert p["templates"] and set(p["templates"]) <= set(TEMPLATES)
     assert synth_null_small.truth["patterns"] == [] and synth_null_small.truth["null"] is True
     json.dumps(t, ensure_ascii=False)  # serialisable
+
+
+# ---------------------------------------------------------------------------------------------
+# Placement moves with the seed; the truth names entities as the reports should
+# ---------------------------------------------------------------------------------------------
+
+PLACEMENT = dict(units=6, years=2, end="2024-12", persons=6000)
+UNIT_BOUND = ["post_arrest_bail_jump", "slow_prosecutor", "entry_error_run", "adoption_drop",
+              "closed_case_editor"]
+
+
+@pytest.fixture(scope="module")
+def eight_seeds():
+    return {seed: synth.make(**PLACEMENT, seed=seed) for seed in range(8)}
+
+
+def test_placement_moves_with_the_seed(eight_seeds):
+    truths = [d.truth for d in eight_seeds.values()]
+
+    def values(pid, get):
+        return {get(_pattern_of(t, pid)) for t in truths}
+
+    for pid in START_BACK:
+        assert len(values(pid, lambda p: p["entity_name"])) >= 3, pid
+        assert len(values(pid, lambda p: p["from"])) >= 3, pid
+        assert len(values(pid, lambda p: json.dumps(p["effect"], sort_keys=True))) >= 3, pid
+    for pid in UNIT_BOUND:
+        assert len(values(pid, lambda p: p["keys"]["unit_code"])) >= 3, pid
+    assert len(values("post_arrest_bail_jump", lambda p: p["keys"]["referring_agency"])) >= 3
+    assert len(values("rising_charge", lambda p: p["keys"]["charge"])) >= 3
+    assert len(values("slow_prosecutor", lambda p: p["keys"]["department"])) == 2
+    assert len(values("closed_case_editor", lambda p: p["keys"]["account"][-3:])) >= 3
+    for t in truths:  # five unit-bound patterns in five different units: no collisions
+        assert len({_pattern_of(t, pid)["keys"]["unit_code"] for pid in UNIT_BOUND}) == 5
+
+
+def test_same_seed_same_placement(eight_seeds):
+    assert synth.make(**PLACEMENT, seed=3).truth == eight_seeds[3].truth
+    null = synth.make(**PLACEMENT, seed=3, null=True).truth
+    assert null["patterns"] == [] and null["units"] == eight_seeds[3].truth["units"]
+
+
+def _pattern_of(truth, pid):
+    [p] = [p for p in truth["patterns"] if p["id"] == pid]
+    return p
+
+
+def _entity_names(data):
+    """Every full entity name of the data, per entity type, built from its own columns."""
+    r, m = data.records, data.modifications
+    units = dict(zip(r["unit_code"], r["unit_name"]))
+    return {
+        "station": set(r["referring_agency"] + r["police_station"]),
+        "department": set(r["unit_name"] + r["department"]),
+        "prosecutor": set(r["unit_name"] + r["department"] + "检察官" + r["prosecutor_name"]),
+        "unit": set(r["unit_name"]),
+        "charge": set(r["charge"]),
+        "account": {units[u] + "账号" + a for u, a in zip(m["unit_code"], m["account"])},
+    }
+
+
+def test_truth_entity_names_exist_in_the_data(eight_seeds, synth_small):
+    for data in [*eight_seeds.values(), synth_small]:
+        names = _entity_names(data)
+        r = data.records
+        for p in data.truth["patterns"]:
+            assert p["entity_name"] in names[p["entity_type"]], (p["id"], p["entity_name"])
+            keys = p["keys"]
+            rows = r
+            for col, value in keys.items():
+                if col != "account":
+                    rows = rows[rows[col] == value]
+            assert len(rows), (p["id"], keys)
+            assert p["entity_id"].split("/")[-1] in {*map(str, keys.values()), p["entity_name"]}
+        # the station is named with its bureau: the bare name alone is often ambiguous
+        bail = _pattern_of(data.truth, "post_arrest_bail_jump")
+        keys = bail["keys"]
+        assert bail["entity_name"] == keys["referring_agency"] + keys["police_station"]
+
+
+def test_null_data_have_no_planted_effect_anywhere(synth_null_small, synth_small):
+    """Scans over every station, department, unit and account (not just where the truth says):
+    nothing in the null data reaches the planted effect sizes."""
+    for data, null in ((synth_null_small, True), (synth_small, False)):
+        r, end = data.records, pd.Period(data.truth["end"], "M")
+        a = r[(r["stage"] == "arrest_review") & (r["decision"] == "arrest_approved")
+              & r["arrested_on"].notna()]
+        m = _month(a["arrested_on"])
+        a = a[(m >= end - 14) & (m <= end - 2)]
+        bail = (a["measure_after_change"] == "bail").fillna(False)
+        g = bail.groupby([a["referring_agency"], a["police_station"]]).agg(["mean", "size"])
+        top_bail = g.loc[g["size"] >= 40, "mean"].max()
+        closed = r["closed_on"].notna()
+        e = pd.DataFrame({"u": r["unit_code"], "d": r["department"], "b": _broken(r),
+                          "q": r["accepted_on"].dt.to_period("Q")})[closed]
+        g = e.groupby(["u", "d", "q"])["b"].agg(["mean", "size"])
+        top_err = g.loc[g["size"] >= 100, "mean"].max()
+        j = r[r["judgment_on"].notna() & r["recommendation_adopted"].notna()]
+        j = j[_month(j["judgment_on"]) > end - 6]
+        low_adopt = _true(j["recommendation_adopted"]).groupby(j["unit_code"]).mean().min()
+        mods = data.modifications
+        x = mods[mods["field"].isin(KEY_FIELDS)].merge(
+            r[["dept_case_no", "person_id", "closed_on"]], on=["dept_case_no", "person_id"])
+        top_edits = x[x["modified_at"] > x["closed_on"]].groupby("account").size().max()
+        if null:
+            assert top_bail < 0.15 and top_err < 0.06 and low_adopt > 0.88 and top_edits <= 10
+        else:  # the same scans see the planted patterns
+            assert top_bail > 0.15 and top_err > 0.14 and low_adopt < 0.82 and top_edits >= 30
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,17 +427,20 @@ def _bail_shares(data, p):
 def test_post_arrest_bail_jump(synth_small, synth_null_small):
     p = _pattern(synth_small, "post_arrest_bail_jump")
     before, after, first_two, n_two, per_month = _bail_shares(synth_small, p)
-    assert before < 0.09 and after > 0.25
-    assert per_month >= 12 and n_two >= 24 and first_two > 0.2  # visible within two months
-    assert p["effect"]["rate_before"] < 0.06 and 0.3 < p["effect"]["rate_after"] < 0.4
+    assert 0.25 <= p["effect"]["rate_after"] <= 0.40 and p["effect"]["rate_before"] < 0.06
+    assert before < 0.09 and after > 0.18 and abs(after - p["effect"]["rate_after"]) < 0.1
+    assert per_month >= 12 and n_two >= 24 and first_two > 0.12  # visible within two months
     n_before, n_after, *_ = _bail_shares(synth_null_small, p)
     assert n_after < 0.12 and abs(n_after - n_before) < 0.06
 
 
-def _handling(data, w):
+def _handling(data, w, since=None, before=None):
     r = data.records
+    m = _month(r["accepted_on"])
     x = r[(r["stage"] == w["stage"]) & (r["unit_code"] == w["unit_code"]) & (r["department"] == w["department"])
-          & r["closed_on"].notna() & (r["closed_on"] >= r["accepted_on"])]
+          & r["closed_on"].notna() & (r["closed_on"] >= r["accepted_on"])
+          & ((m >= pd.Period(since, "M")) if since else True)
+          & ((m < pd.Period(before, "M")) if before else True)]
     days = (x["closed_on"] - x["accepted_on"]).dt.days
     me = x["prosecutor_id"] == w["prosecutor_id"]
     return days[me].median() / days[~me].median(), x[me], x[~me]
@@ -326,14 +448,18 @@ def _handling(data, w):
 
 def test_slow_prosecutor(synth_small, synth_null_small):
     p = _pattern(synth_small, "slow_prosecutor")
-    ratio, mine, peers = _handling(synth_small, p["where"])
-    assert ratio > 1.5
-    assert len(mine) > 100 and peers["prosecutor_id"].nunique() >= 2
+    assert 1.6 <= p["effect"]["handling_days_ratio"] <= 2.0
+    ratio, mine, peers = _handling(synth_small, p["where"], p["from"])
+    assert ratio > 1.4
+    assert len(mine) > 60 and peers["prosecutor_id"].nunique() >= 2
+    # not slow before the start month
+    before, *_ = _handling(synth_small, p["where"], before=p["from"])
+    assert 0.8 < before < 1.25
     assert mine["prosecutor_name"].eq(p["where"]["prosecutor_name"]).all()
     # same case mix as the peers
     for charge in ("危险驾驶", "盗窃"):
         assert abs((mine["charge"] == charge).mean() - (peers["charge"] == charge).mean()) < 0.1
-    null_ratio, *_ = _handling(synth_null_small, p["where"])
+    null_ratio, *_ = _handling(synth_null_small, p["where"], p["from"])
     assert 0.8 < null_ratio < 1.25
 
 
@@ -350,7 +476,9 @@ def test_rising_charge(synth_small, synth_null_small):
     p = _pattern(synth_small, "rising_charge")
     charge, kws = p["where"]["charge"], p["effect"]["keywords"]
     assert 3 <= len(kws) <= 5 and charge in schema.CHARGES
-    assert _monthly_slope(synth_small, charge, p["from"]) > 0.04
+    growth = p["effect"]["monthly_growth"]
+    assert 0.05 <= growth <= 0.08
+    assert _monthly_slope(synth_small, charge, p["from"]) > 0.6 * np.log1p(growth)
     assert abs(_monthly_slope(synth_null_small, charge, p["from"])) < 0.03
     r = synth_small.records
     x = r[(r["charge"] == charge) & (_month(r["accepted_on"]) >= pd.Period(p["from"], "M"))]
@@ -387,7 +515,8 @@ def test_entry_error_run(synth_small, synth_null_small):
     assert set(p["effect"]["errors"]) == {"missing:decision", "closed_before_accepted",
                                           "adopted_but_term_differs", "plea_without_recommendation"}
     inside, outside, n = _error_shares(synth_small, p)
-    assert n > 100 and 0.18 < inside < 0.4 and outside < 0.03
+    assert 0.20 <= p["effect"]["error_rate"] <= 0.30
+    assert n > 100 and 0.14 < inside < 0.4 and outside < 0.03
     null_inside, null_outside, _ = _error_shares(synth_null_small, p)
     assert null_inside < 0.05
     # the errors table agrees with the frame
@@ -406,7 +535,8 @@ def _adoption(data, p):
 def test_adoption_drop(synth_small, synth_null_small):
     p = _pattern(synth_small, "adoption_drop")
     before, after, n = _adoption(synth_small, p)
-    assert n > 200 and before > 0.9 and after < 0.8
+    assert 0.65 <= p["effect"]["rate_after"] <= 0.75
+    assert n > 200 and before > 0.9 and after < 0.82
     n_before, n_after, _ = _adoption(synth_null_small, p)
     assert n_after > 0.9
 

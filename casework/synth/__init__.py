@@ -4,20 +4,37 @@
 a national-like charge mix, rates near the published ones (``shared/reference/domain.md``),
 seasonality with the Spring Festival dip, fictional units, agencies, police stations,
 prosecutors and persons, free-text 案情摘要, case-card entry errors and a modification log.
-Unless ``null=True`` it plants known patterns and describes them in ``truth["patterns"]``:
+Unless ``null=True`` it plants known patterns and describes them in ``truth["patterns"]``.
+Where each sits, when it starts and how strong it is are drawn from the seed (the same seed
+gives the same placement; :mod:`casework.synth._plan` holds the draws):
 
 ``post_arrest_bail_jump``
-    one police station whose 捕后取保候审 share jumps from about 4% to about 35%;
+    the largest police station of one unit's district bureau (station names are drawn per
+    seed): 捕后取保候审 share from about 4 % to 25–40 %, starting 6–12 months before the end;
 ``slow_prosecutor``
-    one prosecutor whose 审查起诉 handling days are about 1.8× those of department peers;
+    one prosecutor of 第一 or 第二检察部 of one unit: 审查起诉 handling days × 1.6–2.0 for
+    cases accepted from a month 6–14 months before the end;
 ``rising_charge``
-    one charge rising about 7% a month over the last 12 months, with new modus-operandi words;
+    one of 帮助信息网络犯罪活动, 诈骗, 盗窃, 掩饰、隐瞒犯罪所得, 开设赌场 grows 5–8 % a month
+    from 9–14 months before the end, with new modus-operandi words;
 ``entry_error_run``
-    one department with about 27% broken case cards for three months;
+    one department (第一 or 第二检察部) of one unit: 20–30 % broken case cards (background
+    about 2 %) for three months of acceptance, starting 6–14 months before the end;
 ``adoption_drop``
-    one unit whose 量刑建议采纳率 drops from about 95% to about 70%;
+    one unit: 量刑建议采纳率 from about 95 % to 65–75 % for judgments from 6–12 months
+    before the end;
 ``closed_case_editor``
-    one account editing key fields of already-closed cases.
+    one staff account of one unit edits key fields of 1.5–3 % of the unit's cards closed
+    since 6–14 months before the end (40–400 edits).
+
+The five unit-bound patterns sit in five different units when there are at least five (with
+fewer, the slow prosecutor and the error run take different departments). Each entry of
+``truth["patterns"]`` gives ``id``/``type``, ``entity_type``, ``entity_id`` and the FULL
+``entity_name`` a report should print (``江州市公安局青山分局和平派出所``,
+``江州市江滨区人民检察院第二检察部``, ``…检察官曾杰东``, ``诈骗``,
+``云溪县人民检察院账号930106902``), ``keys`` (canonical columns), ``from``/``to``
+months, the drawn ``effect`` and the report ``templates`` that should name it.
+``null=True`` plants nothing: ``truth["patterns"] == []``.
 
 The generator imports only :mod:`casework.model.schema`, :mod:`casework.base.config` and
 :mod:`casework.base.errors`: it shares no code with the analyses it is used to test.
@@ -46,8 +63,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from casework.model import schema
 from casework.base.errors import ParameterError
+from casework.model import schema
+from casework.synth import _assemble as A
+from casework.synth import _core as K
+from casework.synth import _export as X
+from casework.synth import _plan as L
+from casework.synth import _quality as Q
+from casework.synth import _tables as T
 
 __all__ = ["SynthData", "make", "generate", "describe", "iter_units"]
 
@@ -115,8 +138,6 @@ def _context(end_m, years):
     end_day = (end_m + np.timedelta64(1, "M")).astype("datetime64[D]") - np.timedelta64(1, "D")
     start_day = start_m.astype("datetime64[D]")
     days = np.arange(sim_m.astype("datetime64[D]"), end_day + np.timedelta64(1, "D"))
-    from casework.synth import _core as K
-
     w = K.day_weights(days)
     return dict(
         end_m=end_m, start_m=start_m, sim_m=sim_m, start=start_day, end_day=end_day, days=days,
@@ -126,22 +147,15 @@ def _context(end_m, years):
     )
 
 
-def _m(ctx, back):
-    """The month ``back`` months before the end month, as ``datetime64[M]``."""
-    return ctx["end_m"] - np.timedelta64(back, "M")
-
-
 def _rng(seed, *key):
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=tuple(key)))
 
 
 class _Plan:
-    """Everything decided before the units are simulated: calendar, units, pattern placement."""
+    """Everything decided before the units are simulated: calendar, units, pattern placement
+    (drawn by :func:`casework.synth._plan.place` whether or not anything is planted)."""
 
     def __init__(self, *, units, years, end, persons, seed, null):
-        from casework.synth import _core as K
-        from casework.synth import _tables as T
-
         self.end_m = _check(units, years, end, persons, seed)
         self.units, self.years, self.seed, self.null = units, years, seed, null
         self.ctx = _context(self.end_m, years)
@@ -149,23 +163,11 @@ class _Plan:
         total = persons if persons is not None else ROWS_PER_UNIT_YEAR * units * years
         self.rows = total * sizes / sizes.sum()
         self.specs = K.build_units(units, _rng(seed, 10**6, 1), sizes)
-        g = _rng(seed, 10**6, 2)
-        ctx = self.ctx
-        self.rising_charge = list(T.RISING)[int(g.integers(0, len(T.RISING)))]
-        self.slow_pick = int(g.integers(0, 10**6))
-        self.p = {
-            "bail": dict(unit=0, start=_m(ctx, 8)),
-            "slow": dict(unit=1 % units, dept=0),
-            "rising": dict(charge=self.rising_charge, growth=0.07, start=_m(ctx, 12)),
-            "errors": dict(unit=2 % units, dept=1, start=_m(ctx, 10), stop=_m(ctx, 8), rate=0.27),
-            "adoption": dict(unit=3 % units, start=_m(ctx, 9), before=0.95, after=0.70),
-            "editor": dict(unit=4 % units, start=_m(ctx, 12)),
-        }
+        self.p = L.place(_rng(seed, 10**6, 2), units=units, end_m=self.end_m, months=12 * years)
         self.patterns = {}
 
 
-def _fmt_m(m):
-    return str(np.datetime64(m, "M"))
+_fmt_m = L.fmt_month
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,11 +177,6 @@ def _fmt_m(m):
 
 def _simulate_unit(plan, i, batch=0, n_batches=1):
     """Simulate unit ``i`` (or one of its ``n_batches`` equal batches, for very large units)."""
-    from casework.synth import _assemble as A
-    from casework.synth import _core as K
-    from casework.synth import _quality as Q
-    from casework.synth import _tables as T
-
     ctx, spec, seed, planted = plan.ctx, plan.specs[i], plan.seed, not plan.null
     key = (i,) if batch == 0 else (i, 10**6 + batch)
     sim_days = len(ctx["days"])
@@ -201,7 +198,7 @@ def _simulate_unit(plan, i, batch=0, n_batches=1):
     share, station_w = spec.station_share, spec.station_w
     parts = [base]
     pr = plan.p
-    # planted rising charge: extra cases growing over the last 12 months
+    # planted rising charge: extra cases growing from its start month
     if planted:
         c = K.CHARGE_IDX[pr["rising"]["charge"]]
         days = ctx["days"]
@@ -220,51 +217,57 @@ def _simulate_unit(plan, i, batch=0, n_batches=1):
     org = A.Org(spec, d, share, station_w)
     P = len(d["case"])
     # pattern thresholds
-    big_station = spec.stations[0]
-    p_change = np.full(P, 0.045)
+    p_change = np.full(P, L.BAIL_CHANGE)
     bail_forced = np.zeros(P, dtype=bool)
     mult = np.ones(P)
-    if planted and i == pr["bail"]["unit"]:
+    bp = pr["bail"]
+    if planted and i == bp["unit"]:
+        # the bureau's largest station (its name is drawn per seed with the unit's stations)
+        big_station = spec.stations[0]
         m = ((org.agency_i == 0) & (org.station_i == org.station_index(big_station))
-             & (d["arrested_on"] >= pr["bail"]["start"].astype("datetime64[D]")))
-        p_change = np.where(m, 0.36, p_change)
+             & (d["arrested_on"] >= bp["start"].astype("datetime64[D]")))
+        p_change = np.where(m, L.bail_probability(bp["rate_after"]), p_change)
         bail_forced = m
-        plan.patterns["post_arrest_bail_jump"] = dict(
-            id="post_arrest_bail_jump",
-            what_zh=f"{spec.main_agency}{big_station}自{_fmt_m(pr['bail']['start'])}起捕后取保候审比例明显上升",
-            where=dict(unit_code=spec.unit_code, referring_agency=spec.main_agency, police_station=big_station),
-            **{"from": _fmt_m(pr["bail"]["start"]), "to": None},
-            effect=dict(rate_before=round(0.045 * 0.85, 3), rate_after=round(0.045 * 0.85 + 0.36 - 0.045, 3)),
+        plan.patterns["post_arrest_bail_jump"] = L.record(
+            "post_arrest_bail_jump", L.station(spec, big_station),
+            what_zh=(f"{spec.main_agency}{big_station}自{_fmt_m(bp['start'])}起"
+                     "捕后取保候审比例明显上升"),
+            where={}, start=bp["start"], stop=None,
+            effect=dict(rate_before=round(L.BAIL_CHANGE * L.BAIL_SHARE, 3),
+                        rate_after=bp["rate_after"]),
         )
-    if planted and i == pr["slow"]["unit"]:
-        plist = spec.prosecutors[pr["slow"]["dept"]]
-        slow_id, slow_name = plist[plan.slow_pick % len(plist)]
-        mult = np.where(org.pros_i == org.prosecutor_index(slow_id), 1.8, 1.0)
-        plan.patterns["slow_prosecutor"] = dict(
-            id="slow_prosecutor",
-            what_zh=f"{spec.unit_name}{T.DEPARTMENTS[pr['slow']['dept']]}检察官{slow_name}审查起诉办案天数明显长于同部门同类案件",
-            where=dict(unit_code=spec.unit_code, department=T.DEPARTMENTS[pr["slow"]["dept"]],
-                       prosecutor_id=slow_id, prosecutor_name=slow_name, stage="prosecution_review"),
-            **{"from": _fmt_m(ctx["start_m"]), "to": None},
-            effect=dict(handling_days_ratio=1.8),
+    sp = pr["slow"]
+    if planted and i == sp["unit"]:
+        dept_name = T.DEPARTMENTS[sp["dept"]]
+        plist = spec.prosecutors[sp["dept"]]
+        slow_id, slow_name = plist[min(int(sp["pick"] * len(plist)), len(plist) - 1)]
+        mine = ((org.pros_i == org.prosecutor_index(slow_id))
+                & (d["pr_acc"] >= sp["start"].astype("datetime64[D]")))
+        mult = np.where(mine, sp["ratio"], 1.0)
+        plan.patterns["slow_prosecutor"] = L.record(
+            "slow_prosecutor", L.prosecutor(spec, dept_name, slow_id, slow_name),
+            what_zh=(f"{spec.unit_name}{dept_name}检察官{slow_name}自{_fmt_m(sp['start'])}起"
+                     "审查起诉办案天数明显长于同部门同类案件"),
+            where=dict(prosecutor_name=slow_name, stage="prosecution_review"),
+            start=sp["start"], stop=None, effect=dict(handling_days_ratio=sp["ratio"]),
         )
-    adopt_unit = planted and i == pr["adoption"]["unit"]
-    adopt_from = pr["adoption"]["start"].astype("datetime64[D]")
+    ap = pr["adoption"]
+    adopt_unit = planted and i == ap["unit"]
+    adopt_from = ap["start"].astype("datetime64[D]")
 
     def p_adopt_fn(dd):
         base_p = np.where(dd["rec_fixed"], 0.955, 0.93)
         if adopt_unit:
-            return np.where(dd["judgment_on"] >= adopt_from, pr["adoption"]["after"], base_p)
+            return np.where(dd["judgment_on"] >= adopt_from, ap["after"], base_p)
         return base_p
 
     A.realize(d, p_change=p_change, bail_forced=bail_forced, mult=mult, p_adopt_fn=p_adopt_fn)
     if adopt_unit:
-        plan.patterns["adoption_drop"] = dict(
-            id="adoption_drop",
-            what_zh=f"{spec.unit_name}自{_fmt_m(pr['adoption']['start'])}起量刑建议采纳率明显下降",
-            where=dict(unit_code=spec.unit_code),
-            **{"from": _fmt_m(pr["adoption"]["start"]), "to": None},
-            effect=dict(rate_before=pr["adoption"]["before"], rate_after=pr["adoption"]["after"]),
+        plan.patterns["adoption_drop"] = L.record(
+            "adoption_drop", L.unit(spec),
+            what_zh=f"{spec.unit_name}自{_fmt_m(ap['start'])}起量刑建议采纳率明显下降",
+            where={}, start=ap["start"], stop=None,
+            effect=dict(rate_before=ap["before"], rate_after=ap["after"]),
         )
     df = A.to_frame(A.build_rows(spec, d, org, ctx, batch=batch, n_batches=n_batches))
     # entry errors: background everywhere, a planted run in one department
@@ -278,11 +281,11 @@ def _simulate_unit(plan, i, batch=0, n_batches=1):
         am = df["accepted_on"].to_numpy().astype("datetime64[M]")
         dept_name = T.DEPARTMENTS[er["dept"]]
         run = (df["department"] == dept_name).to_numpy() & (am >= er["start"]) & (am <= er["stop"])
-        plan.patterns["entry_error_run"] = dict(
-            id="entry_error_run",
-            what_zh=f"{spec.unit_name}{dept_name}{_fmt_m(er['start'])}至{_fmt_m(er['stop'])}案卡差错集中出现",
-            where=dict(unit_code=spec.unit_code, department=dept_name),
-            **{"from": _fmt_m(er["start"]), "to": _fmt_m(er["stop"])},
+        plan.patterns["entry_error_run"] = L.record(
+            "entry_error_run", L.department(spec, dept_name),
+            what_zh=(f"{spec.unit_name}{dept_name}{_fmt_m(er['start'])}至{_fmt_m(er['stop'])}"
+                     "案卡差错集中出现"),
+            where={}, start=er["start"], stop=er["stop"],
             effect=dict(error_rate=er["rate"], errors=list(Q.RUN_KINDS)),
         )
     kinds, planted_err = Q.choose_kinds(df, u_err, u_kind, run, er["rate"])
@@ -296,18 +299,20 @@ def _simulate_unit(plan, i, batch=0, n_batches=1):
     # modification log
     u_edit = np.where(is_ar, d["u_edit_ar"][ii], d["u_edit_pr"][ii])
     mods = [Q.background_mods(df, u_edit, _rng(seed, *key, 5), spec, ctx["export_at"])]
-    if planted and i == pr["editor"]["unit"]:
-        account = spec.staff[1]
-        em, n_edits = Q.editor_mods(df, _rng(seed, *key, 6), account, pr["editor"]["start"].astype("datetime64[D]"),
-                                    ctx["export_at"])
+    ep = pr["editor"]
+    if planted and i == ep["unit"]:
+        account = spec.staff[ep["staff"]]
+        em, n_edits = Q.editor_mods(df, _rng(seed, *key, 6), account,
+                                    ep["start"].astype("datetime64[D]"), ctx["export_at"],
+                                    fraction=ep["share"])
         n_edits += plan.patterns.get("closed_case_editor", {}).get("effect", {}).get("edits", 0)
         mods.append(em)
-        plan.patterns["closed_case_editor"] = dict(
-            id="closed_case_editor",
-            what_zh=f"{spec.unit_name}账号{account}大量修改已审结案件的关键案卡项",
-            where=dict(unit_code=spec.unit_code, account=account),
-            **{"from": _fmt_m(pr["editor"]["start"]), "to": None},
-            effect=dict(edits=int(n_edits), fields=list(T.KEY_FIELDS)),
+        plan.patterns["closed_case_editor"] = L.record(
+            "closed_case_editor", L.account(spec, account),
+            what_zh=(f"{spec.unit_name}账号{account}自{_fmt_m(ep['start'])}起"
+                     "大量修改已审结案件的关键案卡项"),
+            where={}, start=ep["start"], stop=None,
+            effect=dict(edits=int(n_edits), share=ep["share"], fields=list(T.KEY_FIELDS)),
         )
     mods = [m for m in mods if m is not None and len(m)]
     mods = pd.concat(mods, ignore_index=True) if mods else schema.empty_frame("modifications")
@@ -318,21 +323,19 @@ def _simulate_unit(plan, i, batch=0, n_batches=1):
 
 def _finish_truth(plan):
     if not plan.null:
-        from casework.synth import _tables as T
-
         rc = plan.p["rising"]
-        plan.patterns["rising_charge"] = dict(
-            id="rising_charge", what_zh=f"{rc['charge']}案件近12个月持续上升，出现新的作案手段",
-            where=dict(charge=rc["charge"]), **{"from": _fmt_m(rc["start"]), "to": None},
-            effect=dict(monthly_growth=rc["growth"], keywords=list(T.RISING[rc["charge"]]["keywords"])),
+        plan.patterns["rising_charge"] = L.record(
+            "rising_charge", L.charge(rc["charge"]),
+            what_zh=f"{rc['charge']}案件自{_fmt_m(rc['start'])}起持续上升，出现新的作案手段",
+            where={}, start=rc["start"], stop=None,
+            effect=dict(monthly_growth=rc["growth"],
+                        keywords=list(T.RISING[rc["charge"]]["keywords"])),
         )
-    order = ["post_arrest_bail_jump", "slow_prosecutor", "rising_charge", "entry_error_run",
-             "adoption_drop", "closed_case_editor"]
     return {
         "seed": int(plan.seed), "null": bool(plan.null),
         "start": _fmt_m(plan.ctx["start_m"]), "end": _fmt_m(plan.ctx["end_m"]),
         "units": [{"unit_code": s.unit_code, "unit_name": s.unit_name} for s in plan.specs],
-        "patterns": [plan.patterns[k] for k in order if k in plan.patterns],
+        "patterns": [plan.patterns[k] for k in L.ORDER if k in plan.patterns],
     }
 
 
@@ -436,8 +439,6 @@ def generate(out_dir, *, units=6, years=3, end=None, persons=None, seed=20240501
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from casework.synth import _export as X
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
