@@ -230,7 +230,9 @@ def validate(df: pd.DataFrame) -> pd.DataFrame:
         v = out["p_value"].iloc[i]
         raise _bad(f"p_value 列的取值 {v!r} 不在 [0, 1] 内（第{i + 1}行）",
                    f"column p_value has value {v!r} outside [0, 1] (row {i + 1})")
-    sm = out["start_month"].astype("string")
+    sm = out["start_month"].map(  # Timestamps / Periods → "YYYY-MM"; text is checked as is
+        lambda v: v if isinstance(v, str) or v is None or v is pd.NA else month_code(v)
+    ).astype("string")
     bad = sm.notna() & ~sm.fillna("").str.match(_MONTH_RE)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])

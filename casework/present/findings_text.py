@@ -179,7 +179,7 @@ def sentence(row) -> str:
     if start:
         k = int(_get(row, "months_signalling", 0) or 0)
         word = {1: "明显上升", -1: "明显下降"}.get(up, "出现明显变化")
-        recent = f"近{k}个月" if k > 1 else ("本月" if k == 1 else "近期")
+        recent = f"近{k}个月" if k > 1 else ("最近1个月" if k == 1 else "近期")
         text = f"{who}{name}自{start}起{word}，{recent}为{latest}"
         if base is not None:
             text += f"，此前为{fmt_value(base, row)}"
