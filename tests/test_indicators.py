@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from casework.analysis import indicators, panel
-from casework.model import journeys, schema
 from casework.base.errors import ParameterError
+from casework.model import journeys, schema
 
 NaT = None
 
@@ -32,10 +32,11 @@ def tiny_records() -> pd.DataFrame:
         _row("U1", A, "A1", "P1", "T1", "2024-05-02", "2024-05-08", decision="arrest_approved",
              arrested_on="2024-05-08", department="第一检察部", police_station="城关派出所"),
         _row("U1", A, "A1", "P2", "T1", "2024-05-02", "2024-05-08", decision="non_arrest",
-             decision_subtype="no_necessity", department="第一检察部", police_station="城关派出所"),
+             decision_subtype="no_necessity", department="第一检察部",
+             police_station="城关派出所"),
         _row("U1", A, "A2", "P3", "T2", "2024-05-20", "2024-05-27", decision="arrest_approved",
-             arrested_on="2024-05-27", measure_changed_on="2024-06-15", measure_after_change="bail",
-             department="第一检察部", police_station="新华派出所"),
+             arrested_on="2024-05-27", measure_changed_on="2024-06-15",
+             measure_after_change="bail", department="第一检察部", police_station="新华派出所"),
         _row("U1", A, "A3", "P4", "T3", "2024-05-28", NaT, department="第一检察部",
              police_station="新华派出所"),
         _row("U1", A, "A4", "P5", "T4", "2024-04-25", "2024-05-03", decision="non_arrest",
@@ -67,13 +68,15 @@ def tiny_records() -> pd.DataFrame:
              department="第一检察部"),
         # --- unit U2 ----------------------------------------------------------------------
         _row("U2", A, "B1", "P11", "T9", "2024-05-05", "2024-05-10", decision="non_arrest",
-             decision_subtype="no_necessity", department="第一检察部", police_station="东关派出所"),
+             decision_subtype="no_necessity", department="第一检察部",
+             police_station="东关派出所"),
         _row("U2", Q, "R1", "P12", "T10", "2024-05-03", "2024-05-20", decision="non_prosecution",
              decision_subtype="statutory", coercive_measure="none", plea_leniency=False,
              review_extension=0, supplementary_investigation=0, department="第一检察部"),
         # --- unit U3: only a year ago (an empty group in the current period) -------------------
         _row("U3", A, "C1", "P13", "T11", "2023-05-03", "2023-05-09", decision="non_arrest",
-             decision_subtype="no_necessity", department="第一检察部", police_station="南关派出所"),
+             decision_subtype="no_necessity", department="第一检察部",
+             police_station="南关派出所"),
     ]
     df = pd.DataFrame(rows)
     return schema.conform(df, "records")
@@ -253,7 +256,8 @@ def test_empty_group_and_zero_denominators(tiny):
 
 def test_journey_keys_come_from_the_stage_record(tiny):
     # department is not a journeys column: taken from the arrest-review card for 捕后 indicators
-    out = panel.compute(tiny, indicators="post_arrest_bail_rate", by="department", period="2024-05")
+    out = panel.compute(tiny, indicators="post_arrest_bail_rate", by="department",
+                        period="2024-05")
     got = out.set_index("department")[["numerator", "denominator"]]
     assert got.loc["第一检察部"].tolist() == [1, 2]  # P1, P3 (bail)
     out = panel.compute(tiny, indicators="post_arrest_bail_rate", by="police_station",

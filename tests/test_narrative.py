@@ -14,7 +14,8 @@ def _row(**kw):
     return base
 
 
-@pytest.mark.parametrize("change, word", [(2.4, "同比上升2.4个百分点"), (-2.4, "同比下降2.4个百分点"),
+@pytest.mark.parametrize("change, word", [(2.4, "同比上升2.4个百分点"),
+                                          (-2.4, "同比下降2.4个百分点"),
                                           (0.04, "同比持平"), (-0.04, "同比持平")])
 def test_rate_changes_in_percentage_points(change, word):
     r = _row(year_ago_change=change, year_ago_notable=True, year_ago_p_value=0.001)
@@ -82,7 +83,8 @@ def test_sentences_from_a_real_panel():
                              compare=("year_ago", "previous"))
     # U1: 4 accepted (P1-P4) vs 1 a year ago (P6) and 1 in April (P5): small numbers, so the
     # +300% is worded as noise; 不捕率 2 of 4 = 50.0%; 撤回起诉率 0 of 1 (P1) = 0.0%
-    assert text.startswith("2024年5月，U1共受理审查逮捕4人，同比基本持平（+300.0%，在正常波动范围内）")
+    assert text.startswith("2024年5月，U1共受理审查逮捕4人，"
+                           "同比基本持平（+300.0%，在正常波动范围内）")
     assert "不捕率50.0%" in text and "撤回起诉率0.0%" in text
     u2 = out[out["unit_code"] == "U2"]
     assert "撤回起诉率—" in narrative.summary(u2)  # U2 prosecuted nobody: zero denominator
@@ -91,13 +93,14 @@ def test_sentences_from_a_real_panel():
 def test_problems_and_prompts_from_flags():
     ch = pd.DataFrame({"police_station": "新华派出所", "indicator": "post_arrest_bail_rate",
                        "direction": "lower_better",
-                       "month": ["2024-03", "2024-04", "2024-05"], "flag": ["", "rule1", "cusum_up"],
+                       "month": ["2024-03", "2024-04", "2024-05"],
+                       "flag": ["", "rule1", "cusum_up"],
                        "flag_since": [None, "2024-04", "2024-04"], "side": [0, 1, 1],
                        "value": [0.02, 0.3, 0.35]})
     fl = monitor.flags(ch)
     sentences = narrative.problems(fl, keys=["police_station"])
-    assert sentences == ["新华派出所捕后取保候审率自2024年4月起偏高（2个月出现信号，最近2024年5月为35.0%；"
-                         "超出控制限（3σ）；CUSUM 累积上移信号），需关注。"]
+    assert sentences == ["新华派出所捕后取保候审率自2024年4月起偏高（2个月出现信号，"
+                         "最近2024年5月为35.0%；超出控制限（3σ）；CUSUM 累积上移信号），需关注。"]
     p = narrative.prompts(fl, keys=["police_station"])
     assert p[0].startswith("新华派出所捕后取保候审率自2024年4月起偏高：") and "对策建议" in p[0]
     assert narrative.problems(fl.iloc[0:0]) == []
@@ -115,9 +118,11 @@ def test_problems_leave_out_favourable_moves_and_old_episodes():
          "last_month": "2023-03", "months_flagged": 2, "rules_zh": "超出控制限（3σ）", "side": 1,
          "adverse": False, "direction": "range", "count_unit": "case", "last_value": 0.5}])
     out = narrative.problems(fl, keys=["group"], since="2024-04")
-    assert out == ["二部受理审查起诉自2024年4月起偏高（2个月出现信号，最近2024年5月为40件；超出控制限（3σ））。"]
+    assert out == ["二部受理审查起诉自2024年4月起偏高（2个月出现信号，最近2024年5月为40件；"
+                   "超出控制限（3σ））。"]
     assert len(narrative.problems(fl, keys=["group"], favourable=True, since="2024-04")) == 2
-    assert narrative.problems(fl, since="2025-01", empty=narrative.NO_PROBLEMS) == [narrative.NO_PROBLEMS]
+    none = narrative.problems(fl, since="2025-01", empty=narrative.NO_PROBLEMS)
+    assert none == [narrative.NO_PROBLEMS]
     assert narrative.prompts(fl, since="2024-04", empty="无") == ["无"]  # nothing adverse
 
 

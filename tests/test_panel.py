@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from casework.analysis import panel
-from casework.model import schema
 from casework.base.errors import ParameterError
+from casework.model import schema
+from casework.present import tables
 
 
 def _arrests(rows):
@@ -73,7 +74,6 @@ def test_parquet_path_equals_frame(tmp_path):
 
 def test_sql_text_runs_on_parquet(tmp_path):
     import duckdb
-
     from test_indicators import tiny_records
 
     recs = tiny_records()
@@ -130,7 +130,8 @@ def test_count_test_scales_by_period_length():
 
 def test_quarter_and_ytd_windows(small):
     q = panel.compute(small, indicators="accepted_arrest_review", period="2024-Q1").iloc[0]
-    assert q["value"] == 5 and q["previous_period"] == "2023-Q4" and q["year_ago_period"] == "2023-Q1"
+    assert q["value"] == 5
+    assert q["previous_period"] == "2023-Q4" and q["year_ago_period"] == "2023-Q1"
     y = panel.compute(small, indicators="accepted_arrest_review", period="2024-YTD02").iloc[0]
     assert y["value"] == 3 and y["previous_period"] == "2023-11-01_2023-12-31"
 
@@ -171,7 +172,8 @@ def test_synthetic_panel_consistency(synth_small):
     rates = by[by["indicator"] == "non_arrest_rate"]["value"]
     assert rates.between(0, 1).all()
     # cross-check one figure with plain pandas
-    r = recs[(recs["stage"] == "arrest_review") & recs["closed_on"].between("2024-04-01", "2024-06-30")]
+    r = recs[(recs["stage"] == "arrest_review")
+             & recs["closed_on"].between("2024-04-01", "2024-06-30")]
     k = int((r["decision"] == "non_arrest").sum())
     n = int(r["decision"].isin(["non_arrest", "arrest_approved"]).sum())
     t = tot[tot["indicator"] == "non_arrest_rate"].iloc[0]
@@ -185,11 +187,12 @@ def test_synthetic_panel_consistency(synth_small):
 def test_overview_tables_hand_values():
     from test_indicators import tiny_records
 
-    t = panel.overview_tables(tiny_records(), period="2024-05",
-                              indicators=["non_arrest_rate", "prosecution_review_days_mean"],
-                              top_charges=3)
+    t = tables.overview_tables(tiny_records(), period="2024-05",
+                               indicators=["non_arrest_rate", "prosecution_review_days_mean"],
+                               top_charges=3)
     head = t["headline"].set_index("指标")
-    assert head.loc["受理审查逮捕（人）", "本期"] == 5 and head.loc["受理审查逮捕（人）", "去年同期"] == 2
+    assert head.loc["受理审查逮捕（人）", "本期"] == 5
+    assert head.loc["受理审查逮捕（人）", "去年同期"] == 2
     assert head.loc["受理审查逮捕（人）", "同比"] == "+150.0%"
     assert head.loc["受理审查逮捕（人）", "评价"] == "平稳"  # 5 vs 2 persons: within noise
     ind = t["indicators"].set_index("指标")
@@ -212,15 +215,19 @@ def test_overview_tables_hand_values():
 
 def test_overview_assessment_is_direction_aware():
     base = {"year_ago_notable": True}
-    assert panel._assessment({**base, "year_ago_change": 3.0, "direction": "lower_better"}) == "▲需关注"
-    assert panel._assessment({**base, "year_ago_change": -3.0, "direction": "lower_better"}) == "▼向好"
-    assert panel._assessment({**base, "year_ago_change": 3.0, "direction": "higher_better"}) == "▲向好"
-    assert panel._assessment({**base, "year_ago_change": -3.0, "direction": "higher_better"}) == "▼需关注"
-    assert panel._assessment({**base, "year_ago_change": 3.0, "direction": "range"}) == "上升（区间判断）"
-    assert panel._assessment({"year_ago_notable": False, "year_ago_change": 3.0,
+
+    def verdict(change, direction):
+        return tables.assessment({**base, "year_ago_change": change, "direction": direction})
+
+    assert verdict(3.0, "lower_better") == "▲需关注"
+    assert verdict(-3.0, "lower_better") == "▼向好"
+    assert verdict(3.0, "higher_better") == "▲向好"
+    assert verdict(-3.0, "higher_better") == "▼需关注"
+    assert verdict(3.0, "range") == "上升（区间判断）"
+    assert tables.assessment({"year_ago_notable": False, "year_ago_change": 3.0,
                               "direction": "lower_better"}) == "平稳"
-    assert panel._assessment({"year_ago_change": float("nan")}) == "—"
-    assert panel._assessment({"year_ago_change": 3.0, "year_ago_notable": False,
+    assert tables.assessment({"year_ago_change": float("nan")}) == "—"
+    assert tables.assessment({"year_ago_change": 3.0, "year_ago_notable": False,
                               "year_ago_p_value": float("nan"), "direction": "range"}) == "—"
 
 
@@ -239,7 +246,8 @@ def test_periodic_overview_template_is_thin():
 
     for cell in code:
         src = "".join(cell["source"])
-        assert not any(line.lstrip().startswith(("%", "!")) for line in src.splitlines())  # no magics
+        # no magics
+        assert not any(line.lstrip().startswith(("%", "!")) for line in src.splitlines())
         for node in ast.walk(ast.parse(src)):
             assert not isinstance(node, (ast.FunctionDef, ast.Lambda, ast.For, ast.While,
                                          ast.ListComp, ast.DictComp, ast.GeneratorExp))
@@ -268,7 +276,8 @@ def test_periodic_overview_report_matches_the_panel(demo_home, tmp_path, synth_s
                                                               "non_arrest_rate"],
                              period="2024-Q4").set_index("indicator")
     head = pd.read_csv(files / "headline.csv", encoding="utf-8-sig").set_index("指标")
-    assert head.loc["受理审查起诉（人）", "本期"] == expected.loc["accepted_prosecution_review", "value"]
+    assert (head.loc["受理审查起诉（人）", "本期"]
+            == expected.loc["accepted_prosecution_review", "value"])
     ind = pd.read_csv(files / "indicators.csv", encoding="utf-8-sig").set_index("指标")
     assert ind.loc["不捕率", "分子"] == expected.loc["non_arrest_rate", "numerator"]
     assert ind.loc["不捕率", "本期"] == narrative.fmt_pct(expected.loc["non_arrest_rate", "value"])

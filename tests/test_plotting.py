@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from matplotlib import font_manager
 
-from casework.present import plotting
 from casework.base.errors import ParameterError
+from casework.present import plotting
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +74,8 @@ def test_bundled_font_fallback(monkeypatch):
     monkeypatch.setattr(font_manager, "findSystemFonts", lambda *a, **k: [])
     font = plotting.cjk_font()
     assert font == "Noto Sans SC"
-    assert plotting._bundled_font().name == "NotoSansSC-Regular.otf" and plotting._bundled_font().exists()
+    bundled = plotting._bundled_font()
+    assert bundled.name == "NotoSansSC-Regular.otf" and bundled.exists()
     with matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": [font],
                                 "axes.unicode_minus": False}):
         fig, ax = plt.subplots()
@@ -101,7 +102,8 @@ def test_trend_chart_highlights_flagged_months():
     flagged = ax.collections[0].get_offsets()
     assert len(flagged) == 2
     assert sorted(np.asarray(flagged)[:, 1].round(2).tolist()) == [0.02, 0.3]
-    assert {line.get_label() for line in ax.get_lines()} >= {"实际值", "中心线", "控制上限", "控制下限"}
+    labels = {line.get_label() for line in ax.get_lines()}
+    assert labels >= {"实际值", "中心线", "控制上限", "控制下限"}
     assert not [m for m in _render(ax.figure) if "Glyph" in m]
 
 
@@ -128,10 +130,13 @@ def test_bar_with_intervals_whiskers_and_highlight():
 
 
 def test_funnel_chart_labels_only_flagged_points():
-    df = pd.DataFrame({"label": ["甲院", "乙院", "丙院", "丁院"], "denominator": [40, 120, 400, 900],
+    df = pd.DataFrame({"label": ["甲院", "乙院", "丙院", "丁院"],
+                       "denominator": [40, 120, 400, 900],
                        "value": [0.5, 0.05, 0.11, 0.1], "target": 0.1,
-                       "lower_95": [0.007, 0.046, 0.071, 0.08], "upper_95": [0.193, 0.154, 0.129, 0.12],
-                       "lower_998": [0.0, 0.015, 0.054, 0.069], "upper_998": [0.246, 0.185, 0.146, 0.131],
+                       "lower_95": [0.007, 0.046, 0.071, 0.08],
+                       "upper_95": [0.193, 0.154, 0.129, 0.12],
+                       "lower_998": [0.0, 0.015, 0.054, 0.069],
+                       "upper_998": [0.246, 0.185, 0.146, 0.131],
                        "flag": ["alarm", "alert", "none", "none"]})
     ax = plotting.funnel_chart(df, title="不捕率漏斗图")
     assert sorted(t.get_text() for t in ax.texts) == ["乙院", "甲院"]
@@ -142,8 +147,8 @@ def test_funnel_chart_labels_only_flagged_points():
 
 
 def test_heatmap_grid_follows_tidy_rows():
-    df = pd.DataFrame({"unit": ["甲院", "甲院", "乙院"], "indicator": ["不捕率", "不诉率", "不捕率"],
-                       "z": [1.5, -2.0, 0.5]})
+    df = pd.DataFrame({"unit": ["甲院", "甲院", "乙院"],
+                       "indicator": ["不捕率", "不诉率", "不捕率"], "z": [1.5, -2.0, 0.5]})
     ax = plotting.heatmap(df, x="indicator", y="unit", title="标准化得分")
     texts = sorted(t.get_text() for t in ax.texts)
     assert texts == ["-2.0", "0.5", "1.5"]  # the missing (乙院, 不诉率) cell stays empty

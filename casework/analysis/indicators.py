@@ -13,7 +13,7 @@ narrative and training read names, directions and caveats from here.
 
 Examples
 --------
->>> from casework import indicators
+>>> from casework.analysis import indicators
 >>> ind = indicators.get("non_arrest_rate")
 >>> ind.name_zh, ind.kind, ind.cohort, ind.direction
 ('不捕率', 'rate', 'closed', 'range')
@@ -35,8 +35,8 @@ import pandas as pd
 import yaml
 
 from casework.base import config
+from casework.base.errors import ParameterError
 from casework.model import schema
-from casework.base.errors import ParameterError, check_choice
 
 KINDS = ("count", "rate", "mean", "median", "ratio")
 TABLES = ("records", "journeys")
@@ -83,7 +83,8 @@ BUILTIN_COHORTS: dict[str, Cohort] = {
     "closed": Cohort("closed", "审结", "date", "closed_on"),
     "arrested": Cohort("arrested", "逮捕", "date", "arrested_on"),
     "judgment": Cohort("judgment", "判决", "date", "judgment_on"),
-    "prosecution_closed": Cohort("prosecution_closed", "审查起诉审结", "date", "prosecution_closed_on"),
+    "prosecution_closed": Cohort("prosecution_closed", "审查起诉审结", "date",
+                                 "prosecution_closed_on"),
     "arrest_closed": Cohort("arrest_closed", "审查逮捕审结", "date", "arrest_closed_on"),
     "open_at_end": Cohort("open_at_end", "期末在办", "open_at_end"),
     "open_at_start": Cohort("open_at_start", "上期积存", "open_at_start"),
@@ -117,8 +118,9 @@ class Indicator:
     >>> ind = get("post_arrest_non_prosecution_rate")
     >>> ind.table, ind.cohort, ind.count_unit_zh()
     ('journeys', 'prosecution_closed', '人')
-    >>> ind.parts("person")["numerator"].condition
-    "(arrested_on IS NOT NULL AND prosecution_closed_on IS NOT NULL) AND (prosecution_decision = 'non_prosecution')"
+    >>> print(ind.parts("person")["numerator"].condition.replace(") AND (", ") AND\\n("))
+    (arrested_on IS NOT NULL AND prosecution_closed_on IS NOT NULL) AND
+    (prosecution_decision = 'non_prosecution')
     """
 
     code: str
@@ -253,8 +255,9 @@ _FIELDS = {f for f in Indicator.__dataclass_fields__} - {"origin"}
 def _bad_entry(origin: str, code: str, zh: str, en: str) -> ParameterError:
     return ParameterError(f"指标定义有误（{origin}，{code}）：{zh}",
                           f"invalid indicator definition ({origin}, {code}): {en}",
-                          hint="参见 casework/resources/indicators.yaml 的字段说明 / see the field "
-                               "notes at the top of casework/resources/indicators.yaml")
+                          hint="参见 casework/resources/indicators.yaml 的字段说明 / "
+                               "see the field notes at the top of "
+                               "casework/resources/indicators.yaml")
 
 
 def _read_yaml(path) -> dict:
@@ -295,7 +298,8 @@ def _build(entry: dict, origin: str, known_cohorts: dict[str, Cohort]) -> Indica
                                  ("stage", kw.get("stage", "all"), STAGES),
                                  ("group", kw.get("group", "other"), GROUPS)):
         if value not in choices:
-            raise _bad_entry(origin, code, f"{name} 的取值 {value!r} 无效，可选：{', '.join(choices)}",
+            raise _bad_entry(origin, code,
+                             f"{name} 的取值 {value!r} 无效，可选：{', '.join(choices)}",
                              f"{name} must be one of {', '.join(choices)}; got {value!r}")
     for u in kw["count_units"]:
         if u not in COUNT_UNITS:
@@ -303,7 +307,8 @@ def _build(entry: dict, origin: str, known_cohorts: dict[str, Cohort]) -> Indica
                              f"count unit {u!r} invalid; use person or case")
     for key in ("cohort", "numerator_cohort", "denominator_cohort"):
         if kw.get(key) is not None and kw[key] not in known_cohorts:
-            raise _bad_entry(origin, code, f"{key} {kw[key]!r} 无效，可选：{', '.join(known_cohorts)}",
+            raise _bad_entry(origin, code,
+                             f"{key} {kw[key]!r} 无效，可选：{', '.join(known_cohorts)}",
                              f"{key} {kw[key]!r} unknown; valid: {', '.join(known_cohorts)}")
     kind = kw["kind"]
     if kind in ("mean", "median") and not kw.get("value"):
@@ -312,11 +317,13 @@ def _build(entry: dict, origin: str, known_cohorts: dict[str, Cohort]) -> Indica
     if kind in ("count", "rate", "ratio") and kw.get("numerator") is None:
         raise _bad_entry(origin, code, "须有 numerator", "needs a numerator")
     if kind in ("rate", "ratio") and kw.get("denominator") is None:
-        raise _bad_entry(origin, code, "比率指标须有 denominator", "rates and ratios need a denominator")
+        raise _bad_entry(origin, code, "比率指标须有 denominator",
+                         "rates and ratios need a denominator")
     for role in ("numerator", "denominator"):
         spec = kw.get(role)
         if isinstance(spec, dict) and not ({"sum", "sum_of", "count"} & set(spec)):
-            raise _bad_entry(origin, code, f"{role} 须为表达式字符串或 {{sum: …}} / {{sum_of: […]}}",
+            raise _bad_entry(origin, code,
+                             f"{role} 须为表达式字符串或 {{sum: …}} / {{sum_of: […]}}",
                              f"{role} must be an expression or {{sum: ...}} / {{sum_of: [...]}}")
         if isinstance(spec, bool):
             kw[role] = "TRUE" if spec else "FALSE"
@@ -424,7 +431,8 @@ def get(code, *, extra=None) -> Indicator:
         raise ParameterError(
             f"未知指标 {code!r} 。可用指标：{', '.join(reg)}",
             f"unknown indicator {code!r}; available: {', '.join(reg)}",
-            hint="可在自己的 YAML 文件中增加指标 / add your own in a YAML file (registry(extra=...))",
+            hint="可在自己的 YAML 文件中增加指标 / "
+                 "add your own in a YAML file (registry(extra=...))",
         )
     return reg[code]
 
@@ -493,8 +501,8 @@ def dictionary(indicators="all", *, extra=None, unit: str | None = None) -> pd.D
 
 DIRECTION_ZH = {"higher_better": "越高越好", "lower_better": "越低越好", "range": "区间判断"}
 
-_BRIEF = {"name_zh": "指标", "cohort_zh": "计入期间依据", "count_unit": "计数单位", "direction_zh": "方向",
-          "caveats": "说明"}
+_BRIEF = {"name_zh": "指标", "cohort_zh": "计入期间依据", "count_unit": "计数单位",
+          "direction_zh": "方向", "caveats": "说明"}
 _TECHNICAL = {"name_zh": "指标", "numerator": "分子", "denominator": "分母", "source": "口径来源"}
 
 

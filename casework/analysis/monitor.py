@@ -1,7 +1,9 @@
-"""Monthly monitoring: control charts, run rules, CUSUM and seasonal decomposition.
+"""Monthly monitoring: control charts, run rules and CUSUM, and the overview's scan.
 
-The monitor takes the monthly series of :func:`casework.analysis.panel.monthly` and, per indicator and
-group, draws the chart its kind calls for (``../shared/reference/domain.md`` §4):
+The monitor takes the monthly series of :func:`casework.analysis.panel.monthly` and, per
+indicator and group, computes the chart its kind calls for (``../shared/reference/domain.md``
+§4); drawing is :mod:`casework.present.trend_charts`, the seasonal decomposition
+:mod:`casework.analysis.seasonal`, the CUSUM arithmetic :mod:`casework.analysis.cusum`:
 
 =========================  ===============================================================
 indicator                  chart
@@ -51,27 +53,34 @@ Decisions, documented:
 Examples
 --------
 >>> import pandas as pd
->>> from casework import monitor
+>>> from casework.analysis import monitor
 >>> months = pd.period_range("2023-01", periods=24, freq="M").strftime("%Y-%m")
 >>> k = [10] * 20 + [10, 30, 32, 31]
 >>> series = pd.DataFrame({"indicator": "x_rate", "kind": "rate", "direction": "lower_better",
 ...                        "month": months, "numerator": k, "denominator": [100] * 24})
 >>> out = monitor.control_chart(series)
->>> out.loc[out["flag"] != "", ["month", "flag", "flag_since"]].head(2).to_string(index=False)
-'  month                 flag flag_since\\n2024-10       rule1,cusum_up    2024-10\\n2024-11 rule1,rule2,cusum_up    2024-10'
+>>> out.loc[out["flag"] != "", ["month", "flag", "flag_since"]].head(2).values.tolist()
+[['2024-10', 'rule1,cusum_up', '2024-10'], ['2024-11', 'rule1,rule2,cusum_up', '2024-10']]
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import pandas as pd
 from scipy import stats as _st
+from scipy.special import betaln, gammaln
 
+from casework.analysis import cusum as _cusum
+from casework.analysis import indicators as _ind
 from casework.analysis import panel as _panel
 from casework.analysis import periods as _periods
+
+# the case-level CUSUM stays part of the monitor's API; its code is in analysis.cusum
+from casework.analysis.cusum import bernoulli_cusum, cusum_arl, cusum_threshold  # noqa: F401
+from casework.analysis.stats import safe_ratio
 from casework.base.errors import ParameterError, check_choice
+from casework.model import journeys as _journeys
+from casework.model import schema
 
 #: Tail probability per side equivalent to 3σ.
 TAIL = float(_st.norm.sf(3.0))
@@ -92,239 +101,6 @@ CHARTS = ("auto", "p", "u", "xbar", "xmr", "none")
 
 _OUT_COLS = ["chart", "centre", "lcl", "ucl", "z", "sigma_factor", "phi", "cusum", "flag",
              "flag_since", "side"]
-
-
-# ---------------------------------------------------------------------------------------------
-# Bernoulli / binomial CUSUM
-# ---------------------------------------------------------------------------------------------
-
-
-def _llr(p0: float, p1: float) -> tuple[float, float]:
-    return float(np.log(p1 / p0)), float(np.log((1 - p1) / (1 - p0)))
-
-
-def cusum_arl(p: float, *, p0: float, p1: float, h: float, steps: int = 100) -> float:
-    """Average run length (events until S_t ≥ h) of a Bernoulli CUSUM when the true rate is
-    ``p`` — Markov-chain approximation (Brook & Evans 1972) on a grid of ``steps`` cells per
-    unit of the positive score.
-
-    Examples
-    --------
-    >>> arl0 = cusum_arl(0.1, p0=0.1, p1=0.2, h=4.0)
-    >>> arl1 = cusum_arl(0.2, p0=0.1, p1=0.2, h=4.0)
-    >>> round(arl0), round(arl1)
-    (1893, 75)
-    """
-    a, b = _llr(p0, p1)
-    up_first = a > 0
-    if not up_first:  # downward CUSUM: mirror so the positive step is the event's complement
-        a, b, p = b, a, 1 - p
-    delta = a / steps
-    n = int(np.ceil(h / delta))
-    if n < 1:
-        return 1.0
-    up = steps
-    down = int(round(-b / delta))
-    q = np.zeros((n, n))
-    idx = np.arange(n)
-    tgt_up = idx + up
-    ok = tgt_up < n
-    q[idx[ok], tgt_up[ok]] += p
-    tgt_dn = np.maximum(idx - down, 0)
-    q[idx, tgt_dn] += 1 - p
-    try:
-        arl = np.linalg.solve(np.eye(n) - q, np.ones(n))
-    except np.linalg.LinAlgError:
-        return float("inf")
-    return float(arl[0])
-
-
-@lru_cache(maxsize=512)
-def _threshold(p0: float, p1: float, arl0: float) -> float:
-    a, b = _llr(p0, p1)
-    lo, hi = 0.05, 1.0
-    while cusum_arl(p0, p0=p0, p1=p1, h=hi) < arl0 and hi < 200:
-        lo, hi = hi, hi * 2
-    for _ in range(30):
-        mid = (lo + hi) / 2
-        if cusum_arl(p0, p0=p0, p1=p1, h=mid) < arl0:
-            lo = mid
-        else:
-            hi = mid
-    return hi
-
-
-def cusum_threshold(p0: float, p1: float, *, arl0: float = 2000.0) -> float:
-    """The Bernoulli CUSUM threshold h whose in-control average run length is ``arl0`` events.
-
-    Examples
-    --------
-    >>> h = cusum_threshold(0.05, 0.10, arl0=1000)
-    >>> round(cusum_arl(0.05, p0=0.05, p1=0.10, h=h))  # doctest: +SKIP
-    1000
-    >>> 1.0 < h < 10.0
-    True
-    """
-    if not (0 < p0 < 1 and 0 < p1 < 1) or p0 == p1:
-        raise ParameterError("CUSUM 需要 0 < p0, p1 < 1 且 p0 ≠ p1",
-                             "CUSUM needs 0 < p0, p1 < 1 and p0 != p1")
-    return _threshold(round(float(p0), 6), round(float(p1), 6), float(arl0))
-
-
-def bernoulli_cusum(events, *, p0: float, p1: float, h: float | None = None,
-                    arl0: float = 2000.0, reset: bool = True) -> pd.DataFrame:
-    """Bernoulli CUSUM over a case-level 0/1 stream (domain.md §4).
-
-    W_t = y_t·log(p1/p0) + (1 − y_t)·log((1 − p1)/(1 − p0)); S_t = max(0, S_{t−1} + W_t);
-    a signal when S_t ≥ h. With p1 > p0 it watches for a rise, with p1 < p0 for a fall.
-
-    Parameters
-    ----------
-    events : sequence of 0/1 (bool), in time order
-        E.g. for each approved arrest of one police station, whether it was later changed to
-        bail. Missing values are skipped (S carries over).
-    p0, p1 : float
-        In-control and out-of-control rates.
-    h : float, optional
-        Threshold; default :func:`cusum_threshold` for ``arl0``.
-    reset : bool
-        Restart at 0 after a signal (default), so later signals are new episodes.
-
-    Returns
-    -------
-    DataFrame
-        One row per event: ``y, w, s, signal`` (S_t ≥ h at this event) and ``run_start`` (the
-        position where the current excursion of S above 0 began). ``attrs`` holds ``h``,
-        ``first_signal`` (position of the first signal or None) and ``signal_start`` (its
-        run start).
-
-    Examples
-    --------
-    >>> y = [0] * 30 + [1, 0, 1, 1, 0, 1, 1, 1]
-    >>> out = bernoulli_cusum(y, p0=0.1, p1=0.4, h=3.0)
-    >>> out.attrs["first_signal"], out.attrs["signal_start"]
-    (33, 30)
-    >>> round(float(out["s"].iloc[30]), 3)  # log(0.4/0.1)
-    1.386
-    """
-    y = pd.to_numeric(pd.Series(list(events), dtype="object"), errors="coerce").to_numpy(dtype=float)
-    if h is None:
-        h = cusum_threshold(p0, p1, arl0=arl0)
-    a, b = _llr(p0, p1)
-    n = len(y)
-    w = np.where(np.isnan(y), 0.0, np.where(y > 0, a, b))
-    s = np.zeros(n)
-    sig = np.zeros(n, dtype=bool)
-    start = np.full(n, -1)
-    cur, run = 0.0, -1
-    for t in range(n):
-        if np.isnan(y[t]):
-            s[t], start[t] = cur, run
-            continue
-        nxt = cur + w[t]
-        if nxt <= 0:
-            cur, run = 0.0, -1
-        else:
-            if cur == 0.0:
-                run = t
-            cur = nxt
-        s[t], start[t] = cur, run
-        if cur >= h:
-            sig[t] = True
-            if reset:
-                cur = 0.0
-                run = -1
-    out = pd.DataFrame({"y": y, "w": w, "s": s, "signal": sig,
-                        "run_start": pd.array(np.where(start >= 0, start, -1), dtype="Int64")})
-    out.loc[out["run_start"] < 0, "run_start"] = pd.NA
-    first = int(np.argmax(sig)) if sig.any() else None
-    out.attrs.update(h=float(h), first_signal=first,
-                     signal_start=(int(out["run_start"].iloc[first]) if first is not None else None))
-    return out
-
-
-def _siegmund_arl(mu: float, sd: float, h: float) -> float:
-    """Siegmund's approximation of the ARL of a CUSUM whose increments have mean ``mu`` < 0 and
-    standard deviation ``sd``, threshold ``h``."""
-    if sd <= 0:
-        return float("inf")
-    d = mu / sd
-    b = h / sd + 1.166
-    if abs(d) < 1e-9:
-        return b * b
-    return float((np.exp(-2 * d * b) + 2 * d * b - 1) / (2 * d * d))
-
-
-def _aggregated_threshold(mu: float, sd: float, arl0: float) -> float:
-    """Threshold h with Siegmund ARL = ``arl0`` steps (months) for increments (mu, sd)."""
-    if sd <= 0 or mu >= 0:
-        return float("inf")
-    lo, hi = 0.0, sd
-    while _siegmund_arl(mu, sd, hi) < arl0 and hi < 1e9:
-        lo, hi = hi, hi * 2
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if _siegmund_arl(mu, sd, mid) < arl0:
-            lo = mid
-        else:
-            hi = mid
-    return hi
-
-
-def _binomial_threshold(p0: float, p1: float, n: float, arl0: float, factor: float = 1.0) -> float:
-    """h for the monthly binomial CUSUM; ``factor`` (Laney σ_z) inflates the increments' sd."""
-    a, b = _llr(p0, p1)
-    mu = n * (p0 * (a - b) + b)
-    sd = np.sqrt(n * p0 * (1 - p0)) * abs(a - b) * factor
-    return _aggregated_threshold(mu, sd, arl0)
-
-
-def _poisson_threshold(u0: float, u1: float, n: float, arl0: float, factor: float = 1.0) -> float:
-    """h for the monthly Poisson CUSUM; ``factor`` (Laney σ_z) inflates the increments' sd."""
-    a = np.log(u1 / u0)
-    mu = u0 * n * a - (u1 - u0) * n
-    sd = np.sqrt(u0 * n) * abs(a) * factor
-    return _aggregated_threshold(mu, sd, arl0)
-
-
-def _cusum_path(w, valid, h):
-    """Accumulate per-month CUSUM scores ``w`` (months where ``valid`` is false carry S over);
-    returns S_t, signal flags and run starts (indices, −1 outside a run). S restarts at 0 after
-    each signal."""
-    T = len(w)
-    s = np.zeros(T)
-    sig = np.zeros(T, dtype=bool)
-    start = np.full(T, -1)
-    cur, run = 0.0, -1
-    for t in range(T):
-        if valid[t]:
-            nxt = cur + w[t]
-            if nxt <= 0:
-                cur, run = 0.0, -1
-            else:
-                if cur == 0.0:
-                    run = t
-                cur = nxt
-        s[t], start[t] = cur, run
-        if valid[t] and cur >= h:
-            sig[t] = True
-            cur, run = 0.0, -1
-    return s, sig, start
-
-
-def _binomial_cusum(k, n, p0, p1, h):
-    """Monthly (aggregated) CUSUM; returns S_t, signal flags and run starts (indices)."""
-    a, b = _llr(p0, p1)
-    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
-    with np.errstate(invalid="ignore"):
-        return _cusum_path(k * a + (n - k) * b, ~np.isnan(k) & ~np.isnan(n) & (n > 0), h)
-
-
-def _poisson_cusum(k, n, u0, u1, h):
-    """Poisson CUSUM on counts k with exposures n: W = k·log(u1/u0) − (u1 − u0)·n."""
-    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
-    with np.errstate(invalid="ignore"):
-        return _cusum_path(k * np.log(u1 / u0) - (u1 - u0) * n, ~np.isnan(k) & (n > 0), h)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,7 +148,10 @@ def _rules_arrays(z, eligible, rule1) -> dict:
     T = len(z)
     valid = ~np.isnan(z)
     elig = valid.copy() if eligible is None else (np.asarray(eligible, dtype=bool) & valid)
-    r1 = (np.abs(np.nan_to_num(z)) > 3) & valid if rule1 is None else np.asarray(rule1, bool) & valid
+    if rule1 is None:
+        r1 = (np.abs(np.nan_to_num(z)) > 3) & valid
+    else:
+        r1 = np.asarray(rule1, bool) & valid
     out = {f"rule{i}": np.zeros(T, dtype=bool) for i in range(1, 6)}
     since = {f"rule{i}": np.full(T, -1) for i in range(1, 6)}
     out["rule1"] = r1
@@ -446,7 +225,8 @@ def _baseline_mask(T: int, baseline) -> np.ndarray:
         return m
     m = np.asarray(baseline, dtype=bool)
     if len(m) != T:
-        raise ParameterError("baseline 掩码长度应等于月份数", "baseline mask must have one entry per month")
+        raise ParameterError("baseline 掩码长度应等于月份数",
+                             "baseline mask must have one entry per month")
     return m
 
 
@@ -460,9 +240,9 @@ def chart_for(indicator) -> str:
 
     ``p`` (rates with a binomial denominator), ``u`` (counts per day of the month, events per
     unit of the denominator, ratios of counts such as 诉前羁押率 definition A — their extra
-    variance is left to the Laney adjustment), ``xbar`` (means, limits from the within-month standard
-    deviation and each month's n), ``none`` (medians and stock counts such as 在办/上期积存,
-    which are autocorrelated by construction: shown without limits or flags).
+    variance is left to the Laney adjustment), ``xbar`` (means, limits from the within-month
+    standard deviation and each month's n), ``none`` (medians and stock counts such as
+    在办/上期积存, which are autocorrelated by construction: shown without limits or flags).
 
     Examples
     --------
@@ -470,8 +250,6 @@ def chart_for(indicator) -> str:
     ...                         "prosecution_review_days_mean", "pending_prosecution_review")]
     ['p', 'u', 'xbar', 'none']
     """
-    from casework.analysis import indicators as _ind
-
     ind = _ind.get(indicator)
     if ind.kind == "rate":
         return "p" if ind.ci == "wilson" else "u"
@@ -500,8 +278,6 @@ def _empty_res(T: int) -> dict:
 def _betabinom_limits(n, a: float, b: float, tail: float):
     """Lower and upper ``tail`` quantiles of BetaBinomial(n_t, a, b) for each n_t (vectorised
     over the distinct n; scipy's generic discrete ppf is too slow for thousands of series)."""
-    from scipy.special import betaln, gammaln
-
     n = np.asarray(n, dtype=float)
     lo = np.zeros(len(n))
     hi = np.zeros(len(n))
@@ -607,18 +383,18 @@ def _series_chart(k, n, value, se, *, chart: str, per_unit: bool, baseline, dire
                 p_up = odds * odds_ratio / (1 + odds * odds_ratio)
                 p_dn = (odds / odds_ratio) / (1 + odds / odds_ratio)
                 if direction in ("lower_better", "range"):
-                    h = _binomial_threshold(c, p_up, nbar, arl0, factor)
-                    cus_up = _binomial_cusum(k, n, c, p_up, h)
+                    h = _cusum.monthly_binomial_threshold(c, p_up, nbar, arl0, factor)
+                    cus_up = _cusum.monthly_binomial_cusum(k, n, c, p_up, h)
                 if direction in ("higher_better", "range"):
-                    h = _binomial_threshold(c, p_dn, nbar, arl0, factor)
-                    cus_dn = _binomial_cusum(k, n, c, p_dn, h)
+                    h = _cusum.monthly_binomial_threshold(c, p_dn, nbar, arl0, factor)
+                    cus_dn = _cusum.monthly_binomial_cusum(k, n, c, p_dn, h)
             elif chart == "u" and c > 0:
                 if direction in ("lower_better", "range"):
-                    h = _poisson_threshold(c, c * rate_ratio, nbar, arl0, factor)
-                    cus_up = _poisson_cusum(k, n, c, c * rate_ratio, h)
+                    h = _cusum.monthly_poisson_threshold(c, c * rate_ratio, nbar, arl0, factor)
+                    cus_up = _cusum.monthly_poisson_cusum(k, n, c, c * rate_ratio, h)
                 if direction in ("higher_better", "range"):
-                    h = _poisson_threshold(c, c / rate_ratio, nbar, arl0, factor)
-                    cus_dn = _poisson_cusum(k, n, c, c / rate_ratio, h)
+                    h = _cusum.monthly_poisson_threshold(c, c / rate_ratio, nbar, arl0, factor)
+                    cus_dn = _cusum.monthly_poisson_cusum(k, n, c, c / rate_ratio, h)
     elif chart == "xbar":
         x = value.astype(float)
         valid = ~np.isnan(x) & (n > 0)
@@ -727,7 +503,15 @@ _STANDARD = {"indicator", "name_zh", "kind", "count_unit", "unit_zh", "direction
              "value_ci_upper", "value_se", "ci"}
 
 
-def _keys_of(df: pd.DataFrame) -> list[str]:
+def keys_of(df: pd.DataFrame) -> list[str]:
+    """Group-key columns of a monthly frame: every column that is neither a standard column of
+    :func:`casework.analysis.panel.monthly` nor one :func:`control_chart` adds.
+
+    Examples
+    --------
+    >>> keys_of(pd.DataFrame(columns=["unit_code", "indicator", "month", "value", "flag"]))
+    ['unit_code']
+    """
     return [c for c in df.columns if c not in _STANDARD and c not in _OUT_COLS]
 
 
@@ -741,8 +525,8 @@ def control_chart(monthly: pd.DataFrame, *, chart: str = "auto", baseline="auto"
     Parameters
     ----------
     monthly : DataFrame
-        Output of :func:`casework.analysis.panel.monthly` (or any frame with ``indicator``, ``month``
-        and ``numerator``/``denominator`` or ``value``; optional ``kind``, ``direction``,
+        Output of :func:`casework.analysis.panel.monthly` (or any frame with ``indicator``,
+        ``month`` and ``numerator``/``denominator`` or ``value``; optional ``kind``, ``direction``,
         ``value_se``; other non-standard columns are group keys).
     chart : {"auto", "p", "u", "xbar", "xmr", "none"}
         ``auto`` picks by indicator (:func:`chart_for`).
@@ -773,8 +557,6 @@ def control_chart(monthly: pd.DataFrame, *, chart: str = "auto", baseline="auto"
     for r in rules:
         check_choice("rules", r, [k for k in RULES if k.startswith("rule")])
     if "value" not in monthly.columns and {"numerator", "denominator"} <= set(monthly.columns):
-        from casework.analysis.stats import safe_ratio
-
         monthly = monthly.assign(value=safe_ratio(monthly["numerator"], monthly["denominator"]))
     need = {"indicator", "month", "value"}
     if not need <= set(monthly.columns):
@@ -782,7 +564,7 @@ def control_chart(monthly: pd.DataFrame, *, chart: str = "auto", baseline="auto"
                              "monthly frame needs indicator, month and value columns")
     if monthly.empty:
         return monthly.assign(**{c: pd.Series(dtype="float64") for c in _OUT_COLS})
-    keys = _keys_of(monthly)
+    keys = keys_of(monthly)
     df = monthly.sort_values([*keys, "indicator", "month"], kind="stable").reset_index(drop=True)
     N = len(df)
 
@@ -798,8 +580,6 @@ def control_chart(monthly: pd.DataFrame, *, chart: str = "auto", baseline="auto"
     month_codes = df["month"].astype(str).to_numpy()
     days = {m: _periods.parse(m).n_days for m in set(month_codes)}
     DAYS = np.array([days[m] for m in month_codes], dtype=float)
-    from casework.analysis import indicators as _ind
-
     reg = _ind.registry()
     out = {c: np.full(N, np.nan) for c in ("centre", "lcl", "ucl", "z", "sigma_factor", "phi",
                                            "cusum")}
@@ -904,10 +684,10 @@ def flags(charted: pd.DataFrame, *, since=None) -> pd.DataFrame:
     cols = ["indicator", "flag_since", "first_month", "last_month", "months_flagged", "rules",
             "rules_zh", "side", "adverse", "direction", "count_unit", "last_value"]
     if charted.empty or not (charted["flag"].astype(str) != "").any():
-        keys = _keys_of(charted.drop(columns=[c for c in _OUT_COLS if c in charted.columns]))
+        keys = keys_of(charted.drop(columns=[c for c in _OUT_COLS if c in charted.columns]))
         return pd.DataFrame(columns=[*keys, *cols])
     base_cols = [c for c in charted.columns if c not in _OUT_COLS]
-    keys = _keys_of(charted[base_cols])
+    keys = keys_of(charted[base_cols])
     hit = charted[charted["flag"].astype(str) != ""].copy()
     hit["flag_since"] = hit["flag_since"].astype("string").fillna(hit["month"].astype("string"))
     rows = []
@@ -947,98 +727,13 @@ def flags(charted: pd.DataFrame, *, since=None) -> pd.DataFrame:
     if since is not None:
         cut = _periods.parse(since).months()[0].code
         out = out[out["last_month"] >= cut]
-    return out.sort_values(["last_month", "indicator"], ascending=[False, True]).reset_index(drop=True)
+    return out.sort_values(["last_month", "indicator"],
+                           ascending=[False, True]).reset_index(drop=True)
 
 
 def _month_no(code) -> int:
     p = _periods.parse(str(code))
     return p.start.year * 12 + p.start.month - 1
-
-
-def _year_out_scores(y: np.ndarray, trend: np.ndarray, period: int, threshold: float):
-    """Surprise of each month against the same calendar month of the *other* years (after
-    removing the STL trend), in robust standard deviations; outliers are removed one at a
-    time (largest first) so that one spike does not distort its siblings."""
-    d = y - trend
-    T = len(y)
-    out = np.zeros(T, dtype=bool)
-    floor = np.sqrt(np.clip(trend, 1, None))
-    score = np.zeros(T)
-    for _ in range(max(1, T // 6)):
-        r = np.full(T, np.nan)
-        for t in range(T):
-            sib = [d[u] for u in range(t % period, T, period) if u != t and not out[u]]
-            if sib:
-                r[t] = d[t] - float(np.mean(sib))
-        ok = ~np.isnan(r) & ~out
-        if ok.sum() < 3:
-            break
-        mad = 1.4826 * float(np.median(np.abs(r[ok] - np.median(r[ok]))))
-        score = r / np.maximum(mad, floor)
-        cand = np.where(ok, np.abs(score), -np.inf)
-        t = int(np.argmax(cand))
-        if cand[t] <= threshold:
-            break
-        out[t] = True
-    return score, out
-
-
-def seasonal(monthly: pd.DataFrame, *, period: int = 12, robust: bool = True,
-             threshold: float = 3.5) -> pd.DataFrame:
-    """STL seasonal decomposition (statsmodels) of monthly count series, with outlier months.
-
-    Each series (group × indicator, counts only) with at least two full seasons is split into
-    ``trend``, ``seasonal`` and ``remainder`` (robust STL). A month is flagged ``"stl"`` when,
-    after removing the trend, it differs from the same calendar month of the other years by
-    more than ``threshold`` robust standard deviations (1.4826·MAD, but at least the Poisson
-    √trend) — a leave-year-out comparison, because with two or three years of data STL alone
-    can fold one unusual month into its seasonal or trend component. ``surprise`` holds that
-    standardised difference. Shorter series are returned with NaN components and no flag.
-
-    Returns
-    -------
-    DataFrame
-        The input columns plus ``trend``, ``seasonal``, ``remainder``, ``seasonally_adjusted``,
-        ``surprise``, ``flag`` and ``flag_since``.
-
-    Examples
-    --------
-    >>> import numpy as np, pandas as pd
-    >>> months = pd.period_range("2022-01", periods=36, freq="M").strftime("%Y-%m")
-    >>> season = np.tile([30, 20, 40, 42, 41, 40, 39, 40, 41, 42, 40, 45], 3)
-    >>> v = season + np.random.default_rng(1).normal(0, 3, 36); v[30] += 40
-    >>> df = pd.DataFrame({"indicator": "accepted_prosecution_review", "kind": "count",
-    ...                    "month": months, "value": v})
-    >>> out = seasonal(df)
-    >>> out.loc[out["flag"] == "stl", "month"].tolist()
-    ['2024-07']
-    """
-    from statsmodels.tsa.seasonal import STL
-
-    keys = _keys_of(monthly)
-    df = monthly.sort_values([*keys, "indicator", "month"], kind="stable").reset_index(drop=True)
-    pieces = []
-    for _, g in df.groupby([*keys, "indicator"], sort=False, dropna=False):
-        out = g.copy()
-        for c in ("trend", "seasonal", "remainder", "seasonally_adjusted", "surprise"):
-            out[c] = np.nan
-        out["flag"] = ""
-        out["flag_since"] = pd.NA
-        y = pd.to_numeric(g["value"], errors="coerce").astype(float)
-        is_count = ("kind" not in g.columns) or (str(g["kind"].iloc[0]) == "count")
-        if is_count and len(y) >= 2 * period and not y.isna().any():
-            fit = STL(y.to_numpy(), period=period, robust=robust).fit()
-            trend = np.asarray(fit.trend)
-            out["trend"], out["seasonal"], out["remainder"] = trend, fit.seasonal, fit.resid
-            out["seasonally_adjusted"] = y.to_numpy() - np.asarray(fit.seasonal)
-            score, hit = _year_out_scores(y.to_numpy(), trend, period, threshold)
-            out["surprise"] = score
-            out.loc[hit, "flag"] = "stl"
-            out.loc[hit, "flag_since"] = g["month"].to_numpy()[hit]
-        pieces.append(out)
-    res = pd.concat(pieces, ignore_index=True)
-    res["flag_since"] = res["flag_since"].astype("string")
-    return res
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1098,11 +793,7 @@ def watch(records, *, end, indicators=TRENDS, groupings=tuple(GROUPINGS), months
     kw = dict(indicators=indicators, start=ms[0], end=ms[-1], journeys=journeys,
               count_unit=count_unit)
     if journeys is None and not isinstance(records, (str,)) and hasattr(records, "columns"):
-        from casework.analysis import indicators as _ind
-
         if any(_ind.get(c).table == "journeys" for c in _ind.resolve(indicators)):
-            from casework.model import journeys as _journeys
-
             kw["journeys"] = _journeys.build(records)
     total = control_chart(_panel.monthly(records, **kw), **chart_options)
     episodes = [flags(total).assign(dimension="总体", group="总体")]
@@ -1116,7 +807,8 @@ def watch(records, *, end, indicators=TRENDS, groupings=tuple(GROUPINGS), months
         ch = control_chart(_panel.monthly(records, by=key, **kw), **chart_options)
         f = flags(ch)
         if len(f):
-            f = f.assign(dimension=GROUPINGS.get(key, key), group=_group_labels(records, key, f[key]))
+            f = f.assign(dimension=GROUPINGS.get(key, key),
+                         group=_group_labels(records, key, f[key]))
             f = f.drop(columns=[key])
         episodes.append(f)
         scanned.append(key)
@@ -1134,8 +826,6 @@ def watch(records, *, end, indicators=TRENDS, groupings=tuple(GROUPINGS), months
 
 def _group_labels(records, key: str, values: pd.Series) -> pd.Series:
     """Display names of group values: charge groups in Chinese, units by their names."""
-    from casework.model import schema
-
     if key == "charge_group":
         return values.map(lambda v: schema.label("charge_group", v) if isinstance(v, str) else v
                           ).astype("string")
@@ -1159,98 +849,3 @@ def recent_start(period, months: int = 3) -> str:
     back = _periods.trailing_months(p, max(1, int(months)))[0]
     first = p.months()[0]
     return min(first.code, back.code)
-
-
-#: ``page.table`` options for :func:`flag_table` (it holds no person counts to suppress).
-FLAG_TABLE_PROTECT = {"counts": []}
-
-
-def flag_table(flags_frame: pd.DataFrame, *, since=None, top: int = 20) -> pd.DataFrame:
-    """Display table of flagged episodes (存在问题): 维度, 对象, 指标, 起始月份, 最近月份,
-    信号月数, 方向, 规则, 最近值.
-
-    Examples
-    --------
-    >>> f = pd.DataFrame([{"dimension": "派出所", "group": "新华派出所",
-    ...     "indicator": "post_arrest_bail_rate", "flag_since": "2024-04", "first_month": "2024-04",
-    ...     "last_month": "2024-06", "months_flagged": 3, "rules": "rule1",
-    ...     "rules_zh": "超出控制限（3σ）", "side": 1, "adverse": True, "last_value": 0.35}])
-    >>> [str(v) for v in flag_table(f).iloc[0]]
-    ['派出所', '新华派出所', '捕后取保候审率', '2024年4月', '2024年6月', '3', '偏高（需关注）', '超出控制限（3σ）', '35.0%']
-    """
-    from casework.analysis import indicators as _ind
-    from casework.present import narrative
-
-    cols = ["维度", "对象", "指标", "起始月份", "最近月份", "信号月数", "方向", "规则", "最近值"]
-    if flags_frame is None or flags_frame.empty:
-        return pd.DataFrame(columns=cols)
-    f = flags_frame
-    if since is not None:
-        cut = _periods.parse(since).months()[0].code
-        f = f[f["last_month"] >= cut]
-    f = f.sort_values(["adverse", "last_month", "months_flagged"], ascending=False,
-                      kind="stable").head(top)
-    rows = []
-    for _, r in f.iterrows():
-        ind = _ind.get(r["indicator"])
-        side = "偏高" if r["side"] > 0 else "偏低" if r["side"] < 0 else "异常"
-        rows.append([
-            r.get("dimension", ""), r.get("group", ""), ind.name_zh,
-            _periods.parse(r["flag_since"]).label_zh, _periods.parse(r["last_month"]).label_zh,
-            int(r["months_flagged"]), side + ("（需关注）" if r["adverse"] else ""), r["rules_zh"],
-            narrative.fmt_value(r["last_value"], kind=ind.kind,
-                                count_unit=(r.get("count_unit") if isinstance(r.get("count_unit"), str)
-                                            else ind.default_unit),
-                                unit_zh=ind.unit_zh if ind.kind in ("mean", "median") else None),
-        ])
-    return pd.DataFrame(rows, columns=cols)
-
-
-def trend_grid(charted: pd.DataFrame, *, indicators=None, ncols: int = 2):
-    """Small multiples of 24-month trends with centre line, control limits and flagged months
-    (drawing only: one :func:`casework.present.plotting.trend_chart` per indicator).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-
-    Examples
-    --------
-    >>> months = pd.period_range("2023-01", periods=24, freq="M").strftime("%Y-%m")
-    >>> ch = control_chart(pd.DataFrame({"indicator": "non_arrest_rate", "kind": "rate",
-    ...     "direction": "range", "month": months, "numerator": 30, "denominator": 100}))
-    >>> from casework import plotting
-    >>> _ = plotting.set_style()
-    >>> fig = trend_grid(ch)
-    >>> len(fig.axes), fig.axes[0].get_title()
-    (1, '不捕率')
-    >>> import matplotlib.pyplot as plt; plt.close(fig)
-    """
-    import matplotlib.pyplot as plt
-
-    from casework.analysis import indicators as _ind
-    from casework.present import plotting
-
-    codes = list(dict.fromkeys(charted["indicator"])) if indicators is None else list(indicators)
-    codes = [c for c in codes if (charted["indicator"] == c).any()]
-    n = max(1, len(codes))
-    ncols = max(1, min(ncols, n))
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(plotting.FIGSIZE[0] * ncols / 1.35,
-                                                    plotting.FIGSIZE[1] * nrows / 1.25),
-                             squeeze=False)
-    for ax, code in zip(axes.flat, codes):
-        d = charted[charted["indicator"] == code].assign(
-            flagged=lambda x: x["flag"].astype(str) != "")
-        ind = _ind.get(code)
-        plotting.trend_chart(d, y="value", centre="centre", lower="lcl", upper="ucl",
-                             flag="flagged", percent=ind.kind == "rate", title=ind.label(
-                                 str(d["count_unit"].iloc[0]) if "count_unit" in d else None),
-                             ax=ax)
-        ax.tick_params(axis="x", labelrotation=45, labelsize="small")
-        if ax.get_legend() is not None and ax is not axes.flat[0]:
-            ax.get_legend().remove()
-    for ax in list(axes.flat)[len(codes):]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    return fig

@@ -26,7 +26,7 @@ Values: rates are proportions (0–1); counts have ``denominator`` NaN and ``val
 Examples
 --------
 >>> import pandas as pd
->>> from casework import panel
+>>> from casework.analysis import panel
 >>> recs = pd.DataFrame({
 ...     "unit_code": ["U1"] * 4, "stage": ["arrest_review"] * 4,
 ...     "dept_case_no": ["A1", "A1", "A2", "A3"], "person_id": ["P1", "P2", "P3", "P4"],
@@ -35,8 +35,10 @@ Examples
 ...     "decision": ["arrest_approved", "non_arrest", "non_arrest", "arrest_approved"]})
 >>> out = panel.compute(recs, indicators=["non_arrest_rate", "closed_arrest_review"],
 ...                     period="2024-05")
->>> out[["indicator", "numerator", "denominator", "value"]].to_string(index=False)
-'           indicator  numerator  denominator  value\\n     non_arrest_rate        2.0          4.0    0.5\\nclosed_arrest_review        4.0          NaN    4.0'
+>>> print(out[["indicator", "numerator", "denominator", "value"]].to_string(index=False))
+           indicator  numerator  denominator  value
+     non_arrest_rate        2.0          4.0    0.5
+closed_arrest_review        4.0          NaN    4.0
 >>> panel.compute(recs, indicators="non_arrest_rate", period="2024-05",
 ...               count_unit="case")["value"].round(3).tolist()
 [0.667]
@@ -55,9 +57,10 @@ from scipy import stats as _st
 
 from casework.analysis import indicators as _ind
 from casework.analysis import periods as _periods
-from casework.model import schema
-from casework.base.errors import DataError, ParameterError, check_choice
 from casework.analysis.stats import safe_ratio, wilson_interval
+from casework.base.errors import DataError, ParameterError, check_choice
+from casework.model import journeys as _journeys
+from casework.model import schema
 
 #: Columns that identify a case (件) in each table.
 CASE_KEY = {"records": "dept_case_no", "journeys": "unified_case_no"}
@@ -84,7 +87,8 @@ def _columns_of(src) -> list[str]:
     if src is None:
         return []
     if _is_path(src):
-        return [r[0] for r in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet({_lit(src)})").fetchall()]
+        query = f"DESCRIBE SELECT * FROM read_parquet({_lit(src)})"
+        return [r[0] for r in duckdb.sql(query).fetchall()]
     return list(src.columns)
 
 
@@ -123,8 +127,6 @@ def _prepare_journeys(journeys, records, needed: bool):
         if sibling.exists():
             return sibling
         records = pd.read_parquet(records)
-    from casework.model import journeys as _journeys
-
     return _journeys.build(records)
 
 
@@ -214,7 +216,8 @@ def _query(source: str, table: str, group: str, unit: str, parts: dict[str, _ind
     if group == _STATE:
         head = f"WITH {_windows_cte(windows)}\n"
         closed = f"coalesce(t.closed_on, {_FAR})"
-        frm = (f"FROM {source} AS t JOIN _w AS w ON t.accepted_on < w._next AND {closed} >= w._start\n"
+        frm = (f"FROM {source} AS t JOIN _w AS w "
+               f"ON t.accepted_on < w._next AND {closed} >= w._start\n"
                f"WHERE t.accepted_on < {hi} AND {closed} >= {lo}\n")
         win = "w._window"
     else:
@@ -224,7 +227,8 @@ def _query(source: str, table: str, group: str, unit: str, parts: dict[str, _ind
             head, frm, win = "", f"FROM {source} AS t\n{where}", f"date_trunc('month', {col})"
         else:
             head = f"WITH {_windows_cte(windows)}\n"
-            frm = f"FROM {source} AS t JOIN _w AS w ON {col} >= w._start AND {col} < w._next\n{where}"
+            frm = (f"FROM {source} AS t JOIN _w AS w ON {col} >= w._start AND {col} < w._next\n"
+                   f"{where}")
             win = "w._window"
     if unit == "person":
         aggs = ",\n  ".join(_agg_person(pid, p, conds[pid]) for pid, p in parts.items())
@@ -298,8 +302,9 @@ def _journeys_view(name: str, jcols: list[str], rcols: list[str], by, journeys_s
     absent = [k for k in missing if k not in rcols]
     if absent:
         raise ParameterError(
-            f"分组字段 {', '.join(absent)} 不在数据中", f"grouping column(s) {', '.join(absent)} not "
-            f"found in records or journeys", hint="可用字段见 casework.model.schema / see casework.model.schema")
+            f"分组字段 {', '.join(absent)} 不在数据中",
+            f"grouping column(s) {', '.join(absent)} not found in records or journeys",
+            hint="可用字段见 casework.model.schema / see casework.model.schema")
     first, second = (("a", "p") if name == "journeys_a" else ("p", "a"))
     sel = ", ".join(f"coalesce({first}.{_q(k)}, {second}.{_q(k)}) AS {_q(k)}" for k in missing)
     sub = "SELECT unit_code, dept_case_no, person_id, " + ", ".join(_q(k) for k in missing)
@@ -379,7 +384,8 @@ def _run(plan: _Plan, by, windows, monthly: bool, srcs: _Sources) -> pd.DataFram
         except duckdb.Error as err:
             raise ParameterError(
                 f"指标表达式无法执行：{err}", f"indicator expression failed in DuckDB: {err}",
-                hint="检查自定义指标的 SQL 表达式与列名 / check the SQL of user indicators") from None
+                hint="检查自定义指标的 SQL 表达式与列名 / check the SQL of user indicators",
+            ) from None
     con.close()
     keys = list(by) + ["_window"]
     # the grid: every group seen in any query × every window
@@ -461,7 +467,8 @@ def _values(wide: pd.DataFrame, plan: _Plan, ind: _ind.Indicator, alpha: float) 
         value = safe_ratio(num, den)
         ss = _resolve_part(wide, plan, code, "sumsq", "")
         with np.errstate(invalid="ignore", divide="ignore"):
-            var = np.where(den > 1, (ss - num * num / np.where(den > 0, den, 1)) / (den - 1), np.nan)
+            var = np.where(den > 1, (ss - num * num / np.where(den > 0, den, 1)) / (den - 1),
+                           np.nan)
             sd = np.sqrt(np.clip(var, 0, None))
             se = sd / np.sqrt(den)
             if ind.ci == "normal":
@@ -504,8 +511,8 @@ def _p_value(ind: _ind.Indicator, cur: pd.DataFrame, base: pd.DataFrame, t_cur: 
             out = np.minimum(1.0, 2 * np.minimum(lower, upper))
             return np.where(tot > 0, out, np.nan)
         if ind.kind == "mean" and ind.ci == "normal":
-            m1, s1, n1 = cur["value"].to_numpy(), cur["_sd"].to_numpy(), cur["denominator"].to_numpy()
-            m0, s0, n0 = base["value"].to_numpy(), base["_sd"].to_numpy(), base["denominator"].to_numpy()
+            m1, s1, n1 = (cur[c].to_numpy() for c in ("value", "_sd", "denominator"))
+            m0, s0, n0 = (base[c].to_numpy() for c in ("value", "_sd", "denominator"))
             se = np.sqrt(s1 ** 2 / n1 + s0 ** 2 / n0)
             z = (m1 - m0) / se
             out = 2 * _st.norm.sf(np.abs(z))
@@ -527,7 +534,8 @@ def _normalise_by(by) -> tuple[str, ...]:
     by = tuple(by)
     for k in by:
         if not isinstance(k, str):
-            raise ParameterError(f"分组字段应为列名：{k!r}", f"grouping keys must be column names: {k!r}")
+            raise ParameterError(f"分组字段应为列名：{k!r}",
+                                 f"grouping keys must be column names: {k!r}")
     return by
 
 
@@ -604,8 +612,11 @@ def compute(records, *, indicators, by=(), period, journeys=None, count_unit: st
     ...     "accepted_on": pd.to_datetime(["2023-05-02", "2024-05-02", "2024-05-03"])})
     >>> out = compute(recs, indicators="accepted_prosecution_review", by="unit_code",
     ...               period="2024-05")
-    >>> out[["unit_code", "value", "year_ago_value", "year_ago_change"]].to_string(index=False)
-    'unit_code  value  year_ago_value  year_ago_change\\n       U1    1.0             1.0              0.0\\n       U2    1.0             0.0              NaN'
+    >>> print(out[["unit_code", "value", "year_ago_value", "year_ago_change"]].to_string(
+    ...     index=False))
+    unit_code  value  year_ago_value  year_ago_change
+           U1    1.0             1.0              0.0
+           U2    1.0             0.0              NaN
     """
     by, plan, srcs = _setup(records, indicators, by, journeys, count_unit, extra)
     p = _periods.parse(period)
@@ -681,8 +692,11 @@ def monthly(records, *, indicators, by=(), start, end, journeys=None, count_unit
     ...     "closed_on": pd.to_datetime(["2024-01-09", "2024-01-10", "2024-03-11"]),
     ...     "decision": ["non_arrest", "arrest_approved", "arrest_approved"]})
     >>> m = monthly(recs, indicators="non_arrest_rate", start="2024-01", end="2024-03")
-    >>> m[["month", "numerator", "denominator", "value"]].to_string(index=False)
-    '  month  numerator  denominator  value\\n2024-01        1.0          2.0    0.5\\n2024-02        0.0          0.0    NaN\\n2024-03        0.0          1.0    0.0'
+    >>> print(m[["month", "numerator", "denominator", "value"]].to_string(index=False))
+      month  numerator  denominator  value
+    2024-01        1.0          2.0    0.5
+    2024-02        0.0          0.0    NaN
+    2024-03        0.0          1.0    0.0
     """
     by, plan, srcs = _setup(records, indicators, by, journeys, count_unit, extra)
     months = _periods.month_range(start, end)
@@ -730,8 +744,10 @@ def sql(*, indicators, by=(), period=None, start=None, end=None, count_unit: str
     Examples
     --------
     >>> text = sql(indicators="non_arrest_rate", period="2024-05", records="r.parquet")
-    >>> print(text.splitlines()[2])
-      count(*) FILTER (WHERE (stage = 'arrest_review') AND (decision IN ('arrest_approved', 'non_arrest')) AND (decision = 'non_arrest')) AS p0,
+    >>> print(text.splitlines()[2].replace(" AND ", " AND\\n    "))
+      count(*) FILTER (WHERE (stage = 'arrest_review') AND
+        (decision IN ('arrest_approved', 'non_arrest')) AND
+        (decision = 'non_arrest')) AS p0,
     """
     by = _normalise_by(by)
     inds = _ind.resolve(indicators, extra=extra)
@@ -739,13 +755,15 @@ def sql(*, indicators, by=(), period=None, start=None, end=None, count_unit: str
     if period is not None:
         p = _periods.parse(period)
         pers = [p, p.previous(), p.year_ago()]
-        windows = list({x.code: (x.code, x.start, x.end + pd.Timedelta(days=1)) for x in pers}.values())
+        windows = list({x.code: (x.code, x.start, x.end + pd.Timedelta(days=1))
+                        for x in pers}.values())
         monthly_ = False
     else:
         months = _periods.month_range(start, end)
         windows = [(m.code, m.start, m.end + pd.Timedelta(days=1)) for m in months]
         monthly_ = True
-    names = {"records": f"read_parquet({_lit(records)})", "journeys": f"read_parquet({_lit(journeys)})"}
+    names = {"records": f"read_parquet({_lit(records)})",
+             "journeys": f"read_parquet({_lit(journeys)})"}
     rcols = schema.column_names("records")
     jcols = schema.column_names("journeys")
     texts = []
@@ -758,7 +776,7 @@ def sql(*, indicators, by=(), period=None, start=None, end=None, count_unit: str
 
 
 # ---------------------------------------------------------------------------------------------
-# The periodic overview (按期分析): display tables
+# The periodic overview (按期分析): the rows its tables show
 # ---------------------------------------------------------------------------------------------
 
 #: Headline counts of the periodic overview, by business line.
@@ -766,90 +784,20 @@ HEADLINE = ("accepted_arrest_review", "closed_arrest_review", "pending_arrest_re
             "accepted_prosecution_review", "closed_prosecution_review",
             "pending_prosecution_review", "judged")
 
-_LINES = (("arrest_review", "accepted_arrest_review", "closed_arrest_review", "pending_arrest_review"),
-          ("prosecution_review", "accepted_prosecution_review", "closed_prosecution_review",
-           "pending_prosecution_review"))
+#: Business lines of the overview: (stage, accepted, closed, pending-at-end indicator codes).
+LINES = (("arrest_review", "accepted_arrest_review", "closed_arrest_review",
+          "pending_arrest_review"),
+         ("prosecution_review", "accepted_prosecution_review", "closed_prosecution_review",
+          "pending_prosecution_review"))
+
+#: Count indicators of the overview's composition tables, by grouping column.
+COMPOSITION = {"department": ("accepted_arrest_review", "accepted_prosecution_review"),
+               "charge": ("accepted_prosecution_review",)}
 
 
-def _assessment(row) -> str:
-    """Direction-aware verdict of the 同比 change: ▲/▼ with 向好 or 需关注 beyond noise, 平稳
-    within noise, 上升/下降（区间判断） for range indicators, — when missing or not testable."""
-    from casework.present import narrative
-
-    change, notable = row.get("year_ago_change"), row.get("year_ago_notable")
-    if narrative._missing(change):
-        return "—"
-    if "year_ago_p_value" in row and narrative._missing(row.get("year_ago_p_value")):
-        return "—"  # not testable (stock counts, medians, ratios)
-    if not bool(notable):
-        return "平稳"
-    direction = row.get("direction", "range")
-    if direction == "range":
-        return "上升（区间判断）" if change > 0 else "下降（区间判断）"
-    adverse = (change > 0) == (direction == "lower_better")
-    arrow = "▲" if change > 0 else "▼"
-    return arrow + ("需关注" if adverse else "向好")
-
-
-def _int_or_na(v):
-    from casework.present import narrative
-
-    return pd.NA if narrative._missing(v) else int(round(float(v)))
-
-
-def _display_rows(rows: pd.DataFrame, *, counts: bool = False) -> pd.DataFrame:
-    """Display rows: values and changes as text in their units; with ``counts`` the values
-    themselves stay numeric (so small cells can be suppressed at the circulated level)."""
-    from casework.present import narrative
-
-    out = []
-    for _, r in rows.iterrows():
-        kind, cu, unit_zh = r["kind"], r["count_unit"], r.get("unit_zh")
-
-        def fv(v, _k=kind, _c=cu, _u=unit_zh):
-            return narrative.fmt_value(v, kind=_k, count_unit=_c,
-                                       unit_zh=_u if _k in ("mean", "median") else None)
-
-        label = _ind.get(r["indicator"]).label(cu)
-        change = {"同比": narrative.fmt_change(r["year_ago_change"], kind=kind, unit_zh=unit_zh),
-                  "环比": narrative.fmt_change(r["previous_change"], kind=kind, unit_zh=unit_zh),
-                  "评价": _assessment(r)}
-        if counts:
-            out.append({"indicator": r["indicator"], "指标": label,
-                        "本期": _int_or_na(r["value"]), "去年同期": _int_or_na(r["year_ago_value"]),
-                        "上期": _int_or_na(r["previous_value"]), **change})
-            continue
-        ci = "—"
-        if not narrative._missing(r["value_ci_lower"]):
-            ci = f"{fv(r['value_ci_lower'])}～{fv(r['value_ci_upper'])}"
-        has_den = kind in ("rate", "ratio", "mean", "median")
-        out.append({
-            "indicator": r["indicator"], "指标": label, "本期": fv(r["value"]), "95%区间": ci,
-            "分子": _int_or_na(r["numerator"]) if kind in ("rate", "ratio") else pd.NA,
-            "分母": _int_or_na(r["denominator"]) if has_den else pd.NA,
-            "去年同期": fv(r["year_ago_value"]), "上期": fv(r["previous_value"]), **change,
-        })
-    df = pd.DataFrame(out)
-    for c in ("本期", "去年同期", "上期", "分子", "分母"):
-        if c in df.columns and (counts or c in ("分子", "分母")):
-            df[c] = df[c].astype("Int64")
-    return df
-
-
-#: How each overview table is protected at the circulated level (page.table's ``counts`` and
-#: ``dependent``): person counts, and the columns computed from them.
-PROTECT = {
-    "headline": {"counts": ["本期", "去年同期", "上期"], "dependent": ["同比", "环比", "评价"]},
-    "indicators": {"counts": ["分子", "分母"],
-                   "dependent": ["本期", "95%区间", "去年同期", "同比", "上期", "环比", "评价"]},
-    "by_line": {"counts": ["受理", "审结", "期末在办"], "dependent": ["受理同比", "审结同比"]},
-}
-
-
-def overview_tables(records, *, period, journeys=None, headline=HEADLINE, indicators="all",
-                    top_charges: int = 10, count_unit: str = "person", alpha: float = 0.05,
-                    extra=None) -> dict:
-    """Everything tabular the periodic overview (按期分析) shows, computed once.
+def overview(records, *, period, journeys=None, headline=HEADLINE, indicators="all",
+             count_unit: str = "person", alpha: float = 0.05, extra=None) -> dict:
+    """Every row the periodic overview (按期分析) shows, computed once.
 
     Parameters
     ----------
@@ -860,36 +808,32 @@ def overview_tables(records, *, period, journeys=None, headline=HEADLINE, indica
     headline : sequence of codes
         Headline counts (default :data:`HEADLINE`).
     indicators : codes, group names or "all"
-        Rows of the indicator table.
-    top_charges : int
-        How many charges the composition by charge shows.
+        Indicators of the main table.
 
     Returns
     -------
-    dict of DataFrame
-        ``panel`` (the tidy :func:`compute` rows of headline + indicators, for narrative),
-        ``headline`` and ``indicators`` (display tables: 本期, 95%区间, 去年同期, 同比, 上期,
-        环比 as text, ``评价`` direction-aware: ▲需关注 / ▼向好 / 平稳 / 上升（区间判断）),
-        ``by_line`` (受理/审结/在办 per business line with 同比), ``by_department`` and
-        ``by_charge`` (受理 persons with 同比 and share; top ``top_charges`` charges of 审查起诉),
-        ``definitions_brief`` and ``definitions`` (the brief and technical metric dictionary of
-        the indicators shown, :func:`casework.analysis.indicators.definitions_table`), and ``protect``:
-        for each display table the ``counts`` and ``dependent`` columns to pass to
-        :func:`casework.notebook.page.table` (small-cell suppression at the circulated level).
+    dict
+        ``panel``: :func:`compute` rows of headline + indicators (no grouping);
+        ``headline_codes`` and ``indicator_codes``: the codes asked for (lists);
+        ``lines``: :func:`compute` rows holding the :data:`LINES` indicators;
+        ``by_department`` and ``by_charge``: :func:`compute` rows of the
+        :data:`COMPOSITION` indicators by ``department`` and by ``charge``.
+        :func:`casework.present.tables.overview_tables` turns them into display tables.
 
     Examples
     --------
     >>> from casework.model.schema import conform
     >>> recs = conform(pd.DataFrame({"unit_code": ["U1"] * 2, "stage": ["arrest_review"] * 2,
-    ...     "dept_case_no": ["A1", "A2"], "unified_case_no": ["T1", "T2"], "person_id": ["P1", "P2"],
-    ...     "department": ["一部", "二部"], "charge": ["盗窃", "诈骗"],
-    ...     "accepted_on": ["2024-05-02", "2024-05-03"], "closed_on": ["2024-05-08", "2024-05-09"],
+    ...     "dept_case_no": ["A1", "A2"], "unified_case_no": ["T1", "T2"],
+    ...     "person_id": ["P1", "P2"], "department": ["一部", "二部"], "charge": ["盗窃", "诈骗"],
+    ...     "accepted_on": ["2024-05-02", "2024-05-03"],
+    ...     "closed_on": ["2024-05-08", "2024-05-09"],
     ...     "decision": ["non_arrest", "arrest_approved"]}), "records")
-    >>> t = overview_tables(recs, period="2024-05", indicators=["non_arrest_rate"])
-    >>> t["indicators"][["指标", "本期", "分子", "分母"]].astype(str).values.tolist()
-    [['不捕率', '50.0%', '1', '2']]
-    >>> sorted(t)
-    ['by_charge', 'by_department', 'by_line', 'definitions', 'definitions_brief', 'headline', 'indicators', 'panel', 'protect']
+    >>> o = overview(recs, period="2024-05", indicators=["non_arrest_rate"])
+    >>> o["panel"].set_index("indicator").loc["non_arrest_rate", "value"]
+    np.float64(0.5)
+    >>> o["by_department"][["department", "indicator", "value"]].values.tolist()[:2]
+    [['一部', 'accepted_arrest_review', 1.0], ['二部', 'accepted_arrest_review', 1.0]]
     """
     p = _periods.parse(period)
     heads = list(headline)
@@ -897,130 +841,13 @@ def overview_tables(records, *, period, journeys=None, headline=HEADLINE, indica
     wanted = list(dict.fromkeys(heads + inds))
     rows = compute(records, indicators=wanted, period=p, journeys=journeys,
                    count_unit=count_unit, alpha=alpha, extra=extra)
-    out = {"panel": rows}
-    out["headline"] = _display_rows(rows[rows["indicator"].isin(heads)], counts=True).drop(
-        columns="indicator")
-    out["indicators"] = _display_rows(rows[rows["indicator"].isin(inds)
-                                           & ~rows["indicator"].isin(heads)]).drop(columns="indicator")
-    # composition by business line
-    line_codes = [c for line in _LINES for c in line[1:]]
-    lines = rows.set_index("indicator")
-    if not set(line_codes) <= set(lines.index):
+    line_codes = [c for line in LINES for c in line[1:]]
+    lines = rows
+    if not set(line_codes) <= set(rows["indicator"]):
         lines = compute(records, indicators=line_codes, period=p, journeys=journeys,
-                        count_unit=count_unit, extra=extra).set_index("indicator")
-    from casework.present import narrative
-    from casework.model import schema
-
-    table = []
-    for stage, acc, clo, pend in _LINES:
-        table.append({
-            "办案环节": schema.label("stage", stage),
-            "受理": _int_or_na(lines.loc[acc, "value"]), "受理同比": narrative.fmt_change(
-                lines.loc[acc, "year_ago_change"], kind="count"),
-            "审结": _int_or_na(lines.loc[clo, "value"]), "审结同比": narrative.fmt_change(
-                lines.loc[clo, "year_ago_change"], kind="count"),
-            "期末在办": _int_or_na(lines.loc[pend, "value"]),
-        })
-    out["by_line"] = pd.DataFrame(table).astype({"受理": "Int64", "审结": "Int64",
-                                                 "期末在办": "Int64"})
-    # composition by department and by charge (受理)
-    acc_codes = ["accepted_arrest_review", "accepted_prosecution_review"]
-    dept = _composition(records, acc_codes, "department", p, count_unit, extra)
-    out["by_department"] = dept
-    out["by_charge"] = _composition(records, ["accepted_prosecution_review"], "charge", p,
-                                    count_unit, extra, top=top_charges)
-    out["protect"] = {**PROTECT, "by_department": dept.attrs["protect"],
-                      "by_charge": out["by_charge"].attrs["protect"]}
-    shown = list(dict.fromkeys(inds + heads))
-    out["definitions"] = _ind.definitions_table(shown, extra=extra, unit=count_unit, technical=True)
-    out["definitions_brief"] = _ind.definitions_table(shown, extra=extra, unit=count_unit)
-    return out
-
-
-def _composition(records, codes, key, p, count_unit, extra, top=None) -> pd.DataFrame:
-    from casework.present import narrative
-
-    rows = compute(records, indicators=codes, by=key, period=p, count_unit=count_unit,
-                   extra=extra)
-    parts = []
-    for code in codes:
-        r = rows[rows["indicator"] == code].set_index(key)
-        name = _ind.get(code).name_zh
-        total = r["value"].sum()
-        parts.append(pd.DataFrame({
-            name: r["value"].round().astype("Int64"),
-            f"{name}占比": [narrative.fmt_pct(v / total) if total else "—" for v in r["value"]],
-            f"{name}去年同期": r["year_ago_value"].round().astype("Int64"),
-            f"{name}同比": [narrative.fmt_change(c, kind="count") for c in r["year_ago_change"]],
-        }))
-    out = pd.concat(parts, axis=1)
-    out = out.sort_values(out.columns[0], ascending=False, kind="stable")
-    out = out[(out[out.columns[0]] > 0) | (out[out.columns[2]] > 0)]
-    if top is not None:
-        out = out.head(top)
-    out = out.rename_axis(key).reset_index()
-    counts = [c for c in out.columns[1:] if not (c.endswith("占比") or c.endswith("同比"))]
-    out.attrs["protect"] = {"counts": counts, "dependent": [c for c in out.columns[1:]
-                                                            if c not in counts]}
-    return out
-
-
-def change_chart(rows: pd.DataFrame, *, compare: str = "year_ago", alpha: float = 0.05):
-    """Direction-aware chart of the changes (drawing only): one bar per indicator, the change
-    as a standardised score (±Φ⁻¹(1 − p/2), signed by the change), red when the change is
-    beyond noise and adverse, green when beyond noise and favourable, blue when beyond noise on
-    a "range" indicator, grey within noise; dashed lines at the significance limits.
-
-    Parameters
-    ----------
-    rows : DataFrame
-        :func:`compute` rows (one group).
-    compare : {"year_ago", "previous"}
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-
-    Examples
-    --------
-    >>> from casework import plotting
-    >>> _ = plotting.set_style()
-    >>> rows = pd.DataFrame({"indicator": ["non_arrest_rate", "appeal_rate"],
-    ...     "count_unit": "person", "kind": "rate", "direction": ["range", "lower_better"],
-    ...     "year_ago_change": [3.0, 2.0], "year_ago_p_value": [0.001, 0.5]})
-    >>> ax = change_chart(rows)
-    >>> [t.get_text() for t in ax.get_yticklabels()]
-    ['不捕率', '上诉率']
-    >>> plotting.close(ax)
-    """
-    import matplotlib.pyplot as plt
-
-    from casework.present import plotting
-
-    check_choice("compare", compare, ["year_ago", "previous"])
-    d = rows[rows[f"{compare}_p_value"].notna()].reset_index(drop=True)
-    p = d[f"{compare}_p_value"].astype(float).clip(1e-12, 1.0)
-    z = _st.norm.isf(p / 2) * np.sign(d[f"{compare}_change"].astype(float))
-    crit = float(_st.norm.isf(alpha / 2))
-    colours = []
-    for zi, direction in zip(z, d["direction"]):
-        if abs(zi) < crit:
-            colours.append(plotting.COLOURS["neutral"])
-        elif direction == "range":
-            colours.append(plotting.COLOURS["series"])
-        elif (zi > 0) == (direction == "lower_better"):
-            colours.append(plotting.COLOURS["flag"])
-        else:
-            colours.append("#1e8449")
-    labels = [_ind.get(c).label(u) for c, u in zip(d["indicator"], d["count_unit"])]
-    fig, ax = plt.subplots(figsize=(plotting.FIGSIZE[0], max(2.4, 0.34 * len(d) + 1.0)))
-    pos = np.arange(len(d))
-    ax.barh(pos, np.clip(z, -8, 8), color=colours)
-    ax.set_yticks(pos, labels)
-    ax.invert_yaxis()
-    for x in (-crit, crit):
-        ax.axvline(x, color=plotting.COLOURS["limit"], ls="--", lw=1)
-    ax.axvline(0, color=plotting.COLOURS["centre"], lw=0.8)
-    word = "同比" if compare == "year_ago" else "环比"
-    ax.set_xlabel(f"{word}变化的标准化得分（虚线外为超出随机波动；红=不利，绿=有利，蓝=区间判断）")
-    return ax
+                        count_unit=count_unit, extra=extra)
+    comp = {key: compute(records, indicators=list(codes), by=key, period=p,
+                         count_unit=count_unit, extra=extra)
+            for key, codes in COMPOSITION.items()}
+    return {"panel": rows, "headline_codes": heads, "indicator_codes": inds, "lines": lines,
+            "by_department": comp["department"], "by_charge": comp["charge"]}

@@ -21,7 +21,7 @@ Changes (:func:`change`) follow the releases' convention: rates change in percen
 
 Examples
 --------
->>> from casework import periods
+>>> from casework.analysis import periods
 >>> p = periods.parse("2024-Q1")
 >>> p.label_zh, str(p.start.date()), str(p.end.date())
 ('2024年第一季度', '2024-01-01', '2024-03-31')
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from casework.base.errors import ParameterError
+from casework.base.errors import ParameterError, check_choice
 
 #: Kinds of period, in the order they are listed to users.
 KINDS = ("month", "quarter", "half", "year", "ytd", "custom")
@@ -73,8 +73,10 @@ _RE_CUSTOM = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2})\s*(?:_|~|至|--)\s*(\d{4}-\d{
 
 
 def _bad(code, why_zh: str = "", why_en: str = "") -> ParameterError:
-    zh = f"无法识别的统计期间 {code!r}{('：' + why_zh) if why_zh else ''}。可用格式：{ACCEPTED_FORMS_ZH}"
-    en = f"unrecognised period {code!r}{(': ' + why_en) if why_en else ''}. Accepted: {ACCEPTED_FORMS_EN}"
+    zh = (f"无法识别的统计期间 {code!r}{('：' + why_zh) if why_zh else ''}。"
+          f"可用格式：{ACCEPTED_FORMS_ZH}")
+    en = (f"unrecognised period {code!r}{(': ' + why_en) if why_en else ''}. "
+          f"Accepted: {ACCEPTED_FORMS_EN}")
     return ParameterError(zh, en, hint="例如 / e.g. --period 2024-05")
 
 
@@ -165,7 +167,7 @@ class Period:
         return self.label_zh
 
     # --- arithmetic --------------------------------------------------------------------------
-    def previous(self) -> "Period":
+    def previous(self) -> Period:
         """The previous period of the same kind and length (环比).
 
         Month → previous month, quarter → previous quarter, half → previous half, year →
@@ -196,7 +198,7 @@ class Period:
         end = self.start - pd.Timedelta(days=1)
         return custom(end - pd.Timedelta(days=self.n_days - 1), end)
 
-    def year_ago(self) -> "Period":
+    def year_ago(self) -> Period:
         """The same period one year earlier (同比).
 
         Examples
@@ -219,14 +221,14 @@ class Period:
         one = pd.DateOffset(years=1)
         return custom(self.start - one, self.end - one)
 
-    def shift(self, n: int) -> "Period":
+    def shift(self, n: int) -> Period:
         """``n`` periods later (negative: earlier); ``shift(-1) == previous()``."""
         p = self
         for _ in range(abs(n)):
             p = p.previous() if n < 0 else p._next()
         return p
 
-    def _next(self) -> "Period":
+    def _next(self) -> Period:
         if self.kind in ("month", "quarter", "half", "year"):
             y, m = _ym(_month_index(self.start) + self.n_months)
             return _calendar(self.kind, y, m)
@@ -236,7 +238,7 @@ class Period:
         start = self.end + pd.Timedelta(days=1)
         return custom(start, start + pd.Timedelta(days=self.n_days - 1))
 
-    def months(self) -> list["Period"]:
+    def months(self) -> list[Period]:
         """The calendar months this period overlaps, as month periods (a custom range that
         starts or ends mid-month includes those whole months)."""
         first, last = _month_index(self.start), _month_index(self.end)
@@ -292,12 +294,14 @@ def half(year: int, h: int) -> Period:
 
 def year(year_: int) -> Period:
     """The calendar year."""
-    return Period("year", f"{year_}", _month_start(year_, 1), _span_end(year_, 1, 12), f"{year_}年")
+    return Period("year", f"{year_}", _month_start(year_, 1), _span_end(year_, 1, 12),
+                  f"{year_}年")
 
 
 def ytd(year_: int, through_month: int) -> Period:
     """累计: January to ``through_month`` of ``year_``."""
-    label = f"{year_}年{through_month}月" if through_month == 1 else f"{year_}年1-{through_month}月"
+    label = (f"{year_}年{through_month}月" if through_month == 1
+             else f"{year_}年1-{through_month}月")
     return Period("ytd", f"{year_}-YTD{through_month:02d}", _month_start(year_, 1),
                   _span_end(year_, 1, through_month), label)
 
@@ -449,7 +453,8 @@ def trailing_months(period, n: int = 24) -> list[Period]:
 def _as_period(x) -> Period:
     if isinstance(x, Period):
         return x
-    if isinstance(x, (pd.Timestamp,)) or (isinstance(x, str) and re.match(r"^\d{4}-\d{1,2}-\d{1,2}$", x)):
+    is_date = isinstance(x, str) and re.match(r"^\d{4}-\d{1,2}-\d{1,2}$", x)
+    if isinstance(x, (pd.Timestamp,)) or is_date:
         t = pd.Timestamp(x)
         return month(t.year, t.month)
     return parse(x)
@@ -487,11 +492,10 @@ def change(current, previous, *, kind: str):
     >>> change([3, 1], [0, 2], kind="count").tolist()
     [nan, -50.0]
     """
-    from casework.base.errors import check_choice
-
     check_choice("kind", kind, CHANGE_UNITS)
     scalar = np.ndim(current) == 0 and np.ndim(previous) == 0
-    cur = np.asarray(pd.to_numeric(pd.Series(np.atleast_1d(current)), errors="coerce"), dtype="float64")
+    cur = np.asarray(pd.to_numeric(pd.Series(np.atleast_1d(current)), errors="coerce"),
+                     dtype="float64")
     prev = np.asarray(pd.to_numeric(pd.Series(np.atleast_1d(previous)), errors="coerce"),
                       dtype="float64")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -547,7 +551,8 @@ def format_value(value, *, kind: str, digits: int | None = None, unit: str = "")
     return f"{v:,.{d}f}{unit}"
 
 
-def format_change(value, *, kind: str, digits: int = 1, unit: str = "", signed: bool = True) -> str:
+def format_change(value, *, kind: str, digits: int = 1, unit: str = "",
+                  signed: bool = True) -> str:
     """Display a change from :func:`change`: ``+2.4个百分点`` (rate), ``+12.3%`` (count),
     ``-1.5天`` (mean/median with ``unit``); missing → "—".
 

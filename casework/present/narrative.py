@@ -1,9 +1,9 @@
 """Chinese sentences rendered from computed values (never typed by hand).
 
 Sentences read the rows of :func:`casework.analysis.panel.compute` and the episodes of
-:func:`casework.analysis.monitor.flags`. They follow the releases' conventions — counts with thousands
-separators and 人/件, rates in per cent, rate changes in 个百分点, count changes in per cent — and
-they only call a change a rise or a fall when it is beyond noise:
+:func:`casework.analysis.monitor.flags`. They follow the releases' conventions — counts with
+thousands separators and 人/件, rates in per cent, rate changes in 个百分点, count changes in
+per cent — and they only call a change a rise or a fall when it is beyond noise:
 
 - a change whose test says it is beyond noise (``*_notable``) is worded 上升 / 下降, with 需关注
   or 向好 when the indicator has a direction (``lower_better`` / ``higher_better``);
@@ -14,7 +14,7 @@ they only call a change a rise or a fall when it is beyond noise:
 Examples
 --------
 >>> import pandas as pd
->>> from casework import narrative
+>>> from casework.present import narrative
 >>> rows = pd.DataFrame([
 ...   {"indicator": "accepted_prosecution_review", "name_zh": "受理审查起诉", "kind": "count",
 ...    "count_unit": "person", "direction": "range", "value": 1234, "year_ago_value": 1099,
@@ -32,7 +32,9 @@ import math
 
 import pandas as pd
 
+from casework.analysis import indicators as _ind
 from casework.analysis import periods as _periods
+from casework.analysis.monitor import BASELINE_MONTHS
 from casework.base.errors import check_choice
 
 DASH = _periods.DASH
@@ -46,7 +48,14 @@ DIGITS = {"rate": 1, "count": 1, "mean": 1, "median": 1, "ratio": 2}
 # ---------------------------------------------------------------------------------------------
 
 
-def _missing(x) -> bool:
+def is_missing(x) -> bool:
+    """True for None, NA, NaN, ±inf and anything that is not a number.
+
+    Examples
+    --------
+    >>> is_missing(None), is_missing(float("nan")), is_missing("x"), is_missing(0)
+    (True, True, True, False)
+    """
     try:
         return x is None or x is pd.NA or bool(pd.isna(x)) or not math.isfinite(float(x))
     except (TypeError, ValueError):
@@ -61,7 +70,7 @@ def fmt_count(n, unit: str = "") -> str:
     >>> fmt_count(1234, "人"), fmt_count(None)
     ('1,234人', '—')
     """
-    if _missing(n):
+    if is_missing(n):
         return DASH
     return f"{int(round(float(n))):,}{unit}"
 
@@ -90,7 +99,8 @@ def fmt_value(value, *, kind: str, count_unit: str = "person", unit_zh: str | No
     if kind == "count":
         return fmt_count(value, UNIT_ZH.get(count_unit, ""))
     if kind in ("mean", "median"):
-        return _periods.format_value(value, kind=kind, unit=unit_zh if unit_zh is not None else "天")
+        return _periods.format_value(value, kind=kind,
+                                     unit=unit_zh if unit_zh is not None else "天")
     return _periods.format_value(value, kind=kind)
 
 
@@ -100,7 +110,8 @@ def fmt_change(change, *, kind: str, unit_zh: str | None = None, signed: bool = 
 
     Examples
     --------
-    >>> fmt_change(-2.4, kind="rate"), fmt_change(12.34, kind="count"), fmt_change(None, kind="rate")
+    >>> (fmt_change(-2.4, kind="rate"), fmt_change(12.34, kind="count"),
+    ...  fmt_change(None, kind="rate"))
     ('-2.4个百分点', '+12.3%', '—')
     """
     unit = (unit_zh if unit_zh is not None else "天") if kind in ("mean", "median") else ""
@@ -127,7 +138,7 @@ def _get(row, key, default=None):
 
 def _unit_zh(row) -> str | None:
     u = _get(row, "unit_zh")
-    if _missing(u) if not isinstance(u, str) else False:
+    if is_missing(u) if not isinstance(u, str) else False:
         return None
     if _get(row, "kind") in ("mean", "median"):
         return u if isinstance(u, str) and u not in ("", "%") else "天"
@@ -162,7 +173,7 @@ def change_clause(row, *, compare: str = "year_ago") -> str:
     word = COMPARE_ZH[compare]
     kind = _get(row, "kind", "rate")
     change = _get(row, f"{compare}_change")
-    if _missing(change):
+    if is_missing(change):
         return f"{word}{DASH}"
     change = float(change)
     digits = DIGITS.get(kind, 1)
@@ -171,7 +182,7 @@ def change_clause(row, *, compare: str = "year_ago") -> str:
     unit = _unit_zh(row)
     notable = _get(row, f"{compare}_notable")
     p = _get(row, f"{compare}_p_value")
-    testable = not _missing(p)
+    testable = not is_missing(p)
     if testable and not bool(notable):
         signed = fmt_change(change, kind=kind, unit_zh=unit)
         return f"{word}基本持平（{signed}，在正常波动范围内）"
@@ -275,9 +286,11 @@ def notable_changes(panel_rows: pd.DataFrame, *, compare: str = "year_ago", top:
     --------
     >>> rows = pd.DataFrame([
     ...   {"indicator": "a", "name_zh": "不诉率", "kind": "rate", "direction": "range",
-    ...    "value": 0.3, "year_ago_change": 8.0, "year_ago_notable": True, "year_ago_p_value": 1e-4},
+    ...    "value": 0.3, "year_ago_change": 8.0, "year_ago_notable": True,
+    ...    "year_ago_p_value": 1e-4},
     ...   {"indicator": "b", "name_zh": "不捕率", "kind": "rate", "direction": "range",
-    ...    "value": 0.4, "year_ago_change": 1.0, "year_ago_notable": False, "year_ago_p_value": 0.5}])
+    ...    "value": 0.4, "year_ago_change": 1.0, "year_ago_notable": False,
+    ...    "year_ago_p_value": 0.5}])
     >>> notable_changes(rows)
     ['不诉率30.0%，同比上升8.0个百分点']
     """
@@ -289,7 +302,7 @@ def notable_changes(panel_rows: pd.DataFrame, *, compare: str = "year_ago", top:
     hit = hit.sort_values(f"{compare}_p_value", kind="stable").head(top)
     out = []
     for _, r in hit.iterrows():
-        prefix = "".join(f"{r[k]}" for k in keys if not _missing(r[k]) or isinstance(r[k], str))
+        prefix = "".join(f"{r[k]}" for k in keys if not is_missing(r[k]) or isinstance(r[k], str))
         text = indicator_sentence(r, compare=(compare,))
         out.append(f"{prefix}：{text}" if prefix else text)
     return out
@@ -301,7 +314,7 @@ def notable_changes(panel_rows: pd.DataFrame, *, compare: str = "year_ago", top:
 
 
 def _month_zh(code) -> str:
-    if _missing(code) if not isinstance(code, str) else False:
+    if is_missing(code) if not isinstance(code, str) else False:
         return ""
     return _periods.parse(str(code)).label_zh
 
@@ -317,8 +330,6 @@ def flag_sentence(episode, *, keys=None, name: str | None = None) -> str:
     >>> flag_sentence(ep, keys=["police_station"])
     '新华派出所捕后取保候审率自2024年4月起偏高（3个月出现信号，最近2024年6月为35.0%；超出控制限（3σ）），需关注。'
     """
-    from casework.analysis import indicators as _ind
-
     code = _get(episode, "indicator")
     try:
         ind = _ind.get(code)
@@ -348,7 +359,7 @@ def flag_sentence(episode, *, keys=None, name: str | None = None) -> str:
 
 
 def _missing_str(v) -> bool:
-    return v is None or (not isinstance(v, str) and _missing(v))
+    return v is None or (not isinstance(v, str) and is_missing(v))
 
 
 NO_PROBLEMS = "本期监测的指标均未超出控制限，也未出现连续偏高、偏低或持续上升、下降的信号。"
@@ -411,8 +422,6 @@ def prompts(flags: pd.DataFrame, *, keys=None, top: int = 5, since=None,
         return [empty] if empty else []
     f = f.sort_values("last_month", ascending=False, kind="stable").head(top)
     out = []
-    from casework.analysis import indicators as _ind
-
     for _, ep in f.iterrows():
         code = _get(ep, "indicator")
         try:
@@ -420,8 +429,9 @@ def prompts(flags: pd.DataFrame, *, keys=None, top: int = 5, since=None,
             nm, group = ind.name_zh, ind.group
         except Exception:
             nm, group = str(code), "other"
-        ks = keys if keys is not None else [k for k in ("department", "charge", "referring_agency",
-                                                        "police_station") if _get(ep, k) is not None]
+        ks = keys if keys is not None else [
+            k for k in ("department", "charge", "referring_agency", "police_station")
+            if _get(ep, k) is not None]
         who = "".join(str(_get(ep, k)) for k in ks if not _missing_str(_get(ep, k)))
         side = int(_get(ep, "side", 0) or 0)
         word = "偏高" if side > 0 else ("偏低" if side < 0 else "异常")
@@ -431,9 +441,10 @@ def prompts(flags: pd.DataFrame, *, keys=None, top: int = 5, since=None,
 
 
 _PROMPT_HINTS = {
-    "post_arrest_bail_rate": "请结合个案核查变更强制措施的理由、羁押必要性审查情况及与侦查机关的沟通，"
-                             "分析原因并提出对策建议。",
-    "post_arrest_measure_change_rate": "请核查捕后变更强制措施的个案理由及侦查机关通知情况，分析原因并提出对策建议。",
+    "post_arrest_bail_rate": "请结合个案核查变更强制措施的理由、羁押必要性审查情况"
+                             "及与侦查机关的沟通，分析原因并提出对策建议。",
+    "post_arrest_measure_change_rate": "请核查捕后变更强制措施的个案理由及侦查机关通知情况，"
+                                       "分析原因并提出对策建议。",
     "arrest": "请结合案件结构（罪名、认罪认罚、未成年人）和审查逮捕质量分析原因，并提出对策建议。",
     "prosecution": "请结合案件结构和审查起诉质量（证据、程序）分析原因，并提出对策建议。",
     "judgment": "请结合判决结果和量刑建议情况分析原因，并提出对策建议。",
@@ -454,7 +465,7 @@ def direction_word(change, *, notable=None, kind: str = "rate") -> str:
     >>> direction_word(2.0, notable=False), direction_word(float("nan"))
     ('基本持平', '—')
     """
-    if _missing(change):
+    if is_missing(change):
         return DASH
     c = float(change)
     if round(c, DIGITS.get(kind, 1)) == 0:
@@ -497,7 +508,7 @@ def overview_findings(panel_rows: pd.DataFrame, *, period, scope_zh: str = "",
     ----------
     panel_rows : DataFrame
         :func:`casework.analysis.panel.compute` rows for the whole scope (no grouping), e.g.
-        ``panel.overview_tables(...)["panel"]``.
+        ``tables.overview_tables(...)["panel"]``.
     period : str or Period
         The reporting period (for the lead words).
     scope_zh : str
@@ -524,8 +535,8 @@ def overview_findings(panel_rows: pd.DataFrame, *, period, scope_zh: str = "",
     '2024年5月，全院共受理审查起诉120人，同比上升20.0%。'
     """
     out = []
-    first = summary(panel_rows, indicators=[c for c in counts if c in set(panel_rows["indicator"])],
-                    lead=lead(period, scope_zh=scope_zh))
+    shown_counts = [c for c in counts if c in set(panel_rows["indicator"])]
+    first = summary(panel_rows, indicators=shown_counts, lead=lead(period, scope_zh=scope_zh))
     if first:
         out.append(first)
     present = [c for c in rates if c in set(panel_rows["indicator"])]
@@ -573,8 +584,6 @@ def overview_limitations(period, *, count_unit: str = "person", months: int = 24
     >>> any("2022年1月" in line for line in lines)
     True
     """
-    from casework.analysis.monitor import BASELINE_MONTHS
-
     p = _periods.parse(period)
     unit = "件" if count_unit == "case" else "人"
     lines = [

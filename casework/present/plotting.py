@@ -7,14 +7,15 @@ and falls back to the OFL *Noto Sans SC* shipped by the ``pylopdf-fonts-zh-cn`` 
 ``seaborn.set_theme`` so the theme cannot reset it. Notebooks never call ``sns.set_theme``.
 
 The chart helpers take tidy frames (one row per point, documented column names, all overridable)
-computed elsewhere (:mod:`casework.analysis.monitor`, :mod:`casework.analysis.compare`, :mod:`casework.analysis.panel`),
-draw them and return the :class:`matplotlib.axes.Axes`. They compute nothing but layout; saving
-and closing is :func:`casework.notebook.page.figure`'s job (PNG at :data:`DPI`).
+computed elsewhere (:mod:`casework.analysis.monitor`, :mod:`casework.analysis.compare`,
+:mod:`casework.analysis.panel`), draw them and return the :class:`matplotlib.axes.Axes`. They
+compute nothing but layout; saving and closing is :func:`casework.notebook.page.figure`'s job
+(PNG at :data:`DPI`).
 
 Examples
 --------
 >>> import pandas as pd
->>> from casework import plotting
+>>> from casework.present import plotting
 >>> font = plotting.set_style()
 >>> isinstance(font, str) and len(font) > 0
 True
@@ -32,11 +33,11 @@ import warnings
 from pathlib import Path
 
 import matplotlib
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib import font_manager
+from matplotlib.ticker import PercentFormatter
 
 from casework.base.errors import ParameterError, check_choice
 
@@ -75,6 +76,7 @@ _FONT: str | None = None
 
 def _bundled_font() -> Path:
     """Path of the OFL Noto Sans SC font shipped by ``pylopdf-fonts-zh-cn``."""
+    # imported only when no system CJK font is found (the package is just a font file)
     import pylopdf_fonts_zh_cn
 
     return Path(pylopdf_fonts_zh_cn.__file__).resolve().parent / "NotoSansSC-Regular.otf"
@@ -162,6 +164,7 @@ def set_style(*, context: str = "notebook", font_scale: float = 1.0) -> str:
     >>> mpl.rcParams["font.sans-serif"][0] == font, mpl.rcParams["axes.unicode_minus"]
     (True, False)
     """
+    # seaborn is heavy (about a second to import) and only styling needs it
     import seaborn as sns
 
     check_choice("context", context, ["notebook", "paper", "talk"])
@@ -201,13 +204,12 @@ def _require(data: pd.DataFrame, cols, what: str) -> None:
     if missing:
         raise ParameterError(
             f"{what} 缺少列：{', '.join(missing)}；现有列：{', '.join(map(str, data.columns))}",
-            f"{what} needs columns {', '.join(missing)}; the frame has {', '.join(map(str, data.columns))}",
+            f"{what} needs columns {', '.join(missing)}; "
+            f"the frame has {', '.join(map(str, data.columns))}",
         )
 
 
 def _percent_axis(ax, axis: str = "y") -> None:
-    from matplotlib.ticker import PercentFormatter
-
     fmt = PercentFormatter(xmax=1.0, decimals=0)
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
 
@@ -516,7 +518,8 @@ def funnel_chart(data: pd.DataFrame, *, x: str = "denominator", y: str = "value"
             flagged = alarm | alert
     ax.scatter(xs, ys, c=list(colours), s=34, zorder=5, edgecolor="white", linewidth=0.6)
     if label and label in d:
-        for xi, yi, lab in zip(xs[flagged], ys[flagged], d.loc[flagged, label].astype(str)):
+        for xi, yi, lab in zip(xs[flagged], ys[flagged], d.loc[flagged, label].astype(str),
+                               strict=True):
             ax.annotate(lab, (xi, yi), xytext=(4, 4), textcoords="offset points", fontsize=9)
     if percent:
         _percent_axis(ax, "y")
@@ -566,6 +569,7 @@ def heatmap(data: pd.DataFrame, *, x: str, y: str, value: str = "z", annot: bool
     ['甲', '乙']
     >>> close(ax)
     """
+    # seaborn is heavy (about a second to import) and only this chart needs it
     import seaborn as sns
 
     _require(data, [x, y, value], "heatmap")
@@ -592,5 +596,5 @@ def heatmap(data: pd.DataFrame, *, x: str, y: str, value: str = "z", annot: bool
     return ax
 
 
-__all__ = ["DPI", "set_style", "cjk_font", "close", "line_chart", "trend_chart", "bar_with_intervals",
-           "funnel_chart", "heatmap"]
+__all__ = ["DPI", "set_style", "cjk_font", "close", "line_chart", "trend_chart",
+           "bar_with_intervals", "funnel_chart", "heatmap"]
