@@ -1,4 +1,5 @@
-"""casework.analysis.compare: funnel limits, overdispersion, case mix and shrinkage against hand arithmetic.
+"""casework.analysis.funnels and casemix: funnel limits, overdispersion, case mix and shrinkage
+against hand arithmetic.
 
 Every expected number here is computed in the test from the published formulas
 (Spiegelhalter 2005; reference/domain.md §4) with ``math`` — never read back from the code.
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from casework.analysis import compare
+from casework.analysis import casemix, funnels
 from casework.base.errors import DataError, ParameterError
 
 Z95 = 1.959963984540054
@@ -46,7 +47,7 @@ def test_exact_binomial_limits_match_hand_computation():
     # Six groups, pooled target 60/300 = 0.2; check the limits at n = 20 and n = 80.
     d = pd.DataFrame({"g": list("abcdef"), "numerator": [4, 16, 10, 10, 10, 10],
                       "denominator": [20, 80, 50, 50, 50, 50]})
-    f = compare.funnel(d, by="g").set_index("g")
+    f = funnels.funnel(d, by="g").set_index("g")
     p0 = 60 / 300
     assert f["target"].iloc[0] == pytest.approx(p0)
     for g, n in (("a", 20), ("b", 80)):
@@ -66,14 +67,14 @@ def test_exact_limit_for_n20_p_half_by_hand():
     f14 = sum(math.comb(20, k) for k in range(15)) / 2**20
     expected = (14 - (f14 - 0.975) / (f14 - f13)) / 20
     assert expected == pytest.approx(0.69417, abs=1e-5)
-    assert compare.binomial_exact_limit(20, 0.5, 0.975) == pytest.approx(expected, abs=1e-12)
+    assert funnels.binomial_exact_limit(20, 0.5, 0.975) == pytest.approx(expected, abs=1e-12)
 
 
 def test_normal_limits_only_where_n_is_large():
     # p0 = 0.3: n·p0·(1−p0) = 0.21·n ≥ 9 needs n ≥ 43; n = 20 stays exact, n = 400 is normal.
     d = pd.DataFrame({"g": list("abcde"), "numerator": [6, 120, 30, 30, 30],
                       "denominator": [20, 400, 100, 100, 100]})
-    f = compare.funnel(d, by="g", method="normal").set_index("g")
+    f = funnels.funnel(d, by="g", method="normal").set_index("g")
     p0 = 216 / 720
     assert p0 == pytest.approx(0.3)
     assert f.loc["a", "limit_method"] == "exact"
@@ -81,7 +82,7 @@ def test_normal_limits_only_where_n_is_large():
     sd = math.sqrt(p0 * (1 - p0) / 400)
     assert f.loc["b", "upper_95"] == pytest.approx(p0 + Z95 * sd)
     assert f.loc["b", "lower_998"] == pytest.approx(p0 - Z998 * sd)
-    exact = compare.funnel(d, by="g", method="exact").set_index("g")
+    exact = funnels.funnel(d, by="g", method="exact").set_index("g")
     # small n: identical to exact; large n: exact and normal agree to within a point
     assert f.loc["a", "upper_95"] == exact.loc["a", "upper_95"]
     assert abs(f.loc["b", "upper_95"] - exact.loc["b", "upper_95"]) < 0.01
@@ -91,7 +92,7 @@ def test_normal_limits_only_where_n_is_large():
 def test_exact_poisson_limits_for_ratio():
     d = pd.DataFrame({"g": list("abcde"), "observed": [10, 12, 30, 8, 11],
                       "expected": [11.0, 10.0, 12.0, 9.0, 10.0]})
-    f = compare.ratio_funnel(d, by="g").set_index("g")
+    f = funnels.ratio_funnel(d, by="g").set_index("g")
     cdf = lambda r: poisson_cdf(r, 10.0)  # noqa: E731
     assert f.loc["b", "upper_95"] == pytest.approx(interpolated_limit(cdf, 0.975, 10.0), abs=1e-9)
     assert f.loc["b", "lower_998"] == pytest.approx(interpolated_limit(cdf, 0.001, 10.0), abs=1e-9)
@@ -104,7 +105,7 @@ def test_exact_poisson_limits_for_ratio():
 
 def test_z_score_is_spiegelhalter_arcsine():
     d = pd.DataFrame({"g": list("abc"), "numerator": [5, 20, 35], "denominator": [50, 100, 150]})
-    f = compare.funnel(d, by="g").set_index("g")
+    f = funnels.funnel(d, by="g").set_index("g")
     p0 = 60 / 300
     z_b = (math.asin(math.sqrt(0.2)) - math.asin(math.sqrt(p0))) * 2 * math.sqrt(100)
     z_c = (math.asin(math.sqrt(35 / 150)) - math.asin(math.sqrt(p0))) * 2 * math.sqrt(150)
@@ -139,7 +140,7 @@ def test_phi_and_tau2_match_hand_computation():
     p0, z, phi, tau2 = _hand_overdispersion()
     d = pd.DataFrame({"g": [f"g{i}" for i in range(10)], "numerator": OD_Y, "denominator": OD_N})
     # method="normal": every group has n·p0·(1−p0) ≥ 9, so Spiegelhalter's z is used throughout
-    f = compare.funnel(d, by="g", overdispersion="additive", method="normal")
+    f = funnels.funnel(d, by="g", overdispersion="additive", method="normal")
     assert (f["limit_method"] == "normal").all()
     assert phi > 2  # the fixture is clearly overdispersed
     assert f["phi"].iloc[0] == pytest.approx(phi, rel=1e-12)
@@ -157,17 +158,18 @@ def test_adjusted_limits_back_transformed():
     d = pd.DataFrame({"g": [f"g{i}" for i in range(10)], "numerator": OD_Y, "denominator": OD_N})
     y0 = math.asin(math.sqrt(p0))
     s = 1 / (2 * math.sqrt(200))
-    add = compare.funnel(d, by="g", overdispersion="additive", method="normal").set_index("g")
+    add = funnels.funnel(d, by="g", overdispersion="additive", method="normal").set_index("g")
     assert add.loc["g6", "od_upper_998"] == pytest.approx(
         math.sin(y0 + Z998 * math.sqrt(s * s + tau2)) ** 2)
     assert add.loc["g6", "od_lower_95"] == pytest.approx(
         math.sin(y0 - Z95 * math.sqrt(s * s + tau2)) ** 2)
-    mult = compare.funnel(d, by="g", overdispersion="multiplicative", method="normal").set_index("g")
+    mult = funnels.funnel(d, by="g", overdispersion="multiplicative",
+                          method="normal").set_index("g")
     assert mult.loc["g6", "od_upper_95"] == pytest.approx(
         math.sin(y0 + Z95 * math.sqrt(phi) * s) ** 2)
     assert mult.loc["g6", "z_adjusted"] == pytest.approx(z[6] / math.sqrt(phi))
     # widening the limits can only remove flags
-    plain = compare.funnel(d, by="g").set_index("g")
+    plain = funnels.funnel(d, by="g").set_index("g")
     assert (plain["flag"] != "").sum() >= (add["flag"] != "").sum()
     assert (plain["flag"] != "").sum() > 0
 
@@ -176,12 +178,13 @@ def test_no_overdispersion_leaves_limits_alone():
     # identical rates: φ̂ = 0 → τ̂² = 0 and the multiplicative factor is floored at 1
     d = pd.DataFrame({"g": list("abcdef"), "numerator": [10, 20, 30, 10, 20, 30],
                       "denominator": [100, 200, 300, 100, 200, 300]})
-    add = compare.funnel(d, by="g", overdispersion="additive", method="normal")
+    add = funnels.funnel(d, by="g", overdispersion="additive", method="normal")
     assert add["phi"].iloc[0] == pytest.approx(0.0, abs=1e-20)
     assert add["tau2"].iloc[0] == 0.0
-    mult = compare.funnel(d, by="g", overdispersion="multiplicative", method="normal")
+    mult = funnels.funnel(d, by="g", overdispersion="multiplicative", method="normal")
     s = 1 / (2 * math.sqrt(100))
-    assert mult["od_upper_95"].iloc[0] == pytest.approx(math.sin(math.asin(math.sqrt(0.1)) + Z95 * s) ** 2)
+    assert mult["od_upper_95"].iloc[0] == pytest.approx(
+        math.sin(math.asin(math.sqrt(0.1)) + Z95 * s) ** 2)
 
 
 def test_exact_method_uses_mid_p_z_for_overdispersion():
@@ -199,7 +202,7 @@ def test_exact_method_uses_mid_p_z_for_overdispersion():
     q10, q90 = srt[0] + 0.9 * (srt[1] - srt[0]), srt[8] + 0.1 * (srt[9] - srt[8])
     phi = sum(min(max(v, q10), q90) ** 2 for v in zs) / 10
     d = pd.DataFrame({"g": [f"g{i}" for i in range(10)], "numerator": OD_Y, "denominator": OD_N})
-    f = compare.funnel(d, by="g", overdispersion="multiplicative", method="exact")
+    f = funnels.funnel(d, by="g", overdispersion="multiplicative", method="exact")
     assert f["z_exact"].tolist() == pytest.approx(zs, abs=1e-6)
     assert f["phi"].iloc[0] == pytest.approx(phi, rel=1e-6)
     assert f["z_adjusted"].tolist() == pytest.approx([v / math.sqrt(phi) for v in zs], rel=1e-6)
@@ -219,7 +222,7 @@ def test_small_counts_do_not_inflate_overdispersion():
     phi_log = sum(min(max(v, q10), q90) ** 2 for v in z_log) / 12
     assert phi_log > 1.8
     d = pd.DataFrame({"g": [f"s{i:02d}" for i in range(12)], "observed": o, "expected": e})
-    f = compare.ratio_funnel(d, by="g", min_n=1, overdispersion="additive")
+    f = funnels.ratio_funnel(d, by="g", min_n=1, overdispersion="additive")
     assert f["phi"].iloc[0] < 1.0
     assert f["tau2"].iloc[0] == 0.0
     assert (f["flag"] == "").all()
@@ -227,7 +230,7 @@ def test_small_counts_do_not_inflate_overdispersion():
 
 def test_too_few_groups_gives_no_overdispersion_estimate():
     d = pd.DataFrame({"g": list("abc"), "numerator": [1, 50, 9], "denominator": [100] * 3})
-    f = compare.funnel(d, by="g", overdispersion="additive")
+    f = funnels.funnel(d, by="g", overdispersion="additive")
     assert f["phi"].isna().all()
     assert f["z_adjusted"].isna().all()
     assert (f["flag"] != "").any()  # falls back to the plain limits
@@ -241,12 +244,12 @@ def test_too_few_groups_gives_no_overdispersion_estimate():
 def test_min_n_floor_never_flags():
     d = pd.DataFrame({"g": list("abcdef"), "numerator": [50, 50, 50, 50, 50, 0],
                       "denominator": [100, 100, 100, 100, 100, 12]})
-    f = compare.funnel(d, by="g", min_n=13).set_index("g")
+    f = funnels.funnel(d, by="g", min_n=13).set_index("g")
     assert bool(f.loc["f", "below_min_n"])
     assert f.loc["f", "flag"] == "" and f.loc["f", "flag_direction"] == ""
     # the same group with the floor lowered: P(0 of 12 | p0 = 250/512) = 0.512^12 ≈ 0.0003
     # is below 0.001, so 0/12 is outside the 99.8 % limits
-    f1 = compare.funnel(d, by="g", min_n=1).set_index("g")
+    f1 = funnels.funnel(d, by="g", min_n=1).set_index("g")
     assert f1.loc["f", "flag"] == "alarm" and f1.loc["f", "flag_direction"] == "low"
     # and it is shown (a row with its value) even when floored
     assert f.loc["f", "value"] == 0.0
@@ -256,7 +259,7 @@ def test_flags_alert_vs_alarm():
     # pooled 195/1200 = 0.1625; n = 400: sd = 7.38 events; 45 is −2.7 sd, 90 is +3.4 sd
     d = pd.DataFrame({"g": ["甲", "乙", "丙"], "numerator": [45, 90, 60],
                       "denominator": [400, 400, 400]})
-    f = compare.funnel(d, by="g").set_index("g")
+    f = funnels.funnel(d, by="g").set_index("g")
     assert (f.loc["甲", "flag"], f.loc["甲", "flag_direction"]) == ("alert", "low")
     assert (f.loc["乙", "flag"], f.loc["乙", "flag_direction"]) == ("alarm", "high")
     assert f.loc["丙", "flag"] == ""
@@ -265,7 +268,7 @@ def test_flags_alert_vs_alarm():
 def test_within_gives_separate_targets():
     d = pd.DataFrame({"indicator": ["x"] * 3 + ["y"] * 3, "g": list("abc") * 2,
                       "numerator": [10, 10, 10, 80, 80, 80], "denominator": [100] * 6})
-    f = compare.funnel(d, by="g", within="indicator")
+    f = funnels.funnel(d, by="g", within="indicator")
     assert f.groupby("indicator")["target"].first().tolist() == pytest.approx([0.1, 0.8])
     assert (f["flag"] == "").all()
 
@@ -273,22 +276,22 @@ def test_within_gives_separate_targets():
 def test_bad_inputs():
     d = pd.DataFrame({"g": ["a"], "numerator": [5], "denominator": [3]})
     with pytest.raises(DataError):
-        compare.funnel(d, by="g")
+        funnels.funnel(d, by="g")
     with pytest.raises(ParameterError):
-        compare.funnel(d, by="g", method="bogus")
+        funnels.funnel(d, by="g", method="bogus")
     with pytest.raises(DataError):
-        compare.funnel(d, by="missing_column")
+        funnels.funnel(d, by="missing_column")
 
 
 def test_funnel_limits_curves():
-    lim = compare.funnel_limits(0.2, [20, 80, 500], method="normal")
-    assert lim.loc[0, "upper_95"] == pytest.approx(compare.binomial_exact_limit(20, 0.2, 0.975))
+    lim = funnels.funnel_limits(0.2, [20, 80, 500], method="normal")
+    assert lim.loc[0, "upper_95"] == pytest.approx(funnels.binomial_exact_limit(20, 0.2, 0.975))
     assert lim.loc[2, "upper_95"] == pytest.approx(0.2 + Z95 * math.sqrt(0.16 / 500))
-    adj = compare.funnel_limits(0.2, [100], tau2=0.001)
+    adj = funnels.funnel_limits(0.2, [100], tau2=0.001)
     s = 1 / 20
     assert adj.loc[0, "upper_998"] == pytest.approx(
         math.sin(math.asin(math.sqrt(0.2)) + Z998 * math.sqrt(s * s + 0.001)) ** 2)
-    ratio = compare.funnel_limits(1.0, [25], kind="ratio", method="normal")
+    ratio = funnels.funnel_limits(1.0, [25], kind="ratio", method="normal")
     assert ratio.loc[0, "upper_95"] == pytest.approx(math.exp(Z95 / 5))
 
 
@@ -319,9 +322,9 @@ def _mix_fixture():
 def test_case_mix_harder_mix_without_excess_is_not_flagged():
     r = _mix_fixture()
     crude = r.assign(numerator=r["y"].astype(int), denominator=1)
-    f = compare.funnel(crude, by="team").set_index("team")
+    f = funnels.funnel(crude, by="team").set_index("team")
     assert f.loc["甲", "flag"] == "alarm" and f.loc["甲", "flag_direction"] == "high"
-    e = compare.expected_counts(r, outcome="y", by="team", covariates=["charge_group"],
+    e = casemix.expected_counts(r, outcome="y", by="team", covariates=["charge_group"],
                                 min_level_rows=5).set_index("team")
     # the fitted model is saturated, so E equals the cell rates (fitted on the pooled data)
     pa = (180 + 12 + 6) / 330
@@ -334,13 +337,15 @@ def test_case_mix_harder_mix_without_excess_is_not_flagged():
     # 丙's excess is real and survives adjustment
     assert e.loc["丙", "flag"] == "alarm" and e.loc["丙", "flag_direction"] == "high"
     model = e.attrs["model"]
-    assert list(model.columns) == ["term", "estimate", "std_err", "ci_lower", "ci_upper", "p_value"]
+    assert list(model.columns) == ["term", "estimate", "std_err", "ci_lower", "ci_upper",
+                                   "p_value"]
 
 
 def test_case_mix_sparse_levels_and_missing_covariates():
     r = _mix_fixture()
     r["minor"] = pd.array([True] * 3 + [False] * (len(r) - 3), dtype="boolean")  # 3 rows: sparse
-    p, table = compare.case_mix_model(r, outcome="y", covariates=["charge_group", "minor", "absent"])
+    p, table = casemix.case_mix_model(r, outcome="y",
+                                      covariates=["charge_group", "minor", "absent"])
     assert "absent" in table.attrs["dropped"] and "minor" in table.attrs["dropped"]
     assert p.notna().all()
 
@@ -348,7 +353,7 @@ def test_case_mix_sparse_levels_and_missing_covariates():
 def test_case_mix_no_variation_is_a_clear_error():
     r = pd.DataFrame({"team": ["a", "b"] * 20, "charge_group": ["x"] * 40, "y": [False] * 40})
     with pytest.raises(DataError, match="没有变异"):
-        compare.expected_counts(r, outcome="y", by="team", covariates=["charge_group"])
+        casemix.expected_counts(r, outcome="y", by="team", covariates=["charge_group"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -362,10 +367,10 @@ def test_beta_binomial_method_of_moments_by_hand():
     s = sum(ni * (yi / ni - mu) ** 2 for yi, ni in zip(y, n))
     rho = (s / (mu * (1 - mu)) - 3) / (410 - sum(ni * ni for ni in n) / 410 - 3)
     size = 1 / rho - 1
-    a, b = compare.beta_binomial_prior(y, n)
+    a, b = funnels.beta_binomial_prior(y, n)
     assert a == pytest.approx(mu * size) and b == pytest.approx((1 - mu) * size)
     d = pd.DataFrame({"g": list("abcd"), "numerator": y, "denominator": n})
-    out = compare.shrink(d, by="g").set_index("g")
+    out = funnels.shrink(d, by="g").set_index("g")
     assert out.loc["a", "shrunk_value"] == pytest.approx((mu * size + 5) / (size + 50))
     # shrinkage pulls toward the pooled rate, more for smaller groups
     assert abs(out.loc["a", "shrunk_value"] - mu) < abs(0.1 - mu)
@@ -374,7 +379,7 @@ def test_beta_binomial_method_of_moments_by_hand():
 def test_rank_intervals_wide_when_groups_overlap():
     d = pd.DataFrame({"g": list("abcdef"), "numerator": [80, 20, 21, 19, 22, 1],
                       "denominator": [100, 100, 100, 100, 100, 5]})
-    out = compare.shrink(d, by="g", min_n=10).set_index("g")
+    out = funnels.shrink(d, by="g", min_n=10).set_index("g")
     assert (out.loc["a", "rank_lower"], out.loc["a", "rank_upper"]) == (1, 1)
     assert out.loc["b", "rank_upper"] - out.loc["b", "rank_lower"] >= 2
     assert pd.isna(out.loc["f", "rank_lower"])
@@ -383,5 +388,5 @@ def test_rank_intervals_wide_when_groups_overlap():
 
 def test_no_between_group_spread_pools_completely():
     d = pd.DataFrame({"g": list("abc"), "numerator": [10, 10, 10], "denominator": [100] * 3})
-    out = compare.shrink(d, by="g")
+    out = funnels.shrink(d, by="g")
     assert np.allclose(out["shrunk_value"], 0.1)

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from casework.analysis import compare, workload
+from casework.analysis import bail, casemix, workload
 from casework.model import journeys
+from casework.present import comparison_text
 
 #: Alarm = outside the 99.8 % limits: the nominal rate under no real differences.
 NOMINAL_ALARM = 0.002
@@ -50,7 +51,7 @@ def test_planted_police_station_signals_with_start_month(planted):
     recs, jrn, truth = planted
     pat = _pattern(truth, "post_arrest_bail_jump")
     where = pat["where"]
-    sig = compare.bail_signals(jrn, period=truth["end"], months=24, records=recs)
+    sig = bail.bail_signals(jrn, period=truth["end"], months=24, records=recs)
     row = sig.loc[(sig["referring_agency"] == where["referring_agency"])
                   & (sig["police_station"] == where["police_station"])]
     assert len(row) == 1 and bool(row["signal"].iloc[0])
@@ -61,19 +62,19 @@ def test_planted_police_station_signals_with_start_month(planted):
     assert int(sig["signal"].sum()) <= 2
     # named, with its start month, in the narrative and the joint-meeting points
     year = truth["end"][:4]
-    comp = compare.horizontal(recs, period=year, by=list(compare.BAIL_KEYS),
+    comp = casemix.horizontal(recs, period=year, by=list(bail.BAIL_KEYS),
                               indicators=["post_arrest_bail_rate"], journeys=jrn)
-    text = _plain(compare.describe_bail(sig, comp, period_label=truth["end"]))
+    text = _plain(comparison_text.describe_bail(sig, comp, period_label=truth["end"]))
     label = row["label"].iloc[0]
     assert where["police_station"] in label
     assert f"**{label}**：自 {start} 起" in text
-    points = _plain(compare.joint_meeting_points(sig, comp))
+    points = _plain(comparison_text.joint_meeting_points(sig, comp))
     assert where["referring_agency"] in points and f"自 {start} 起" in points
     # and flagged on the period's funnel
     frow = comp.loc[comp["police_station"] == where["police_station"]]
     frow = frow.loc[frow["referring_agency"] == where["referring_agency"]]
     assert frow["flag"].iloc[0] == "alarm" and frow["flag_direction"].iloc[0] == "high"
-    cases = compare.bail_signal_cases(jrn, sig, period=truth["end"])
+    cases = bail.bail_signal_cases(jrn, sig, period=truth["end"])
     assert (cases["police_station"] == where["police_station"]).all()
     assert (cases["arrested_on"] >= pd.Timestamp(start + "-01")).all()
 
@@ -84,27 +85,32 @@ def test_planted_slow_prosecutor_flagged_named_and_dated(planted):
     where = pat["where"]
     year = truth["end"][:4]
     days = workload.days_by_stage(recs, period=year)
-    mine = days.loc[(days["prosecutor_id"] == where["prosecutor_id"]) & (days["stage"] == where["stage"])]
+    mine = days.loc[(days["prosecutor_id"] == where["prosecutor_id"])
+                    & (days["stage"] == where["stage"])]
     assert mine["flag"].iloc[0] == "alarm" and mine["flag_direction"].iloc[0] == "high"
     assert mine["value"].iloc[0] == pytest.approx(pat["effect"]["handling_days_ratio"], rel=0.2)
-    others = days.loc[(days["stage"] == where["stage"]) & (days["prosecutor_id"] != where["prosecutor_id"])]
+    others = days.loc[(days["stage"] == where["stage"])
+                      & (days["prosecutor_id"] != where["prosecutor_id"])]
     assert (others["flag"] != "alarm").all()
     span = (pd.Period(truth["end"], freq="M") - pd.Period(truth["start"], freq="M")).n + 1
     shifts = workload.shifts_by_stage(recs, period=truth["end"], months=span)
-    sh = shifts.loc[(shifts["prosecutor_id"] == where["prosecutor_id"]) & (shifts["stage"] == where["stage"])]
+    sh = shifts.loc[(shifts["prosecutor_id"] == where["prosecutor_id"])
+                    & (shifts["stage"] == where["stage"])]
     assert bool(sh["signal"].iloc[0])
     start = sh["start_month"].iloc[0]
     assert _months_apart(start, pat["from"]) <= 2
     load = workload.caseload(recs, period=year)
-    text = _plain(workload.describe(load, days, pd.DataFrame(), shifts, period_label=year))
+    text = _plain(comparison_text.describe_profiles(load, comparison_text.with_position(days),
+                                                   pd.DataFrame(), shifts, period_label=year))
     assert where["prosecutor_name"] in text
     assert f"{where['prosecutor_name']}平均" in text and f"自 {start} 起持续偏长" in text
     # the horizontal comparison by prosecutor flags the same person on handling days
-    comp = compare.horizontal(recs, period=year, by="prosecutor_id",
+    comp = casemix.horizontal(recs, period=year, by="prosecutor_id",
                               indicators=["prosecution_review_days_mean"])
     row = comp.loc[comp["prosecutor_id"] == where["prosecutor_id"]]
     assert row["flag"].iloc[0] == "alarm"
-    assert where["prosecutor_name"] in _plain(compare.describe_comparison(comp, grouping="prosecutor"))
+    text = _plain(comparison_text.describe_comparison(comp, grouping="prosecutor"))
+    assert where["prosecutor_name"] in text
 
 
 def test_null_data_alarm_rate_within_nominal(synth_null_small, record_property):
@@ -113,8 +119,8 @@ def test_null_data_alarm_rate_within_nominal(synth_null_small, record_property):
     year = synth_null_small.truth["end"][:4]
     points = alarms = 0
     where = []
-    for grouping in compare.GROUPINGS:
-        comp = compare.horizontal(recs, period=year, by=compare.grouping_keys(grouping),
+    for grouping in casemix.GROUPINGS:
+        comp = casemix.horizontal(recs, period=year, by=casemix.grouping_keys(grouping),
                                   indicators=NULL_INDICATORS, journeys=jrn)
         eligible = comp.loc[~comp["below_min_n"].astype(bool)]
         points += len(eligible)
@@ -177,9 +183,11 @@ def test_reports_name_the_planted_patterns(demo_home, synth_small, _reports):
 
 @pytest.mark.notebook
 @pytest.mark.xdist_group("notebooks")
-def test_circulated_reports_name_no_prosecutor_and_attach_no_cases(demo_home, synth_small, _reports):
+def test_circulated_reports_name_no_prosecutor_and_attach_no_cases(demo_home, synth_small,
+                                                                   _reports):
     names = set(synth_small.records["prosecutor_name"].dropna())
-    for key, params in (("prosecutor_profiles", {}), ("horizontal_comparison", {"grouping": "prosecutor"}),
+    for key, params in (("prosecutor_profiles", {}),
+                        ("horizontal_comparison", {"grouping": "prosecutor"}),
                         ("post_arrest_bail", {})):
         html, files = _run(key, _reports, level="circulated", **params)
         shown = html + " ".join(p.read_text(encoding="utf-8-sig") for p in files.glob("*.csv"))

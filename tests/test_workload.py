@@ -1,4 +1,5 @@
-"""casework.analysis.workload: weighted caseload, case-mix adjusted handling days, CUSUM start month.
+"""casework.analysis.workload and days: weighted caseload, case-mix adjusted handling days,
+CUSUM start month.
 
 Expected numbers are worked out in the tests from the documented formulas (declared weights,
 cell means of log(1 + days)), not read back from the code.
@@ -13,15 +14,19 @@ import pandas as pd
 import pytest
 
 from casework.analysis import workload
+from casework.present import comparison_text
 
 
-def _case(pid, no, stage, procedure, charge, accepted, days, persons=1, detained=False, unit="930101"):
+def _case(pid, no, stage, procedure, charge, accepted, days, persons=1, detained=False,
+          unit="930101"):
     acc = pd.Timestamp(accepted)
+    names = {"A": "甲检", "B": "乙检", "C": "丙检"}
     return [{"unit_code": unit, "unit_name": "江州市示例区人民检察院", "department": "第一检察部",
              "stage": stage, "dept_case_no": no, "person_id": f"{no}-{i}",
-             "prosecutor_id": pid, "prosecutor_name": {"A": "甲检", "B": "乙检", "C": "丙检"}.get(pid, pid),
+             "prosecutor_id": pid, "prosecutor_name": names.get(pid, pid),
              "procedure": procedure, "charge": charge, "detained": detained,
-             "accepted_on": acc, "closed_on": acc + pd.Timedelta(days=days)} for i in range(persons)]
+             "accepted_on": acc, "closed_on": acc + pd.Timedelta(days=days)}
+            for i in range(persons)]
 
 
 def test_weighted_caseload_by_hand():
@@ -30,7 +35,8 @@ def test_weighted_caseload_by_hand():
     rows += _case("A", "c2", "prosecution_review", "fast_track", "危险驾驶", "2024-03-01", 5)
     rows += _case("A", "c3", "prosecution_review", "summary", "非法吸收公众存款", "2024-03-01", 15)
     rows += _case("B", "c4", "arrest_review", pd.NA, "受贿", "2024-03-01", 6)
-    rows += _case("B", "c5", "prosecution_review", pd.NA, "帮助信息网络犯罪活动", "2024-03-01", 30, persons=2)
+    rows += _case("B", "c5", "prosecution_review", pd.NA, "帮助信息网络犯罪活动", "2024-03-01",
+                  30, persons=2)
     r = pd.DataFrame(rows)
     load = workload.caseload(r, period="2024-03").set_index("prosecutor_id")
     # c1: ordinary 1.0 × property 1.0 × (1 + 0.3·2) = 1.6; c2: fast-track 0.6; c3: summary 0.8 ×
@@ -39,11 +45,12 @@ def test_weighted_caseload_by_hand():
     assert load.loc["A", "weighted_cases"] == pytest.approx(1.6 + 0.6 + 1.04)
     assert load.loc["B", "weighted_cases"] == pytest.approx(0.75 + 1.56)
     assert load.loc["A", "cases"] == 3 and load.loc["A", "persons"] == 5
-    assert load.loc["B", "arrest_review_cases"] == 1 and load.loc["B", "prosecution_review_cases"] == 1
+    assert load.loc["B", "arrest_review_cases"] == 1
+    assert load.loc["B", "prosecution_review_cases"] == 1
     assert load.loc["A", "weighted_vs_median"] == pytest.approx(3.24 / ((3.24 + 2.31) / 2))
     # user weights replace the declared ones
-    mine = pd.DataFrame({"stage": ["prosecution_review", "arrest_review"], "procedure": [pd.NA, pd.NA],
-                         "weight": [2.0, 1.0], "note": ["", ""]})
+    mine = pd.DataFrame({"stage": ["prosecution_review", "arrest_review"],
+                         "procedure": [pd.NA, pd.NA], "weight": [2.0, 1.0], "note": ["", ""]})
     flat = workload.caseload(r, period="2024-03", weights=mine, charge_factors=pd.DataFrame(
         columns=["charge_group", "factor", "note"]), extra_person=0.0).set_index("prosecutor_id")
     assert flat.loc["A", "weighted_cases"] == 6.0 and flat.loc["B", "weighted_cases"] == 3.0
@@ -96,7 +103,8 @@ def test_case_mix_adjusted_days_by_hand():
 
 def test_small_cells_borrow_the_parent_cell():
     r = _days_fixture()
-    extra = pd.DataFrame(_case("B", "rare1", "prosecution_review", "ordinary", "放火", "2024-05-01", 40))
+    extra = pd.DataFrame(_case("B", "rare1", "prosecution_review", "ordinary", "放火",
+                               "2024-05-01", 40))
     r = pd.concat([r, extra], ignore_index=True)
     cd = workload.case_days(r, period="2024", min_cell=10)
     rare = cd.loc[cd["dept_case_no"] == "rare1"].iloc[0]
@@ -106,7 +114,8 @@ def test_small_cells_borrow_the_parent_cell():
 
 def test_negative_days_are_dropped_and_counted():
     r = _days_fixture()
-    bad = pd.DataFrame(_case("B", "bad1", "prosecution_review", "ordinary", "盗窃", "2024-05-10", -3))
+    bad = pd.DataFrame(_case("B", "bad1", "prosecution_review", "ordinary", "盗窃", "2024-05-10",
+                             -3))
     cd = workload.case_days(pd.concat([r, bad], ignore_index=True), period="2024")
     assert "bad1" not in set(cd["dept_case_no"])
     assert cd.attrs["dropped_negative"] == 1
@@ -142,9 +151,10 @@ def test_cusum_dates_the_slowdown():
 def test_profiles_have_intervals_and_no_rank():
     r = _days_fixture()
     load = workload.caseload(r, period="2024")
-    days = workload.days_by_stage(r, period="2024", min_n=5)
-    sections = workload.profile_sections(load, days, pd.DataFrame(columns=["prosecutor_id"]), records=r)
-    text = workload.profile_pages(sections)
+    days = comparison_text.with_position(workload.days_by_stage(r, period="2024", min_n=5))
+    no_quality = pd.DataFrame(columns=["prosecutor_id"])
+    sections = comparison_text.profile_sections(load, days, no_quality, records=r)
+    text = comparison_text.profile_pages(sections)
     assert "丙检" in text and "95%区间" in text
     assert "排名" not in text and "第1名" not in text
     assert len(sections) == 3
@@ -154,11 +164,13 @@ def test_profiles_have_intervals_and_no_rank():
 
 def test_circulated_level_uses_pseudonyms():
     r = _days_fixture()
-    days = workload.days_by_stage(r, period="2024", min_n=5, level="circulated")
+    days = comparison_text.with_position(comparison_text.at_level(
+        workload.days_by_stage(r, period="2024", min_n=5), "circulated", records=r))
     assert not set(days["label"]) & {"甲检", "乙检", "丙检"}
     assert days["label"].str.startswith("检察官").all()
     load = workload.caseload(r, period="2024")
-    ov = workload.overview(load, days, pd.DataFrame(), records=r, level="circulated")
+    ov = comparison_text.overview(load, days, pd.DataFrame(), records=r, level="circulated")
     assert ov["label"].str.startswith("检察官").all()
     # the same prosecutor keeps one pseudonym across frames
-    assert dict(zip(days["prosecutor_id"], days["label"])) == dict(zip(ov["prosecutor_id"], ov["label"]))
+    assert dict(zip(days["prosecutor_id"], days["label"])) == dict(zip(ov["prosecutor_id"],
+                                                                       ov["label"]))

@@ -39,7 +39,8 @@ import pandas as pd
 from matplotlib import font_manager
 from matplotlib.ticker import PercentFormatter
 
-from casework.base.errors import ParameterError, check_choice
+from casework.base.checks import require_columns as _require
+from casework.base.errors import check_choice
 
 #: Resolution of static PNG charts in reports (about 110 dpi keeps reports small, pitfall P5).
 DPI = 110
@@ -197,16 +198,6 @@ def _new_ax(ax, figsize=None):
         return ax
     _, ax = plt.subplots(figsize=figsize or FIGSIZE, layout="constrained")
     return ax
-
-
-def _require(data: pd.DataFrame, cols, what: str) -> None:
-    missing = [c for c in cols if c is not None and c not in data.columns]
-    if missing:
-        raise ParameterError(
-            f"{what} 缺少列：{', '.join(missing)}；现有列：{', '.join(map(str, data.columns))}",
-            f"{what} needs columns {', '.join(missing)}; "
-            f"the frame has {', '.join(map(str, data.columns))}",
-        )
 
 
 def _percent_axis(ax, axis: str = "y") -> None:
