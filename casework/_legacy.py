@@ -22,7 +22,8 @@ MOVED: dict[str, tuple[str, ...]] = {
     "errors": ("casework.base.errors",),
     "schema": ("casework.model.schema",),
     "journeys": ("casework.model.journeys",),
-    "io": ("casework.ingest.io",),
+    "io": ("casework.ingest.importer", "casework.ingest.values", "casework.ingest.readers",
+           "casework.ingest.decoding", "casework.ingest.validation", "casework.ingest.messages"),
     "mapping": ("casework.ingest.mapping",),
     "audit": ("casework.store.audit",),
     "periods": ("casework.analysis.periods",),
@@ -41,18 +42,23 @@ MOVED: dict[str, tuple[str, ...]] = {
                          "casework.present.comparison_charts"),
     "workload": ("casework.analysis.workload", "casework.analysis.days",
                  "casework.present.comparison_text", "casework.present.comparison_charts"),
-    "quality": ("casework.analysis.quality",),
-    "modifications": ("casework.analysis.modifications",),
+    "quality": ("casework.analysis.quality", "casework.analysis.quality_rules",
+                "casework.present.quality_text"),
+    "modifications": ("casework.analysis.modifications", "casework.present.modification_text"),
     "text": ("casework.analysis.text",),
-    "topics": ("casework.analysis.topics",),
-    "topics.recurring": ("casework.analysis.topics.recurring",),
-    "topics.sentencing": ("casework.analysis.topics.sentencing",),
+    "topics": ("casework.analysis.topics", "casework.present.topic_tables"),
+    "topics.recurring": ("casework.analysis.topics.recurring",
+                         "casework.analysis.topics.modus", "casework.present.recurring_text"),
+    "topics.sentencing": ("casework.analysis.topics.sentencing",
+                          "casework.analysis.topics.sentencing_models",
+                          "casework.analysis.topics.consistency",
+                          "casework.present.sentencing_text"),
     "narrative": ("casework.present.narrative",),
     "plotting": ("casework.present.plotting",),
     "privacy": ("casework.present.privacy",),
     "page": ("casework.notebook.page",),
     "params": ("casework.notebook.params",),
-    "report": ("casework.run.report",),
+    "report": ("casework.run.report", "casework.run.batch", "casework.run.index"),
     "cli": ("casework.run.cli",),
 }
 
@@ -60,8 +66,15 @@ MOVED: dict[str, tuple[str, ...]] = {
 def _forwarding_module(old: str, targets: tuple[str, ...]) -> types.ModuleType:
     modules = [importlib.import_module(t) for t in targets]
     mod = types.ModuleType(old, f"Deprecated alias of {', '.join(targets)}.")
+    short = old.removeprefix("casework.")
+    if any(k.startswith(short + ".") for k in MOVED):
+        mod.__path__ = []  # old sub-modules (casework.topics.recurring) come from this finder
 
     def __getattr__(name):
+        if name.startswith("__"):  # never forward __path__, __file__ … of the new module
+            raise AttributeError(name)
+        if f"{short}.{name}" in MOVED:
+            return importlib.import_module(f"{old}.{name}")
         for m in modules:
             if hasattr(m, name):
                 return getattr(m, name)

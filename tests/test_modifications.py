@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from casework.analysis import modifications as mods
-from casework.model import schema
 from casework.base.errors import DataError, ParameterError
+from casework.model import schema
 
 RECORDS = schema.conform(pd.DataFrame({
     "unit_code": ["371329"] * 3,
@@ -28,14 +28,15 @@ def _row(case, field, old, new, account, at):
 def _log():
     rows = [
         # A closed 2024-03-20, reported 2024-04-05
-        _row("A", "审结结论", "不起诉", "起诉", "u1", "2024-04-10 09:00"),   # closed edit, post-report, reversal
+        # closed edit, post-report, reversal
+        _row("A", "审结结论", "不起诉", "起诉", "u1", "2024-04-10 09:00"),
         _row("A", "gender", "male", "female", "u2", "2024-03-22 10:00"),     # nothing
-        _row("A", "term_months", "10", "12", "u2", "2024-03-22 11:00"),       # within grace: nothing
+        _row("A", "term_months", "10", "12", "u2", "2024-03-22 11:00"),  # within grace: nothing
         # B closed 2024-05-10, reported 2024-06-05
-        _row("B", "罪名", "盗窃", "诈骗", "u2", "2024-06-06 15:00"),           # closed edit, post-report
-        _row("B", "case_summary", "x", "y", "u1", "2024-06-05 20:00"),        # on cut-off day: nothing
-        # C open
-        _row("C", "decision", "prosecute", "non_prosecution", "u1", "2024-07-01 09:00"),  # reversal only
+        _row("B", "罪名", "盗窃", "诈骗", "u2", "2024-06-06 15:00"),  # closed edit, post-report
+        _row("B", "case_summary", "x", "y", "u1", "2024-06-05 20:00"),  # on cut-off day: nothing
+        # C open: reversal only
+        _row("C", "decision", "prosecute", "non_prosecution", "u1", "2024-07-01 09:00"),
     ]
     # routine work: u4 and u5 change 1-2 fields a day on open card C
     for day in range(1, 29):
@@ -56,7 +57,8 @@ def _log():
 def test_normalise_maps_labels_to_fields_and_codes():
     m = mods.normalise(_log())
     first = m.iloc[0]
-    assert (first["field"], first["field_raw"], first["field_zh"]) == ("decision", "审结结论", "审结结论")
+    assert (first["field"], first["field_raw"], first["field_zh"]) == ("decision", "审结结论",
+                                                                       "审结结论")
     assert (first["old_code"], first["new_code"]) == ("non_prosecution", "prosecute")
     charge = m[m["field_raw"] == "罪名"].iloc[0]
     assert charge["field"] == "charge" and charge["new_code"] == "诈骗"

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy.optimize import linprog
 
-from casework.present import privacy
 from casework.base.errors import ParameterError
+from casework.present import privacy
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +55,8 @@ def test_mask_id_number_by_level():
 
 
 def test_scrub_text_removes_ids_phones_and_given_names():
-    text = "嫌疑人欧阳娜娜与张三（37132919900101123X，手机13912345678）于2024年5月盗窃，涉案金额12000元"
+    text = ("嫌疑人欧阳娜娜与张三（37132919900101123X，手机13912345678）于2024年5月盗窃，"
+            "涉案金额12000元")
     out = privacy.scrub_text(text, names=["张三", "欧阳娜娜"])
     assert out == "嫌疑人欧阳某某与张某（[身份证号]，手机[电话]）于2024年5月盗窃，涉案金额12000元"
     series = privacy.scrub_text(pd.Series([text, None]), names=["张三"])

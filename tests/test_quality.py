@@ -9,8 +9,9 @@ import yaml
 from test_quality_rules import broken, clean
 
 from casework.analysis import quality
-from casework.model import schema
 from casework.base.errors import ParameterError
+from casework.model import schema
+from casework.present import quality_text
 
 # ---------------------------------------------------------------------------------------------
 # user rules: add, override by id, disable
@@ -161,7 +162,7 @@ def test_the_circular_has_the_layout_and_one_row_per_case():
     found = quality.run_rules(data)
     assert sorted(found["rule_id"]) == ["adopted_but_differs", "age_out_of_range",
                                         "late_entry_judgment"]
-    c = quality.circular(found, data, batch="2024年第6期")
+    c = quality_text.circular(found, data, batch="2024年第6期")
     assert list(c.columns) == ["通报批次", "部门受案号", "案件名称", "承办部门", "承办检察官",
                                "案件类别", "错误明细", "备注"]
     assert len(c) == 2 and set(c["通报批次"]) == {"2024年第6期"}
@@ -173,15 +174,15 @@ def test_the_circular_has_the_layout_and_one_row_per_case():
     assert lines[0].startswith("1. [嫌疑人编号 P2b] 法院采纳确定刑量刑建议")
     assert lines[1].startswith("2. [嫌疑人编号 P2] 判决后超过7日才填录判决信息")
     # errors only: the warning disappears from the list
-    only = quality.circular(found, data, batch="b", level="error")
+    only = quality_text.circular(found, data, batch="b", level="error")
     row = only[only["部门受案号"] == "示检刑诉受[2024]371329000003号"].iloc[0]
     assert row["备注"] == "错误1项" and "迟填" not in row["错误明细"]
 
 
 def test_an_empty_inspection_gives_an_empty_circular_with_the_layout():
     found = quality.run_rules(clean())
-    c = quality.circular(found, clean(), batch="b")
-    assert c.empty and list(c.columns) == list(quality.CIRCULAR_COLUMNS)
+    c = quality_text.circular(found, clean(), batch="b")
+    assert c.empty and list(c.columns) == list(quality_text.CIRCULAR_COLUMNS)
 
 
 def test_error_rates_count_cards_with_at_least_one_fault():
@@ -219,7 +220,7 @@ def test_summary_counts_by_severity_and_rule():
     sev = quality.severity_counts(found).set_index("severity")
     assert sev.loc["error", "findings"] == 2 and sev.loc["warning", "findings"] == 1
     assert sev.loc["info", "findings"] == 0
-    text = quality.summary_text(found, data, snapshot="s1")
+    text = quality_text.summary_text(found, data, snapshot="s1")
     assert "检查案卡 9 张" in text and "发现问题 3 条" in text
     assert "adopted_but_differs" in text and "第一检察部" in text
     assert "检查未通过" in text
@@ -315,7 +316,7 @@ def test_the_planted_error_run_department_has_the_highest_error_rate_in_its_wind
     cards = synth_small.records[window & unit]
     found = small_findings[small_findings["unit_code"] == planted["where"]["unit_code"]]
     found = found[quality.in_period(found, planted["to"], trailing=len(months))]
-    text = quality.describe(found, cards)
+    text = quality_text.describe(found, cards)
     assert f"存在问题：{planted['where']['department']}差错率" in text
 
 
@@ -389,14 +390,15 @@ def test_the_data_quality_report_names_the_planted_department_and_editor(
     editor = _pattern(synth_small.truth, "closed_case_editor")
     start, end = (pd.Period(run_pattern["from"], freq="M").start_time.strftime("%Y-%m-%d"),
                   pd.Period(run_pattern["to"], freq="M").end_time.strftime("%Y-%m-%d"))
-    res = report.run("data_quality", period=f"{start}_{end}", unit=run_pattern["where"]["unit_code"],
+    res = report.run("data_quality", period=f"{start}_{end}",
+                     unit=run_pattern["where"]["unit_code"],
                      reports_dir=tmp_path)
     assert res.ok, res.describe()
     html = open(res.html, encoding="utf-8").read()
     assert f"存在问题：{run_pattern['where']['department']}差错率" in html
     files = tmp_path / f"{start}_{end}" / f"data_quality_{run_pattern['where']['unit_code']}_files"
     circ = pd.read_excel(files / "circular.xlsx")
-    assert list(circ.columns) == list(quality.CIRCULAR_COLUMNS)
+    assert list(circ.columns) == list(quality_text.CIRCULAR_COLUMNS)
     assert (circ["承办部门"] == run_pattern["where"]["department"]).mean() > 0.5
     # the editor's unit over the last year of data (the edits run from `from` to the end)
     res = report.run("data_quality", period=synth_small.truth["end"][:4],
@@ -407,8 +409,8 @@ def test_the_data_quality_report_names_the_planted_department_and_editor(
 
 
 def test_check_refuses_a_bad_rule_file_before_reading_any_data(casework_home, capsys, tmp_path):
-    from casework.run import cli
     from casework import store
+    from casework.run import cli
 
     _snapshot(clean())
     before = len(store.audit_entries())

@@ -1,4 +1,5 @@
-"""casework.analysis.text: segmentation with the legal user dictionary, distinctive terms, example phrases."""
+"""casework.analysis.text: segmentation with the legal user dictionary, distinctive terms,
+example phrases."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ class TestTokenize:
             assert word in toks
 
     def test_stop_words_names_numbers_and_single_characters_are_dropped(self):
-        toks = text.tokenize("经审查查明，2023年5月12日21时许，被告人李某某窃得价值人民币8000元的手机。")
+        toks = text.tokenize("经审查查明，2023年5月12日21时许，被告人李某某窃得价值人民币8000元的"
+                             "手机。")
         assert "经审查" not in toks and "被告人" not in toks and "人民币" not in toks
         assert "李某某" not in toks and not any(t[0].isdigit() for t in toks)
         assert all(len(t) >= 2 for t in toks)
@@ -37,7 +39,8 @@ class TestTokenize:
 class TestDistinctiveTerms:
     def test_scores_by_hand(self):
         # topic: 2 docs; other: 3 docs
-        docs = pd.Series(["刷单返利 诱骗 转账", "刷单返利 转账", "转账 手机", "扒窃 手机", "扒窃 手机"])
+        docs = pd.Series(["刷单返利 诱骗 转账", "刷单返利 转账", "转账 手机", "扒窃 手机",
+                          "扒窃 手机"])
         topic = pd.Series([True, True, False, False, False])
         out = text.distinctive_terms(docs, topic, top=10, min_docs=1, min_share=0)
         row = out.set_index("term")

@@ -1,4 +1,5 @@
-"""casework.analysis.topics.recurring: contrasts, trend, concentration on hand-made data; planted synthetic data."""
+"""casework.analysis.topics.recurring: contrasts, trend, concentration on hand-made data;
+planted synthetic data."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from scipy import stats
 
 from casework.analysis import text
 from casework.analysis.topics import recurring
+from casework.present import recurring_text
 
 
 def _cases():
@@ -53,7 +55,8 @@ class TestContrast:
 
     def test_residual_by_hand_on_unequal_table(self):
         c = pd.DataFrame({"in_topic": [True] * 30 + [False] * 70,
-                          "household": ["non_local"] * 20 + ["local"] * 10 + ["non_local"] * 20 + ["local"] * 50})
+                          "household": ["non_local"] * 20 + ["local"] * 10
+                          + ["non_local"] * 20 + ["local"] * 50})
         out = recurring.contrast(c, "household").set_index("category_zh")
         # 2×2: the adjusted residual squared equals the uncorrected chi-square
         chi2 = stats.chi2_contingency([[20, 10], [20, 50]], correction=False)[0]
@@ -131,13 +134,15 @@ class TestTrend:
     def test_share_row_uses_offset(self):
         # the topic is a constant 5% of a caseload that doubles each year
         all_n = np.round(1000 * 2 ** (np.arange(24) / 12)).astype(int)
-        t = recurring.trend(self._monthly(np.round(all_n * 0.05).astype(int), all_n)).set_index("measure")
+        t = recurring.trend(self._monthly(np.round(all_n * 0.05).astype(int),
+                                          all_n)).set_index("measure")
         assert t.loc["count", "rate_ratio"] == pytest.approx(2.0, rel=0.03)
         assert t.loc["share", "rate_ratio"] == pytest.approx(1.0, abs=0.03)
 
     def test_monthly_counts_fill_empty_months(self):
         m = recurring.monthly_counts(_cases(), charges="盗窃")
-        assert m["month"].dt.strftime("%Y-%m").tolist() == ["2023-12", "2024-01", "2024-02", "2024-03"]
+        assert m["month"].dt.strftime("%Y-%m").tolist() == ["2023-12", "2024-01", "2024-02",
+                                                            "2024-03"]
         assert m["n"].tolist() == [0, 2, 1, 1]
         assert m["all_n"].tolist() == [1, 2, 2, 3]
 
@@ -145,12 +150,13 @@ class TestTrend:
 class TestNarrative:
     def test_judgment_only_shape_runs_and_skips(self):
         df = pd.DataFrame({"stage": "judgment", "charges": [["盗窃"], ["诈骗"], ["盗窃", "诈骗"]],
-                           "case_summary": ["入户盗窃手机", "冒充客服骗取钱款", "入户盗窃后冒充客服"]})
+                           "case_summary": ["入户盗窃手机", "冒充客服骗取钱款", "入户盗窃后冒充客"
+                                                                  "服"]})
         r = recurring.characteristics(df, charges="盗窃", period="2024")
         assert r.persons == 2 and r.all_persons == 3
         assert {"trend", "profile", "timing", "places"} <= set(r.skipped)
         assert r.notes_zh  # no dates: the period could not be applied
-        lines = recurring.narrative(r)
+        lines = recurring_text.narrative(r)
         assert lines[0].startswith("说明：数据中没有受理日期")
         assert lines[1].startswith("全部期间，盗窃案件共2人")
 
@@ -158,7 +164,7 @@ class TestNarrative:
 def test_misspelt_charge_is_noted_and_period_labelled():
     r = recurring.characteristics(_cases(), charges="盗窍", period="2024-Q1")
     assert r.persons == 0 and r.period_zh == "2024年第一季度"
-    lines = recurring.narrative(r)
+    lines = recurring_text.narrative(r)
     assert "盗窍" in lines[0] and "拼写" in lines[0]
     assert lines[1] == "2024年第一季度，所选单位没有盗窍案件。"
 
@@ -166,8 +172,9 @@ def test_misspelt_charge_is_noted_and_period_labelled():
 def test_small_groups_make_no_claims():
     c = pd.DataFrame({"in_topic": [True] * 2 + [False] * 50,
                       "gender": ["female"] * 2 + ["male"] * 50})
-    assert recurring.contrast(c, "gender").set_index("category_zh").loc["女", "adj_residual"] > 1.96
-    assert recurring._top_over(recurring.contrast(c, "gender")).empty  # 2 persons: no claim
+    assert recurring.contrast(c, "gender").set_index("category_zh").loc["女",
+                                                                        "adj_residual"] > 1.96
+    assert recurring_text.top_over(recurring.contrast(c, "gender")).empty  # 2 persons: no claim
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""casework.analysis.topics.sentencing: hand-computed tables, planted model effects, synthetic data."""
+"""casework.analysis.topics.sentencing: hand-computed tables, planted model effects, synthetic
+data."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from casework.analysis.topics import normalise_charge, sentencing
+from casework.analysis.topics import consistency, normalise_charge, sentencing, sentencing_models
+from casework.present import sentencing_text
 
 
 def _tiny():
@@ -19,7 +21,8 @@ def _tiny():
         "charge": ["盗窃", "盗窃", "故意杀人", "[走私、贩卖、运输、制造]毒品", "诈骗", "诈骗"],
         "charges": [["盗窃"], ["盗窃", "诈骗罪"], ["故意杀人"], ["[走私、贩卖、运输、制造]毒品"],
                     ["诈骗"], ["诈骗"]],
-        "principal_penalty": ["fixed_term", "criminal_detention", "death", "life", "fixed_term", "acquitted"],
+        "principal_penalty": ["fixed_term", "criminal_detention", "death", "life", "fixed_term",
+                              "acquitted"],
         "term_months": [10.0, 5.0, None, None, 40.0, None],
         "probation": [True, False, False, False, False, None],
         "fine": [2000.0, 1000.0, None, 50000.0, 20000.0, None],
@@ -68,7 +71,8 @@ class TestTables:
         assert (pr["numerator"], pr["denominator"]) == (1, 3)
         assert pr["value_ci_lower"] < 1 / 3 < pr["value_ci_upper"]
         fn = sentencing.fines(df, by=None).iloc[0]
-        # convicted: p1..p5 (p6 acquitted); fined: p1, p2, p4, p5 → median of 1000, 2000, 20000, 50000
+        # convicted: p1..p5 (p6 acquitted); fined: p1, p2, p4, p5
+        # → median of 1000, 2000, 20000, 50000
         assert (fn["numerator"], fn["denominator"]) == (4, 5)
         assert fn["fine_median"] == pytest.approx(11000.0)
         light = sentencing.minor_offence_share(df, by=None).iloc[0]
@@ -113,7 +117,8 @@ class TestTables:
 
     def test_period_filter_and_note_without_dates(self):
         df = _tiny().assign(judgment_on=pd.to_datetime(["2024-01-10", "2024-02-01", "2023-12-31",
-                                                         "2024-03-31", "2024-04-01", "2024-01-01"]))
+                                                         "2024-03-31", "2024-04-01",
+                                                         "2024-01-01"]))
         assert len(sentencing.judgments(df, period="2024-Q1")) == 4
         j = sentencing.judgments(_tiny(), period="2024-Q1")
         assert len(j) == 6 and j.attrs["notes_zh"]
@@ -130,9 +135,11 @@ class TestDerivation:
         })
         out = sentencing.derive_principal_penalty(df)
         assert out["principal_penalty"].fillna("unknown").tolist() == [
-            "unknown", "fine_only", "criminal_detention", "fixed_term", "fixed_term", "death", "life",
+            "unknown", "fine_only", "criminal_detention", "fixed_term", "fixed_term", "death",
+            "life",
             "public_surveillance"]
-        assert out["penalty_derived"].tolist() == [False, True, True, True, True, True, True, False]
+        assert out["penalty_derived"].tolist() == [False, True, True, True, True, True, True,
+                                                   False]
         assert out["term_months"].isna().tolist()[5:7] == [True, True]
 
 
@@ -144,7 +151,8 @@ def _planted(n=900, seed=3):
     recid = rng.random(n) < 0.15
     surrender = rng.random(n) < 0.3
     amount = np.where(charge == "危险驾驶", np.nan, np.exp(rng.normal(9, 1, n)))
-    base = pd.Series(charge).map({"危险驾驶": np.log(4), "盗窃": np.log(8), "诈骗": np.log(14)}).to_numpy()
+    base = pd.Series(charge).map({"危险驾驶": np.log(4), "盗窃": np.log(8),
+                                  "诈骗": np.log(14)}).to_numpy()
     log_amt = np.log1p(np.nan_to_num(amount))
     log_term = (base + np.log(0.8) * plea + np.log(1.3) * recid + np.log(0.9) * surrender
                 + 0.2 * (log_amt - 9) * (charge != "危险驾驶") + rng.normal(0, 0.25, n))
@@ -159,7 +167,8 @@ def _planted(n=900, seed=3):
 
 class TestModels:
     def test_term_model_recovers_planted_ratios(self):
-        tab = sentencing.term_model(_planted(), reference="危险驾驶").set_index("term")
+        tab = sentencing_text.with_readings(
+            sentencing_models.term_model(_planted(), reference="危险驾驶")).set_index("term")
         for term, truth in (("plea_leniency", 0.8), ("recidivist", 1.3), ("surrender", 0.9)):
             assert tab.loc[term, "exp_ci_lower"] < truth < tab.loc[term, "exp_ci_upper"]
             assert tab.loc[term, "significant"]
@@ -175,22 +184,24 @@ class TestModels:
                                                        "ci_lower", "ci_upper", "p_value"]
 
     def test_probation_model_drops_separated_recidivism(self):
-        tab = sentencing.probation_model(_planted()).set_index("term")
+        tab = sentencing_text.with_readings(
+            sentencing_models.probation_model(_planted())).set_index("term")
         assert "recidivist" not in tab.index
         assert any("累犯" in n and "完全分离" in n for n in tab.attrs["notes_zh"])
-        assert tab.loc["plea_leniency", "exp_ci_lower"] < 3.0 < tab.loc["plea_leniency", "exp_ci_upper"]
+        assert tab.loc["plea_leniency", "exp_ci_lower"] < 3.0 < tab.loc["plea_leniency",
+                                                                        "exp_ci_upper"]
         assert tab.loc["plea_leniency", "exp_ci_lower"] > 1
         assert "几率比" in tab.loc["plea_leniency", "reading_zh"]
 
     def test_too_few_persons_gives_empty_table_with_reason(self):
-        tab = sentencing.term_model(_planted().head(5))
+        tab = sentencing_models.term_model(_planted().head(5))
         assert tab.empty and "不足" in tab.attrs["skip_zh"]
 
     def test_null_effect_is_not_significant(self):
         df = _planted()
         rng = np.random.default_rng(11)
         df["surrender"] = rng.random(len(df)) < 0.3  # reshuffled: no effect any more
-        tab = sentencing.term_model(df).set_index("term")
+        tab = sentencing_models.term_model(df).set_index("term")
         assert tab.loc["surrender", "exp_ci_lower"] < 1 < tab.loc["surrender", "exp_ci_upper"]
 
 
@@ -203,10 +214,10 @@ class TestConsistency:
         df = pd.DataFrame({"charge": "盗窃", "principal_penalty": "fixed_term",
                            "term_months": np.concatenate([a, b, c]),
                            "court": ["甲"] * 40 + ["乙"] * 40 + ["丙"] * 40})
-        spread = sentencing.term_spread(df, across="court").set_index("court")
+        spread = consistency.term_spread(df, across="court").set_index("court")
         assert spread.loc["乙", "median"] == pytest.approx(np.median(b))
         assert spread.loc["甲", "iqr"] == pytest.approx(np.quantile(a, .75) - np.quantile(a, .25))
-        row = sentencing.consistency(df, across="court").iloc[0]
+        row = consistency.consistency(df, across="court").iloc[0]
         assert row["groups"] == 3 and row["n"] == 120
         assert row["kruskal_p"] < 0.001  # 乙 is twice as long
         assert row["fligner_p"] < 0.01   # 丙 is three times as spread out
@@ -214,9 +225,10 @@ class TestConsistency:
 
     def test_outliers_robust_z(self):
         terms = [6.0, 7, 8, 6, 7, 8, 6, 7, 8, 7, 7, 96, 1]
-        df = pd.DataFrame({"charge": "盗窃", "principal_penalty": "fixed_term", "term_months": terms,
+        df = pd.DataFrame({"charge": "盗窃", "principal_penalty": "fixed_term",
+                           "term_months": terms,
                            "dept_case_no": [f"c{i}" for i in range(len(terms))]})
-        out = sentencing.outlying_sentences(df)
+        out = consistency.outlying_sentences(df)
         logs = np.log(terms)
         med = np.median(logs)
         mad = np.median(np.abs(logs - med))
@@ -233,7 +245,7 @@ class TestAvailabilityAndNarrative:
         assert av["mix"] is None and av["probation"] and av["recommendation"]
 
     def test_narrative_numbers_are_computed(self):
-        lines = sentencing.narrative(_tiny())
+        lines = sentencing_text.narrative(_tiny())
         assert lines[0].startswith("共有判决6人")
         assert any("死刑1人" in s and "无期徒刑1人" in s for s in lines)
 
@@ -258,7 +270,8 @@ def test_median_terms_per_charge_equal_plain_pandas(synth_small):
 
 def test_adoption_rate_equals_plain_pandas(synth_small):
     rec = synth_small.records
-    made = rec[rec["recommendation_type"].isin(["fixed", "range"]) & rec["recommendation_adopted"].notna()]
+    made = rec[rec["recommendation_type"].isin(["fixed",
+                                                "range"]) & rec["recommendation_adopted"].notna()]
     got = sentencing.recommendation_adoption(rec, by=None).iloc[0]
     assert got["denominator"] == len(made)
     assert got["value"] == pytest.approx(float(made["recommendation_adopted"].astype(bool).mean()))
@@ -287,10 +300,11 @@ def test_synthetic_mix_and_models_run(synth_small):
     mix = sentencing.penalty_table(j)
     assert mix.set_index("charge").loc["合计", "n"] == len(j)
     assert {"拘役", "有期徒刑一年以下"} <= set(mix.columns)
-    tm = sentencing.term_model(j)
-    custodial = j[j["principal_penalty"].isin(["criminal_detention", "fixed_term"]) & (j["term_months"] > 0)]
+    tm = sentencing_models.term_model(j)
+    custodial = j[j["principal_penalty"].isin(["criminal_detention",
+                                               "fixed_term"]) & (j["term_months"] > 0)]
     assert tm.attrs["n"] == len(custodial)
     assert {"plea_leniency", "recidivist", "surrender", "log_amount"} <= set(tm["term"])
     assert (tm["ci_lower"] <= tm["estimate"]).all() and (tm["estimate"] <= tm["ci_upper"]).all()
-    cons = sentencing.consistency(j, across="court")
+    cons = consistency.consistency(j, across="court")
     assert not cons.empty and cons["kruskal_p"].between(0, 1).all()

@@ -14,13 +14,15 @@ The ``modifications`` table (:mod:`casework.model.schema`) holds one row per cha
 * :func:`audit` (all flags in one tidy frame), :func:`flag_summary` and :func:`account_flags`
   (which accounts stand out from their peers, on a funnel).
 
+The Chinese findings are written by :func:`casework.present.modification_text.describe`.
+
 Field names may come as canonical names or as Chinese labels, values as codes or Chinese labels
 (exports differ); :func:`normalise` maps both onto the schema.
 
 Examples
 --------
 >>> import pandas as pd
->>> from casework import modifications as mods
+>>> from casework.analysis import modifications as mods
 >>> log = pd.DataFrame({"unit_code": ["371329"], "dept_case_no": ["A1"], "person_id": ["p1"],
 ...     "field": ["审结结论"], "old_value": ["不起诉"], "new_value": ["起诉"],
 ...     "account": ["u01"], "modified_at": pd.to_datetime(["2024-05-10 09:00"])})
@@ -33,8 +35,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from casework.model import schema
+from casework.analysis import periods
+from casework.analysis.funnels import funnel
 from casework.base.errors import DataError, ParameterError, check_choice
+from casework.model import schema
 
 #: Fields whose change after closing alters a reported outcome (decision, dates, charge,
 #: term, 认罪认罚).
@@ -151,7 +155,8 @@ def normalise(modifications: pd.DataFrame) -> pd.DataFrame:
 _RECORD_COLS = set(schema.column_names("records"))
 
 
-def _ensure(modifications: pd.DataFrame) -> pd.DataFrame:
+def ensure_log(modifications: pd.DataFrame) -> pd.DataFrame:
+    """The change log with canonical fields and codes (:func:`normalise` unless done already)."""
     return modifications if "field_raw" in modifications.columns else normalise(modifications)
 
 
@@ -186,7 +191,7 @@ def with_closing(modifications: pd.DataFrame, records: pd.DataFrame) -> pd.DataF
     A change naming a person takes that person's card; a change without ``person_id`` takes the
     case's closing date (the last person's; NaT while any person is open).
     """
-    m = _ensure(modifications)
+    m = ensure_log(modifications)
     if "_closing_joined" in m.columns:  # already joined (audit joins once)
         return m
     cards, case = _cards(records)
@@ -214,12 +219,11 @@ def in_period(modifications: pd.DataFrame, period, *, trailing: int | None = Non
 
     Examples
     --------
-    >>> log = pd.DataFrame({"modified_at": pd.to_datetime(["2024-03-31 23:00", "2024-05-01 08:00"])})
+    >>> log = pd.DataFrame({"modified_at": pd.to_datetime(["2024-03-31 23:00",
+    ...                                                    "2024-05-01 08:00"])})
     >>> in_period(log, "2024-05").tolist(), in_period(log, "2024-05", trailing=3).tolist()
     ([False, True], [True, True])
     """
-    from casework.analysis import periods
-
     p = periods.parse(period) if isinstance(period, str) else period
     months = {m.code for m in p.months()}
     if trailing:
@@ -259,7 +263,7 @@ def change_counts(modifications: pd.DataFrame, *, by=("field",),
     [{'account': 'u1', 'changes': 2, 'cases': 1}, {'account': 'u2', 'changes': 1, 'cases': 1}]
     """
     check_choice("freq", freq, ["month", "date", "total"])
-    m = _ensure(modifications)
+    m = ensure_log(modifications)
     keys = [by] if isinstance(by, str) else list(by)
     for k in keys:
         if k not in m.columns:
@@ -324,7 +328,8 @@ def report_cutoff(month, *, cutoff_day: int = 5) -> pd.Series:
 
     Examples
     --------
-    >>> report_cutoff(pd.Series(pd.to_datetime(["2024-01-20", "2024-12-31"]))).dt.strftime("%Y-%m-%d").tolist()
+    >>> report_cutoff(pd.Series(pd.to_datetime(["2024-01-20",
+    ...                                         "2024-12-31"]))).dt.strftime("%Y-%m-%d").tolist()
     ['2024-02-05', '2025-01-05']
     """
     if not 1 <= int(cutoff_day) <= 28:
@@ -406,7 +411,7 @@ def daily_counts(modifications: pd.DataFrame) -> pd.DataFrame:
         ``peer_median`` and ``peer_mad`` (median and median absolute deviation of all other
         accounts' active days).
     """
-    m = _ensure(modifications)
+    m = ensure_log(modifications)
     d = m.groupby(["account", "date"], dropna=False).size().rename("changes").reset_index()
     d["changes"] = d["changes"].astype("int64")
     d["own_median"] = np.nan
@@ -474,7 +479,7 @@ def bursts(modifications: pd.DataFrame, *, min_changes: int = 20, factor: float 
     >>> days[["account", "changes"]].to_dict("records"), len(rows)
     ([{'account': 'u2', 'changes': 40}], 40)
     """
-    m = _ensure(modifications)
+    m = ensure_log(modifications)
     d = daily_counts(m)
     scale = np.maximum(1.4826 * d["peer_mad"], 1.0)
     d["robust_z"] = (d["changes"] - d["peer_median"]) / scale
@@ -495,7 +500,7 @@ def reversals(modifications: pd.DataFrame) -> pd.DataFrame:
         The normalised change rows whose (old, new) codes sit on opposite sides of a pair in
         :data:`REVERSALS`, with ``direction`` ('old → new' in Chinese labels).
     """
-    m = _ensure(modifications)
+    m = ensure_log(modifications)
     hit = np.zeros(len(m), dtype=bool)
     for fld, pairs in REVERSALS.items():
         sel = (m["field"] == fld).fillna(False).to_numpy()
@@ -598,20 +603,19 @@ def account_flags(flags: pd.DataFrame, modifications: pd.DataFrame, *,
     min_n : int
         Accounts with fewer changes are shown but not flagged.
     overdispersion : {"none", "multiplicative", "additive"}
-        Passed to :func:`casework.analysis.compare.funnel` (accounts differ in their work, so the
+        Passed to :func:`casework.analysis.funnels.funnel` (accounts differ in their work, so the
         default widens the limits by the estimated overdispersion).
 
     Returns
     -------
     DataFrame
         ``account, numerator`` (flagged changes), ``denominator`` (all changes), ``value`` …
-        (the :func:`casework.analysis.compare.funnel` columns) and ``flagged`` (above the 99.8% limit),
+        (the :func:`casework.analysis.funnels.funnel` columns) and ``flagged`` (above the
+        99.8% limit),
         highest share first.
     """
-    from casework.analysis import compare
-
     check_choice("flag", flag, FLAG_ZH)
-    m = _ensure(modifications)
+    m = ensure_log(modifications)
     total = m.groupby("account", dropna=False).size().rename("denominator")
     sel = flags[flags["flag"] == flag] if len(flags) else flags
     hits = (sel.drop_duplicates(["account", "dept_case_no", "field", "modified_at"])
@@ -620,69 +624,9 @@ def account_flags(flags: pd.DataFrame, modifications: pd.DataFrame, *,
     t = pd.concat([total, hits], axis=1).fillna(0).reset_index(names="account")
     t["numerator"] = t["numerator"].astype("int64")
     t["denominator"] = t["denominator"].astype("int64")
-    out = compare.funnel(t, by="account", min_n=min_n, overdispersion=overdispersion)
+    out = funnel(t, by="account", min_n=min_n, overdispersion=overdispersion)
     out["numerator"] = out["numerator"].astype("int64")
     out["denominator"] = out["denominator"].astype("int64")
     out["flagged"] = ((out["flag"] == "alarm") & (out["flag_direction"] == "high")).to_numpy()
     return out.sort_values("value", ascending=False, kind="stable").reset_index(drop=True)
 
-
-def describe(flags: pd.DataFrame, modifications: pd.DataFrame, *,
-             accounts: pd.DataFrame | None = None, level: str = "internal") -> str:
-    """Chinese Markdown findings of the modification audit, computed from the flags.
-
-    Parameters
-    ----------
-    flags : DataFrame
-        From :func:`audit`.
-    modifications : DataFrame
-        The change log.
-    accounts : DataFrame, optional
-        :func:`account_flags` for ``closed_case_edit`` (computed when omitted).
-    level : {"internal", "circulated"}
-        Accounts are named only at the ``internal`` level.
-
-    Returns
-    -------
-    str
-        A Markdown bullet list.
-
-    Examples
-    --------
-    >>> log = pd.DataFrame({"unit_code": ["1"], "dept_case_no": ["a"], "field": ["gender"],
-    ...     "account": ["u1"], "modified_at": pd.to_datetime(["2024-01-03"])})
-    >>> print(describe(audit(log, pd.DataFrame({"unit_code": ["1"], "dept_case_no": ["a"],
-    ...     "closed_on": pd.NaT})), log))
-    - 期间共有修改记录1条，涉及案件1件、账号1个。
-    - 未发现审结后修改关键项、上报后修改、集中大量修改或结论反转的情形。
-    """
-    check_choice("level", level, ["internal", "circulated"])
-    m = _ensure(modifications)
-    lines = [f"- 期间共有修改记录{len(m):,}条，涉及案件{m['dept_case_no'].nunique():,}件、"
-             f"账号{m['account'].nunique():,}个。"]
-    if not len(flags):
-        lines.append("- 未发现审结后修改关键项、上报后修改、集中大量修改或结论反转的情形。")
-        return "\n".join(lines)
-    counts = flags.groupby("flag").agg(n=("dept_case_no", "size"),
-                                       cases=("dept_case_no", "nunique"))
-    parts = [f"{FLAG_ZH[f]}{int(counts.loc[f, 'n']):,}条（{int(counts.loc[f, 'cases']):,}件）"
-             for f in FLAG_ZH if f in counts.index]
-    lines.append("- 标记的修改：" + "；".join(parts) + "。")
-    if accounts is None:
-        accounts = account_flags(flags, m, flag="closed_case_edit")
-    flagged = accounts[accounts["flagged"]] if len(accounts) else accounts
-    for i, r in enumerate(flagged.itertuples(), start=1):
-        who = f"账号{r.account}" if level == "internal" else f"账号{i}"
-        lines.append(
-            f"- 存在问题：{who}审结后修改关键项{r.numerator:,}次，占其全部修改的{r.value:.1%}，"
-            f"明显高于各账号总体的{r.target:.1%}（超出99.8%控制限）。"
-            f"原因分析与对策建议（请分析员补充）：逐条核实修改依据与审批手续。")
-    if "burst" in counts.index:
-        b = flags[flags["flag"] == "burst"]
-        days = b["modified_at"].dt.normalize().nunique()
-        lines.append(f"- 存在问题：{b['account'].nunique():,}个账号在{days:,}"
-                     f"天内出现集中大量修改，共{len(b):,}条，请核实是否为批量更正并有审批记录。")
-    if "reversal" in counts.index:
-        lines.append(f"- 存在问题：{int(counts.loc['reversal', 'n']):,}条修改使案件结论反转"
-                     f"（如不起诉与起诉互改），须逐条核实。")
-    return "\n".join(lines)

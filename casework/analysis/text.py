@@ -14,7 +14,7 @@ against other traffic cases) rank below the words that set the topic apart.
 
 Examples
 --------
->>> from casework import text
+>>> from casework.analysis import text
 >>> text.tokenize("经审查查明，被告人张某通过刷单返利诱骗被害人转账人民币8000元。")
 ['刷单返利', '诱骗', '转账']
 >>> import pandas as pd
@@ -53,7 +53,7 @@ _CLAUSE = re.compile(r"[，。；;！!？?\n,]")
 
 @lru_cache(maxsize=1)
 def _tokenizer():
-    import jieba
+    import jieba  # heavy: loads its dictionary; only case-summary analysis needs it
 
     logging.getLogger("jieba").setLevel(logging.WARNING)
     tk = jieba.Tokenizer()
@@ -179,7 +179,8 @@ def distinctive_terms(
     Examples
     --------
     >>> docs = pd.Series(["冒充客服诱导转账", "冒充客服退款", "扒窃手机"])
-    >>> distinctive_terms(docs, pd.Series([True, True, False]))[["term", "topic_docs", "other_docs"]].values.tolist()
+    >>> distinctive_terms(docs, pd.Series([True, True, False]))[["term", "topic_docs",
+    ...                                                          "other_docs"]].values.tolist()
     [['冒充客服', 2, 0]]
     """
     texts = pd.Series(texts).reset_index(drop=True)
@@ -218,13 +219,15 @@ def distinctive_terms(
         t_share = df_topic[term] / n_topic
         o_share = df_other[term] / n_other if n_other else float("nan")
         lift = t_share / o_share if o_share else float("inf")
-        rows.append((term, df_topic[term], t_share, df_other[term], o_share, lift, tf, idf, tf * idf))
+        rows.append((term, df_topic[term], t_share, df_other[term], o_share, lift, tf, idf,
+                     tf * idf))
     out = pd.DataFrame(rows, columns=cols[1:])
     if out.empty:
         out = pd.DataFrame(columns=cols)
         out.attrs.update(info)
         return out
-    out = out.sort_values(["score", "term"], ascending=[False, True]).head(top).reset_index(drop=True)
+    out = out.sort_values(["score", "term"], ascending=[False,
+                                                        True]).head(top).reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     out.attrs.update(info)
     return out
@@ -238,7 +241,8 @@ def example_phrases(texts: pd.Series, term: str, *, n: int = 2, width: int = 14)
 
     Examples
     --------
-    >>> example_phrases(["经查，张某以刷单返利为名诱骗被害人转账。", "李某通过刷单返利骗取钱款"], "刷单返利")
+    >>> example_phrases(["经查，张某以刷单返利为名诱骗被害人转账。", "李某通过刷单返利骗取钱款"],
+    ...                 "刷单返利")
     ['张某以刷单返利为名诱骗被害人转账', '李某通过刷单返利骗取钱款']
     >>> example_phrases(["无关文字"], "刷单")
     []
@@ -252,7 +256,8 @@ def example_phrases(texts: pd.Series, term: str, *, n: int = 2, width: int = 14)
             if pos < 0:
                 continue
             start, end = max(0, pos - width), min(len(clause), pos + len(term) + width)
-            snippet = ("…" if start > 0 else "") + clause[start:end] + ("…" if end < len(clause) else "")
+            snippet = (("…" if start > 0 else "") + clause[start:end]
+                       + ("…" if end < len(clause) else ""))
             snippet = snippet.strip()
             if snippet not in out:
                 out.append(snippet)

@@ -17,7 +17,7 @@ on every table; keep their signatures.
 
 Examples
 --------
->>> from casework import privacy
+>>> from casework.present import privacy
 >>> privacy.mask_name("张三丰"), privacy.mask_name("欧阳修")
 ('张某某', '欧阳某')
 >>> privacy.mask_id_number("371329199001011234", level="internal")
@@ -37,8 +37,8 @@ import secrets
 import numpy as np
 import pandas as pd
 
-from casework.model import schema
 from casework.base.errors import ParameterError, check_choice
+from casework.model import schema
 
 LEVELS = ("internal", "circulated")
 
@@ -187,7 +187,8 @@ def reset_pseudonyms() -> None:
     _REGISTRIES.clear()
 
 
-def pseudonymise(series: pd.Series, *, salt: str | None = None, prefix: str = "检察官") -> pd.Series:
+def pseudonymise(series: pd.Series, *, salt: str | None = None,
+                 prefix: str = "检察官") -> pd.Series:
     """Replace each distinct value by a stable pseudonym: ``检察官A``, ``检察官B`` ….
 
     Parameters
@@ -449,7 +450,8 @@ def suppress_small_cells(table: pd.DataFrame, *, count_columns, threshold: int =
     prim = np.zeros(values.shape, dtype=bool)
     positions = np.arange(len(out))
     if within:
-        groups = [np.asarray(ix) for ix in out.groupby(list(within), sort=False, dropna=False).indices.values()]
+        groups = [np.asarray(ix) for ix in out.groupby(list(within), sort=False,
+                                                       dropna=False).indices.values()]
     else:
         groups = [positions]
     v = values.to_numpy()

@@ -3,7 +3,16 @@
 This package module holds what both topics share: charge-name normalisation (bracketed
 alternatives as in public judgment corpora, 罪 suffix, full/half width), the per-charge view
 (a person with several charges counts once for each), topic selection by charges or charge
-group, period and units, and the choice of stage so that a person is counted once.
+group, period and units (:func:`topic_cases`), and the choice of stage so that a person is
+counted once. The modules of the package:
+
+- :mod:`~casework.analysis.topics.recurring` — how often, who, when, where, how much;
+- :mod:`~casework.analysis.topics.modus` — how (作案手段 words, new words in the period);
+- :mod:`~casework.analysis.topics.sentencing` — penalty mix, 缓刑, 罚金, recommendations,
+  consistency; :mod:`~casework.analysis.topics.sentencing_models` — the regression models.
+
+Their sentences, labels and display tables live in :mod:`casework.present.recurring_text`,
+:mod:`casework.present.sentencing_text` and :mod:`casework.present.topic_tables`.
 
 Examples
 --------
@@ -19,11 +28,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-import numpy as np
 import pandas as pd
 
-from casework.model import schema
+from casework.analysis import periods
 from casework.base.errors import ParameterError, check_choice
+from casework.model import schema
 
 __all__ = [
     "normalise_charge",
@@ -35,9 +44,8 @@ __all__ = [
     "pick_stage",
     "filter_units",
     "describe_topic",
-    "as_markdown",
-    "for_display",
-    "protection",
+    "topic_cases",
+    "has_values",
 ]
 
 _BRACKETS = re.compile(r"[\[\]〔〕【】（）()]")
@@ -91,7 +99,8 @@ def charge_lists(data: pd.DataFrame) -> pd.Series:
 
     Examples
     --------
-    >>> df = pd.DataFrame({"charge": ["盗窃", "诈骗"], "charges": [["盗窃", "诈骗罪", "盗窃"], None]})
+    >>> df = pd.DataFrame({"charge": ["盗窃", "诈骗"], "charges": [["盗窃", "诈骗罪", "盗窃"],
+    ...                                                        None]})
     >>> charge_lists(df).tolist()
     [['盗窃', '诈骗'], ['诈骗']]
     """
@@ -124,9 +133,12 @@ def explode_charges(data: pd.DataFrame, *, column: str = "charge") -> pd.DataFra
 
     Examples
     --------
-    >>> df = pd.DataFrame({"person_id": ["a", "b"], "charges": [["盗窃", "[走私、贩卖、运输、制造]毒品"], ["诈骗"]]})
-    >>> explode_charges(df)[["person_id", "charge", "charge_group"]].values.tolist()
-    [['a', '盗窃', 'property'], ['a', '走私、贩卖、运输、制造毒品', 'drugs'], ['b', '诈骗', 'property']]
+    >>> df = pd.DataFrame({"person_id": ["a", "b"],
+    ...                    "charges": [["盗窃", "[走私、贩卖、运输、制造]毒品"], ["诈骗"]]})
+    >>> rows = explode_charges(df)[["person_id", "charge", "charge_group"]].values.tolist()
+    >>> rows  # doctest: +NORMALIZE_WHITESPACE
+    [['a', '盗窃', 'property'], ['a', '走私、贩卖、运输、制造毒品', 'drugs'],
+     ['b', '诈骗', 'property']]
     """
     lists = charge_lists(data)
     out = data.copy()
@@ -160,7 +172,8 @@ def topic_mask(data: pd.DataFrame, *, charges=None, charge_group=None) -> pd.Ser
 
     Examples
     --------
-    >>> df = pd.DataFrame({"charges": [["盗窃"], ["[走私、贩卖、运输、制造]毒品"], ["诈骗", "盗窃"]]})
+    >>> df = pd.DataFrame({"charges": [["盗窃"], ["[走私、贩卖、运输、制造]毒品"], ["诈骗",
+    ...                                                              "盗窃"]]})
     >>> topic_mask(df, charges="盗窃").tolist()
     [True, False, True]
     >>> topic_mask(df, charge_group="毒品犯罪").tolist()
@@ -174,7 +187,8 @@ def topic_mask(data: pd.DataFrame, *, charges=None, charge_group=None) -> pd.Ser
     lists = charge_lists(data)
     mask = pd.Series(False, index=data.index)
     if charges is not None:
-        wanted = {normalise_charge(c) for c in ([charges] if isinstance(charges, str) else charges)}
+        wanted = {normalise_charge(c) for c in ([charges] if isinstance(charges,
+                                                                        str) else charges)}
         wanted.discard(None)
         mask |= lists.map(lambda lst: bool(wanted.intersection(lst)))
     if charge_group is not None:
@@ -209,8 +223,6 @@ def period_bounds(period) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         return pd.Timestamp(period.start), pd.Timestamp(period.end)
     if isinstance(period, (tuple, list)) and len(period) == 2:
         return pd.Timestamp(period[0]), pd.Timestamp(period[1])
-    from casework.analysis import periods
-
     p = periods.parse(str(period))
     return pd.Timestamp(p.start), pd.Timestamp(p.end)
 
@@ -294,65 +306,81 @@ def describe_topic(*, charges=None, charge_group=None) -> str:
     return "、".join(p for p in parts if p)
 
 
-def as_markdown(lines) -> str:
-    """Sentences as a Markdown bullet list (for ``page.md``); empty input gives an empty string.
+def topic_cases(
+    data: pd.DataFrame,
+    *,
+    charges=None,
+    charge_group=None,
+    period=None,
+    units=None,
+    stage: str = "auto",
+) -> pd.DataFrame:
+    """Persons in scope (period, units, one stage), with ``in_topic`` marking the topic's.
+
+    Parameters
+    ----------
+    data : DataFrame
+        ``records``.
+    charges, charge_group
+        The topic (:func:`casework.analysis.topics.topic_mask`; any charge of a person counts).
+    period : Period, code or (start, end), optional
+        Applied to ``accepted_on``. Data without dates are kept whole and
+        ``attrs["notes_zh"]`` says so.
+    units : str or list, optional
+        Unit codes; ``None`` or ``"all"`` for all units.
+    stage : str
+        ``"auto"`` (审查起诉, else 判决, else 审查逮捕) or a stage code.
+
+    Returns
+    -------
+    DataFrame
+        The rows of that stage in scope, plus ``in_topic`` (bool). ``attrs``: ``stage``,
+        ``topic_zh``, ``notes_zh``, ``period_applied`` (False when the data have no dates).
 
     Examples
     --------
-    >>> print(as_markdown(["共5人。", "上升。"]))
-    - 共5人。
-    - 上升。
+    >>> df = pd.DataFrame({"stage": ["arrest_review", "prosecution_review", "prosecution_review"],
+    ...                    "charge": ["盗窃", "盗窃", "诈骗"],
+    ...                    "accepted_on": pd.to_datetime(["2024-01-02", "2024-01-09",
+    ...                                                   "2024-02-01"])})
+    >>> c = topic_cases(df, charges="盗窃", period="2024-01")
+    >>> c["in_topic"].tolist(), c.attrs["stage"]
+    ([True], 'prosecution_review')
     """
-    return "\n".join(f"- {line}" for line in lines)
+    notes: list[str] = []
+    period_applied = period is not None
+    df = filter_units(data, units)
+    chosen = pick_stage(df, stage)
+    if chosen is not None:
+        df = df[df["stage"].astype("string") == chosen]
+    if period is not None:
+        if "accepted_on" in df.columns and df["accepted_on"].notna().any():
+            df = df[in_period(df["accepted_on"], period)]
+        else:
+            period_applied = False
+            notes.append("数据中没有受理日期，未按统计期间筛选，以下为全部数据")
+    if charges is not None:
+        wanted = [charges] if isinstance(charges, str) else list(charges)
+        known = set(schema.CHARGES)
+        present = set(charge_lists(data).explode().dropna()) if len(data) else set()
+        for c in wanted:
+            norm = normalise_charge(c)
+            if norm and norm not in known and norm not in present:
+                notes.append(f"罪名“{norm}”既不在罪名表中，也未出现在数据中，请检查拼写")
+    df = df.copy()
+    df["in_topic"] = topic_mask(df, charges=charges, charge_group=charge_group).to_numpy()
+    df.attrs.update(stage=chosen, topic_zh=describe_topic(charges=charges,
+                                                          charge_group=charge_group),
+                    notes_zh=notes, period_applied=period_applied)
+    return df
 
 
-def for_display(df: pd.DataFrame) -> pd.DataFrame:
-    """A result table as a report shows it: code columns dropped where a Chinese twin exists
-    (``band`` beside ``band_zh``, ``term`` beside ``term_zh`` …), plus ``t_years`` and
-    ``upper``; infinite values (a lift when a word never occurs outside the topic) shown as
-    missing. The computed frame itself is unchanged.
+def has_values(df: pd.DataFrame, col: str) -> bool:
+    """True when ``df`` has column ``col`` with at least one value.
 
     Examples
     --------
-    >>> df = pd.DataFrame({"band": ["life"], "band_zh": ["无期徒刑"], "n": [2], "lift": [float("inf")]})
-    >>> for_display(df).columns.tolist(), bool(for_display(df)["lift"].isna().all())
-    (['band_zh', 'n', 'lift'], True)
+    >>> has_values(pd.DataFrame({"a": [None, 1]}), "a"), has_values(pd.DataFrame(), "a")
+    (True, False)
     """
-    drop = [c for c in df.columns
-            if (f"{c}_zh" in df.columns) or (c in ("t_years", "upper"))]
-    out = df.drop(columns=drop)
-    num = out.select_dtypes("number").columns
-    if len(num):
-        out[num] = out[num].replace([np.inf, -np.inf], np.nan)
-    return out
-
-
-#: Person (or case) counts in the topic tables: suppressed below 5 at the circulated level.
-COUNT_COLUMNS = ("n", "numerator", "denominator", "topic_n", "other_n", "all_n", "topic_docs",
-                 "other_docs", "persons", "recorded", "charge_n", "deviation_n", "total",
-                 "heavier", "lighter")
-#: Integer columns that are not person counts (ranks, numbers of groups, months).
-NOT_COUNTS = ("rank", "groups", "top_n", "months", "upper")
-
-
-def protection(df: pd.DataFrame) -> dict:
-    """Small-cell protection options for ``page.table(df, ..., **protection(df))``.
-
-    ``counts``: the person/case count columns of the topic tables; ``dependent``: every other
-    numeric column (shares, residuals, medians, scores — blanked where a count in the row is
-    suppressed, so they cannot give it away); ``within``: ``dimension_zh`` for stacked
-    contrast tables (each dimension is its own sub-table). Only used at the circulated level.
-
-    Examples
-    --------
-    >>> t = pd.DataFrame({"dimension_zh": ["性别"], "category_zh": ["男"], "topic_n": [3],
-    ...                   "topic_share": [0.5], "rank": [1]})
-    >>> protection(t)
-    {'counts': ['topic_n'], 'dependent': ['topic_share'], 'within': ['dimension_zh']}
-    """
-    counts = [c for c in df.columns if c in COUNT_COLUMNS]
-    dependent = [c for c in df.columns
-                 if c not in counts and c not in NOT_COUNTS
-                 and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
-    within = ["dimension_zh"] if "dimension_zh" in df.columns else None
-    return {"counts": counts, "dependent": dependent, "within": within}
+    return col in df.columns and bool(df[col].notna().any())
