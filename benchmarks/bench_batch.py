@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     os.environ.pop("CASEWORK_REPORTS", None)
     from casework import store, synth
     from casework.notebook import params
-    from casework.run import report
+    from casework.run import batch, report
 
     report.ensure_kernel(install=True)
     templates = home / "templates"
@@ -115,8 +115,8 @@ def main(argv=None) -> int:
                                       level="internal")
     runs = {}
     for workers in ([2] if args.quick else [1, 2]):
-        res = report.batch(definition, workers=workers, progress=False, templates_dir=templates,
-                           reports_dir=home / f"reports-w{workers}")
+        res = batch.batch(definition, workers=workers, progress=False, templates_dir=templates,
+                          reports_dir=home / f"reports-w{workers}")
         runs[workers] = res
         ov = _overheads(res.results)
         kern = sum(r.kernel_s for r in res.results)

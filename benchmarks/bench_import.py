@@ -6,7 +6,7 @@ case numbers with 〔〕 brackets), then times in the same run
 
 * the baseline: ``pandas.read_csv(path, encoding="gb18030")`` (parse only: no header mapping,
   no type coercion, no validation), and
-* ``casework.ingest.io.read_export(path)`` (decode, map headers, coerce every column, validate),
+* ``casework.ingest.read_export(path)`` (decode, map headers, coerce every column, validate),
 
 and prints both times and their ratio (target: ≤ 2×, issue #2).
 
@@ -187,7 +187,7 @@ def main(argv=None) -> int:
 
     import pandas as pd
 
-    from casework.ingest import io
+    from casework import ingest
 
     with tempfile.TemporaryDirectory() as tmp:
         path = (args.keep or Path(tmp)) / f"export_{args.rows}.csv"
@@ -199,12 +199,12 @@ def main(argv=None) -> int:
         base, ours = [], []
         for _ in range(args.repeat):  # interleaved, so both see the same machine load
             base.append(_time(lambda: pd.read_csv(path, encoding="gb18030"), 1))
-            ours.append(_time(lambda: io.read_export(path), 1))
+            ours.append(_time(lambda: ingest.read_export(path), 1))
         base, ours = min(base), min(ours)
-        df, warns = io.read_export(path)
+        df, warns = ingest.read_export(path)
         load = os.getloadavg()[0]
         print(f"pandas.read_csv(encoding='gb18030'): {base:.2f} s")
-        print(f"casework.ingest.io.read_export:             {ours:.2f} s  ({len(df):,} rows, "
+        print(f"casework.ingest.read_export:                {ours:.2f} s  ({len(df):,} rows, "
               f"{df.shape[1]} columns, {len(warns)} warnings)")
         print(f"ratio: {ours / base:.2f}x (target <= 2x); "
               f"load average {load:.1f} on {os.cpu_count()} cores")

@@ -15,7 +15,7 @@ import pytest
 
 from casework.base import config
 from casework.notebook import params
-from casework.run import report
+from casework.run import batch, report
 
 PERIOD = "2024-12"
 
@@ -99,7 +99,7 @@ def test_units_each_expands_to_the_snapshot_units(demo_home, synth_small):
 
     d = params.RunDefinition(period=PERIOD, units="each", templates=["snapshot_overview"])
     sid = store.manifest()["id"]
-    jobs = report.jobs(d, snapshot_id=sid)
+    jobs = batch.jobs(d, snapshot_id=sid)
     assert [j["unit"] for j in jobs] == sorted(synth_small.records["unit_code"].unique())
     assert all(j["snapshot"] == sid and j["period"] == PERIOD for j in jobs)
 
@@ -112,7 +112,7 @@ def test_template_without_unit_runs_once(demo_home, tmp_path):
         encoding="utf-8")
     (tmp_path / "whole.ipynb").write_text("{}", encoding="utf-8")
     d = params.RunDefinition(period=PERIOD, units=["371302", "371311"], templates=["whole"])
-    jobs = report.jobs(d, snapshot_id=store.manifest()["id"], templates_dir=tmp_path)
+    jobs = batch.jobs(d, snapshot_id=store.manifest()["id"], templates_dir=tmp_path)
     assert [(j["template"], j["unit"]) for j in jobs] == [("whole", "all")]
 
 
@@ -120,7 +120,7 @@ def test_bad_workers_is_a_clear_error(demo_home, tmp_path):
     definition = tmp_path / "b.yaml"
     definition.write_text(f'period: "{PERIOD}"\n', encoding="utf-8")
     with pytest.raises(report.ParameterError, match="workers"):
-        report.batch(definition, workers=0, progress=False)
+        batch.batch(definition, workers=0, progress=False)
 
 
 def _our_processes(marker: str) -> list[int]:

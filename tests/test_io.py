@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from casework.ingest import io, mapping
-from casework.model import schema
 from casework.base.errors import DataError, ParameterError
+from casework.ingest import decoding, importer, mapping, readers, validation
+from casework.model import schema
 
 REQUIRED_HEADERS = ["单位编码", "部门受案号", "统一受案号", "办案环节", "嫌疑人编号", "罪名", "受理日期"]
 
@@ -99,7 +99,7 @@ def _exported_only(exp: pd.DataFrame, exports: list[Path]) -> pd.DataFrame:
         cols = {mapping.match_header(h.strip('"'), "records") for h in header.split(",")}
         if "modified_at" in {mapping.match_header(h.strip('"'), "modifications") for h in header.split(",")}:
             continue
-        stage = io.read_export(path)[0]["stage"].iloc[0]
+        stage = importer.read_export(path)[0]["stage"].iloc[0]
         rows = exp["stage"] == stage
         for c in schema.column_names("records"):
             if c not in cols and c not in ("charge_group", "age"):
@@ -114,7 +114,7 @@ def test_round_trip_gb18030_csv(synth_dir, casework_home):
     assert len(exports) == 3  # two stages + the modification log
     assert b"\xb5\xa5\xce\xbb\xb1\xe0\xc2\xeb" in exports[0].read_bytes()[:200]  # 单位编码 in GB18030
     before = {p: sha256(p) for p in exports}
-    result = io.import_files(exports, account="round-trip")
+    result = importer.import_files(exports, account="round-trip")
     assert {p: sha256(p) for p in exports} == before  # sources never modified
     recs = store.read("records", purpose="test round trip")
     mods = store.read("modifications", purpose="test round trip")
@@ -129,20 +129,20 @@ def test_round_trip_gb18030_csv(synth_dir, casework_home):
     assert n_bad > 0
     assert any("closed before accepted" in w for w in result["warnings"])
     assert int((recs["closed_on"] < recs["accepted_on"]).sum()) == n_bad
-    text = io.describe(result)
+    text = importer.describe(result)
     assert result["id"] in text and "审查逮捕案件.csv" in text and f"{len(recs):,}" in text
 
 
 def test_round_trip_xlsx(synth_dir):
     path = synth_dir / "exports" / "审查逮捕案件.xlsx"
-    df, _ = io.read_export(path)
+    df, _ = importer.read_export(path)
     exp = pd.read_parquet(synth_dir / "records.parquet")
     exp = _exported_only(exp[exp["stage"] == "arrest_review"], [synth_dir / "exports" / "审查逮捕案件.csv"])
     _assert_same(df, exp, "records")
 
 
 def test_parquet_input_is_taken_as_typed(synth_dir):
-    df, warnings = io.read_export(synth_dir / "records.parquet")
+    df, warnings = importer.read_export(synth_dir / "records.parquet")
     _assert_same(df, pd.read_parquet(synth_dir / "records.parquet"), "records")
 
 
@@ -170,7 +170,7 @@ def test_header_variants_in_a_file(tmp_path):
                "刑期(月)", "备注"]
     path = write_csv(tmp_path / "v.csv", headers, [["371329", "A1", "T1", "审查起诉", "P1", "盗窃罪",
                                                      "2024-01-02", "12", "x"]])
-    df, warnings = io.read_export(path)
+    df, warnings = importer.read_export(path)
     assert df.loc[0, ["dept_case_no", "unified_case_no", "stage", "person_id", "charge"]].tolist() == \
         ["A1", "T1", "prosecution_review", "P1", "盗窃"]
     assert df.loc[0, "term_months"] == 12.0
@@ -180,7 +180,7 @@ def test_header_variants_in_a_file(tmp_path):
 def test_competing_aliases_prefer_the_label_and_warn(tmp_path):
     row = base_row(1)
     row["移送案由"] = "诈骗"  # an alias of charge, beside the label 罪名
-    df, warnings = io.read_export(frame_csv(tmp_path / "c.csv", [row]))
+    df, warnings = importer.read_export(frame_csv(tmp_path / "c.csv", [row]))
     assert df.loc[0, "charge"] == "盗窃"
     assert any("移送案由" in w and "罪名" in w for w in warnings)
 
@@ -190,7 +190,7 @@ def test_table_detected_from_headers(tmp_path):
                      ["单位编码", "部门受案号", "嫌疑人编号", "修改项", "修改前", "修改后", "修改账号", "修改时间"],
                      [["371329", "A1", "P1", "是否认罪认罚", "否", "是", "u1", "2024/5/3 14:20:00"],
                       ["371329", "A1", "P1", "办案环节", "审查逮捕", "审查起诉", "u1", "2024-05-04 09:00:00"]])
-    df, _ = io.read_export(path)
+    df, _ = importer.read_export(path)
     assert df.columns[:8].tolist() == schema.column_names("modifications")
     assert df["field"].tolist() == ["plea_leniency", "stage"]
     assert df["old_value"].tolist() == ["false", "arrest_review"]
@@ -204,7 +204,7 @@ def test_title_rows_above_the_header_are_skipped(tmp_path):
     path = tmp_path / "titled.csv"
     path.write_bytes(text.encode("gb18030"))
     with pytest.raises(DataError) as err:
-        io.read_export(path)
+        importer.read_export(path)
     # header on line 3, so the second record is spreadsheet row 5
     assert "第 5 行" in err.value.zh and "row 5" in err.value.en
 
@@ -214,7 +214,7 @@ def test_title_rows_above_the_header_are_skipped(tmp_path):
 def test_encodings_and_delimiters(tmp_path, encoding, delimiter):
     path = frame_csv(tmp_path / "e.tsv", [base_row(1, 案件名称="张某涉嫌盗窃案"), base_row(2)],
                      encoding=encoding, delimiter=delimiter)
-    df, warnings = io.read_export(path)
+    df, warnings = importer.read_export(path)
     assert df["case_name"].tolist()[:1] == ["张某涉嫌盗窃案"] and len(df) == 2 and warnings == []
 
 
@@ -232,7 +232,7 @@ def test_date_forms(tmp_path):
     rows[0]["案卡填录时间"] = "1714717330"  # Unix time: 06:22:10 UTC = 14:22:10 Beijing
     rows[1]["案卡填录时间"] = "2024年5月3日 14时22分10秒"
     rows[2]["案卡填录时间"] = "45415.59872685185"  # Excel serial with a time of day
-    df, _ = io.read_export(frame_csv(tmp_path / "d.csv", rows))
+    df, _ = importer.read_export(frame_csv(tmp_path / "d.csv", rows))
     assert [str(d.date()) for d in df["accepted_on"]] == list(forms.values())
     assert set(df["entered_at"]) == {pd.Timestamp("2024-05-03 14:22:10")}
 
@@ -243,7 +243,7 @@ def test_malformed_dates_name_the_rows(tmp_path):
         rows[k]["受理日期"] = {3: "2024-02-30", 7: "2024-13-01", 29: "明天"}[k]
     path = frame_csv(tmp_path / "bad_dates.csv", rows)
     with pytest.raises(DataError) as err:
-        io.read_export(path)
+        importer.read_export(path)
     e = err.value
     # spreadsheet rows: header is row 1, so record k is row k + 2
     assert "第 5、9、31 行" in e.zh and "rows 5, 9, 31" in e.en
@@ -254,7 +254,7 @@ def test_malformed_dates_name_the_rows(tmp_path):
 def test_at_most_twenty_rows_listed(tmp_path):
     rows = [base_row(k, 受理日期="x") for k in range(25)]
     with pytest.raises(DataError) as err:
-        io.read_export(frame_csv(tmp_path / "many.csv", rows))
+        importer.read_export(frame_csv(tmp_path / "many.csv", rows))
     assert "共 25 行" in err.value.zh and "(25 rows in all)" in err.value.en
     assert "rows 2, 3, 4" in err.value.en and ", 22 " not in err.value.en and "22," not in err.value.en
 
@@ -266,7 +266,7 @@ def test_codes_booleans_numbers(tmp_path):
                      审结结论="prosecute", 强制措施="拘留", 退回补充侦查次数="0"),
             base_row(3, 性别="", 是否认罪认罚="有", 是否累犯="无", 是否羁押="true", 罚金="12 000", 涉案金额="-",
                      审结结论="起诉", 强制措施="逮捕", 退回补充侦查次数="1.0")]
-    df, warnings = io.read_export(frame_csv(tmp_path / "v.csv", rows))
+    df, warnings = importer.read_export(frame_csv(tmp_path / "v.csv", rows))
     assert warnings == []
     assert df["gender"].iloc[:2].tolist() == ["male", "female"] and pd.isna(df["gender"].iloc[2])
     assert df["plea_leniency"].tolist() == [True, False, True]
@@ -283,7 +283,7 @@ def test_bad_flags_numbers_and_stage_are_errors(tmp_path):
     rows = [base_row(1, 是否认罪认罚="也许"), base_row(2, 退回补充侦查次数="两次"), base_row(3, 办案环节="二审"),
             base_row(4, 退回补充侦查次数="1.5")]
     with pytest.raises(DataError) as err:
-        io.read_export(frame_csv(tmp_path / "b.csv", rows))
+        importer.read_export(frame_csv(tmp_path / "b.csv", rows))
     e = err.value
     assert "3 处" in e.zh
     assert "plea_leniency: row 2" in e.en and "supplementary_investigation: rows 3, 5" in e.en
@@ -291,7 +291,7 @@ def test_bad_flags_numbers_and_stage_are_errors(tmp_path):
 
 
 def test_unknown_code_labels_are_kept_with_a_warning(tmp_path):
-    df, warnings = io.read_export(frame_csv(tmp_path / "u.csv", [base_row(1, 职业="个体工商户"),
+    df, warnings = importer.read_export(frame_csv(tmp_path / "u.csv", [base_row(1, 职业="个体工商户"),
                                                                  base_row(2, 职业="农民")]))
     assert df["occupation"].tolist() == ["个体工商户", "farmer"]
     assert len(warnings) == 1 and "个体工商户" in warnings[0] and "第 2 行" in warnings[0]
@@ -301,7 +301,7 @@ def test_charges(tmp_path):
     rows = [base_row(1, 罪名="[走私、贩卖、运输、制造]毒品", 全部罪名="[走私、贩卖、运输、制造]毒品；容留他人吸毒罪"),
             base_row(2, 罪名="", 全部罪名="掩饰、隐瞒犯罪所得;盗窃"),
             base_row(3, 罪名="非法经营", 全部罪名="")]
-    df, warnings = io.read_export(frame_csv(tmp_path / "ch.csv", rows))
+    df, warnings = importer.read_export(frame_csv(tmp_path / "ch.csv", rows))
     assert df["charges"].tolist() == [["走私、贩卖、运输、制造毒品", "容留他人吸毒"], ["掩饰、隐瞒犯罪所得", "盗窃"], None]
     assert df["charge"].tolist() == ["走私、贩卖、运输、制造毒品", "掩饰、隐瞒犯罪所得", "非法经营"]
     assert df["charge_group"].tolist()[:2] == ["drugs", "public_order"] and pd.isna(df["charge_group"].iloc[2])
@@ -311,7 +311,7 @@ def test_charges(tmp_path):
 def test_charges_only_column_fills_charge(tmp_path):
     headers = [h for h in REQUIRED_HEADERS if h != "罪名"] + ["全部罪名"]
     path = write_csv(tmp_path / "c.csv", headers, [["371329", "A1", "T1", "判决", "P1", "2024-01-02", "诈骗；盗窃"]])
-    df, _ = io.read_export(path)
+    df, _ = importer.read_export(path)
     assert df.loc[0, "charge"] == "诈骗" and df.loc[0, "charge_group"] == "property"
 
 
@@ -319,12 +319,12 @@ def test_case_number_normalisation(tmp_path):
     variants = ["沭检刑诉受〔2024〕371329000004号", "沭检刑诉受【2024】371329000004号",
                 "沭检刑诉受［２０２４］ 371329000004号", " 沭检刑诉受[2024]371329000004号"]
     rows = [base_row(k, 部门受案号=v, 嫌疑人编号=f"P{k}") for k, v in enumerate(variants)]
-    df, _ = io.read_export(frame_csv(tmp_path / "n.csv", rows))
+    df, _ = importer.read_export(frame_csv(tmp_path / "n.csv", rows))
     assert set(df["dept_case_no"]) == {"沭检刑诉受[2024]371329000004号"}
     # after normalisation the same person on the same case number is a duplicate
     rows = [base_row(0, 部门受案号=variants[0]), base_row(0, 部门受案号=variants[1])]
     with pytest.raises(DataError) as err:
-        io.read_export(frame_csv(tmp_path / "dup.csv", rows))
+        importer.read_export(frame_csv(tmp_path / "dup.csv", rows))
     assert "rows 2, 3" in err.value.en and "重复" in err.value.zh
 
 
@@ -333,7 +333,7 @@ def test_age_derived_from_birth_date(tmp_path):
             base_row(2, 出生日期="2006-05-04", 受理日期="2024-05-04"),
             base_row(3, 出生日期="2004-02-29", 受理日期="2024-02-28"),
             base_row(4, 出生日期="2000-01-01", 受理日期="2024-05-04", 年龄="30")]  # given ages win
-    df, _ = io.read_export(frame_csv(tmp_path / "age.csv", rows))
+    df, _ = importer.read_export(frame_csv(tmp_path / "age.csv", rows))
     assert df["age"].tolist() == [17, 18, 19, 30]
 
 
@@ -341,7 +341,7 @@ def test_stage_from_case_type(tmp_path):
     headers = [h for h in REQUIRED_HEADERS if h != "办案环节"] + ["案件类别"]
     path = write_csv(tmp_path / "ct.csv", headers, [["371329", "A1", "T1", "P1", "盗窃", "2024-01-02", "审查逮捕案件"],
                                                     ["371329", "A2", "T2", "P2", "盗窃", "2024-01-02", "一审公诉案件（未检）"]])
-    df, warnings = io.read_export(path)
+    df, warnings = importer.read_export(path)
     assert df["stage"].tolist() == ["arrest_review", "prosecution_review"]
     assert any("inferred from case_type" in w for w in warnings)
 
@@ -360,7 +360,7 @@ def test_suspicious_values_are_kept_and_reported(tmp_path):
             base_row(5, 受理日期=future),                              # future
             base_row(6, 受理日期="1949-09-30"),                        # before 1950
             base_row(7, 退回补充侦查次数="-1")]                          # negative count
-    df, warnings = io.read_export(frame_csv(tmp_path / "s.csv", rows))
+    df, warnings = importer.read_export(frame_csv(tmp_path / "s.csv", rows))
     assert len(df) == 7  # nothing dropped
     text = "\n".join(warnings)
     for expected in ("closed_on: row 3: closed before accepted", "age: row 4: age under 14",
@@ -373,7 +373,7 @@ def test_suspicious_values_are_kept_and_reported(tmp_path):
 def test_formula_like_text_is_kept_as_text(tmp_path):
     rows = [base_row(1, 案件名称="=HYPERLINK(\"http://x\",\"点击\")"), base_row(2, 案件名称="@SUM(A1:A3)"),
             base_row(3, 案件名称="张某涉嫌盗窃案"), base_row(4, 案情摘要="+1-2 cmd|' /C calc'!A0")]
-    df, warnings = io.read_export(frame_csv(tmp_path / "f.csv", rows))
+    df, warnings = importer.read_export(frame_csv(tmp_path / "f.csv", rows))
     assert df["case_name"].tolist()[:2] == ["=HYPERLINK(\"http://x\",\"点击\")", "@SUM(A1:A3)"]
     assert df.loc[3, "case_summary"] == "+1-2 cmd|' /C calc'!A0"
     assert any("case_name: rows 2, 3" in w and "formula" in w for w in warnings)
@@ -416,7 +416,7 @@ columns:
 defaults:
   person_id: "{file}-{row}"
 """, encoding="utf-8")
-    df, warnings = io.read_export(path, mapping=spec)
+    df, warnings = importer.read_export(path, mapping=spec)
     assert df["charges"].tolist() == [["走私、贩卖、运输、制造毒品", "容留他人吸毒"], ["盗窃"]]
     assert df["charge"].tolist() == ["走私、贩卖、运输、制造毒品", "盗窃"]
     assert df["term_months"].tolist() == [36.0, 8.0] and df["fine"].tolist() == [5000.0, 0.0]
@@ -438,7 +438,7 @@ def test_mapping_recode_defaults_split(tmp_path):
                        "decision": {"诉": "prosecute", "不诉": "non_prosecution"},
                        "plea_leniency": {"适用": True, "未适用": False}},
             "defaults": {"unit_code": "371329", "accepted_on": "2024-01-31"}}
-    df, warnings = io.read_export(path, mapping=spec)
+    df, warnings = importer.read_export(path, mapping=spec)
     assert df["unit_code"].tolist() == ["371329", "371329"]
     assert df["stage"].tolist() == ["arrest_review", "prosecution_review"]
     assert df["decision"].tolist() == ["prosecute", "non_prosecution"]
@@ -480,17 +480,17 @@ def test_bad_mapping_files(tmp_path, spec, fragment):
 def test_missing_required_column(tmp_path):
     rows = [{k: v for k, v in base_row(1).items() if k != "受理日期"}]
     with pytest.raises(DataError) as err:
-        io.read_export(frame_csv(tmp_path / "m.csv", rows))
+        importer.read_export(frame_csv(tmp_path / "m.csv", rows))
     assert "受理日期" in err.value.zh and "accepted_on" in err.value.en and "m.csv" in err.value.en
 
 
 def test_empty_and_header_only(tmp_path):
     (tmp_path / "empty.csv").write_bytes(b"")
     with pytest.raises(DataError, match="empty"):
-        io.read_export(tmp_path / "empty.csv")
+        importer.read_export(tmp_path / "empty.csv")
     write_csv(tmp_path / "head.csv", REQUIRED_HEADERS, [])
     with pytest.raises(DataError) as err:
-        io.read_export(tmp_path / "head.csv")
+        importer.read_export(tmp_path / "head.csv")
     assert "只有表头" in err.value.zh and "no data rows" in err.value.en
 
 
@@ -498,13 +498,13 @@ def test_nothing_written_when_any_file_fails(tmp_path, casework_home):
     good = frame_csv(tmp_path / "good.csv", [base_row(1), base_row(2)])
     bad = frame_csv(tmp_path / "bad.csv", [base_row(3, 受理日期="2024-02-31")])
     with pytest.raises(DataError):
-        io.import_files([good, bad])
+        importer.import_files([good, bad])
     snaps = casework_home / "data" / "snapshots"
     assert not snaps.exists() or not [p for p in snaps.iterdir() if not p.name.startswith(".")]
     # duplicates across files are caught too
     dup = frame_csv(tmp_path / "dup.csv", [base_row(2)])
     with pytest.raises(DataError) as err:
-        io.import_files([good, dup])
+        importer.import_files([good, dup])
     assert "good.csv" in err.value.en and "dup.csv" in err.value.en and "row 3" in err.value.en
     assert not snaps.exists() or not [p for p in snaps.iterdir() if not p.name.startswith(".")]
 
@@ -514,7 +514,7 @@ def test_import_files_writes_one_snapshot(tmp_path, casework_home):
 
     path = frame_csv(tmp_path / "ok.csv", [base_row(1), base_row(2, 审结日期="2024-02-01")])
     digest = sha256(path)
-    result = io.import_files([path], account="analyst-1")
+    result = importer.import_files([path], account="analyst-1")
     assert sha256(path) == digest
     man = store.manifest()
     assert man["id"] == result["id"] and man["account"] == "analyst-1"
@@ -528,16 +528,16 @@ def test_blank_lines_count_in_row_numbers(tmp_path):
     path = tmp_path / "blank.csv"
     path.write_bytes(text.encode("gb18030"))
     with pytest.raises(DataError) as err:
-        io.read_export(path)
+        importer.read_export(path)
     assert "row 5:" in err.value.en  # lines 3 and 4 are blank: the bad record is on line 5
 
 
 def test_parallel_coercion_gives_the_same_frame(synth_dir, monkeypatch):
     path = synth_dir / "exports" / "审查起诉案件.csv"
-    seq, w_seq = io.read_export(path)
-    monkeypatch.setattr(io, "_use_threads", lambda: True)
-    monkeypatch.setattr(io, "PARALLEL_MIN_ROWS", 0)
-    par, w_par = io.read_export(path)
+    seq, w_seq = importer.read_export(path)
+    monkeypatch.setattr(readers, "use_threads", lambda: True)
+    monkeypatch.setattr(validation, "PARALLEL_MIN_ROWS", 0)
+    par, w_par = importer.read_export(path)
     pd.testing.assert_frame_equal(seq, par)
     assert w_seq == w_par
 
@@ -561,11 +561,11 @@ def test_xlsx_title_rows_formulas_and_typed_cells(tmp_path):
     path = tmp_path / "book.xlsx"
     wb.save(path)
     with pytest.raises(DataError) as err:
-        io.read_export(path)
+        importer.read_export(path)
     assert "row 7:" in err.value.en  # title row 1, blank row 2, header row 3, blank row 5
     data.delete_rows(7)
     wb.save(path)
-    df, warnings = io.read_export(path)
+    df, warnings = importer.read_export(path)
     assert df["unit_code"].tolist() == ["371329", "371329"]
     assert df["accepted_on"].tolist() == [pd.Timestamp("2024-05-03"), pd.Timestamp("2024-05-04")]
     assert df["closed_on"].iloc[0] == pd.Timestamp("2024-05-08")  # Excel serial 45420
@@ -582,7 +582,7 @@ def test_tsv_with_title_and_mapped_headers(tmp_path):
     path.write_bytes(text.encode("utf-8"))
     spec = {"columns": {"dept_case_no": "案件编号", "unified_case_no": "统一案号", "person_id": "当事人编号",
                         "stage": "环节", "accepted_on": "收案时间"}, "defaults": {"unit_code": "371329"}}
-    df, _ = io.read_export(path, mapping=spec)
+    df, _ = importer.read_export(path, mapping=spec)
     assert df.loc[0, ["unit_code", "dept_case_no", "person_id", "stage", "charge"]].tolist() == \
         ["371329", "A1", "P1", "arrest_review", "诈骗"]
 
@@ -590,30 +590,27 @@ def test_tsv_with_title_and_mapped_headers(tmp_path):
 def test_gb18030_without_libc_iconv_reads_the_same(synth_dir, tmp_path, monkeypatch):
     """The fast path converts GB18030 with libc's iconv; Arrow's own transcoding must agree."""
     path = synth_dir / "exports" / "审查逮捕案件.csv"
-    fast, _ = io.read_export(path)
-    monkeypatch.setattr(io, "_ICONV", False)
-    slow, _ = io.read_export(path)
+    fast, _ = importer.read_export(path)
+    monkeypatch.setattr(decoding, "_ICONV", False)
+    slow, _ = importer.read_export(path)
     pd.testing.assert_frame_equal(fast, slow)
     mixed = tmp_path / "mixed.csv"
     mixed.write_bytes(",".join(REQUIRED_HEADERS).encode("gb18030") + b"\n" +
                       "371329,A1,T1,审查逮捕,P1,盗窃,2024-05-06\n".encode("gb18030") +
                       "371329,A2,T2,审查逮捕,P2,盗窃罪,2024-05-06\n".encode("utf-8"))
     for iconv in (False, None):
-        monkeypatch.setattr(io, "_ICONV", iconv)
+        monkeypatch.setattr(decoding, "_ICONV", iconv)
         with pytest.raises(DataError) as err:
-            io.read_export(mixed)
+            importer.read_export(mixed)
         assert "line 3" in err.value.en
 
 
 def test_small_junk_is_not_misreported_as_an_over_long_line(tmp_path):
     """A few bytes of junk behind a UTF-16 BOM once gave "a line is longer than 4 MB"."""
-    from casework.ingest import io
-    from casework.base.errors import DataError
-
     path = tmp_path / "junk.csv"
     path.write_bytes(b'\xff\xfe\x00garbage"\x00\x01')
     with pytest.raises(DataError) as err:
-        io.read_export(path)
+        importer.read_export(path)
     text = str(err.value)
     assert "junk.csv" in text and "MB" not in text
     assert "二进制" in text and "binary" in text

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from casework.analysis.topics import recurring, sentencing, sentencing_models
 from casework.base import config
-from casework.analysis.topics import recurring, sentencing
+from casework.present import recurring_text
 
 MAPPING = config.RESOURCES_DIR / "mappings" / "judgment_corpus.yaml"
 
@@ -91,11 +92,11 @@ def corpus(tmp_path):
 @pytest.fixture
 def imported(corpus, casework_home):
     """The corpus imported into an empty store through the shipped mapping."""
-    from casework.ingest import io
     from casework import store
+    from casework.ingest import importer
 
     rows, path = corpus
-    result = io.import_files([path], mapping=MAPPING)
+    result = importer.import_files([path], mapping=MAPPING)
     records = store.read("records", purpose="测试：判决书语料导入")
     return rows, records, result
 
@@ -133,8 +134,8 @@ def test_sentencing_on_imported_corpus(imported):
     assert av["mix"] is None and av["fines"] is None
     assert sentencing.recommendation_adoption(j, by=None)["denominator"].tolist() == [0]
     # charges are the only covariate: with 16 persons per charge the model needs min_n ≤ 16
-    assert "自变量" in sentencing.term_model(j, min_n=20).attrs["skip_zh"]
-    tm = sentencing.term_model(j, min_n=10)
+    assert "自变量" in sentencing_models.term_model(j, min_n=20).attrs["skip_zh"]
+    tm = sentencing_models.term_model(j, min_n=10)
     assert "plea_leniency" not in set(tm["term"]) and tm["term"].str.startswith("charge:").any()
 
 
@@ -145,7 +146,7 @@ def test_recurring_on_imported_corpus(imported):
     assert r.persons == expected and r.all_persons == len(rows)
     assert {"trend", "profile", "timing", "places", "stations"} <= set(r.skipped)
     assert "甲基苯丙胺" in set(r.keywords["term"])
-    assert recurring.narrative(r)
+    assert recurring_text.narrative(r)
 
 
 def test_analyses_on_the_corpus_shape_flattened_by_hand():

@@ -1,11 +1,11 @@
-"""Every path casework uses, derived from one root.
+"""Every path casework uses, derived from one root; the account and the code version.
 
 ``CASEWORK_HOME`` (environment) moves the data and report folders, so tests and the
 benchmarks work in a temporary directory without touching the project's own ``data/``.
 
 Examples
 --------
->>> from casework import config
+>>> from casework.base import config
 >>> config.data_dir().name
 'data'
 """
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import getpass
 import os
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 PROJ_ROOT = Path(__file__).resolve().parents[2]
@@ -68,3 +70,29 @@ def current_account(account: str | None = None) -> str:
         return getpass.getuser()
     except Exception:  # no login name in some containers
         return f"uid{os.getuid()}"
+
+
+def code_version() -> str:
+    """The code version shown in every report's provenance.
+
+    ``git <sha>`` of the project checkout (with ``(含未提交修改)`` when tracked files are
+    modified), else ``casework <package version>``.
+
+    Examples
+    --------
+    >>> code_version().startswith(("git ", "casework "))
+    True
+    """
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=PROJ_ROOT,
+                             capture_output=True, text=True, timeout=5)
+        if sha.returncode == 0 and sha.stdout.strip():
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                   cwd=PROJ_ROOT, capture_output=True, text=True, timeout=5)
+            return f"git {sha.stdout.strip()}" + (" (含未提交修改)" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        return f"casework {version('casework')}"
+    except PackageNotFoundError:  # pragma: no cover
+        return "casework (unknown version)"

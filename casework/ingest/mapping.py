@@ -1,4 +1,4 @@
-"""Header resolution and user mapping files for the importer (:mod:`casework.ingest.io`).
+"""Header resolution and user mapping files for the importer (:mod:`casework.ingest.importer`).
 
 Export headers are matched to canonical column names (:mod:`casework.model.schema`) without any
 configuration: each column's canonical English name, its ``label_zh``, its ``label_en`` and its
@@ -11,7 +11,7 @@ Other suffixes (``罚金（万元）``) are *not* stripped: a different unit nee
 User mapping file (YAML)
 ------------------------
 Anything the built-in names do not cover is described in a small YAML file passed as
-``casework import FILE --mapping M.yaml`` (``mapping=`` in :func:`casework.ingest.io.import_files`).
+``casework import FILE --mapping M.yaml`` (``mapping=`` in :func:`casework.ingest.importer.import_files`).
 Every key is optional::
 
     table: records                  # records | modifications (default: detected from headers)
@@ -36,7 +36,7 @@ labels, or 是/否 for flags) and then go through the normal conversion. ``split
 
 Examples
 --------
->>> from casework import mapping
+>>> from casework.ingest import mapping
 >>> mapping.match_header("刑期 （月）", "records")
 'term_months'
 >>> mapping.match_header("ACCEPTED_ON", "records"), mapping.match_header("BMSAH", "records")
@@ -56,8 +56,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from casework.model import schema
+import yaml
+
 from casework.base.errors import ParameterError
+from casework.model import schema
 
 #: Tables an export can be imported into.
 IMPORT_TABLES = ("records", "modifications")
@@ -179,8 +181,6 @@ def load(spec) -> Mapping | None:
         return spec
     path = None
     if isinstance(spec, (str, Path)):
-        import yaml
-
         path = Path(spec)
         where = path.name
         try:

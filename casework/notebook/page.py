@@ -22,7 +22,7 @@ Outside the runner (in JupyterLab) :func:`setup` works too: artefacts then go to
 
 Examples
 --------
->>> from casework import page
+>>> from casework.notebook import page
 >>> page.escape_text("<script>alert(1)</script>")
 '&lt;script&gt;alert\\\\(1\\\\)&lt;/script&gt;'
 >>> page.neutralise("=HYPERLINK(1)"), page.neutralise("-3.5"), page.neutralise("@SUM")
@@ -37,17 +37,23 @@ import io as _io
 import json
 import re
 import string
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import HTML, Image, Markdown, display
 
+from casework import store
+from casework.analysis import periods
 from casework.base import config
-from casework.notebook import params as _params
 from casework.base.errors import CaseworkError, ParameterError
+from casework.model import schema
+from casework.notebook import params as _params
+from casework.present import plotting, privacy
+from casework.present.markdown import escape_text
+from casework.present.workbook import write_xlsx
 
 #: At most this many rows are shown in an HTML table (CSV/xlsx hold every row).
 MAX_ROWS = 60
@@ -92,7 +98,6 @@ COLUMN_LABELS = {
 LEVEL_LABELS = {"internal": "内部", "circulated": "通报/外发"}
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,60}$")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 _NUMLIKE_RE = re.compile(r"^(<\d+|—)$")
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?%?$")
 
@@ -156,32 +161,12 @@ def _current() -> Params:
 
 
 def _display(obj) -> None:
-    from IPython.display import display
-
     display(obj)
 
 
 # --------------------------------------------------------------------------------------------
 # escaping
 # --------------------------------------------------------------------------------------------
-
-
-def escape_text(value) -> str:
-    """Escape text for Markdown output: HTML special characters and Markdown punctuation.
-
-    The result renders as the literal text: ``<script>`` shows as text, ``*`` is not emphasis,
-    ``[x](javascript:…)`` is not a link.
-
-    Examples
-    --------
-    >>> escape_text("A&B *x*")
-    'A&amp;B \\\\*x\\\\*'
-    >>> escape_text("O'Brien")  # quotes are plain text in Markdown: no entity to mangle
-    "O'Brien"
-    """
-    # quote=False: an entity such as &#x27; would have its '#' escaped below and show literally
-    text = _html.escape(str(value), quote=False)
-    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 class _EscapingFormatter(string.Formatter):
@@ -245,24 +230,6 @@ def safe_for_spreadsheet(df: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
-def _code_version() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=config.PROJ_ROOT,
-                             capture_output=True, text=True, timeout=5)
-        if sha.returncode == 0 and sha.stdout.strip():
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                   cwd=config.PROJ_ROOT, capture_output=True, text=True, timeout=5)
-            return f"git {sha.stdout.strip()}" + (" (含未提交修改)" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"casework {version('casework')}"
-    except PackageNotFoundError:  # pragma: no cover
-        return "casework (unknown version)"
-
-
 def _manifest_ids(manifest: dict) -> tuple[str, str]:
     sid = manifest.get("snapshot_id") or manifest.get("id") or manifest.get("snapshot") or "?"
     digest = (manifest.get("snapshot_sha256") or manifest.get("sha256") or manifest.get("hash") or manifest.get("content_hash")
@@ -312,9 +279,6 @@ def setup(namespace: dict, *, template: str) -> Params:
     ('2024年5月', '全部单位', 'snapshot_overview_all_files')
     >>> del os.environ["CASEWORK_REPORTS"]
     """
-    from casework.analysis import periods
-    from casework.present import plotting
-
     run = dict(namespace.get(_params.RUN_VARIABLE) or {})
     folder = run.get("templates_dir")
     sidecar = _params.load_sidecar(template, folder=folder)
@@ -331,8 +295,6 @@ def setup(namespace: dict, *, template: str) -> Params:
     snapshot = str(run.get("snapshot") or values.get("snapshot") or "latest")
     manifest: dict = {}
     if snapshot != "none":
-        from casework import store
-
         manifest = dict(store.manifest(snapshot))
         sid, _ = _manifest_ids(manifest)
         snapshot = sid if sid != "?" else snapshot
@@ -351,7 +313,7 @@ def setup(namespace: dict, *, template: str) -> Params:
                period=period, unit=unit, level=level, snapshot=snapshot, snapshot_hash=digest,
                output_dir=out, values=values, sidecar=sidecar, manifest=manifest,
                unit_label="全部单位" if unit == "all" else unit, unit_name=None,
-               code_version=run.get("code_version") or _code_version(),
+               code_version=run.get("code_version") or config.code_version(),
                account=config.current_account(), started_at=_dt.datetime.now().astimezone())
     for k, v in values.items():
         if k not in ("period",):
@@ -405,8 +367,6 @@ def load(P: Params, *, tables=("records",), columns=None, where: str | None = No
     Each table read appends one row to the query audit log with the purpose
     ``报告 <template> <period> 单位 <unit>`` (一查询一记录).
     """
-    from casework import store
-
     if isinstance(tables, str):
         tables = (tables,)
     preds = []
@@ -461,8 +421,6 @@ def say(template: str, **values) -> None:
     '共受理12,345人，&lt;b&gt;甲&lt;/b&gt;'
     """
     text = _EscapingFormatter().format(_safe_markdown(template), **values)
-    from IPython.display import Markdown
-
     _display(Markdown(text))
 
 
@@ -477,8 +435,6 @@ def md(text: str) -> None:
     -------
     None
     """
-    from IPython.display import Markdown
-
     _display(Markdown(_safe_markdown(text)))
 
 
@@ -489,8 +445,6 @@ def skip(reason: str) -> None:
     -------
     None
     """
-    from IPython.display import Markdown
-
     _display(Markdown(f"> *本节略：{escape_text(reason)}*"))
 
 
@@ -500,8 +454,6 @@ def skip(reason: str) -> None:
 
 
 def _schema_column(name: str):
-    from casework.model import schema
-
     for table in ("records", "journeys", "modifications"):
         try:
             return schema.column(table, name)
@@ -523,8 +475,6 @@ def display_frame(df: pd.DataFrame, *, labels: dict | None = None) -> pd.DataFra
     >>> display_frame(pd.DataFrame({"stage": ["arrest_review"], "n": [3]})).to_dict("list")
     {'办案环节': ['审查逮捕'], '人数': [3]}
     """
-    from casework.model import schema
-
     out = df.copy()
     if any(n is not None for n in out.index.names) and not isinstance(out.index, pd.RangeIndex):
         out = out.reset_index()
@@ -653,13 +603,9 @@ def protect(df: pd.DataFrame, *, counts=None, dependent=None, within=None) -> pd
         Independent sub-tables (default ``["indicator"]`` when that column exists).
     """
     P = _current()
-    from casework.model import schema
-
     personal = set(schema.sensitive_columns("records", level="internal"))
     out = df.drop(columns=[c for c in df.columns if c in personal])
     if P.level == "circulated":
-        from casework.present import privacy
-
         out = privacy.sanitize_frame(out, level="circulated")
         cnt = [c for c in (_auto_counts(out) if counts is None else counts) if c in out.columns]
         if cnt:
@@ -720,26 +666,7 @@ def table(df: pd.DataFrame, name: str, *, caption: str | None = None,
     safe = safe_for_spreadsheet(shown)
     safe.to_csv(P.output_dir / f"{name}.csv", index=False, encoding="utf-8-sig")
     _STATE.tables[name] = (caption or name, safe)
-    from IPython.display import HTML
-
     _display(HTML(html_text))
-
-
-def _write_xlsx(path: Path, sheets: dict) -> None:
-    used = set()
-    with pd.ExcelWriter(path, engine="openpyxl") as xw:
-        for name, (caption, frame) in sheets.items():
-            sheet = re.sub(r"[\[\]:*?/\\]", "_", name)[:31] or "sheet"
-            base, i = sheet, 2
-            while sheet.lower() in used:
-                sheet = f"{base[:28]}_{i}"
-                i += 1
-            used.add(sheet.lower())
-            out = frame.copy()
-            for col in out.columns:  # Excel has no timezone-aware datetimes
-                if isinstance(out[col].dtype, pd.DatetimeTZDtype):
-                    out[col] = out[col].dt.tz_localize(None)
-            out.to_excel(xw, sheet_name=sheet, index=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -766,11 +693,6 @@ def figure(fig, name: str, *, caption: str | None = None, data: pd.DataFrame | N
     None
         The PNG is ``P.output_dir / f"{name}.png"``.
     """
-    import matplotlib.pyplot as plt
-    from IPython.display import Image
-
-    from casework.present import plotting
-
     P = _current()
     name = _check_name(name)
     if not isinstance(fig, plt.Figure):
@@ -788,8 +710,6 @@ def figure(fig, name: str, *, caption: str | None = None, data: pd.DataFrame | N
             P.output_dir / f"{name}.csv", index=False, encoding="utf-8-sig")
     _display(Image(data=png, format="png", metadata={"alt": caption or name}))
     if caption:
-        from IPython.display import Markdown
-
         _display(Markdown(f"*图：{escape_text(caption)}*"))
 
 
@@ -813,20 +733,16 @@ def attachment(df: pd.DataFrame, name: str, *, caption: str | None = None) -> No
         written and the report shows a note instead (case lists never travel with circulated
         reports).
     """
-    from IPython.display import HTML, Markdown
-
     P = _current()
     name = _check_name(name)
     what = escape_text(caption or name)
     if P.level != "internal":
         _display(Markdown(f"> *{what}：通报/外发密级的报告不附案件清单（如需查看，请以内部密级运行）。*"))
         return
-    from casework.model import schema
-
     personal = set(schema.sensitive_columns("records", level="internal"))
     shown = display_frame(df.drop(columns=[c for c in df.columns if c in personal]))
     path = P.output_dir / f"{name}.xlsx"
-    _write_xlsx(path, {name: (caption or name, safe_for_spreadsheet(shown))})
+    write_xlsx(path, {name: (caption or name, safe_for_spreadsheet(shown))})
     href = _html.escape(f"{P.output_dir.name}/{path.name}", quote=True)
     label = _html.escape(caption or name)
     _display(HTML(f'<p class="cw-attachment">附件：<a href="{href}">{label}</a>'
@@ -850,8 +766,6 @@ def provenance(P: Params) -> None:
     None
         The same information is written to ``provenance.json``.
     """
-    from IPython.display import HTML, Markdown
-
     rows = [("报告模板", f"{P.title_zh}（{P.template}）")]
     for name, value in P.values.items():
         spec = P.sidecar.parameters[name]
@@ -873,7 +787,7 @@ def provenance(P: Params) -> None:
     _display(HTML(_html_table(frame.rename(columns={"item": "项目", "value": "内容"}),
                               caption=None, formats={}, note=None)))
     if _STATE.tables:
-        _write_xlsx(P.output_dir / "tables.xlsx", _STATE.tables)
+        write_xlsx(P.output_dir / "tables.xlsx", _STATE.tables)
     info = {"template": P.template, "title_zh": P.title_zh, "unit_label": P.unit_label,
             "parameters": P.values,
             "snapshot": P.snapshot, "snapshot_hash": P.snapshot_hash,

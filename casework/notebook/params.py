@@ -19,7 +19,7 @@ tests use to run a deliberately failing template).
 
 Examples
 --------
->>> from casework import params
+>>> from casework.notebook import params
 >>> spec = params.ParamSpec("unit", "string", default="all", description="单位编码")
 >>> params.coerce(spec, "0101")
 '0101'
@@ -41,6 +41,7 @@ from typing import Any
 
 import yaml
 
+from casework.analysis import periods
 from casework.base import config
 from casework.base.errors import ParameterError
 
@@ -230,8 +231,6 @@ def coerce(spec: ParamSpec, value, *, from_text: bool = False):
             raise _mistyped(spec, value, "字符串")
         return value
     if t == "period":
-        from casework.analysis import periods
-
         if isinstance(value, int) and not isinstance(value, bool) and 1900 < value < 3000:
             value = str(value)  # an unquoted year is unambiguous
         if not isinstance(value, str):
@@ -445,8 +444,6 @@ def load_run(path: str | Path, *, folder: str | Path | None = None) -> RunDefini
                          f"unknown keys {', '.join(map(str, extra))}; allowed: {', '.join(sorted(allowed))}")
     if "period" not in raw:
         raise _run_error(path, "缺少 period（统计期间）", "missing 'period'")
-    from casework.analysis import periods
-
     per = raw["period"]
     if isinstance(per, int) and not isinstance(per, bool):
         per = str(per)

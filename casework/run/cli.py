@@ -7,12 +7,18 @@ the error's code (2 for bad input) — never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
-from casework.base.errors import CaseworkError
+from casework import store, synth
+from casework.analysis import quality
+from casework.base.errors import CaseworkError, check_choice
+from casework.ingest import importer
+from casework.present import quality_text
+from casework.run import batch, report
 
 
 @click.group(help="casework：检察业务数据分析工作台 / research workbench for case-management analysts")
@@ -31,8 +37,6 @@ def cli():
 @click.option("--null", "null", is_flag=True, help="plant nothing / 不植入任何模式")
 @click.option("--no-exports", is_flag=True, help="skip the CSV/xlsx exports (Parquet only)")
 def synth_cmd(out_dir, units, years, end, persons, seed, null, no_exports):
-    from casework import synth
-
     summary = synth.generate(
         out_dir, units=units, years=years, end=end, persons=persons, seed=seed,
         null=null, exports=not no_exports,
@@ -47,12 +51,8 @@ def synth_cmd(out_dir, units, years, end, persons, seed, null, no_exports):
               help="目标表（默认自动判断）/ target table (default: detect)")
 @click.option("--account", default=None, help="导入账号 / importing account")
 def import_cmd(files, mapping, table, account):
-    import os
-
-    from casework.ingest import io
-
     try:
-        result = io.import_files(list(files), mapping=mapping, table=table, account=account)
+        result = importer.import_files(list(files), mapping=mapping, table=table, account=account)
     except (CaseworkError, MemoryError, KeyboardInterrupt):
         raise
     except Exception as err:  # never a traceback: name the failure, keep nothing half-written
@@ -63,7 +63,7 @@ def import_cmd(files, mapping, table, account):
             f"import failed ({type(err).__name__}: {str(err)[:300]}); no snapshot was written",
             hint="设置 CASEWORK_DEBUG=1 重新运行可查看详情 / run again with CASEWORK_DEBUG=1 for details",
             exit_code=1) from None
-    click.echo(io.describe(result))
+    click.echo(importer.describe(result))
 
 
 @cli.command("audit", help="查询审计日志 / the query audit log")
@@ -71,8 +71,6 @@ def import_cmd(files, mapping, table, account):
 @click.option("--tail", type=int, default=20, show_default=True,
               help="显示最后 N 条（0 = 全部）/ show the last N rows (0 = all)")
 def audit_cmd(verify, tail):
-    from casework import store
-
     if verify:
         click.echo(store.verify_audit())
         return
@@ -91,8 +89,6 @@ def audit_cmd(verify, tail):
 @click.option("-p", "--param", "params", multiple=True, help="key=value")
 @click.option("--level", type=click.Choice(["internal", "circulated"]), default="internal", show_default=True)
 def run_cmd(template, period, unit, params, level):
-    from casework.run import report
-
     result = report.run(template, period=period, unit=unit, params_text=params, level=level)
     click.echo(result.describe())
     for w in result.warnings:
@@ -104,20 +100,16 @@ def run_cmd(template, period, unit, params, level):
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--workers", type=int, default=2, show_default=True)
 def batch_cmd(file, workers):
-    from casework.run import report
-
-    result = report.batch(file, workers=workers)
-    click.echo(report.format_summary(result))
+    result = batch.batch(file, workers=workers)
+    click.echo(batch.format_summary(result))
     sys.exit(0 if result.ok else 1)
 
 
 @cli.command("demo", help="生成演示数据、导入并运行月度批处理 / the demo, end to end")
 @click.option("--workers", type=int, default=2, show_default=True)
 def demo_cmd(workers):
-    from casework.run import report
-
-    result = report.demo(workers=workers, echo=click.echo)
-    click.echo(report.format_summary(result))
+    result = batch.demo(workers=workers, echo=click.echo)
+    click.echo(batch.format_summary(result))
     click.echo(f"打开目录页 / open the index page: {result.index}")
     sys.exit(0 if result.ok else 1)
 
@@ -127,9 +119,16 @@ def demo_cmd(workers):
 @click.option("--fail-on", type=click.Choice(["info", "warning", "error"]), default="error", show_default=True)
 @click.option("--rules", type=click.Path(path_type=Path), default=None, help="用户规则 YAML / user rules")
 def check_cmd(snapshot, fail_on, rules):
-    from casework.analysis import quality
-
-    failed = quality.check_cli(snapshot=snapshot, fail_on=fail_on, rules=rules)
+    # inspect a snapshot (one audit-log row, purpose 案卡质量检查), print the summary, exit 1
+    # when findings at or above fail_on exist
+    check_choice("fail_on", fail_on, quality.SEVERITIES)
+    rule_set = quality.load_rules(rules)  # a bad rule file fails before any data are read
+    records = store.read("records", snapshot=snapshot, purpose="案卡质量检查")
+    findings = quality.run_rules(records, rules=rule_set)
+    man = store.manifest(snapshot)
+    shown = str(man.get("snapshot_id") or man.get("id") or snapshot)
+    click.echo(quality_text.summary_text(findings, records, snapshot=shown, fail_on=fail_on))
+    failed = bool(quality.at_or_above(findings, fail_on).any()) if len(findings) else False
     sys.exit(1 if failed else 0)
 
 

@@ -1,4 +1,4 @@
-"""The report runner: parameters → papermill (fixed kernel) → offline HTML, atomically; the batch.
+"""The report runner: parameters → papermill (fixed kernel) → offline HTML, atomically.
 
 One report::
 
@@ -22,21 +22,20 @@ the executed notebook. The order of work follows the pitfalls in the style guide
    the end, so a failed or killed run never leaves a half report nor replaces an earlier good one;
    failed notebooks are kept in ``reports/_failed/<period>/``.
 
-:func:`batch` runs a run definition (``params/monthly/<YYYY-MM>.yaml``) as templates × units in
-worker processes, keeps going past failures, and writes ``reports/<period>/index.html`` and
-``batch_log.jsonl``. :func:`demo` generates, imports and runs everything end to end.
+The monthly batch (templates × units in worker processes) is :mod:`casework.run.batch`; its
+index page is :mod:`casework.run.index`.
 
 Examples
 --------
->>> from casework import report
+>>> from casework.run import report
 >>> report.output_paths("2024-05", "snapshot_overview", "all", reports_dir="/tmp/r")
 (PosixPath('/tmp/r/2024-05/snapshot_overview_all.html'), PosixPath('/tmp/r/2024-05/snapshot_overview_all_files'))
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
-import html as _html
 import json
 import logging
 import os
@@ -45,12 +44,17 @@ import shutil
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
+from casework import store
+from casework.analysis import periods
 from casework.base import config
-from casework.notebook import params as _params
 from casework.base.errors import CaseworkError, ParameterError
+from casework.notebook import params as _params
+from casework.present.workbook import write_xlsx
 
 #: Seconds a single cell may run before the report fails (pitfall P10).
 EXECUTION_TIMEOUT = 900
@@ -131,34 +135,13 @@ class RunResult:
         return f"{head}: {where}{src} {e.get('ename', '')}: {e.get('evalue', '')}{nb}"
 
 
-@dataclass
-class BatchResult:
-    """Outcome of a batch: every :class:`RunResult`, the index page and the log."""
-
-    period: str
-    results: list
-    index: Path
-    log: Path
-    duration_s: float
-    workers: int
-
-    @property
-    def ok(self) -> bool:
-        """True when every report was produced."""
-        return all(r.ok for r in self.results)
-
-    @property
-    def failed(self) -> list:
-        """The failed :class:`RunResult` objects."""
-        return [r for r in self.results if not r.ok]
-
-
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
 
 
-def _now() -> str:
+def now_iso() -> str:
+    """The local time with its UTC offset, to the second (timestamps of runs and logs)."""
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
@@ -189,6 +172,7 @@ def ensure_kernel(*, install: bool = False) -> str:
     CaseworkError
         The kernel is missing and ``install`` is False.
     """
+    # the Jupyter stack is heavy: loaded only when a report runs
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     ksm = KernelSpecManager()
@@ -202,16 +186,10 @@ def ensure_kernel(*, install: bool = False) -> str:
                 hint=f"运行 / run: make env  （或 {sys.executable} -m ipykernel install --sys-prefix "
                      f"--name {config.KERNEL_NAME}）",
             ) from None
-    from ipykernel.kernelspec import install as _install
+    from ipykernel.kernelspec import install as _install  # heavy: only to register the kernel
 
     path = _install(kernel_name=config.KERNEL_NAME, display_name="casework (Python)", prefix=sys.prefix)
     return path
-
-
-def _code_version() -> str:
-    from casework.notebook import page
-
-    return page._code_version()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -273,10 +251,9 @@ def render_html(nb, *, title: str, footer: str = "") -> str:
     str
         The HTML document.
     """
-    import copy
-
+    # nbconvert is heavy (about a second): loaded only when a report is rendered
     from nbconvert import HTMLExporter
-    from traitlets.config import Config
+    from traitlets.config import Config  # comes with nbconvert; only needed with it
 
     nb = copy.deepcopy(nb)
     for cell in nb.cells:  # stderr (warnings) stays in the executed notebook, not the report
@@ -397,13 +374,9 @@ def _fallback_xlsx(files: Path) -> None:
     csvs = sorted(p for p in files.glob("*.csv"))
     if not csvs:
         return
-    import pandas as pd
-
-    from casework.notebook import page
-
     sheets = {p.stem: (p.stem, pd.read_csv(p, encoding="utf-8-sig", dtype=str, keep_default_na=False))
               for p in csvs}
-    page._write_xlsx(files / "tables.xlsx", sheets)
+    write_xlsx(files / "tables.xlsx", sheets)
 
 
 # --------------------------------------------------------------------------------------------
@@ -489,10 +462,8 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
     CaseworkError
         No snapshot, or the ``casework`` kernel is not registered.
     """
-    import nbformat
-
     t0 = time.perf_counter()
-    started = _now()
+    started = now_iso()
     sidecar, values = prepare(template, period=period, unit=unit, level=level, params=params,
                               params_text=params_text, templates_dir=templates_dir)
     period_code = values.get("period", period)
@@ -503,8 +474,6 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
                        title_zh=sidecar.title_zh, unit_label="全部单位" if unit == "all" else unit,
                        started_at=started)
     ensure_kernel()
-    from casework import store
-
     sid = store.manifest(snapshot)["id"] if snapshot != "none" else "none"
 
     try:
@@ -526,7 +495,7 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
     injected = dict(values)
     injected[_params.RUN_VARIABLE] = {
         "output_dir": str(files), "snapshot": sid,
-        "templates_dir": str(sidecar.path.parent), "code_version": code_version or _code_version(),
+        "templates_dir": str(sidecar.path.parent), "code_version": code_version or config.code_version(),
     }
     try:
         nb, attempts, error = _execute(sidecar.notebook, out_nb, injected, files,
@@ -545,12 +514,10 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
             info = json.loads(prov.read_text(encoding="utf-8"))
             result.unit_label = info.get("unit_label") or result.unit_label
         _fallback_xlsx(files)
-        from casework.analysis import periods
-
         plabel = periods.parse(period_code).label_zh
         title = f"{sidecar.title_zh} · {plabel} · {result.unit_label}"
         footer = (f"{sidecar.title_zh}（{template}）｜{plabel}｜{result.unit_label}｜"
-                  f"密级：{'内部' if level == 'internal' else '通报/外发'}｜数据快照 {sid}｜生成于 {_now()}")
+                  f"密级：{'内部' if level == 'internal' else '通报/外发'}｜数据快照 {sid}｜生成于 {now_iso()}")
         text = render_html(nb, title=title, footer=footer)
         (tmp / f"{stem}.html").write_text(text, encoding="utf-8")
         result.html_bytes = len(text.encode("utf-8"))
@@ -567,14 +534,15 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
         result.duration_s = round(time.perf_counter() - t0, 3)
-        result.finished_at = _now()
+        result.finished_at = now_iso()
 
 
 def _kernel_manager_class():
     """AsyncKernelManager talking to the kernel over local IPC sockets instead of TCP: case data
     never crosses a network socket, and ipykernel does not warn about unencrypted TCP."""
+    # the Jupyter stack is heavy: loaded only when a report runs
     from jupyter_client.manager import AsyncKernelManager
-    from traitlets import CaselessStrEnum
+    from traitlets import CaselessStrEnum  # part of the Jupyter stack, as above
 
     class IPCKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
@@ -589,6 +557,7 @@ def _register_engine() -> str:
     """Register a papermill engine that saves the executing notebook at most every 30 s (and at
     the end) instead of twice per cell: those intermediate saves are pure per-report overhead,
     and the output only matters once the run ends (it lives in a temporary folder until then)."""
+    # papermill is heavy: loaded only when a report runs
     from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 
     if _ENGINE in papermill_engines._engines:
@@ -632,9 +601,10 @@ def _execute(input_nb: Path, output_nb: Path, parameters: dict, cwd: Path,
 
     Returns ``(notebook or None, attempts, error dict or None)``.
     """
+    # the Jupyter stack is heavy: loaded only when a report runs
     import nbformat
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
+    import papermill as pm  # heavy, as above
+    from papermill.exceptions import PapermillExecutionError  # heavy, as above
 
     logging.getLogger("papermill").setLevel(logging.ERROR)  # e.g. "unknown parameter casework_run"
     last_error = None
@@ -676,302 +646,5 @@ def _execute(input_nb: Path, output_nb: Path, parameters: dict, cwd: Path,
     return None, 2, last_error  # pragma: no cover
 
 
-# --------------------------------------------------------------------------------------------
-# batch
-# --------------------------------------------------------------------------------------------
-
-
-def _run_job(job: dict) -> dict:
-    """Worker entry point (module-level so it can be pickled): run one report, never raise."""
-    try:
-        res = run(**job)
-    except CaseworkError as err:
-        res = RunResult(template=job["template"], period=job["period"], unit=job["unit"],
-                        level=job.get("level", "internal"), started_at=_now(), finished_at=_now(),
-                        error={"cell": None, "exec_count": None, "ename": type(err).__name__,
-                               "evalue": str(err), "source": ""})
-    except Exception as err:  # a bug: keep the batch going, report it
-        res = RunResult(template=job["template"], period=job["period"], unit=job["unit"],
-                        level=job.get("level", "internal"), started_at=_now(), finished_at=_now(),
-                        error={"cell": None, "exec_count": None, "ename": type(err).__name__,
-                               "evalue": str(err)[:500], "source": ""})
-    return asdict(res)
-
-
-def _units(definition, snapshot_id: str) -> list[str]:
-    if isinstance(definition.units, list):
-        return list(definition.units)
-    if definition.units == "all":
-        return ["all"]
-    from casework import store
-
-    df = store.sql("SELECT DISTINCT unit_code FROM records WHERE unit_code IS NOT NULL ORDER BY 1",
-                   snapshot=snapshot_id, purpose=f"批处理 {definition.period}：列出各单位以逐一生成报告")
-    return [str(u) for u in df["unit_code"]]
-
-
-def jobs(definition, *, snapshot_id: str, templates_dir=None, reports_dir=None,
-         execution_timeout: int = EXECUTION_TIMEOUT) -> list[dict]:
-    """The (template × unit) runs of a run definition, as keyword dicts for :func:`run`.
-
-    Templates without a ``unit`` parameter run once over all units.
-    """
-    units = _units(definition, snapshot_id)
-    code_version = _code_version()
-    out = []
-    for tpl in definition.templates:
-        sc = _params.load_sidecar(tpl, folder=templates_dir)
-        tpl_units = units if "unit" in sc.parameters else ["all"]
-        for u in dict.fromkeys(tpl_units):
-            out.append(dict(template=tpl, period=definition.period, unit=u,
-                            level=definition.level if "level" in sc.parameters else "internal",
-                            params=dict(definition.params.get(tpl, {})), snapshot=snapshot_id,
-                            templates_dir=str(templates_dir) if templates_dir else None,
-                            reports_dir=str(reports_dir) if reports_dir else None,
-                            execution_timeout=execution_timeout, code_version=code_version))
-    return out
-
-
-def batch(definition, *, workers: int = 2, progress: bool = True, templates_dir=None,
-          reports_dir=None, execution_timeout: int = EXECUTION_TIMEOUT) -> BatchResult:
-    """Run a run definition: templates × units in parallel, index page and log at the end.
-
-    Parameters
-    ----------
-    definition : path or RunDefinition
-        ``params/monthly/<YYYY-MM>.yaml`` or a :class:`casework.notebook.params.RunDefinition`.
-    workers : int
-        Worker processes (1 = run in this process).
-    progress : bool
-        Show a tqdm progress bar on stderr.
-    templates_dir, reports_dir : path, optional
-        Override the templates folder and the reports root.
-    execution_timeout : int
-        Seconds per cell.
-
-    Returns
-    -------
-    BatchResult
-        ``.ok`` is False when any report failed; every other report is still produced.
-
-    Raises
-    ------
-    ParameterError
-        A bad run definition (before anything runs).
-    """
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
-
-    from tqdm import tqdm
-
-    from casework import store
-
-    t0 = time.perf_counter()
-    if not isinstance(definition, _params.RunDefinition):
-        definition = _params.load_run(definition, folder=templates_dir)
-    if not isinstance(workers, int) or workers < 1:
-        raise ParameterError(f"--workers 应为正整数，收到 {workers!r}", f"--workers must be >= 1, got {workers!r}")
-    ensure_kernel()
-    snapshot_id = store.manifest("latest")["id"]
-    todo = jobs(definition, snapshot_id=snapshot_id, templates_dir=templates_dir,
-                reports_dir=reports_dir, execution_timeout=execution_timeout)
-    root = Path(reports_dir).resolve() if reports_dir else config.reports_dir()
-    period_dir = root / definition.period
-    try:
-        period_dir.mkdir(parents=True, exist_ok=True)
-        probe = period_dir / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise CaseworkError(f"无法写入报告目录 {period_dir}：{err.strerror or err}",
-                            f"cannot write to the report folder {period_dir}: {err}",
-                            hint="检查磁盘空间和写权限 / check free space and write permission") from None
-    recover(period_dir)
-    log_path = period_dir / "batch_log.jsonl"
-    batch_id = f"{_dt.datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    defn = str(Path(definition.path).resolve()) if definition.path else ""
-    common = {"batch_id": batch_id, "definition": defn, "snapshot": snapshot_id,
-              "code_version": todo[0]["code_version"] if todo else _code_version(),
-              "account": config.current_account()}
-    _append_log(log_path, {**common, "event": "start", "at": _now(), "reports": len(todo),
-                           "workers": workers})
-    results: list[RunResult] = []
-    bar = tqdm(total=len(todo), desc=f"生成报告 {definition.period}", unit="份", file=sys.stderr,
-               disable=not progress, dynamic_ncols=True)
-
-    def done(res_dict):
-        res = RunResult(**res_dict)
-        results.append(res)
-        _append_log(log_path, {**common, "event": "report", **asdict(res)})
-        write_index(period_dir, results, period=definition.period, batch_id=batch_id)
-        bar.update(1)
-        if not res.ok:
-            bar.write(f"失败 / failed: {res.template} {res.unit}: {(res.error or {}).get('ename')}")
-
-    try:
-        if workers == 1 or len(todo) <= 1:
-            for job in todo:
-                done(_run_job(job))
-        else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)),
-                                     mp_context=get_context("spawn")) as pool:
-                futures = [pool.submit(_run_job, job) for job in todo]
-                for fut in as_completed(futures):
-                    done(fut.result())
-    finally:
-        bar.close()
-    order = {(j["template"], j["unit"]): i for i, j in enumerate(todo)}
-    results.sort(key=lambda r: order.get((r.template, r.unit), 0))
-    index = write_index(period_dir, results, period=definition.period, batch_id=batch_id)
-    duration = round(time.perf_counter() - t0, 3)
-    _append_log(log_path, {**common, "event": "end", "at": _now(), "duration_s": duration,
-                           "ok": sum(r.ok for r in results), "failed": sum(not r.ok for r in results)})
-    return BatchResult(definition.period, results, index, log_path, duration, workers)
-
-
-def _append_log(path: Path, entry: dict) -> None:
-    line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line.encode("utf-8"))
-    finally:
-        os.close(fd)
-
-
-def write_index(period_dir: Path, results: list, *, period: str, batch_id: str = "") -> Path:
-    """Write ``reports/<period>/index.html`` (Chinese, offline): every report of this batch with
-    title, unit, status, duration and link, then other reports already in the folder.
-
-    The page is written to a temporary file and renamed into place.
-    """
-    from casework.analysis import periods
-
-    period_dir = Path(period_dir)
-    e = _html.escape
-    rows = []
-    seen = set()
-    for r in results:
-        name = Path(r.html).name if r.html else None
-        seen.add(f"{r.template}_{r.unit}.html")
-        link = f'<a href="{e(name, quote=True)}">{e(r.title_zh or r.template)}</a>' if name else e(r.title_zh or r.template)
-        if r.ok:
-            status = '<span class="ok">成功</span>'
-            detail = f"{r.html_bytes / 1024:,.0f} KB"
-        else:
-            err = r.error or {}
-            cell = f"第 {err.get('cell')} 个单元格：" if err.get("cell") is not None else ""
-            src = f"（{e(err.get('source') or '')}）" if err.get("source") else ""
-            status = '<span class="bad">失败</span>'
-            detail = f"{e(cell)}{src}{e(str(err.get('ename', '')))}：{e(str(err.get('evalue', ''))[:300])}"
-        rows.append(f"<tr><td>{link}</td><td>{e(r.template)}</td><td>{e(r.unit_label or r.unit)}</td>"
-                    f"<td>{e('内部' if r.level == 'internal' else '通报/外发')}</td><td>{status}</td>"
-                    f'<td class="num">{r.duration_s:,.1f} 秒</td><td>{detail}</td></tr>')
-    others = sorted(p.name for p in period_dir.glob("*.html") if p.name != "index.html" and p.name not in seen)
-    other_rows = "".join(f'<li><a href="{e(n, quote=True)}">{e(n)}</a></li>' for n in others)
-    try:
-        plabel = periods.parse(period).label_zh
-    except CaseworkError:
-        plabel = period
-    n_ok = sum(r.ok for r in results)
-    n_bad = len(results) - n_ok
-    body = f"""<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>{e(plabel)}分析报告目录</title>
-<style>
-body {{ font-family: "Noto Sans CJK SC", "Noto Sans SC", "Microsoft YaHei", "PingFang SC", sans-serif; margin: 0; background: #f4f6f8; color: #1f2d3d; }}
-main {{ max-width: 1100px; margin: 0 auto; background: #fff; padding: 28px 40px; min-height: 100vh; }}
-h1 {{ border-bottom: 3px solid #2f5d8a; padding-bottom: .3em; }}
-table {{ border-collapse: collapse; width: 100%; font-size: .92rem; }}
-th, td {{ border-bottom: 1px solid #d9dee5; padding: .4em .6em; text-align: left; vertical-align: top; }}
-th {{ background: #eef2f6; }} td.num {{ text-align: right; white-space: nowrap; }}
-.ok {{ color: #1e8449; font-weight: bold; }} .bad {{ color: #c0392b; font-weight: bold; }}
-.meta {{ color: #5f6b7a; font-size: .88rem; }}
-</style></head>
-<body><main>
-<h1>{e(plabel)}分析报告</h1>
-<p class="meta">共 {len(results):,} 份报告：成功 {n_ok:,} 份，失败 {n_bad:,} 份。批次 {e(batch_id)}，更新于 {e(_now())}。运行日志见 batch_log.jsonl。</p>
-<table><thead><tr><th>报告</th><th>模板</th><th>单位</th><th>密级</th><th>状态</th><th>用时</th><th>说明</th></tr></thead>
-<tbody>
-{''.join(rows)}
-</tbody></table>
-{('<h2>本目录中的其他报告</h2><ul>' + other_rows + '</ul>') if other_rows else ''}
-</main></body></html>
-"""
-    path = period_dir / "index.html"
-    tmp = period_dir / f".index-{os.getpid()}-{uuid.uuid4().hex[:6]}.html"
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
-def format_summary(result: BatchResult) -> str:
-    """Console summary of a batch (Chinese and English)."""
-    ok = sum(r.ok for r in result.results)
-    lines = [f"{result.period}：{len(result.results)} 份报告，成功 {ok}，失败 {len(result.failed)}，"
-             f"用时 {result.duration_s:.1f} 秒（{result.workers} 个进程）",
-             f"{result.period}: {len(result.results)} reports, {ok} ok, {len(result.failed)} failed, "
-             f"{result.duration_s:.1f}s with {result.workers} workers"]
-    for r in result.failed:
-        lines.append("  " + r.describe())
-    lines.append(f"目录页 / index: {result.index}")
-    lines.append(f"日志 / log: {result.log}")
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------
-# demo
-# --------------------------------------------------------------------------------------------
-
-
-def demo(*, workers: int = 2, units: str | list = "all", progress: bool = True,
-         templates_dir=None, echo=None) -> BatchResult:
-    """The demo end to end: synthetic data → GB18030 exports → real importer → monthly batch.
-
-    Generates ``casework.synth.generate(config.demo_dir(), units=6, years=3)``, imports the CSV
-    exports it wrote with :func:`casework.ingest.io.import_files`, then runs every template found in
-    the templates folder for the latest full month of the data.
-
-    Parameters
-    ----------
-    workers : int
-        Worker processes for the batch.
-    units : "all", "each" or list
-        Units of the batch (default one report per template over all units).
-    progress : bool
-        Show progress bars.
-    templates_dir : path, optional
-    echo : callable, optional
-        Receives a Chinese summary of each data step (generation, import); the CLI passes
-        ``click.echo`` so the demo says what it made before the batch starts.
-
-    Returns
-    -------
-    BatchResult
-        ``.index`` is the index page to open.
-    """
-    from casework.ingest import io
-    from casework import synth
-
-    echo = echo or (lambda text: None)
-
-    out = config.demo_dir()
-    summary = synth.generate(out, units=6, years=3)
-    end = summary.get("end") if isinstance(summary, dict) else None
-    truth = out / "truth.json"
-    if not end and truth.exists():
-        end = json.loads(truth.read_text(encoding="utf-8"))["end"]
-    csvs = sorted((out / "exports").glob("*.csv"))
-    if not csvs:
-        raise CaseworkError("演示数据没有生成 CSV 导出文件", "the demo generator wrote no CSV exports",
-                            hint=str(out / "exports"))
-    echo(synth.describe(summary))
-    echo(io.describe(io.import_files(csvs, account=config.current_account())))
-    definition = _params.RunDefinition(period=end, units=units,
-                                       templates=_params.discover(templates_dir),
-                                       level="internal", params={}, path=None)
-    return batch(definition, workers=workers, progress=progress, templates_dir=templates_dir)
-
-
-__all__ = ["RunResult", "BatchResult", "run", "prepare", "batch", "jobs", "demo", "render_html",
-           "write_index", "format_summary", "ensure_kernel", "output_paths", "recover",
-           "EXECUTION_TIMEOUT", "START_TIMEOUT", "HTML_BUDGET_BYTES"]
+__all__ = ["RunResult", "run", "prepare", "render_html", "ensure_kernel", "output_paths",
+           "recover", "now_iso", "EXECUTION_TIMEOUT", "START_TIMEOUT", "HTML_BUDGET_BYTES"]

@@ -39,7 +39,7 @@ not rewrite every later row and the head file; copy the summary line of ``casewo
 Examples
 --------
 >>> import os, tempfile
->>> from casework import audit
+>>> from casework.store import audit
 >>> saved = os.environ.get("CASEWORK_HOME")
 >>> os.environ["CASEWORK_HOME"] = tempfile.mkdtemp()
 >>> row = audit.append({"kind": "read", "table": "records", "snapshot": "s1",
@@ -62,6 +62,7 @@ import hashlib
 import json
 import os
 import socket
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
@@ -431,6 +432,4 @@ def _short(text, n: int) -> str:
 
 def _width(text: str) -> int:
     """Display width: CJK characters take two columns."""
-    import unicodedata
-
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)

@@ -65,6 +65,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as _dt
 import errno
 import fcntl
@@ -78,12 +79,16 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from casework.store import audit
+from casework import __version__
 from casework.base import config
-from casework.model import schema
 from casework.base.errors import CaseworkError, DataError, ParameterError, check_choice
+from casework.model import journeys, schema
+from casework.store import audit
 
 TABLES = ("records", "modifications", "journeys")
 
@@ -190,8 +195,6 @@ def _check_purpose(purpose) -> str:
 
 def _arrow_table(df: pd.DataFrame, table: str):
     """The conformed frame as an Arrow table with canonical types."""
-    import pyarrow as pa
-
     types = {"string": pa.string(), "int": pa.int64(), "float": pa.float64(),
              "bool": pa.bool_(), "date": pa.timestamp("s"), "datetime": pa.timestamp("s"),
              "list": pa.list_(pa.string())}
@@ -229,8 +232,6 @@ def _snapshot_order(df: pd.DataFrame, table: str):
     Snapshot order is by unit, then year (of the table's date), then import order; null units
     and years come last.
     """
-    import numpy as np
-
     n = len(df)
     unit = df["unit_code"].astype("string") if "unit_code" in df.columns else pd.Series(
         pd.NA, index=df.index, dtype="string")
@@ -256,8 +257,6 @@ def _snapshot_order(df: pd.DataFrame, table: str):
 
 
 def _write_parquet(tbl, path: Path) -> None:
-    import pyarrow.parquet as pq
-
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as fh:
         pq.write_table(tbl, fh, compression="zstd", compression_level=1,
@@ -266,8 +265,6 @@ def _write_parquet(tbl, path: Path) -> None:
 
 def _write_table(df: pd.DataFrame, table: str, folder: Path) -> dict:
     """Write one conformed table into ``folder/<table>/…``; return its manifest entry."""
-    import numpy as np
-
     tbl = _arrow_table(df, table)
     files = []
     order, parts = _snapshot_order(df, table)
@@ -297,8 +294,6 @@ def _write_table(df: pd.DataFrame, table: str, folder: Path) -> dict:
 def _flush_to_disk(folder: Path) -> None:
     """Make every file and folder under ``folder`` durable before it is renamed into place."""
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         syncfs = libc.syncfs
     except (OSError, AttributeError):
@@ -395,9 +390,6 @@ def write_snapshot(tables: dict, *, sources=(), mapping=None, account=None, warn
     DataError, ParameterError
         A table name is unknown, a value is not a DataFrame, or a source file is missing.
     """
-    from casework import __version__
-    from casework.model import journeys
-
     if not isinstance(tables, dict) or not tables:
         raise ParameterError("没有要保存的数据表", "no tables to write",
                              hint="write_snapshot({'records': df, ...})")
@@ -505,12 +497,10 @@ def _remove_tree(path: Path) -> None:
 
 
 def _versions() -> dict:
-    import duckdb
-    import numpy
-    import pyarrow
+    import duckdb  # heavy: loaded only when the store is written or read
 
-    return {"pandas": pd.__version__, "numpy": numpy.__version__,
-            "pyarrow": pyarrow.__version__, "duckdb": duckdb.__version__}
+    return {"pandas": pd.__version__, "numpy": np.__version__,
+            "pyarrow": pa.__version__, "duckdb": duckdb.__version__}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -647,7 +637,7 @@ def _ident(name: str) -> str:
 
 def _connect(folder: Path, man: dict):
     """A DuckDB connection that can read this snapshot's files and nothing else."""
-    import duckdb
+    import duckdb  # heavy: loaded only when the store is read
 
     con = duckdb.connect(":memory:")
     paths = {name: [str(folder / f["path"]) for f in entry["files"]]
@@ -668,7 +658,7 @@ def _check_select(con, query: str) -> None:
         statements = con.extract_statements(query)
     except Exception as err:  # duckdb.ParserException and friends
         raise ParameterError(f"SQL 语法错误：{err}", f"SQL syntax error: {err}") from err
-    import duckdb
+    import duckdb  # heavy: loaded only when the store is read
 
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         raise ParameterError(
@@ -681,8 +671,6 @@ _TYPES_MAPPER = None
 
 
 def _to_pandas(tbl) -> pd.DataFrame:
-    import pyarrow as pa
-
     global _TYPES_MAPPER
     if _TYPES_MAPPER is None:
         _TYPES_MAPPER = {
@@ -826,9 +814,7 @@ def read(table: str, *, snapshot: str = "latest", columns=None, where: str | Non
 
 def _derived_journeys(recs: pd.DataFrame, *, columns, where) -> pd.DataFrame:
     """Journeys built from ``recs`` (a snapshot stored without them), filtered in DuckDB."""
-    import duckdb
-
-    from casework.model import journeys
+    import duckdb  # heavy: loaded only when the store is read
 
     df = journeys.build(_cast(recs, "records"))
     if where and where.strip():

@@ -1,0 +1,551 @@
+"""Reading export files as they are: CSV/TSV, Excel .xlsx, JSON Lines/JSON, Parquet.
+
+:func:`read_raw` detects the format from the first bytes (and the extension), finds the header
+row (the first of the first ten rows naming known columns; title rows above it are skipped) and
+returns a :class:`Raw`: header texts, one Arrow string array per column and the row numbers a
+user sees (spreadsheet row counting the header for CSV/Excel, the line for JSON Lines, the
+record for Parquet). Nothing is coerced here (:mod:`casework.ingest.validation` does that).
+
+Safety limits: :data:`~casework.ingest.decoding.MAX_LINE_BYTES` per line,
+:data:`MAX_XLSX_UNCOMPRESSED` and :data:`MAX_XLSX_RATIO` against zip bombs (checked before
+anything is inflated), :data:`MAX_JSON_ARRAY_BYTES` for a JSON file that is one array.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> p = pathlib.Path(tempfile.mkdtemp()) / "a.csv"
+>>> _ = p.write_bytes("不捕人员信息表\\n单位编码,罪名\\n371329,盗窃\\n".encode("gb18030"))
+>>> raw = read_raw(p)
+>>> raw.headers, raw.encoding, raw.rows.tolist(), raw.data[1].to_pylist()
+(['单位编码', '罪名'], 'GB18030', [3], ['盗窃'])
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as _dt
+import io as _io
+import json
+import os
+import warnings as _warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+from casework.base.errors import DataError
+from casework.ingest import mapping as _mapping
+from casework.ingest.decoding import (
+    ENCODING_NAMES,
+    MAX_LINE_BYTES,
+    BadBytes,
+    decode_error,
+    decode_with_context,
+    first_long_line,
+    iconv_to_utf8,
+    line_of,
+    locate_decode_error,
+    sniff_encoding,
+    strip_bom,
+    too_long,
+)
+from casework.ingest.messages import file_error, rows_en, rows_zh
+from casework.ingest.values import scalar_text
+
+#: Bytes read to sniff the encoding, delimiter and header.
+HEAD_BYTES = 1 << 20
+
+
+#: Refuse an .xlsx whose members declare more than this many uncompressed bytes in all …
+MAX_XLSX_UNCOMPRESSED = 2 << 30
+
+
+#: … or a member larger than 10 MB compressed more than this ratio (zip bomb).
+MAX_XLSX_RATIO = 200
+
+
+#: A JSON file that is one array (not JSON Lines) is loaded whole: refuse beyond this size.
+MAX_JSON_ARRAY_BYTES = 256 << 20
+
+
+#: Cells read as empty.
+NULL_VALUES = ["", "NULL", "null", "Null", "NaN", "nan", "None", "none", "N/A", "n/a", "NA",
+               "#N/A", "\\N", "-", "--", "—", "——", "/"]
+
+
+_TEXT_EXT = {".csv", ".tsv", ".txt", ".tab"}
+
+
+_XLSX_EXT = {".xlsx", ".xlsm"}
+
+
+_JSON_EXT = {".jsonl", ".ndjson", ".json"}
+
+
+_PARQUET_EXT = {".parquet", ".pq"}
+
+
+@dataclass
+class Raw:
+    """A file as read: header texts, one Arrow array per column, user-visible row numbers."""
+
+    path: Path
+    fmt: str
+    headers: list[str]
+    data: list
+    rows: np.ndarray
+    encoding: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _detect_format(path: Path, head: bytes) -> str:
+    ext = path.suffix.lower()
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return "xlsx"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise file_error(path, "这是旧版 Excel (.xls) 或加密的工作簿，无法读取",
+                          "this is an old Excel .xls or an encrypted workbook",
+                          hint="在 Excel 中另存为 .xlsx（不加密）或 CSV / save it as .xlsx (unencrypted) or CSV")
+    if head.startswith(b"\x1f\x8b") or head.startswith(b"7z\xbc\xaf") or head.startswith(b"Rar!"):
+        raise file_error(path, "这是压缩包，请先解压", "this is a compressed archive; extract it first")
+    if head.startswith(b"%PDF"):
+        raise file_error(path, "这是 PDF 文件，不是数据导出文件", "this is a PDF, not a data export")
+    if ext in _XLSX_EXT:
+        raise file_error(path, "不是有效的 Excel (.xlsx) 文件（文件已损坏、不完整或扩展名不对）",
+                          "not a valid .xlsx workbook (damaged, truncated or misnamed)",
+                          hint="在 Excel 中重新导出或另存为 .xlsx / export or save it again as .xlsx")
+    if ext == ".xls":
+        raise file_error(path, "旧版 Excel (.xls) 无法读取", "old Excel .xls files are not supported",
+                          hint="在 Excel 中另存为 .xlsx 或 CSV / save it as .xlsx or CSV")
+    if ext in _PARQUET_EXT:
+        raise file_error(path, "不是有效的 Parquet 文件", "not a valid Parquet file")
+    if ext in _JSON_EXT:
+        return "json"
+    if ext in _TEXT_EXT:
+        return "csv"
+    stripped = strip_bom(head).lstrip()
+    return "json" if stripped[:1] in (b"{", b"[") else "csv"
+
+
+def _sniff_delimiter(lines: list[str], ext: str) -> str:
+    """The delimiter splitting some of the first lines into the most cells (title lines have
+    none)."""
+    counts = {}
+    for d in (",", "\t", ";", "|"):
+        best = 0
+        for line in lines[:10]:
+            try:
+                best = max(best, len(next(csv.reader([line], delimiter=d))))
+            except (csv.Error, StopIteration):
+                pass
+        counts[d] = best
+    if ext == ".tsv" and counts["\t"] > 1:
+        return "\t"
+    return max(counts, key=lambda d: (counts[d], d == ","))
+
+
+def _header_score(cells, known=frozenset()) -> int:
+    n = 0
+    for c in cells:
+        if c is not None and str(c).strip() and (
+                _mapping.match_header(c, "records") or _mapping.match_header(c, "modifications")
+                or _mapping.header_key(c) in known):
+            n += 1
+    return n
+
+
+def _pick_header(rows: list[list], known=frozenset()) -> int:
+    """Index of the header among the first rows: the first naming ≥ 2 known columns (built-in
+    names, or the sources a mapping names)."""
+    for i, cells in enumerate(rows[:10]):
+        if _header_score(cells, known) >= 2:
+            return i
+    return 0
+
+
+def use_threads() -> bool:
+    """Parse with several threads only when the machine has idle cores (threads cost CPU)."""
+    try:
+        return os.getloadavg()[0] < (os.cpu_count() or 1) - 0.5
+    except OSError:
+        return True
+
+
+def _read_text(path: Path, head: bytes, size: int, known=frozenset()) -> Raw:
+    complete = size <= len(head)
+    if not complete and b"\n" not in head:
+        raise too_long(path, 1)
+    encoding = sniff_encoding(path, head, complete)
+    py_enc = "utf-8" if encoding == "ascii" else encoding
+    sample = head if complete else head[: head.rfind(b"\n") + 1]
+    try:
+        text = sample.decode(py_enc)
+    except UnicodeDecodeError:
+        text = sample.decode(py_enc, errors="replace")
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise file_error(path, "文件为空（没有任何内容）", "the file is empty",
+                          hint="重新从系统导出 / export it again")
+    lines = text.splitlines()
+    delim = _sniff_delimiter([ln for ln in lines[:20] if ln.strip()], path.suffix.lower())
+    try:
+        head_rows = []
+        reader = csv.reader(_io.StringIO(text), delimiter=delim)
+        line_ends = []
+        for cells in reader:
+            head_rows.append(cells)
+            line_ends.append(reader.line_num)
+            if len(head_rows) >= 10:
+                break
+    except csv.Error as err:
+        raise file_error(path, f"表头无法解析：{err}", f"cannot parse the header: {err}") from None
+    # drop leading blank lines from consideration but keep physical line numbers
+    hi = _pick_header([r if any(c.strip() for c in r) else [] for r in head_rows], known)
+    while hi < len(head_rows) and not any(c.strip() for c in head_rows[hi]):
+        hi += 1
+    if hi >= len(head_rows):
+        raise file_error(path, "文件为空（没有表头和数据）", "the file is empty (no header, no data)")
+    headers = [h.strip() for h in head_rows[hi]]
+    header_line = line_ends[hi]  # physical line number of the header's last line
+    n_cols = len(headers)
+    names = [f"c{i}" for i in range(n_cols)]
+    invalid, blank = [], []
+
+    def on_invalid(row):
+        # blank lines are kept as (invalid, one-cell) rows so that they still count in the row
+        # numbers a user sees; they are dropped here and remembered
+        (blank if not row.text.strip() else invalid).append((row.number, row.text[:60], row.actual_columns))
+        return "skip"
+
+    converted: dict[str, object] = {}
+
+    def _read(enc, threads=None):
+        utf8 = enc in ("utf-8", "ascii", "utf-8-sig")
+        source = path
+        if not utf8:
+            if enc not in converted:
+                converted[enc] = iconv_to_utf8(path, enc)  # None: no iconv here, Arrow transcodes
+            if converted[enc] is not None:
+                source, enc = pa.BufferReader(converted[enc]), "utf8"
+        ropts = pcsv.ReadOptions(use_threads=use_threads() if threads is None else threads,
+                                 block_size=MAX_LINE_BYTES, skip_rows=header_line, column_names=names,
+                                 encoding="utf8" if utf8 else enc)
+        popts = pcsv.ParseOptions(delimiter=delim, newlines_in_values=True, invalid_row_handler=on_invalid,
+                                  ignore_empty_lines=n_cols == 1)
+        # text transcoded from another encoding is valid UTF-8 by construction: skip the re-check
+        copts = pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True,
+                                    quoted_strings_can_be_null=True, null_values=NULL_VALUES,
+                                    check_utf8=utf8)
+        return pcsv.read_csv(source, read_options=ropts, parse_options=popts, convert_options=copts)
+
+    try:
+        try:
+            table = _read(encoding)
+        except (UnicodeDecodeError, pa.ArrowInvalid) as err:
+            if encoding == "ascii" and ("UTF8" in str(err) or isinstance(err, UnicodeDecodeError)):
+                encoding = "gb18030"
+                invalid.clear()
+                blank.clear()
+                table = _read(encoding)
+            else:
+                raise
+    except BadBytes as err:
+        raise decode_with_context(path, encoding, err.offset, line_of(path, err.offset)) from None
+    except UnicodeDecodeError:
+        found = locate_decode_error(path, encoding)
+        if found is None:
+            raise
+        off, line, _bad = found
+        raise decode_with_context(path, encoding, off, line) from None
+    except pa.ArrowInvalid as err:
+        msg = str(err)
+        if "straddl" in msg or "block size" in msg:
+            long_line = first_long_line(path, MAX_LINE_BYTES)
+            if long_line is not None:
+                raise too_long(path, long_line) from None
+            # no physical line is that long: a quote opened and never closed swallowed the rest
+            raise file_error(
+                path, f"无法按 {encoding} 文本解析为表格：引号不成对或文件不是文本导出（可能是二进制文件）",
+                f"cannot be parsed as a {encoding} table: an unclosed quote, or not a text export "
+                "(binary data?)",
+                hint="用统一业务应用系统重新导出该文件 / export the file again from the system") from None
+        if "UTF8" in msg:
+            found = locate_decode_error(path, encoding)
+            if found is not None:
+                off, line, _bad = found
+                raise decode_with_context(path, encoding, off, line) from None
+        raise file_error(path, f"CSV 格式错误：{msg[:200]}", f"malformed CSV: {msg[:200]}") from None
+    if invalid or blank:
+        if any(num is None for num, _, _ in invalid + blank):  # line numbers are known single-threaded
+            invalid.clear()
+            blank.clear()
+            table = _read(encoding, threads=False)
+    if invalid:
+        rows = [num for num, _, _ in invalid if num is not None]
+        counts = "、".join(str(c) for c in sorted({c for _, _, c in invalid}))
+        raise file_error(
+            path, f"{rows_zh(rows)}的单元格个数与表头（{n_cols} 列）不一致（实有 {counts} 列），"
+                  "可能有未加引号的分隔符或多余的列",
+            f"{rows_en(rows)}: the number of cells differs from the header ({n_cols} columns; found "
+            f"{counts}) — an unquoted delimiter or a stray column?",
+            hint="在 Excel 中打开检查这些行，或重新导出 / check these rows or export again")
+    rows = np.arange(table.num_rows, dtype=np.int64) + header_line + 1
+    if blank:
+        lines = np.asarray(sorted(num for num, _, _ in blank if num is not None), dtype=np.int64)
+        span = np.arange(header_line + 1, header_line + 1 + table.num_rows + len(lines), dtype=np.int64)
+        rows = np.setdiff1d(span, lines, assume_unique=True)[: table.num_rows]
+    enc_name = ENCODING_NAMES[encoding]
+    return Raw(path, "csv", headers, [table.column(i) for i in range(n_cols)], rows, enc_name)
+
+
+def _check_zip(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except zipfile.BadZipFile:
+        raise file_error(path, "Excel 文件已损坏或不完整（zip 结构无法读取）",
+                          "the workbook is damaged or truncated (its zip structure cannot be read)",
+                          hint="重新导出或重新下载该文件 / export or download it again") from None
+    names = {i.filename for i in infos}
+    if "xl/workbook.xml" not in names:
+        raise file_error(path, "这是 zip 文件但不是 Excel 工作簿（缺少 xl/workbook.xml）",
+                          "this is a zip file but not an Excel workbook (no xl/workbook.xml)")
+    total = sum(i.file_size for i in infos)
+    if total > MAX_XLSX_UNCOMPRESSED:
+        raise file_error(
+            path, f"解压后大小声明为 {total / 2**30:,.1f} GB，超过上限 {MAX_XLSX_UNCOMPRESSED >> 30} GB，"
+                  "疑似压缩炸弹，拒绝打开",
+            f"declares {total / 2**30:,.1f} GB uncompressed (limit {MAX_XLSX_UNCOMPRESSED >> 30} GB): "
+            "a zip bomb? refused", hint="导出为 CSV 后导入 / export as CSV instead")
+    for i in infos:
+        ratio = i.file_size / max(i.compress_size, 1)
+        if i.file_size > (10 << 20) and ratio > MAX_XLSX_RATIO:
+            raise file_error(
+                path, f"成员 {i.filename} 压缩比 {ratio:,.0f}:1 异常（上限 {MAX_XLSX_RATIO}:1），"
+                      "疑似压缩炸弹，拒绝打开",
+                f"member {i.filename} has a compression ratio of {ratio:,.0f}:1 (limit "
+                f"{MAX_XLSX_RATIO}:1): a zip bomb? refused", hint="导出为 CSV 后导入 / export as CSV instead")
+
+
+def _cell_text(v):
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, _dt.datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, _dt.date):
+        return v.isoformat()
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    if isinstance(v, _dt.timedelta):
+        return str(v.total_seconds())
+    return str(v)
+
+
+def _read_xlsx(path: Path, known=frozenset()) -> Raw:
+    _check_zip(path)
+    import openpyxl  # heavy (about 0.3 s): loaded only when a workbook is read
+
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+        try:
+            chosen = None
+            for ws in wb.worksheets:
+                if hasattr(ws, "reset_dimensions"):
+                    ws.reset_dimensions()  # some writers declare a wrong sheet size: read every cell
+                it = ws.iter_rows(values_only=True)
+                top = []
+                for r_i, row in enumerate(it, 1):
+                    if any(v is not None and str(v).strip() for v in row):
+                        top.append((r_i, list(row)))
+                    if len(top) >= 10 or r_i > 200:
+                        break
+                if not top:
+                    continue
+                hi = _pick_header([cells for _, cells in top], known)
+                if chosen is None or (_header_score(top[hi][1], known) >= 2 > _header_score(chosen[2], known)):
+                    chosen = (ws, top[hi][0], top[hi][1])
+                if _header_score(top[hi][1], known) >= 2:
+                    break
+            if chosen is None:
+                raise file_error(path, "工作簿中没有任何内容（所有工作表均为空）", "the workbook is empty (all sheets)")
+            ws, header_row, header_cells = chosen
+            while header_cells and (header_cells[-1] is None or not str(header_cells[-1]).strip()):
+                header_cells.pop()
+            headers = ["" if h is None else str(h).strip() for h in header_cells]
+            n = len(headers)
+            cols: list[list] = [[] for _ in range(n)]
+            rows = []
+            beyond: list[int] = []
+            for r_i, row in enumerate(ws.iter_rows(min_row=header_row + 1, values_only=True), header_row + 1):
+                if not any(v is not None and (not isinstance(v, str) or v.strip()) for v in row):
+                    continue
+                rows.append(r_i)
+                for j in range(n):
+                    v = row[j] if j < len(row) else None
+                    cols[j].append(_cell_text(v))
+                if len(row) > n and any(v is not None for v in row[n:]):
+                    beyond.append(r_i)  # cells beyond the last header column: noted below
+        finally:
+            wb.close()
+    notes = []
+    if beyond:
+        notes.append(
+            f"{path.name}：{rows_zh(beyond)}在表头之外的列还有内容，已忽略 / {path.name}: {rows_en(beyond)} have "
+            "cells beyond the last header column; ignored")
+    data = [pa.chunked_array([pa.array(c, pa.string())]) for c in cols]
+    return Raw(path, "xlsx", headers, data, np.asarray(rows, dtype=np.int64), None, notes)
+
+
+def _flatten(obj: dict, prefix: str, out: dict) -> None:
+    for k, v in obj.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            _flatten(v, key + ".", out)
+        else:
+            out[key] = v
+
+
+def _read_json(path: Path, head: bytes, size: int) -> Raw:
+    complete = size <= len(head)
+    if not complete and b"\n" not in head and not strip_bom(head).lstrip().startswith(b"["):
+        raise too_long(path, 1)
+    encoding = sniff_encoding(path, head, complete)
+    py_enc = "utf-8" if encoding == "ascii" else encoding
+    records: list[tuple[int, dict]] = []
+    bad: list[int] = []
+    doc = None
+    if strip_bom(head).lstrip().startswith(b"["):
+        if size > MAX_JSON_ARRAY_BYTES:
+            raise file_error(path, f"JSON 数组文件超过 {MAX_JSON_ARRAY_BYTES >> 20} MB，请改用 JSON Lines（每行一个对象）",
+                              f"a JSON array file larger than {MAX_JSON_ARRAY_BYTES >> 20} MB; use JSON Lines")
+        try:
+            doc = json.loads(path.read_bytes().decode(py_enc))
+        except UnicodeDecodeError as err:
+            raise decode_error(path, py_enc, err.start, path.read_bytes(), mixed=False) from None
+        except json.JSONDecodeError as err:
+            if err.msg != "Extra data":  # "Extra data": several JSON values, i.e. JSON Lines
+                raise file_error(path, f"JSON 格式错误：第 {err.lineno} 行第 {err.colno} 列（{err.msg}）",
+                                  f"malformed JSON at line {err.lineno}, column {err.colno} ({err.msg})") from None
+    if doc is not None:
+        if not isinstance(doc, list):
+            raise file_error(path, "JSON 顶层应为对象数组", "the JSON top level must be an array of objects")
+        for i, obj in enumerate(doc, 1):
+            if isinstance(obj, dict):
+                records.append((i, obj))
+            else:
+                bad.append(i)
+        fmt = "json"
+    else:
+        dec = codecs.getincrementaldecoder(py_enc)("strict")
+        with open(path, "rb") as fh:
+            line_no = 0
+            while True:
+                raw = fh.readline(MAX_LINE_BYTES + 1)
+                if not raw:
+                    break
+                line_no += 1
+                if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                    raise too_long(path, line_no)
+                try:
+                    text = dec.decode(raw)
+                except UnicodeDecodeError:
+                    found = locate_decode_error(path, encoding)
+                    off, line, _b = found if found else (fh.tell(), line_no, b"")
+                    raise decode_with_context(path, encoding, off, line) from None
+                text = text.strip().lstrip("\ufeff")
+                if not text:
+                    continue
+                try:
+                    obj = json.loads(text)
+                except json.JSONDecodeError:
+                    bad.append(line_no)
+                    if len(bad) > 1000:
+                        break
+                    continue
+                if not isinstance(obj, dict):
+                    bad.append(line_no)
+                    continue
+                records.append((line_no, obj))
+        fmt = "jsonl"
+    if bad:
+        raise file_error(path, f"{rows_zh(bad)}不是合法的 JSON 对象", f"{rows_en(bad)}: not a valid JSON object",
+                          hint="JSON Lines 每行应为一个 {…} 对象 / JSON Lines needs one {…} object per line")
+    if not records:
+        raise file_error(path, "文件为空（没有任何记录）", "the file is empty (no records)")
+    keys: dict[str, None] = {}
+    flat_rows = []
+    for _, obj in records:
+        flat: dict = {}
+        _flatten(obj, "", flat)
+        flat_rows.append(flat)
+        for k in flat:
+            keys.setdefault(k, None)
+    data = []
+    for k in keys:
+        vals = [r.get(k) for r in flat_rows]
+        if any(isinstance(v, list) for v in vals):
+            arr = pa.array([None if v is None else [scalar_text(x) for x in (v if isinstance(v, list) else [v])]
+                            for v in vals], pa.list_(pa.string()))
+        else:
+            arr = pa.array([scalar_text(v) for v in vals], pa.string())
+        data.append(pa.chunked_array([arr]))
+    rows = np.asarray([r for r, _ in records], dtype=np.int64)
+    enc_name = ENCODING_NAMES[encoding]
+    return Raw(path, fmt, list(keys), data, rows, enc_name)
+
+
+def _read_parquet(path: Path) -> Raw:
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as err:
+        raise file_error(path, f"Parquet 文件无法读取（已损坏或不完整）：{str(err)[:160]}",
+                          f"cannot read the Parquet file (damaged or truncated): {str(err)[:160]}") from None
+    while any(pa.types.is_struct(f.type) for f in table.schema):
+        table = table.flatten()
+    keep = [i for i, f in enumerate(table.schema) if not f.name.startswith("__index_level_")]
+    data = []
+    for i in keep:
+        col = table.column(i)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        if pa.types.is_large_string(col.type):
+            col = col.cast(pa.string())
+        data.append(col)
+    rows = np.arange(table.num_rows, dtype=np.int64) + 1
+    return Raw(path, "parquet", [table.schema[i].name for i in keep], data, rows, None)
+
+
+def read_raw(path: Path, known=frozenset()) -> Raw:
+    """Read any supported export as a :class:`Raw` (``known``: header keys a mapping names)."""
+    if not path.exists():
+        raise DataError(f"文件不存在：{path}", f"file not found: {path}", hint="检查路径 / check the path")
+    if path.is_dir():
+        raise DataError(f"这是文件夹，不是文件：{path}", f"this is a folder, not a file: {path}",
+                        hint="列出要导入的文件，如 exports/*.csv / name the files, e.g. exports/*.csv")
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    if size == 0 or not strip_bom(head).strip(b" \t\r\n\x00"):
+        if size <= HEAD_BYTES:
+            raise file_error(path, "文件为空（没有任何内容）", "the file is empty",
+                              hint="重新从系统导出 / export it again")
+    fmt = _detect_format(path, head)
+    if fmt == "xlsx":
+        return _read_xlsx(path, known)
+    if fmt == "parquet":
+        return _read_parquet(path)
+    if fmt == "json":
+        return _read_json(path, head, size)
+    return _read_text(path, head, size, known)
