@@ -89,7 +89,8 @@ def code_version() -> str:
         if sha.returncode == 0 and sha.stdout.strip():
             dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                    cwd=PROJ_ROOT, capture_output=True, text=True, timeout=5)
-            return f"git {sha.stdout.strip()}" + (" (含未提交修改)" if dirty.stdout.strip() else "")
+            suffix = " (含未提交修改)" if dirty.stdout.strip() else ""
+            return f"git {sha.stdout.strip()}{suffix}"
     except (OSError, subprocess.SubprocessError):
         pass
     try:
