@@ -448,6 +448,37 @@ def skip(reason: str) -> None:
     _display(Markdown(f"> *本节略：{escape_text(reason)}*"))
 
 
+def anchor_html(section: str) -> str:
+    """The invisible HTML anchor :func:`anchor` shows (``id`` escaped).
+
+    Examples
+    --------
+    >>> anchor_html("stations")
+    '<a id="stations" class="cw-anchor"></a>'
+    >>> anchor_html('x"><script>')
+    '<a id="x&quot;&gt;&lt;script&gt;" class="cw-anchor"></a>'
+    """
+    return f'<a id="{_html.escape(str(section), quote=True)}" class="cw-anchor"></a>'
+
+
+def anchor(section: str) -> None:
+    """Mark where a report section starts, so that findings naming it can link to it.
+
+    Call it at the top of a section with the same name the section's signals carry in their
+    ``section`` column (:mod:`casework.analysis.signals`), e.g. ``page.anchor("stations")``.
+    The batch index (:mod:`casework.run.index`) links each finding of its 要点 to
+    ``<report>.html#<section>``. Without an anchor the index falls back to the heading whose
+    text is the finding's ``section_title``, else to the top of the report.
+
+    Returns
+    -------
+    None
+    """
+    if not isinstance(section, str) or not section.strip():
+        raise ParameterError("page.anchor 需要非空的节名", "page.anchor needs a non-empty name")
+    _display(HTML(anchor_html(section.strip())))
+
+
 # --------------------------------------------------------------------------------------------
 # tables
 # --------------------------------------------------------------------------------------------
@@ -797,6 +828,6 @@ def provenance(P: Params) -> None:
         json.dumps(info, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
 
 
-__all__ = ["Params", "Tables", "setup", "load", "say", "md", "skip", "table", "figure",
-           "attachment", "provenance", "protect", "display_frame", "escape_text", "neutralise",
-           "safe_for_spreadsheet", "COLUMN_LABELS", "MAX_ROWS"]
+__all__ = ["Params", "Tables", "setup", "load", "say", "md", "skip", "anchor", "table",
+           "figure", "attachment", "provenance", "protect", "display_frame", "escape_text",
+           "neutralise", "safe_for_spreadsheet", "COLUMN_LABELS", "MAX_ROWS"]

@@ -175,7 +175,8 @@ def batch(definition, *, workers: int = 2, progress: bool = True, templates_dir=
         res = RunResult(**res_dict)
         results.append(res)
         _append_log(log_path, {**common, "event": "report", **asdict(res)})
-        write_index(period_dir, results, period=definition.period, batch_id=batch_id)
+        write_index(period_dir, results, period=definition.period, batch_id=batch_id,
+                    total=len(todo))
         bar.update(1)
         if not res.ok:
             bar.write(f"失败 / failed: {res.template} {res.unit}: {(res.error or {}).get('ename')}")
@@ -194,10 +195,14 @@ def batch(definition, *, workers: int = 2, progress: bool = True, templates_dir=
         bar.close()
     order = {(j["template"], j["unit"]): i for i, j in enumerate(todo)}
     results.sort(key=lambda r: order.get((r.template, r.unit), 0))
-    index = write_index(period_dir, results, period=definition.period, batch_id=batch_id)
+    index = write_index(period_dir, results, period=definition.period, batch_id=batch_id,
+                        total=len(todo))
     duration = round(time.perf_counter() - t0, 3)
     _append_log(log_path, {**common, "event": "end", "at": now_iso(), "duration_s": duration,
-                           "ok": sum(r.ok for r in results), "failed": sum(not r.ok for r in results)})
+                           "ok": sum(r.ok for r in results),
+                           "failed": sum(not r.ok for r in results),
+                           "findings": findings_per_report(results),
+                           "findings_total": sum(r.findings or 0 for r in results if r.ok)})
     return BatchResult(definition.period, results, index, log_path, duration, workers)
 
 
@@ -210,6 +215,19 @@ def _append_log(path: Path, entry: dict) -> None:
         os.close(fd)
 
 
+def findings_per_report(results: list) -> dict:
+    """``{"<template>_<unit>": number of findings}`` for each report; ``None`` when the report
+    failed or its template wrote no ``findings.json`` (as in the batch log's ``end`` line).
+
+    Examples
+    --------
+    >>> findings_per_report([RunResult("periodic_overview", "2026-11", "all", status="ok",
+    ...                                findings=3)])
+    {'periodic_overview_all': 3}
+    """
+    return {f"{r.template}_{r.unit}": (r.findings if r.ok else None) for r in results}
+
+
 def format_summary(result: BatchResult) -> str:
     """Console summary of a batch (Chinese and English)."""
     ok = sum(r.ok for r in result.results)
@@ -219,6 +237,14 @@ def format_summary(result: BatchResult) -> str:
              f"{result.duration_s:.1f}s with {result.workers} workers"]
     for r in result.failed:
         lines.append("  " + r.describe())
+    done = [r for r in result.results if r.ok]
+    counted = [r for r in done if r.findings is not None]
+    if counted:
+        total = sum(r.findings for r in counted)
+        line = f"要点：{len(counted)} 份报告共 {total} 项发现（见目录页）"
+        if len(counted) < len(done):
+            line += f"；{len(done) - len(counted)} 份报告未提供 findings.json"
+        lines.append(line + f" / {total} findings in {len(counted)} reports")
     lines.append(f"目录页 / index: {result.index}")
     lines.append(f"日志 / log: {result.log}")
     return "\n".join(lines)

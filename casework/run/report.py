@@ -6,7 +6,8 @@ One report::
     result.html   # reports/2024-05/snapshot_overview_all.html
 
 writes, beside the HTML, ``reports/<period>/<template>_<unit>_files/`` with every table as CSV
-(UTF-8 with BOM), ``tables.xlsx``, each chart as PNG, Excel attachments, ``provenance.json`` and
+(UTF-8 with BOM), ``tables.xlsx``, each chart as PNG, Excel attachments, ``provenance.json``,
+``findings.json`` (when the template selects findings: :mod:`casework.notebook.findings`) and
 the executed notebook. The order of work follows the pitfalls in the style guide (§5):
 
 1. parameters are validated against the sidecar **before** a kernel starts (P3);
@@ -18,9 +19,10 @@ the executed notebook. The order of work follows the pitfalls in the style guide
 4. nbconvert renders HTML with the ``casework`` template: no input cells, no prompts, the
    ``parameters``/``injected-parameters`` cells removed (P2), images embedded, no script, font
    or stylesheet from any URL (P6);
-5. everything is written into a temporary folder beside the destination and moved into place at
-   the end, so a failed or killed run never leaves a half report nor replaces an earlier good one;
-   failed notebooks are kept in ``reports/_failed/<period>/``.
+5. everything — ``findings.json`` included — is written into a temporary folder beside the
+   destination and moved into place at the end, so a failed or killed run never leaves a half
+   report (nor findings without their report) and never replaces an earlier good one; failed
+   notebooks are kept in ``reports/_failed/<period>/``.
 
 The monthly batch (templates × units in worker processes) is :mod:`casework.run.batch`; its
 index page is :mod:`casework.run.index`.
@@ -62,6 +64,10 @@ EXECUTION_TIMEOUT = 900
 START_TIMEOUT = 60
 #: Size budget of one HTML report (pitfall P5); larger reports are logged with a warning.
 HTML_BUDGET_BYTES = 5 * 1024 * 1024
+#: The template's machine-readable findings, inside the report's ``<stem>_files/`` folder
+#: (the name :data:`casework.notebook.findings.FILENAME` writes; not imported, to keep the
+#: runner free of the plotting stack).
+FINDINGS_FILE = "findings.json"
 #: Cell tags whose cells never appear in the HTML.
 REMOVED_TAGS = ("parameters", "injected-parameters", "remove_cell", "remove-cell")
 
@@ -96,6 +102,10 @@ class RunResult:
     error : dict or None
         ``{"cell", "exec_count", "ename", "evalue", "source", "failed_notebook"}``; ``cell`` is
         the failing cell's number in the template (1 = first cell, as counted in JupyterLab).
+    findings : int or None
+        Number of findings in the ``findings.json`` the template wrote into the report's
+        folder (:mod:`casework.notebook.findings`); ``None`` when it wrote none (or the file
+        is not valid JSON: then a warning says so).
     warnings : list of str
     started_at, finished_at : str
         ISO timestamps.
@@ -114,6 +124,7 @@ class RunResult:
     html_bytes: int = 0
     attempts: int = 0
     error: dict | None = None
+    findings: int | None = None
     warnings: list = field(default_factory=list)
     started_at: str = ""
     finished_at: str = ""
@@ -367,6 +378,19 @@ def _move_into_place(tmp: Path, stem: str, period_dir: Path) -> Path:
     return html_dst
 
 
+def _count_findings(path: Path, warnings: list) -> int | None:
+    """Findings in the template's ``findings.json`` (``None``: no file, or unreadable)."""
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return len(doc["findings"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        warnings.append(f"findings.json 无法读取，未计入要点 / findings.json is unreadable "
+                        f"({type(err).__name__}: {str(err)[:120]})")
+        return None
+
+
 def _fallback_xlsx(files: Path) -> None:
     """Build ``tables.xlsx`` from the CSVs when the template never reached provenance()."""
     if (files / "tables.xlsx").exists():
@@ -514,6 +538,7 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
             info = json.loads(prov.read_text(encoding="utf-8"))
             result.unit_label = info.get("unit_label") or result.unit_label
         _fallback_xlsx(files)
+        result.findings = _count_findings(files / FINDINGS_FILE, result.warnings)
         plabel = periods.parse(period_code).label_zh
         title = f"{sidecar.title_zh} · {plabel} · {result.unit_label}"
         footer = (f"{sidecar.title_zh}（{template}）｜{plabel}｜{result.unit_label}｜"
@@ -647,4 +672,5 @@ def _execute(input_nb: Path, output_nb: Path, parameters: dict, cwd: Path,
 
 
 __all__ = ["RunResult", "run", "prepare", "render_html", "ensure_kernel", "output_paths",
-           "recover", "now_iso", "EXECUTION_TIMEOUT", "START_TIMEOUT", "HTML_BUDGET_BYTES"]
+           "recover", "now_iso", "EXECUTION_TIMEOUT", "START_TIMEOUT", "HTML_BUDGET_BYTES",
+           "FINDINGS_FILE"]
