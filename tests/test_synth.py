@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from casework.model import schema
 from casework import synth
+from casework.model import schema
 
 TINY = dict(units=1, years=1, end="2024-06", persons=2500, seed=3)
 KEY_FIELDS = ["decision", "closed_on", "charge", "term_months", "plea_leniency"]

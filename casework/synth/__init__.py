@@ -62,6 +62,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from casework.base.errors import ParameterError
 from casework.model import schema
@@ -206,10 +208,17 @@ def _simulate_unit(plan, i, batch=0, n_batches=1):
         t = (days - pr["rising"]["start"].astype("datetime64[D]")).astype(float) / 30.44
         ex = np.where(t >= 0, dens * ((1 + pr["rising"]["growth"]) ** np.maximum(t, 0) - 1), 0.0)
         r3 = _rng(seed, *key, 3)
+        phrases = np.array(T.RISING[pr["rising"]["charge"]]["phrases"], dtype=object)
+        # the new modus operandi also spreads to the charge's ordinary cases from the start
+        u_case = r3.random(n_cases)[base["case"]]
+        adopt = ((base["charge_idx"] == c) & (base["anchor"] >= pr["rising"]["start"])
+                 & (u_case < L.MO_SPREAD))
+        base["mo_override"] = np.where(
+            adopt, phrases[(u_case / L.MO_SPREAD * len(phrases)).astype(int) % len(phrases)],
+            None)
         n_extra = int(r3.poisson(ex.sum()))
         if n_extra:
             anchors = days[K.pick(np.cumsum(ex / ex.sum()), r3.random(n_extra))]
-            phrases = np.array(T.RISING[pr["rising"]["charge"]]["phrases"], dtype=object)
             mo = phrases[r3.integers(0, len(phrases), n_extra)]
             parts.append(K.simulate(spec, n_extra, r3, ctx, charge_idx=np.full(n_extra, c),
                                     anchors=anchors, mo_override=mo))
@@ -437,9 +446,6 @@ def generate(out_dir, *, units=6, years=3, end=None, persons=None, seed=20240501
     >>> s["records"] > 1000, s["months"], s["patterns"][0]
     (True, 12, 'post_arrest_bail_jump')
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     exp_dir = out / "exports"

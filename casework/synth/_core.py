@@ -132,7 +132,7 @@ def build_units(n_units, rng, sizes):
     specs = []
     for i in range(n_units):
         city_i = i // len(T.DISTRICTS) % len(T.CITIES)
-        city, city_short = T.CITIES[city_i], T.CITY_SHORT[city_i]
+        city = T.CITIES[city_i]
         district, abbr = _district_name(i)
         code = f"93{i // len(T.DISTRICTS) + 1:02d}{i % len(T.DISTRICTS) + 2:02d}"
         short = district[:-1]
