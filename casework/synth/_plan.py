@@ -13,8 +13,9 @@ and never earlier than four months after the start of the data):
   to 25–40 %; start 6–12 months back.
 - ``slow_prosecutor``: 审查起诉 handling days of one prosecutor × 1.6–2.0 for cases accepted
   from the start; start 6–14 months back.
-- ``rising_charge``: one charge grows 5–8 % a month, with new modus-operandi words; start
-  9–14 months back.
+- ``rising_charge``: one charge grows 5–8 % a month, with new modus-operandi words (in every
+  extra case and in 30 % of the charge's ordinary cases from the start); start 9–14 months
+  back.
 - ``entry_error_run``: 20–30 % of one department's cards (background about 2 %) broken in
   three months of acceptance; start 6–14 months back.
 - ``adoption_drop``: 量刑建议采纳率 of one unit falls from about 95 % to 65–75 % for
@@ -68,6 +69,9 @@ EFFECTS = {
 #: Background post-arrest change probability and the share of changes that are bail.
 BAIL_CHANGE = 0.045
 BAIL_SHARE = 0.85
+#: Share of a rising charge's ordinary cases that take up its new modus operandi from the start
+#: (the extra cases of the rise all use it).
+MO_SPREAD = 0.3
 #: Months of a planted run of entry errors.
 ERROR_RUN_MONTHS = 3
 #: Departments large enough for a slow prosecutor with peers, or a visible error run
