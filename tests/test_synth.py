@@ -69,8 +69,13 @@ def test_large_units_are_simulated_in_batches(monkeypatch):
     assert r.groupby(["stage", "unified_case_no"])["dept_case_no"].nunique().max() == 1
     assert r.groupby(["stage", "dept_case_no"])["unified_case_no"].nunique().max() == 1
     assert {p["id"] for p in d.truth["patterns"]} == {
-        "post_arrest_bail_jump", "slow_prosecutor", "rising_charge", "entry_error_run", "adoption_drop",
-        "closed_case_editor"}
+        "post_arrest_bail_jump",
+        "slow_prosecutor",
+        "rising_charge",
+        "entry_error_run",
+        "adoption_drop",
+        "closed_case_editor",
+    }
     # the same prosecutors serve every batch
     assert r["prosecutor_id"].nunique() < 30
 
@@ -87,7 +92,9 @@ def test_bad_parameters_raise_clear_errors():
 def test_truth_manifest_shape(synth_small, synth_null_small):
     t = synth_small.truth
     assert t["start"] == "2022-01" and t["end"] == "2024-12" and t["null"] is False
-    assert [u["unit_code"] for u in t["units"]] == sorted(synth_small.records["unit_code"].unique())
+    assert [u["unit_code"] for u in t["units"]] == sorted(
+        synth_small.records["unit_code"].unique()
+    )
     ids = {p["id"] for p in t["patterns"]}
     assert ids == {"post_arrest_bail_jump", "slow_prosecutor", "rising_charge", "entry_error_run",
                    "adoption_drop", "closed_case_editor"}
@@ -228,11 +235,17 @@ def test_records_conform_to_schema(synth_small):
     for col in schema.columns("records"):
         if col.codes and col.codes != "charge":
             vals = set(r[col.name].dropna().unique())
-            assert vals <= set(schema.CODE_TABLES[col.codes]), (col.name, vals - set(schema.CODE_TABLES[col.codes]))
+            assert vals <= set(schema.CODE_TABLES[col.codes]), (
+                col.name,
+                vals - set(schema.CODE_TABLES[col.codes]),
+            )
     assert set(r["charge"].unique()) <= set(schema.CHARGES)
     assert r["charge"].nunique() >= 30
     charges = r["charges"]
-    assert all(isinstance(x, list) and x[0] == c for x, c in zip(charges.head(2000), r["charge"].head(2000)))
+    assert all(
+        isinstance(x, list) and x[0] == c
+        for x, c in zip(charges.head(2000), r["charge"].head(2000))
+    )
     m = synth_small.modifications
     assert list(m.columns) == schema.column_names("modifications")
     for name in schema.required_columns("modifications"):
@@ -247,7 +260,10 @@ def test_case_numbers_have_the_real_format(synth_small):
     assert parts.notna().all().all()
     assert (parts[3] == r["unit_code"]).all()
     ar = r["stage"] == "arrest_review"
-    assert parts.loc[ar, 1].isin(["刑捕", "未捕"]).all() and parts.loc[~ar, 1].isin(["刑诉", "未起诉"]).all()
+    assert (
+        parts.loc[ar, 1].isin(["刑捕", "未捕"]).all()
+        and parts.loc[~ar, 1].isin(["刑诉", "未起诉"]).all()
+    )
     uni = r["unified_case_no"]
     assert uni.str.fullmatch(r"\d{17}").all() and (uni.str[:6] == r["unit_code"]).all()
     # every unit has its own abbreviation, used in all its case numbers
@@ -275,7 +291,14 @@ def test_stages_link_by_unified_case_no_and_person_id(synth_small):
     both = ar.merge(pr, on=["unified_case_no", "person_id"], suffixes=("_a", "_p"))
     assert len(both) > 0.5 * len(ar)
     assert (both["accepted_on_p"] > both["accepted_on_a"]).all()
-    for col in ("person_name", "id_number", "birth_date", "gender", "prosecutor_id", "police_station"):
+    for col in (
+        "person_name",
+        "id_number",
+        "birth_date",
+        "gender",
+        "prosecutor_id",
+        "police_station",
+    ):
         assert (both[f"{col}_a"] == both[f"{col}_p"]).all(), col
     # only detained persons go through arrest review
     assert len(ar) < 0.6 * len(pr)
@@ -305,13 +328,23 @@ def test_rates_near_published_figures(synth_null_small):
     pr = r[(r["stage"] == "prosecution_review") & r["decision"].notna()]
     non_arrest = (ar["decision"] == "non_arrest").mean()
     assert 0.30 <= non_arrest <= 0.45
-    assert ar.loc[ar["decision"] == "non_arrest", "decision_subtype"].value_counts().index[0] == "no_necessity"
+    assert (
+        ar.loc[ar["decision"] == "non_arrest", "decision_subtype"].value_counts().index[0]
+        == "no_necessity"
+    )
     n_pros = (pr["decision"] == "prosecute").sum()
     n_np = (pr["decision"] == "non_prosecution").sum()
     assert 0.15 <= n_np / (n_pros + n_np) <= 0.27
-    np_types = pr.loc[pr["decision"] == "non_prosecution", "decision_subtype"].value_counts(normalize=True)
+    np_types = pr.loc[pr["decision"] == "non_prosecution", "decision_subtype"].value_counts(
+        normalize=True
+    )
     assert np_types.index[0] == "discretionary" and np_types["discretionary"] > 0.6
-    assert set(np_types.index) == {"statutory", "discretionary", "insufficient_evidence", "conditional"}
+    assert set(np_types.index) == {
+        "statutory",
+        "discretionary",
+        "insufficient_evidence",
+        "conditional",
+    }
     # 附条件不起诉 only for minors
     cond = pr[pr["decision_subtype"] == "conditional"]
     assert _true(cond["minor"]).all()
@@ -399,7 +432,14 @@ def test_entry_errors_are_rare_in_the_background(synth_null_small):
 def test_modification_log_is_ordinary_in_null_data(synth_null_small):
     m = synth_null_small.modifications
     r = synth_null_small.records
-    assert 0.1 < m.merge(r[["dept_case_no", "person_id"]]).drop_duplicates(["dept_case_no", "person_id"]).shape[0] / len(r) < 0.35
+    assert (
+        0.1
+        < m.merge(r[["dept_case_no", "person_id"]])
+        .drop_duplicates(["dept_case_no", "person_id"])
+        .shape[0]
+        / len(r)
+        < 0.35
+    )
     assert m["account"].nunique() > 20
     j = m.merge(r[["dept_case_no", "person_id", "closed_on"]], on=["dept_case_no", "person_id"])
     assert (j["modified_at"] <= j["closed_on"] + pd.Timedelta(days=1)).mean() > 0.85
@@ -413,15 +453,25 @@ def test_modification_log_is_ordinary_in_null_data(synth_null_small):
 
 def _bail_shares(data, p):
     w, r = p["where"], data.records
-    a = r[(r["stage"] == "arrest_review") & (r["unit_code"] == w["unit_code"])
-          & (r["referring_agency"] == w["referring_agency"]) & (r["police_station"] == w["police_station"])
-          & (r["decision"] == "arrest_approved") & r["arrested_on"].notna()]
+    a = r[
+        (r["stage"] == "arrest_review")
+        & (r["unit_code"] == w["unit_code"])
+        & (r["referring_agency"] == w["referring_agency"])
+        & (r["police_station"] == w["police_station"])
+        & (r["decision"] == "arrest_approved")
+        & r["arrested_on"].notna()
+    ]
     m = _month(a["arrested_on"])
     start, end = pd.Period(p["from"], "M"), pd.Period(data.truth["end"], "M")
     bail = (a["measure_after_change"] == "bail").fillna(False)
     first_two = (m >= start) & (m <= start + 1)
-    return (bail[m < start].mean(), bail[(m >= start) & (m <= end - 2)].mean(), bail[first_two].mean(),
-            first_two.sum(), (m >= start).sum() / ((end - start).n + 1))
+    return (
+        bail[m < start].mean(),
+        bail[(m >= start) & (m <= end - 2)].mean(),
+        bail[first_two].mean(),
+        first_two.sum(),
+        (m >= start).sum() / ((end - start).n + 1),
+    )
 
 
 def test_post_arrest_bail_jump(synth_small, synth_null_small):
@@ -437,10 +487,15 @@ def test_post_arrest_bail_jump(synth_small, synth_null_small):
 def _handling(data, w, since=None, before=None):
     r = data.records
     m = _month(r["accepted_on"])
-    x = r[(r["stage"] == w["stage"]) & (r["unit_code"] == w["unit_code"]) & (r["department"] == w["department"])
-          & r["closed_on"].notna() & (r["closed_on"] >= r["accepted_on"])
-          & ((m >= pd.Period(since, "M")) if since else True)
-          & ((m < pd.Period(before, "M")) if before else True)]
+    x = r[
+        (r["stage"] == w["stage"])
+        & (r["unit_code"] == w["unit_code"])
+        & (r["department"] == w["department"])
+        & r["closed_on"].notna()
+        & (r["closed_on"] >= r["accepted_on"])
+        & ((m >= pd.Period(since, "M")) if since else True)
+        & ((m < pd.Period(before, "M")) if before else True)
+    ]
     days = (x["closed_on"] - x["accepted_on"]).dt.days
     me = x["prosecutor_id"] == w["prosecutor_id"]
     return days[me].median() / days[~me].median(), x[me], x[~me]
@@ -512,8 +567,12 @@ def _error_shares(data, p):
 def test_entry_error_run(synth_small, synth_null_small):
     p = _pattern(synth_small, "entry_error_run")
     assert (pd.Period(p["to"], "M") - pd.Period(p["from"], "M")).n == 2  # three months
-    assert set(p["effect"]["errors"]) == {"missing:decision", "closed_before_accepted",
-                                          "adopted_but_term_differs", "plea_without_recommendation"}
+    assert set(p["effect"]["errors"]) == {
+        "missing:decision",
+        "closed_before_accepted",
+        "adopted_but_term_differs",
+        "plea_without_recommendation",
+    }
     inside, outside, n = _error_shares(synth_small, p)
     assert 0.20 <= p["effect"]["error_rate"] <= 0.30
     assert n > 100 and 0.14 < inside < 0.4 and outside < 0.03
@@ -526,7 +585,11 @@ def test_entry_error_run(synth_small, synth_null_small):
 
 def _adoption(data, p):
     r = data.records
-    x = r[(r["unit_code"] == p["where"]["unit_code"]) & r["judgment_on"].notna() & r["recommendation_adopted"].notna()]
+    x = r[
+        (r["unit_code"] == p["where"]["unit_code"])
+        & r["judgment_on"].notna()
+        & r["recommendation_adopted"].notna()
+    ]
     after = _month(x["judgment_on"]) >= pd.Period(p["from"], "M")
     adopted = _true(x["recommendation_adopted"])
     return adopted[~after].mean(), adopted[after].mean(), after.sum()
@@ -544,7 +607,9 @@ def test_adoption_drop(synth_small, synth_null_small):
 def _closed_edits(data, account):
     m = data.modifications
     e = m[(m["account"] == account) & m["field"].isin(KEY_FIELDS)]
-    j = e.merge(data.records[["dept_case_no", "person_id", "closed_on"]], on=["dept_case_no", "person_id"])
+    j = e.merge(
+        data.records[["dept_case_no", "person_id", "closed_on"]], on=["dept_case_no", "person_id"]
+    )
     return j[j["modified_at"] > j["closed_on"]]
 
 
@@ -591,7 +656,9 @@ def test_null_and_planted_share_everything_else(synth_small, synth_null_small):
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth_out")
-    summary = synth.generate(out, units=2, years=1, end="2024-06", persons=3000, seed=5, null=False)
+    summary = synth.generate(
+        out, units=2, years=1, end="2024-06", persons=3000, seed=5, null=False
+    )
     return out, summary
 
 
@@ -605,7 +672,9 @@ def test_generate_writes_canonical_files(generated):
     assert list(rec["charges"].head(100).map(list)) == list(made.records["charges"].head(100))
     truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
     assert truth == json.loads(json.dumps(made.truth))
-    assert summary["rows_by_stage"]["arrest_review"] + summary["rows_by_stage"]["prosecution_review"] == len(rec)
+    assert summary["rows_by_stage"]["arrest_review"] + summary["rows_by_stage"][
+        "prosecution_review"
+    ] == len(rec)
 
 
 def test_exports_read_back_with_chinese_headers(generated):
@@ -616,7 +685,9 @@ def test_exports_read_back_with_chinese_headers(generated):
         df = pd.read_csv(exp / f"{name}.csv", encoding="gb18030", dtype=str)
         canon = rec[rec["stage"] == stage]
         assert len(df) == len(canon)
-        assert "受理日期" in df.columns and "部门受案号" in df.columns and "嫌疑人姓名" in df.columns
+        assert (
+            "受理日期" in df.columns and "部门受案号" in df.columns and "嫌疑人姓名" in df.columns
+        )
         labels = [schema.column("records", c).label_zh for c in schema.column_names("records")]
         assert set(df.columns) <= set(labels)
         assert (df["办案环节"] == schema.label("stage", stage)).all()
@@ -626,16 +697,26 @@ def test_exports_read_back_with_chinese_headers(generated):
         assert dates.str.fullmatch(r"\d{4}-\d{2}-\d{2}").mean() > 0.7
         assert dates.str.fullmatch(r"\d{4}/\d{1,2}/\d{1,2}").any()
         assert dates.str.fullmatch(r"\d{4}年\d{1,2}月\d{1,2}日").any()
-        assert df["部门受案号"].str.contains("〔").any() and df["部门受案号"].str.contains(r"\[").any()
-        assert (pd.to_datetime(dates.str.replace("年", "-").str.replace("月", "-").str.replace("日", ""),
-                               format="mixed").to_numpy() == canon["accepted_on"].to_numpy()).all()
+        assert (
+            df["部门受案号"].str.contains("〔").any()
+            and df["部门受案号"].str.contains(r"\[").any()
+        )
+        assert (
+            pd.to_datetime(
+                dates.str.replace("年", "-").str.replace("月", "-").str.replace("日", ""),
+                format="mixed",
+            ).to_numpy()
+            == canon["accepted_on"].to_numpy()
+        ).all()
     pr = pd.read_csv(exp / "审查起诉案件.csv", encoding="gb18030", dtype=str)
     assert pr["全部罪名"].str.contains("；").any()
     assert set(pr["审结结论"].dropna()) <= {v[0] for v in schema.CODE_TABLES["decision"].values()}
     assert "判决日期" in pr.columns and "逮捕日期" not in pr.columns
     mods = pd.read_csv(exp / "案卡修改日志.csv", encoding="gb18030", dtype=str)
     assert len(mods) == len(pd.read_parquet(out / "modifications.parquet"))
-    assert {"部门受案号", "修改项", "修改前", "修改后", "修改账号", "修改时间"} <= set(mods.columns)
+    assert {"部门受案号", "修改项", "修改前", "修改后", "修改账号", "修改时间"} <= set(
+        mods.columns
+    )
 
 
 def test_xlsx_exports_match_csv(generated):
@@ -656,9 +737,27 @@ def test_describe_and_cli(generated, tmp_path):
 
     out, summary = generated
     text = synth.describe(summary)
-    assert f"{summary['records']:,} 行" in text and str(out) in text and "2023-07 至 2024-06" in text
-    res = CliRunner().invoke(cli, ["synth", "--out", str(tmp_path / "d"), "--units", "1", "--years", "1",
-                                   "--end", "2024-06", "--persons", "1200", "--null", "--no-exports"])
+    assert (
+        f"{summary['records']:,} 行" in text and str(out) in text and "2023-07 至 2024-06" in text
+    )
+    res = CliRunner().invoke(
+        cli,
+        [
+            "synth",
+            "--out",
+            str(tmp_path / "d"),
+            "--units",
+            "1",
+            "--years",
+            "1",
+            "--end",
+            "2024-06",
+            "--persons",
+            "1200",
+            "--null",
+            "--no-exports",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "对照数据" in res.output and (tmp_path / "d" / "records.parquet").exists()
     assert not (tmp_path / "d" / "exports").exists()

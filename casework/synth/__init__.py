@@ -115,8 +115,13 @@ def _check(units, years, end, persons, seed):
         raise ParameterError(f"单位数 units 必须是 1 至 1000 的整数，收到 {units!r}",
                              f"units must be an integer from 1 to 1000; got {units!r}")
     if not isinstance(years, (int, np.integer)) or years < 1:
-        raise ParameterError(f"年数 years 必须是正整数，收到 {years!r}", f"years must be a positive integer; got {years!r}")
-    if persons is not None and (not isinstance(persons, (int, np.integer)) or persons < 100 * units):
+        raise ParameterError(
+            f"年数 years 必须是正整数，收到 {years!r}",
+            f"years must be a positive integer; got {years!r}",
+        )
+    if persons is not None and (
+        not isinstance(persons, (int, np.integer)) or persons < 100 * units
+    ):
         raise ParameterError(
             f"人数 persons 至少为每个单位 100 人（{100 * units}），收到 {persons!r}",
             f"persons must be at least 100 per unit ({100 * units}); got {persons!r}")
@@ -129,8 +134,11 @@ def _check(units, years, end, persons, seed):
     else:
         end_m = _month(end)
         if end_m is None:
-            raise ParameterError(f"结束月份 end 应为 YYYY-MM 格式，收到 {end!r}",
-                                 f"end must be a month as YYYY-MM; got {end!r}", hint="例如 / e.g. 2024-12")
+            raise ParameterError(
+                f"结束月份 end 应为 YYYY-MM 格式，收到 {end!r}",
+                f"end must be a month as YYYY-MM; got {end!r}",
+                hint="例如 / e.g. 2024-12",
+            )
     return end_m
 
 
@@ -182,19 +190,26 @@ def _simulate_unit(plan, i, batch=0, n_batches=1):
     ctx, spec, seed, planted = plan.ctx, plan.specs[i], plan.seed, not plan.null
     key = (i,) if batch == 0 else (i, 10**6 + batch)
     sim_days = len(ctx["days"])
-    n_cases = max(20, int(round(plan.rows[i] / n_batches / _ROWS_PER_CASE * sim_days / ctx["data_days"])))
+    n_cases = max(
+        20, int(round(plan.rows[i] / n_batches / _ROWS_PER_CASE * sim_days / ctx["data_days"]))
+    )
     base = K.simulate(spec, n_cases, _rng(seed, *key, 0), ctx)
     if batch == 0:
         # staffing from the base volume (identical in null and planted data)
         per_year = sim_days / 365.25
-        dept_rows = [np.sum(base["dept"] == dd) * 1.35 * n_batches / per_year for dd in range(len(T.DEPARTMENTS))]
+        dept_rows = [
+            np.sum(base["dept"] == dd) * 1.35 * n_batches / per_year
+            for dd in range(len(T.DEPARTMENTS))
+        ]
         K.staff_prosecutors(spec, _rng(seed, i, 1), dept_rows)
         if len(spec.prosecutors[0]) < 3:
             extra = K._person_names(_rng(seed, i, 7), 3)
             spec.prosecutors[0] += [(f"{spec.unit_code}1{j + 1:02d}", extra[j])
                                     for j in range(len(spec.prosecutors[0]), 3)]
         # the largest police station: big enough to see a jump in two months of arrests
-        main_appr = np.sum(base["approved"] & (base["agency_kind"] == 0)) * n_batches / (sim_days / 30.44)
+        main_appr = (
+            np.sum(base["approved"] & (base["agency_kind"] == 0)) * n_batches / (sim_days / 30.44)
+        )
         spec.station_share = float(np.clip(14.0 / max(main_appr, 1e-9), 0.15, 0.6))
         spec.station_w = _rng(seed, i, 2).uniform(0.5, 1.5, len(spec.stations) - 1)
     share, station_w = spec.station_share, spec.station_w
@@ -454,7 +469,9 @@ def generate(out_dir, *, units=6, years=3, end=None, persons=None, seed=20240501
     counts = {"records": 0, "modifications": 0, "errors": 0}
     by_stage = {}
     expected = persons if persons is not None else ROWS_PER_UNIT_YEAR * units * years
-    exporter = X.Exporter(exp_dir, seed=seed, xlsx=expected <= X.XLSX_MAX_ROWS) if exports else None
+    exporter = (
+        X.Exporter(exp_dir, seed=seed, xlsx=expected <= X.XLSX_MAX_ROWS) if exports else None
+    )
     first = True
     try:
         while True:
@@ -482,14 +499,28 @@ def generate(out_dir, *, units=6, years=3, end=None, persons=None, seed=20240501
     files = [str(out / f"{n}.parquet") for n in ("records", "modifications", "errors")]
     if exporter is not None:
         files += exporter.finish()
-    (out / "truth.json").write_text(json.dumps(truth, ensure_ascii=False, indent=2), encoding="utf-8")
+    (out / "truth.json").write_text(
+        json.dumps(truth, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
     files.append(str(out / "truth.json"))
-    months = int((np.datetime64(truth["end"], "M") - np.datetime64(truth["start"], "M")).astype(int)) + 1
+    months = (
+        int((np.datetime64(truth["end"], "M") - np.datetime64(truth["start"], "M")).astype(int))
+        + 1
+    )
     return {
-        "out_dir": str(out), "records": counts["records"], "modifications": counts["modifications"],
-        "errors": counts["errors"], "units": truth["units"], "start": truth["start"], "end": truth["end"],
-        "months": months, "null": truth["null"], "patterns": [p["id"] for p in truth["patterns"]],
-        "rows_by_stage": by_stage, "files": files, "seed": truth["seed"],
+        "out_dir": str(out),
+        "records": counts["records"],
+        "modifications": counts["modifications"],
+        "errors": counts["errors"],
+        "units": truth["units"],
+        "start": truth["start"],
+        "end": truth["end"],
+        "months": months,
+        "null": truth["null"],
+        "patterns": [p["id"] for p in truth["patterns"]],
+        "rows_by_stage": by_stage,
+        "files": files,
+        "seed": truth["seed"],
     }
 
 
@@ -506,15 +537,27 @@ def describe(summary: dict) -> str:
     >>> print(describe(s).splitlines()[0])
     已生成合成演示数据：1,200 行案卡记录（审查逮捕 400 行，审查起诉 800 行），80 条修改记录
     """
-    stages = "，".join(f"{schema.label('stage', k)} {v:,} 行" for k, v in summary["rows_by_stage"].items())
+    stages = "，".join(
+        f"{schema.label('stage', k)} {v:,} 行" for k, v in summary["rows_by_stage"].items()
+    )
     units = "、".join(u["unit_name"] for u in summary["units"][:6])
-    more = f"等 {len(summary['units'])} 个单位" if len(summary["units"]) > 6 else f"共 {len(summary['units'])} 个单位"
+    more = (
+        f"等 {len(summary['units'])} 个单位"
+        if len(summary["units"]) > 6
+        else f"共 {len(summary['units'])} 个单位"
+    )
     lines = [
-        f"已生成合成演示数据：{summary['records']:,} 行案卡记录（{stages}），{summary['modifications']:,} 条修改记录",
+        f"已生成合成演示数据：{summary['records']:,} 行案卡记录（{stages}），"
+        f"{summary['modifications']:,} 条修改记录",
         f"单位：{units}（{more}）",
-        f"期间：{summary['start']} 至 {summary['end']}，共 {summary['months']} 个月；随机种子 {summary['seed']}",
-        ("植入模式：无（对照数据）" if not summary["patterns"]
-         else f"植入模式 {len(summary['patterns'])} 个：{'、'.join(summary['patterns'])}（见 truth.json）"),
+        f"期间：{summary['start']} 至 {summary['end']}，共 {summary['months']} 个月；"
+        f"随机种子 {summary['seed']}",
+        (
+            "植入模式：无（对照数据）"
+            if not summary["patterns"]
+            else f"植入模式 {len(summary['patterns'])} 个："
+            f"{'、'.join(summary['patterns'])}（见 truth.json）"
+        ),
         f"文件位置：{summary['out_dir']}",
     ]
     exp = [f for f in summary["files"] if "/exports/" in f.replace("\\", "/")]

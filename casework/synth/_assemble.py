@@ -105,14 +105,17 @@ def realize(d, *, p_change, bail_forced, mult, p_adopt_fn):
     changed = d["approved"] & (d["u_bail"] < p_change)
     after = np.where(bail_forced & (d["u_bail"] >= 0.045), 0, d["after_bg"])
     ch_on = d["arrested_on"] + d["change_lag"]
-    ch_on = np.where(d["to_pr"] & (ch_on >= d["pr_acc"]), d["pr_acc"] - np.timedelta64(1, "D"), ch_on)
+    ch_on = np.where(
+        d["to_pr"] & (ch_on >= d["pr_acc"]), d["pr_acc"] - np.timedelta64(1, "D"), ch_on
+    )
     ch_on = np.maximum(ch_on, d["arrested_on"] + np.timedelta64(1, "D"))
     d["changed"] = changed
     d["measure_changed_on"] = np.where(changed, ch_on, NAT)
     d["measure_after_change"] = np.where(changed, after, -1)  # index into AFTER_CODES
     # coercive measure at prosecution acceptance
     u = d["pr_measure_u"]
-    # indices into MEASURE_CODES: 0 none 1 summons 2 bail 3 residential_surveillance 4 detention 5 arrest
+    # indices into MEASURE_CODES: 0 none 1 summons 2 bail 3 residential_surveillance
+    # 4 detention 5 arrest
     after_pr = np.array([2, 3, 0])[after]
     dd = d["charge_idx"] == K.CHARGE_IDX["危险驾驶"]
     no_ar = np.where(dd, np.array([2, 4, 0, 0])[K.pick(np.array([.85, .9, .95, 1]), u)],
@@ -153,8 +156,12 @@ def realize(d, *, p_change, bail_forced, mult, p_adopt_fn):
     fine = np.where(d["acquit"] | (pen == 6), np.nan, d["fine"])
     d["adopted"] = adopted
     d["final_pen"], d["final_term"], d["final_prob"], d["final_fine"] = pen, term, prob, fine
-    pm_cd = np.minimum(12, np.maximum(2, np.nan_to_num(term)) + np.array([0, 1, 2, 3, 6])[d["outcome_i"] % 5])
-    pm_ft = np.minimum(60, np.maximum(12, np.nan_to_num(term)) + np.array([0, 6, 12, 12, 24])[d["outcome_i"] % 5])
+    pm_cd = np.minimum(
+        12, np.maximum(2, np.nan_to_num(term)) + np.array([0, 1, 2, 3, 6])[d["outcome_i"] % 5]
+    )
+    pm_ft = np.minimum(
+        60, np.maximum(12, np.nan_to_num(term)) + np.array([0, 6, 12, 12, 24])[d["outcome_i"] % 5]
+    )
     d["probation_months"] = np.where(prob, np.where(pen == 1, pm_cd, pm_ft), np.nan)
     d["appeal"] = judged & ~d["acquit"] & (d["u_appeal"] < np.where(d["plea"], 0.03, 0.2))
     d["protest"] = judged & (d["u_protest"] < 0.003)
@@ -170,7 +177,15 @@ _CIRC_POOL = X.pool(["、".join(w for b, w in enumerate(_CIRC_WORDS) if code >> 
 
 
 def _circumstances_code(d):
-    flags = [d["surrender"], d["confess"], d["merit"], d["accomplice"], d["attempt"], d["recid"], d["minor"]]
+    flags = [
+        d["surrender"],
+        d["confess"],
+        d["merit"],
+        d["accomplice"],
+        d["attempt"],
+        d["recid"],
+        d["minor"],
+    ]
     code = np.zeros(len(d["case"]), dtype=np.int64)
     for b, f in enumerate(flags):
         code |= np.asarray(f, dtype=np.int64) << b
@@ -190,7 +205,9 @@ def _summary(d, first, masked):
     m = off.astype("datetime64[M]").astype(int) % 12 + 1
     dd = (off - off.astype("datetime64[M]")).astype(int) + 1
     ch = d["charge_idx"][idx]
-    date_txt = X.cat(X.num(y), "年", X.num(m), "月", X.num(dd), "日", X.num(d["hour"][idx]), "时许")
+    date_txt = X.cat(
+        X.num(y), "年", X.num(m), "月", X.num(dd), "日", X.num(d["hour"][idx]), "时许"
+    )
     who = X.cat("犯罪嫌疑人", masked, X.where(d["size"][idx] > 1, "伙同他人", ""))
     mo = X.take(_MO_POOL, d["mo_idx"][idx])
     if d["mo_override"] is not None:
@@ -203,9 +220,15 @@ def _summary(d, first, masked):
     detail = pa.compute.coalesce(
         X.cat("，涉案金额", X.num(np.nan_to_num(amt), valid=has_amt), "元"), "")
     bac = X.num(80 + np.round(u * 160))
-    detail = X.where(ch == K.CHARGE_IDX["危险驾驶"], X.cat("，经鉴定其血液中乙醇含量为", bac, "mg/100ml"), detail)
+    detail = X.where(
+        ch == K.CHARGE_IDX["危险驾驶"],
+        X.cat("，经鉴定其血液中乙醇含量为", bac, "mg/100ml"),
+        detail,
+    )
     inj = X.take(_INJURY_POOL, np.minimum((u * 4).astype(int), 3))
-    detail = X.where(ch == K.CHARGE_IDX["故意伤害"], X.cat("，经鉴定被害人损伤程度为", inj), detail)
+    detail = X.where(
+        ch == K.CHARGE_IDX["故意伤害"], X.cat("，经鉴定被害人损伤程度为", inj), detail
+    )
     grams = X.cat(X.num(np.floor(0.5 + u * 60)), ".", X.num(np.floor(u * 97) % 10))
     drug = np.isin(ch, [K.CHARGE_IDX["走私、贩卖、运输、制造毒品"], K.CHARGE_IDX["非法持有毒品"]])
     detail = X.where(drug, X.cat("，查获甲基苯丙胺", grams, "克"), detail)
@@ -251,8 +274,12 @@ def _names(male, g1_u, g2_u, sur_i, two):
     g1 = np.where(male, (g1_u * len(K.MALE)).astype(int), (g1_u * len(K.FEMALE)).astype(int))
     g2 = np.where(male, (g2_u * len(K.MALE)).astype(int), (g2_u * len(K.FEMALE)).astype(int))
     sur = X.take(_SURNAMES, sur_i)
-    c1 = X.where(male, X.take(_MALE, np.where(male, g1, 0)), X.take(_FEMALE, np.where(male, 0, g1)))
-    c2 = X.where(male, X.take(_MALE, np.where(male, g2, 0)), X.take(_FEMALE, np.where(male, 0, g2)))
+    c1 = X.where(
+        male, X.take(_MALE, np.where(male, g1, 0)), X.take(_FEMALE, np.where(male, 0, g1))
+    )
+    c2 = X.where(
+        male, X.take(_MALE, np.where(male, g2, 0)), X.take(_FEMALE, np.where(male, 0, g2))
+    )
     name = X.cat(sur, c1, X.where(two, c2, ""))
     masked = X.cat(sur, X.where(two, "某某", "某"))
     return name, masked
@@ -306,7 +333,9 @@ def build_rows(spec, d, org, ctx, *, batch=0, n_batches=1):
     pr_year = _year(pr_c)
     pr_no_c = X.cat(spec.abbr, "检", X.where(juv, "未起诉", "刑诉"), "受[", X.num(pr_year), "]",
                     spec.unit_code, X.num(serial(pr_year * 2 + juv, pr_c), 6), "号")
-    _, masked_c = _names(d["male"][first], d["g1_u"][first], d["g2_u"][first], d["sur_i"][first], d["two"][first])
+    _, masked_c = _names(
+        d["male"][first], d["g1_u"][first], d["g2_u"][first], d["sur_i"][first], d["two"][first]
+    )
     ch_name_c = X.take(_CHARGES, d["charge_idx"][first])
     size_c = d["size"][first]
     case_name_c = X.where(size_c > 1, X.cat(masked_c, "等", X.num(size_c), "人", ch_name_c, "案"),
@@ -326,8 +355,16 @@ def build_rows(spec, d, org, ctx, *, batch=0, n_batches=1):
     digits = (base17[:, None] // (10 ** np.arange(16, -1, -1, dtype=np.int64))) % 10
     weights = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
     id_number = X.cat(X.num(base17), X.take(_CHECK, (digits * weights).sum(axis=1) % 11))
-    addr_local = X.cat(spec.city + spec.district, X.take(_ROADS, r["addr_road"]), X.num(r["addr_no"]), "号",
-                       X.num(r["addr_bld"]), "栋", X.num(r["addr_room"]), "室")
+    addr_local = X.cat(
+        spec.city + spec.district,
+        X.take(_ROADS, r["addr_road"]),
+        X.num(r["addr_no"]),
+        "号",
+        X.num(r["addr_bld"]),
+        "栋",
+        X.num(r["addr_room"]),
+        "室",
+    )
     addr_other = X.cat(X.take(_PROVS, r["addr_prov"]), X.take(_VILLAGES, r["addr_vil"]), "村",
                        X.num(r["addr_no"]), "号")
     second_idx = np.array([K.CHARGE_IDX[T.SECOND_CHARGE[c]] if c in T.SECOND_CHARGE else -1
@@ -358,50 +395,94 @@ def build_rows(spec, d, org, ctx, *, batch=0, n_batches=1):
     u_e = r["u_entry"]
     lag = np.where(u_e < 0.7, 0, np.where(u_e < 0.9, 1, 2))
     base = np.where(np.isnat(closed), accepted + _td(np.minimum(lag, 1)), closed + _td(lag))
-    entered = np.minimum(base.astype("datetime64[s]") + (r["entry_hour"] * 60).astype("timedelta64[s]"),
-                         ctx["export_at"])
+    entered = np.minimum(
+        base.astype("datetime64[s]") + (r["entry_hour"] * 60).astype("timedelta64[s]"),
+        ctx["export_at"],
+    )
     cols = dict(
-        unit_code=_const(spec.unit_code, n), unit_name=_const(spec.unit_name, n),
-        dept_case_no=dept_no, unified_case_no=unified, case_name=case_name_c.take(S_pa),
+        unit_code=_const(spec.unit_code, n),
+        unit_name=_const(spec.unit_name, n),
+        dept_case_no=dept_no,
+        unified_case_no=unified,
+        case_name=case_name_c.take(S_pa),
         stage=X.take(X.pool(["arrest_review", "prosecution_review"]), is_pr.astype(int)),
-        case_type=X.take(X.pool(["arrest_review_case", "juvenile_arrest_review_case",
-                                 "first_instance_prosecution", "juvenile_first_instance_prosecution"]),
-                         is_pr * 2 + r["juvenile"]),
+        case_type=X.take(
+            X.pool(
+                [
+                    "arrest_review_case",
+                    "juvenile_arrest_review_case",
+                    "first_instance_prosecution",
+                    "juvenile_first_instance_prosecution",
+                ]
+            ),
+            is_pr * 2 + r["juvenile"],
+        ),
         department=X.take(_DEPTS, r["dept"]),
         prosecutor_id=X.take(X.pool(org.pros_ids), pros_i),
         prosecutor_name=X.take(X.pool(org.pros_names), pros_i),
         referring_agency=X.take(X.pool(org.agencies), agency_i),
         police_station=X.take(X.pool(org.stations), station_i),
-        person_id=X.cat(unified, "-", X.num(r["k"] + 1, 2)), person_name=name, id_number=id_number,
+        person_id=X.cat(unified, "-", X.num(r["k"] + 1, 2)),
+        person_name=name,
+        id_number=id_number,
         address=X.where(r["local"], addr_local, addr_other),
-        gender=X.where(r["male"], "male", "female"), birth_date=birth, age=_age(birth, accepted),
-        ethnicity=X.take(_ETH, r["eth_i"]), education=X.take(_EDU, r["edu_i"]),
-        occupation=X.take(_OCC, r["occ_i"]), household=X.where(r["local"], "local", "non_local"),
-        minor=r["minor"], recidivist=r["recid"], prior_record=r["prior"], co_offending=r["co"],
-        gang=r["gang"], charge=X.take(_CHARGES, ch), charges=lists[ch * 2 + has_second.astype(int)],
+        gender=X.where(r["male"], "male", "female"),
+        birth_date=birth,
+        age=_age(birth, accepted),
+        ethnicity=X.take(_ETH, r["eth_i"]),
+        education=X.take(_EDU, r["edu_i"]),
+        occupation=X.take(_OCC, r["occ_i"]),
+        household=X.where(r["local"], "local", "non_local"),
+        minor=r["minor"],
+        recidivist=r["recid"],
+        prior_record=r["prior"],
+        co_offending=r["co"],
+        gang=r["gang"],
+        charge=X.take(_CHARGES, ch),
+        charges=lists[ch * 2 + has_second.astype(int)],
         charge_group=X.take(_GROUPS, ch),
-        accepted_on=accepted, closed_on=closed, entered_at=entered,
-        coercive_measure=X.take(X.pool(MEASURE_CODES), measure), detained=np.isin(measure, [4, 5]),
+        accepted_on=accepted,
+        closed_on=closed,
+        entered_at=entered,
+        coercive_measure=X.take(X.pool(MEASURE_CODES), measure),
+        detained=np.isin(measure, [4, 5]),
         arrested_on=np.where(a_closed_ok, r["arrested_on"], NAT),
         measure_changed_on=np.where(chg_ok, r["measure_changed_on"], NAT),
-        measure_after_change=X.take(X.pool(AFTER_CODES), np.maximum(r["measure_after_change"], 0),
-                                    valid=chg_ok & (r["measure_after_change"] >= 0)),
-        decision=X.take(X.pool(["arrest_approved", "non_arrest", "prosecute", "non_prosecution", "other"]),
-                        np.where(is_ar, r["non_arrest"].astype(int), pdec), valid=a_closed_ok | p_ok),
-        decision_subtype=X.take(X.pool(NA_SUB_CODES + NP_SUB_CODES), np.where(is_ar, r["na_sub"], 3 + r["np_sub"]),
-                                valid=(a_closed_ok & r["non_arrest"]) | (p_ok & r["non_pros"])),
+        measure_after_change=X.take(
+            X.pool(AFTER_CODES),
+            np.maximum(r["measure_after_change"], 0),
+            valid=chg_ok & (r["measure_after_change"] >= 0),
+        ),
+        decision=X.take(
+            X.pool(["arrest_approved", "non_arrest", "prosecute", "non_prosecution", "other"]),
+            np.where(is_ar, r["non_arrest"].astype(int), pdec),
+            valid=a_closed_ok | p_ok,
+        ),
+        decision_subtype=X.take(
+            X.pool(NA_SUB_CODES + NP_SUB_CODES),
+            np.where(is_ar, r["na_sub"], 3 + r["np_sub"]),
+            valid=(a_closed_ok & r["non_arrest"]) | (p_ok & r["non_pros"]),
+        ),
         procedure=X.take(X.pool(PROC_CODES), r["proc"], valid=pros_ok),
         supplementary_investigation=np.where(p_ok, r["sup"], 0),
         review_extension=np.where(p_ok, r["ext_final"], 0),
         withdrawal=_opt_bool(pros_ok, r["withdraw"]),
         plea_leniency=np.where(is_ar, r["ar_plea"], r["plea"]),
-        surrender=r["surrender"], circumstances_review=X.take(_CIRC_POOL, circ_code),
-        recommendation_type=X.take(X.pool(["fixed", "range", "none"]),
-                                   np.where(r["has_rec"], np.where(r["rec_fixed"], 0, 1), 2), valid=pros_ok),
+        surrender=r["surrender"],
+        circumstances_review=X.take(_CIRC_POOL, circ_code),
+        recommendation_type=X.take(
+            X.pool(["fixed", "range", "none"]),
+            np.where(r["has_rec"], np.where(r["rec_fixed"], 0, 1), 2),
+            valid=pros_ok,
+        ),
         recommended_penalty=X.take(X.pool(PEN_CODES), r["pen"], valid=rec_ok),
         recommended_term_months=np.where(rec_ok, r["term"], np.nan),
         recommended_probation=_opt_bool(rec_ok, r["probation"]),
-        court=X.take(X.pool([spec.court, spec.mid_court]), np.isin(r["final_pen"], [3, 4]).astype(int), valid=j_ok),
+        court=X.take(
+            X.pool([spec.court, spec.mid_court]),
+            np.isin(r["final_pen"], [3, 4]).astype(int),
+            valid=j_ok,
+        ),
         judgment_on=np.where(j_ok, r["judgment_on"], NAT),
         principal_penalty=X.take(X.pool(PEN_CODES), r["final_pen"], valid=j_ok),
         term_months=np.where(j_ok, r["final_term"], np.nan),
@@ -411,16 +492,21 @@ def build_rows(spec, d, org, ctx, *, batch=0, n_batches=1):
         recommendation_adopted=_opt_bool(j_ok & r["has_rec"], r["adopted"]),
         circumstances_judgment=X.take(_CIRC_POOL, circ_j_code, valid=j_ok),
         judgment_changed_circumstances=_opt_bool(j_ok, r["circ_change"]),
-        appeal=_opt_bool(j_ok, r["appeal"]), protest=_opt_bool(j_ok, r["protest"]),
-        offence_at=offence_at, place_type=X.take(_PLACES, r["place"]), amount_involved=r["amount"],
+        appeal=_opt_bool(j_ok, r["appeal"]),
+        protest=_opt_bool(j_ok, r["protest"]),
+        offence_at=offence_at,
+        place_type=X.take(_PLACES, r["place"]),
+        amount_involved=r["amount"],
         case_summary=summary_c.take(S_pa),
-        _i=R, _stage=np.where(is_ar, "ar", "pr").astype(object),
+        _i=R,
+        _stage=np.where(is_ar, "ar", "pr").astype(object),
     )
     return cols
 
 
 def to_frame(cols):
-    """A dict of numpy / Arrow arrays → a records frame with canonical dtypes (+ ``_i``, ``_stage``)."""
+    """A dict of numpy / Arrow arrays → a records frame with canonical dtypes (plus ``_i`` and
+    ``_stage``)."""
     out = {}
     n = len(cols["_i"])
     for col in schema.columns("records"):
@@ -428,7 +514,9 @@ def to_frame(cols):
         v = cols.get(name)
         dtype = schema.pandas_dtype(col)
         if v is None:
-            out[name] = pd.Series(pd.NA if col.dtype != "list" else None, index=range(n), dtype=dtype)
+            out[name] = pd.Series(
+                pd.NA if col.dtype != "list" else None, index=range(n), dtype=dtype
+            )
         elif isinstance(v, (pa.Array, pa.ChunkedArray)):
             out[name] = X.to_series(v)
         elif col.dtype in ("date", "datetime"):

@@ -20,7 +20,11 @@ from casework.synth import _tables as T
 NAT = np.datetime64("NaT", "D")
 CHARGE_NAMES = list(T.CHARGE_PARAMS)
 NCH = len(CHARGE_NAMES)
-_P = {k: np.array([T.CHARGE_PARAMS[c][k] for c in CHARGE_NAMES]) for k in T._COLS if k not in ("place", "hour")}
+_P = {
+    k: np.array([T.CHARGE_PARAMS[c][k] for c in CHARGE_NAMES])
+    for k in T._COLS
+    if k not in ("place", "hour")
+}
 CHARGE_IDX = {c: i for i, c in enumerate(CHARGE_NAMES)}
 
 # categorical cumulative tables per charge
@@ -256,7 +260,10 @@ def simulate(spec, n_cases, rng, ctx, *, charge_idx=None, anchors=None, mo_overr
     birth = (offence_day[ci] - (age0 * 365.25 + rng.integers(5, 360, P)).astype("timedelta64[D]"))
     eth_i = pick(ETH_CUM, u())
     edu_w = np.array([0.03, 0.15, 0.45, 0.15, 0.07, 0.08, 0.07])
-    cyber = np.isin(ch, [CHARGE_IDX[c] for c in ("帮助信息网络犯罪活动", "非法利用信息网络", "侵犯公民个人信息")])
+    cyber = np.isin(
+        ch,
+        [CHARGE_IDX[c] for c in ("帮助信息网络犯罪活动", "非法利用信息网络", "侵犯公民个人信息")],
+    )
     duty = np.isin(ch, [CHARGE_IDX[c] for c in ("贪污", "受贿")])
     edu_i = pick(np.cumsum(edu_w), u())
     edu_i = np.where(cyber & (u() < 0.3), 4 + rng.integers(0, 3, P), edu_i)
@@ -269,13 +276,19 @@ def simulate(spec, n_cases, rng, ctx, *, charge_idx=None, anchors=None, mo_overr
     local = u() < 0.62
     prior = (u() < np.where(minor, 0.05, 0.18))
     recid = prior & (u() < 0.33) & ~minor
-    gang = grp[ci] & (u() < 0.5) & (u() < np.where(np.isin(ch, [CHARGE_IDX["开设赌场"], CHARGE_IDX["诈骗"],
-                                                              CHARGE_IDX["帮助信息网络犯罪活动"]]), 0.6, 0.2))
-    surrender = u() < np.where(ch == CHARGE_IDX["交通肇事"], 0.55, np.where(ch == CHARGE_IDX["危险驾驶"], 0.04, 0.14))
+    gang_prone = np.isin(ch, [CHARGE_IDX[c] for c in ("开设赌场", "诈骗", "帮助信息网络犯罪活动")])
+    gang = grp[ci] & (u() < 0.5) & (u() < np.where(gang_prone, 0.6, 0.2))
+    surrender = u() < np.where(
+        ch == CHARGE_IDX["交通肇事"], 0.55, np.where(ch == CHARGE_IDX["危险驾驶"], 0.04, 0.14)
+    )
     accomplice = (k > 0) & (u() < 0.5)
-    plea = u() < np.clip(_P["plea"][ch] + np.where(minor, 0.05, 0) - np.where(recid, 0.08, 0), 0, 0.995)
+    plea = u() < np.clip(
+        _P["plea"][ch] + np.where(minor, 0.05, 0) - np.where(recid, 0.08, 0), 0, 0.995
+    )
     confess = plea & ~surrender & (u() < 0.7)
-    attempt = np.isin(ch, [CHARGE_IDX["盗窃"], CHARGE_IDX["诈骗"], CHARGE_IDX["抢劫"]]) & (u() < 0.05)
+    attempt = np.isin(ch, [CHARGE_IDX["盗窃"], CHARGE_IDX["诈骗"], CHARGE_IDX["抢劫"]]) & (
+        u() < 0.05
+    )
     merit = u() < 0.01
     second = u() < 0.05
 
@@ -302,17 +315,28 @@ def simulate(spec, n_cases, rng, ctx, *, charge_idx=None, anchors=None, mo_overr
     to_pr = u() < cont_p
     pr_acc_case = np.where(has_ar, anchors + (ar_days + inv_lag).astype("timedelta64[D]"), anchors)
     pr_acc_case = np.maximum(pr_acc_case, anchors)
-    pr_acc_case = pr_acc_case + np.where(((pr_acc_case.astype("int64") + 3) % 7) == 5, 2,
-                                         np.where(((pr_acc_case.astype("int64") + 3) % 7) == 6, 1, 0)
-                                         ).astype("timedelta64[D]")
+    pr_acc_case = pr_acc_case + np.where(
+        ((pr_acc_case.astype("int64") + 3) % 7) == 5,
+        2,
+        np.where(((pr_acc_case.astype("int64") + 3) % 7) == 6, 1, 0),
+    ).astype("timedelta64[D]")
     pr_acc = np.where(to_pr, pr_acc_case[ci], NAT)
 
     # ---------------- prosecution decision ----------------
     in_custody_pr = approved  # arrested persons usually still in custody (refined at realize)
-    logit_np = (-1.75 + _P["npr"][ch] + np.where(plea, 0.6, -0.4) + np.where(minor, 1.6, 0)
-                - np.where(recid, 1.6, 0) - np.where(prior, 0.5, 0) - np.where(in_custody_pr, 2.0, 0)
-                + np.where(surrender, 0.5, 0) - np.where(gang, 0.6, 0) + np.where(accomplice, 0.3, 0)
-                + np.where(non_arrest & (na_sub == 0), 0.4, 0))
+    logit_np = (
+        -1.75
+        + _P["npr"][ch]
+        + np.where(plea, 0.6, -0.4)
+        + np.where(minor, 1.6, 0)
+        - np.where(recid, 1.6, 0)
+        - np.where(prior, 0.5, 0)
+        - np.where(in_custody_pr, 2.0, 0)
+        + np.where(surrender, 0.5, 0)
+        - np.where(gang, 0.6, 0)
+        + np.where(accomplice, 0.3, 0)
+        + np.where(non_arrest & (na_sub == 0), 0.4, 0)
+    )
     u_np = u()
     non_pros = u_np < sigmoid(logit_np)
     other_dec = ~non_pros & (u() < 0.004)
@@ -327,8 +351,11 @@ def simulate(spec, n_cases, rng, ctx, *, charge_idx=None, anchors=None, mo_overr
     # procedure
     p_ft = np.where(ch == CHARGE_IDX["危险驾驶"], 0.75, np.where(_P["tmed"][ch] <= 12, 0.45, 0.25))
     serious = _P["tmed"][ch] >= 40
-    proc = np.where(plea & ~serious & (u_proc[ci] < p_ft), 0,
-                    np.where(~serious & (u_proc2[ci] < np.where(plea, 0.55, 0.4)), 1, 2))  # 0 ft,1 sum,2 ord
+    proc = np.where(
+        plea & ~serious & (u_proc[ci] < p_ft),
+        0,
+        np.where(~serious & (u_proc2[ci] < np.where(plea, 0.55, 0.4)), 1, 2),
+    )  # 0 ft,1 sum,2 ord
     sup = np.where(proc == 0, 0, sup_case[ci])
     sup = np.where(non_pros & (np_sub == 2) & (u() < 0.8), 2, sup)
     sup = np.where(prosecuted | non_pros, sup, 0)
@@ -361,16 +388,29 @@ def simulate(spec, n_cases, rng, ctx, *, charge_idx=None, anchors=None, mo_overr
     ft_term = np.clip(np.round(ft_term), 6, _P["tmax"][ch])
     ft_term = np.where(ft_term > 36, np.round(ft_term / 6) * 6, ft_term)
     term = np.where(pen == 1, cd_term, np.where(pen == 2, ft_term, np.nan))
-    prob_p = np.clip(_P["prob"][ch] * np.where(plea, 1.15, 0.6) * np.where(minor, 1.6, 1.0), 0, 0.97)
+    prob_p = np.clip(
+        _P["prob"][ch] * np.where(plea, 1.15, 0.6) * np.where(minor, 1.6, 1.0), 0, 0.97
+    )
     probation = np.isin(pen, [1, 2]) & (np.nan_to_num(term) <= 36) & ~recid & (u() < prob_p)
-    fine_med = np.where(ch == CHARGE_IDX["危险驾驶"], 2000 * np.nan_to_num(term, nan=2) + 1000, _P["fine"][ch])
-    fine = np.where((fine_med > 0) & (pen <= 2) | (pen == 5),
-                    np.maximum(1000, np.round(np.maximum(fine_med, 2000) * np.exp(0.5 * rng.standard_normal(P)), -3)),
-                    np.nan)
+    fine_med = np.where(
+        ch == CHARGE_IDX["危险驾驶"], 2000 * np.nan_to_num(term, nan=2) + 1000, _P["fine"][ch]
+    )
+    fine = np.where(
+        (fine_med > 0) & (pen <= 2) | (pen == 5),
+        np.maximum(
+            1000, np.round(np.maximum(fine_med, 2000) * np.exp(0.5 * rng.standard_normal(P)), -3)
+        ),
+        np.nan,
+    )
     # alternative (court departs from the recommendation)
     u_alt = u()
-    alt_term = np.where(pen == 1, np.where(term >= 6, term - 1, np.where(term <= 1, 2, term + np.where(u_alt < 0.5, 1, -1))),
-                        np.where(pen == 2, np.maximum(6, np.round(term * np.where(u_alt < 0.6, 0.8, 1.25))), np.nan))
+    alt_term = np.where(
+        pen == 1,
+        np.where(term >= 6, term - 1, np.where(term <= 1, 2, term + np.where(u_alt < 0.5, 1, -1))),
+        np.where(
+            pen == 2, np.maximum(6, np.round(term * np.where(u_alt < 0.6, 0.8, 1.25))), np.nan
+        ),
+    )
     alt_term = np.where((pen == 2) & (alt_term == term), term + 2, alt_term)
     alt_prob = np.where(u() < 0.3, ~probation, probation) & np.isin(pen, [1, 2]) & ~recid \
         & (np.nan_to_num(alt_term) <= 36)
@@ -393,39 +433,115 @@ def simulate(spec, n_cases, rng, ctx, *, charge_idx=None, anchors=None, mo_overr
     u_edit = u()
     mo_idx = _MO_OFF[ch] + np.minimum((mo_u[ci] * _MO_LEN[ch]).astype(int), _MO_LEN[ch] - 1)
     outcome_i = rng.integers(0, len(T.OUTCOME), P)
-    errs = {f"u_{n}": u() for n in ("err_ar", "kind_ar", "err_pr", "kind_pr", "edit_ar", "edit_pr")}
+    errs = {
+        f"u_{n}": u() for n in ("err_ar", "kind_ar", "err_pr", "kind_pr", "edit_ar", "edit_pr")
+    }
     # identity: names, ID numbers, addresses
     sur_i = rng.integers(0, len(SURNAMES), P)
     g1_u, g2_u = u(), u()
     two = u() < 0.7
     region_u = u()
     seq = rng.integers(0, 500, P) * 2 + np.where(male, 1, 0)
-    addr = dict(road=rng.integers(0, len(T.ROADS), P), no=rng.integers(1, 300, P),
-                bld=rng.integers(1, 30, P), room=rng.integers(1, 30, P) * 100 + rng.integers(1, 5, P),
-                prov=rng.integers(0, len(T.OTHER_PROVINCES), P), vil=rng.integers(0, len(T.VILLAGES), P))
+    addr = dict(
+        road=rng.integers(0, len(T.ROADS), P),
+        no=rng.integers(1, 300, P),
+        bld=rng.integers(1, 30, P),
+        room=rng.integers(1, 30, P) * 100 + rng.integers(1, 5, P),
+        prov=rng.integers(0, len(T.OTHER_PROVINCES), P),
+        vil=rng.integers(0, len(T.VILLAGES), P),
+    )
 
     out = dict(
-        case=ci, k=k, size=size[ci], anchor=anchors[ci], pr_acc_case=pr_acc_case[ci], charge_idx=ch, dept=dept[ci], juvenile=juvenile[ci],
-        agency_kind=agency_kind[ci], u_station=u_station[ci], u_pros=u_pros[ci],
-        offence_day=offence_day[ci], hour=hour[ci], minute=minute[ci], place=place[ci],
-        amount=amt_case[ci], mo_idx=mo_idx, mo_override=(None if mo_override is None
-                                                         else mo_override[ci]),
-        detail_u=detail_u[ci], outcome_i=outcome_i,
-        male=male, minor=minor, birth=birth, eth_i=eth_i, edu_i=edu_i, occ_i=occ_i,
-        local=local, prior=prior, recid=recid, gang=gang, surrender=surrender, accomplice=accomplice,
-        plea=plea, confess=confess, attempt=attempt, merit=merit, second=second, co=grp[ci],
-        in_ar=in_ar, ar_acc=np.where(in_ar, ar_dates[ci], NAT), ar_closed=ar_closed,
-        non_arrest=non_arrest, na_sub=na_sub, approved=approved, arrested_on=arrested_on,
-        u_bail=u_bail, change_lag=change_lag, after_bg=after_bg, ar_plea=ar_plea,
-        to_pr=to_pr, pr_acc=pr_acc, non_pros=non_pros, other_dec=other_dec, np_sub=np_sub,
-        prosecuted=prosecuted, proc=proc, sup=sup, ext=ext, review=review, sup_days=sup_days,
-        ext_days=ext_days, pen=pen, term=term, probation=probation, fine=fine,
-        alt_pen=alt_pen, alt_term=alt_term, alt_prob=alt_prob, has_rec=has_rec, rec_fixed=rec_fixed,
-        u_adopt=u_adopt, range_off=range_off, acquit=acquit, withdraw=withdraw, court_lag=court_lag,
-        u_appeal=u_appeal, u_protest=u_protest, circ_change=circ_change, pr_measure_u=pr_measure_u,
-        u_entry=u_entry, entry_hour=entry_hour, u_edit=u_edit,
-        sur_i=sur_i, g1_u=g1_u, g2_u=g2_u, two=two, region_u=region_u, seq=seq,
-        **{f"addr_{k_}": v for k_, v in addr.items()}, **errs,
+        case=ci,
+        k=k,
+        size=size[ci],
+        anchor=anchors[ci],
+        pr_acc_case=pr_acc_case[ci],
+        charge_idx=ch,
+        dept=dept[ci],
+        juvenile=juvenile[ci],
+        agency_kind=agency_kind[ci],
+        u_station=u_station[ci],
+        u_pros=u_pros[ci],
+        offence_day=offence_day[ci],
+        hour=hour[ci],
+        minute=minute[ci],
+        place=place[ci],
+        amount=amt_case[ci],
+        mo_idx=mo_idx,
+        mo_override=(None if mo_override is None else mo_override[ci]),
+        detail_u=detail_u[ci],
+        outcome_i=outcome_i,
+        male=male,
+        minor=minor,
+        birth=birth,
+        eth_i=eth_i,
+        edu_i=edu_i,
+        occ_i=occ_i,
+        local=local,
+        prior=prior,
+        recid=recid,
+        gang=gang,
+        surrender=surrender,
+        accomplice=accomplice,
+        plea=plea,
+        confess=confess,
+        attempt=attempt,
+        merit=merit,
+        second=second,
+        co=grp[ci],
+        in_ar=in_ar,
+        ar_acc=np.where(in_ar, ar_dates[ci], NAT),
+        ar_closed=ar_closed,
+        non_arrest=non_arrest,
+        na_sub=na_sub,
+        approved=approved,
+        arrested_on=arrested_on,
+        u_bail=u_bail,
+        change_lag=change_lag,
+        after_bg=after_bg,
+        ar_plea=ar_plea,
+        to_pr=to_pr,
+        pr_acc=pr_acc,
+        non_pros=non_pros,
+        other_dec=other_dec,
+        np_sub=np_sub,
+        prosecuted=prosecuted,
+        proc=proc,
+        sup=sup,
+        ext=ext,
+        review=review,
+        sup_days=sup_days,
+        ext_days=ext_days,
+        pen=pen,
+        term=term,
+        probation=probation,
+        fine=fine,
+        alt_pen=alt_pen,
+        alt_term=alt_term,
+        alt_prob=alt_prob,
+        has_rec=has_rec,
+        rec_fixed=rec_fixed,
+        u_adopt=u_adopt,
+        range_off=range_off,
+        acquit=acquit,
+        withdraw=withdraw,
+        court_lag=court_lag,
+        u_appeal=u_appeal,
+        u_protest=u_protest,
+        circ_change=circ_change,
+        pr_measure_u=pr_measure_u,
+        u_entry=u_entry,
+        entry_hour=entry_hour,
+        u_edit=u_edit,
+        sur_i=sur_i,
+        g1_u=g1_u,
+        g2_u=g2_u,
+        two=two,
+        region_u=region_u,
+        seq=seq,
+        **{f"addr_{k_}": v for k_, v in addr.items()},
+        **errs,
     )
     return out
 
@@ -445,7 +561,10 @@ def concat(parts):
         if key == "case":
             out[key] = np.concatenate(cases)
         elif key == "mo_override":
-            vals = [p[key] if p[key] is not None else np.full(len(p["case"]), None, dtype=object) for p in parts]
+            vals = [
+                p[key] if p[key] is not None else np.full(len(p["case"]), None, dtype=object)
+                for p in parts
+            ]
             out[key] = np.concatenate(vals)
         else:
             out[key] = np.concatenate([p[key] for p in parts])

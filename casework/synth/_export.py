@@ -140,16 +140,22 @@ def display_modifications(mods, rng):
         lab["unit_code"]: X.arrow_of(mods["unit_code"]).cast(X.STR),
         lab["dept_case_no"]: X.arrow_of(mods["dept_case_no"]).cast(X.STR),
         lab["person_id"]: X.arrow_of(mods["person_id"]).cast(X.STR),
-        lab["field"]: X.from_objects(item), lab["old_value"]: blank(old), lab["new_value"]: blank(new),
+        lab["field"]: X.from_objects(item),
+        lab["old_value"]: blank(old),
+        lab["new_value"]: blank(new),
         lab["account"]: X.arrow_of(mods["account"]).cast(X.STR),
-        lab["modified_at"]: _fmt_dates(pa.array(mods["modified_at"].to_numpy(dtype="datetime64[s]")), style, True),
+        lab["modified_at"]: _fmt_dates(
+            pa.array(mods["modified_at"].to_numpy(dtype="datetime64[s]")), style, True
+        ),
     }
 
 
 def _csv_bytes(columns, header):
     table = pa.table(columns)
     buf = io.BytesIO()
-    pacsv.write_csv(table, buf, write_options=pacsv.WriteOptions(include_header=header, quoting_style="needed"))
+    pacsv.write_csv(
+        table, buf, write_options=pacsv.WriteOptions(include_header=header, quoting_style="needed")
+    )
     return buf.getvalue().decode("utf-8").encode("gb18030")
 
 
@@ -211,8 +217,12 @@ class _XlsxSheet:
                         esc = pc.replace_substring(esc, ch, ent)
                 cell = X.cat('<c r="', ref, '" t="inlineStr"><is><t>', esc, "</t></is></c>")
             cells.append(cell)
-        body = pc.binary_join_element_wise(*[X._lit(p) for p in ('<row r="', rows, '">', *cells, "</row>")],
-                                           pa.scalar("", X.STR), null_handling="replace", null_replacement="")
+        body = pc.binary_join_element_wise(
+            *[X._lit(p) for p in ('<row r="', rows, '">', *cells, "</row>")],
+            pa.scalar("", X.STR),
+            null_handling="replace",
+            null_replacement="",
+        )
         arr = body.combine_chunks() if isinstance(body, pa.ChunkedArray) else body
         self.fh.write(_concat_utf8(arr))
         self.row += n
@@ -228,32 +238,46 @@ class _XlsxSheet:
             "[Content_Types].xml": (
                 '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
                 '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-                '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+                '<Default Extension="rels" '
+                'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
                 '<Default Extension="xml" ContentType="application/xml"/>'
-                '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-                '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-                '</Types>'),
+                '<Override PartName="/xl/workbook.xml" ContentType="application/'
+                'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+                '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/'
+                'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+                "</Types>"
+            ),
             "_rels/.rels": (
                 '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
                 '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-                '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
-                '</Relationships>'),
+                '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
+                'officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
+                "</Relationships>"
+            ),
             "xl/workbook.xml": (
                 '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
                 '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
                 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-                f'<sheets><sheet name="{sheet_name}" sheetId="1" r:id="rId1"/></sheets></workbook>'),
+                f'<sheets><sheet name="{sheet_name}" sheetId="1" r:id="rId1"/></sheets></workbook>'
+            ),
             "xl/_rels/workbook.xml.rels": (
                 '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
                 '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-                '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
-                '</Relationships>'),
+                '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
+                'officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+                "</Relationships>"
+            ),
         }
         tmp_zip = self.path.with_suffix(".xlsx.part")
-        with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        with zipfile.ZipFile(
+            tmp_zip, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
+        ) as zf:
             for name, text in files.items():
                 zf.writestr(name, text)
-            with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as out, open(self.tmp, "rb") as src:
+            with (
+                zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as out,
+                open(self.tmp, "rb") as src,
+            ):
                 out.write(head.encode("utf-8"))
                 while chunk := src.read(1 << 22):
                     out.write(chunk)

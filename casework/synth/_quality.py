@@ -10,10 +10,19 @@ from casework.synth import _tables as T
 
 #: Kinds of case-card errors the generator injects, with background weights.
 ERROR_KINDS = {
-    "missing:decision": 3, "missing:procedure": 3, "missing:court": 2, "missing:arrested_on": 2,
-    "missing:education": 4, "closed_before_accepted": 1.5, "adopted_but_term_differs": 3,
-    "plea_without_recommendation": 3, "probation_term_over_36": 1.5, "detention_term_out_of_range": 2,
-    "judgment_without_prosecution": 1, "circumstances_changed_unflagged": 2, "late_entry": 6,
+    "missing:decision": 3,
+    "missing:procedure": 3,
+    "missing:court": 2,
+    "missing:arrested_on": 2,
+    "missing:education": 4,
+    "closed_before_accepted": 1.5,
+    "adopted_but_term_differs": 3,
+    "plea_without_recommendation": 3,
+    "probation_term_over_36": 1.5,
+    "detention_term_out_of_range": 2,
+    "judgment_without_prosecution": 1,
+    "circumstances_changed_unflagged": 2,
+    "late_entry": 6,
 }
 BACKGROUND_RATE = 0.02
 
@@ -41,7 +50,10 @@ def eligible(df):
         "missing:arrested_on": df["arrested_on"].notna().to_numpy(),
         "missing:education": df["education"].notna().to_numpy(),
         "closed_before_accepted": closed,
-        "adopted_but_term_differs": judged & (rec == "fixed") & adopted & np.isin(pen, ["criminal_detention", "fixed_term"]),
+        "adopted_but_term_differs": judged
+        & (rec == "fixed")
+        & adopted
+        & np.isin(pen, ["criminal_detention", "fixed_term"]),
         "plea_without_recommendation": prosecuted & plea & (rec != "none"),
         "probation_term_over_36": judged & prob & (pen == "fixed_term"),
         "detention_term_out_of_range": judged & (pen == "criminal_detention"),
@@ -66,7 +78,11 @@ def choose_kinds(df, u_err, u_kind, run_mask, run_rate):
     u_c, uk_c, run_c = u_err[cand], u_kind[cand], run_mask[cand]
     for weights, mask, is_run in (
         (np.array([ERROR_KINDS[k] for k in kinds], float), u_c < BACKGROUND_RATE, False),
-        (np.array([1.0 if k in RUN_KINDS else 0.0 for k in kinds]), run_c & (u_c < run_rate), True),
+        (
+            np.array([1.0 if k in RUN_KINDS else 0.0 for k in kinds]),
+            run_c & (u_c < run_rate),
+            True,
+        ),
     ):
         W = E * weights
         tot = W.sum(axis=1)
@@ -112,17 +128,22 @@ def apply_errors(df, kinds, rng, export_at):
             df.loc[df.index[idx], "term_months"] = rng.choice([7.0, 8.0, 9.0, 12.0], len(idx))
         elif kind == "judgment_without_prosecution":
             cl = df["closed_on"].to_numpy()[idx]
-            df.loc[df.index[idx], "judgment_on"] = (cl + np.timedelta64(20, "D")).astype("datetime64[s]")
+            df.loc[df.index[idx], "judgment_on"] = (cl + np.timedelta64(20, "D")).astype(
+                "datetime64[s]"
+            )
             df.loc[df.index[idx], "principal_penalty"] = "criminal_detention"
             df.loc[df.index[idx], "term_months"] = 2.0
         elif kind == "circumstances_changed_unflagged":
             cr = df["circumstances_review"].to_numpy(dtype=object, na_value="无")[idx]
-            df.loc[df.index[idx], "circumstances_judgment"] = np.where(cr == "无", "坦白", cr + "、立功")
+            df.loc[df.index[idx], "circumstances_judgment"] = np.where(
+                cr == "无", "坦白", cr + "、立功"
+            )
             df.loc[df.index[idx], "judgment_changed_circumstances"] = False
         elif kind == "late_entry":
             cl = df["closed_on"].to_numpy()[idx]
-            late = cl + (rng.integers(30, 121, len(idx)) * 86400 + rng.integers(30600, 64800, len(idx))
-                         ).astype("timedelta64[s]")
+            late = cl + (
+                rng.integers(30, 121, len(idx)) * 86400 + rng.integers(30600, 64800, len(idx))
+            ).astype("timedelta64[s]")
             df.loc[df.index[idx], "entered_at"] = np.minimum(late, export_at)
     return df
 
@@ -144,7 +165,9 @@ def render(values, col):
         out = s.astype("boolean").map({True: "true", False: "false"})
     elif c.dtype in ("float", "int"):
         f = pd.to_numeric(s, errors="coerce").astype(float)
-        txt = f.map(lambda x: "" if np.isnan(x) else (str(int(x)) if float(x).is_integer() else f"{x:g}"))  # noqa: E731
+        txt = f.map(
+            lambda x: "" if np.isnan(x) else (str(int(x)) if float(x).is_integer() else f"{x:g}")
+        )  # noqa: E731
         out = txt
     else:
         out = s.astype("string")
@@ -176,7 +199,9 @@ def _other_value(values, col, rng):
         return ~s.astype("boolean").fillna(False)
     if c.dtype in ("float", "int"):
         f = pd.to_numeric(s, errors="coerce").astype(float).to_numpy()
-        return pd.Series(np.where(np.isnan(f), np.nan, np.round(f * rng.choice([0.5, 0.8, 1.2, 2.0], n))))
+        return pd.Series(
+            np.where(np.isnan(f), np.nan, np.round(f * rng.choice([0.5, 0.8, 1.2, 2.0], n)))
+        )
     txt = s.astype("string").fillna("")
     uniq = pd.unique(txt.to_numpy(dtype=object))
     if len(uniq) <= 200 and len(uniq) < 0.5 * n:  # a category-like text: another existing value
@@ -197,17 +222,31 @@ def background_mods(df, u_edit, rng, spec, export_at):
         return None
     fields = np.array(list(T.NORMAL_EDIT_FIELDS), dtype=object)
     w = np.array(list(T.NORMAL_EDIT_FIELDS.values()), float)
-    f = fields[np.minimum(np.searchsorted(np.cumsum(w / w.sum()), rng.random(len(idx)), side="right"), len(w) - 1)]
+    f = fields[
+        np.minimum(
+            np.searchsorted(np.cumsum(w / w.sum()), rng.random(len(idx)), side="right"), len(w) - 1
+        )
+    ]
     acc = df["accepted_on"].to_numpy()[idx]
     cl = df["closed_on"].to_numpy()[idx]
     span_end = np.where(np.isnat(cl), export_at, cl)
     span_end = np.maximum(span_end, acc)
     span = (span_end.astype("datetime64[D]") - acc.astype("datetime64[D]")).astype(np.int64)
-    day = acc.astype("datetime64[D]") + np.floor(rng.random(len(idx)) * (span + 1)).astype("timedelta64[D]")
-    at = day.astype("datetime64[s]") + rng.integers(30600, 64800, len(idx)).astype("timedelta64[s]")
+    day = acc.astype("datetime64[D]") + np.floor(rng.random(len(idx)) * (span + 1)).astype(
+        "timedelta64[D]"
+    )
+    at = day.astype("datetime64[s]") + rng.integers(30600, 64800, len(idx)).astype(
+        "timedelta64[s]"
+    )
     after = (~np.isnat(cl)) & (rng.random(len(idx)) < 0.08)
-    at = np.where(after, cl + (rng.integers(1, 40, len(idx)) * 86400 + rng.integers(30600, 64800, len(idx))
-                               ).astype("timedelta64[s]"), at)
+    at = np.where(
+        after,
+        cl
+        + (rng.integers(1, 40, len(idx)) * 86400 + rng.integers(30600, 64800, len(idx))).astype(
+            "timedelta64[s]"
+        ),
+        at,
+    )
     at = np.minimum(at, export_at)
     pid = df["prosecutor_id"].to_numpy(dtype=object, na_value=None)[idx]
     staff = np.array(spec.staff, dtype=object)[rng.integers(0, len(spec.staff), len(idx))]
@@ -251,7 +290,9 @@ def _reverse_decision(cur, rng):
 
 
 def _later_close(cur, rng):
-    return pd.Series(pd.to_datetime(cur).to_numpy() + rng.integers(3, 16, len(cur)).astype("timedelta64[D]"))
+    return pd.Series(
+        pd.to_datetime(cur).to_numpy() + rng.integers(3, 16, len(cur)).astype("timedelta64[D]")
+    )
 
 
 def editor_mods(df, rng, account, start, export_at, fraction=0.02):
@@ -266,16 +307,24 @@ def editor_mods(df, rng, account, start, export_at, fraction=0.02):
         return None, 0
     idx = np.sort(rng.choice(cand, n, replace=False))
     fields = np.array(T.KEY_FIELDS, dtype=object)
-    f = fields[np.minimum(np.searchsorted(np.cumsum([0.3, 0.2, 0.15, 0.2, 0.15]), rng.random(n), side="right"), 4)]
+    f = fields[
+        np.minimum(
+            np.searchsorted(np.cumsum([0.3, 0.2, 0.15, 0.2, 0.15]), rng.random(n), side="right"), 4
+        )
+    ]
     has_term = df["term_months"].notna().to_numpy()[idx]
     f = np.where((f == "term_months") & ~has_term, "decision", f)
     cl = closed[idx]
-    report = (cl.astype("datetime64[M]") + np.timedelta64(1, "M")).astype("datetime64[D]") + np.timedelta64(5, "D")
+    report = (cl.astype("datetime64[M]") + np.timedelta64(1, "M")).astype(
+        "datetime64[D]"
+    ) + np.timedelta64(5, "D")
     late = rng.random(n) < 0.75
-    at_late = report.astype("datetime64[s]") + (rng.integers(1, 60, n) * 86400 + rng.integers(30600, 70000, n)
-                                                ).astype("timedelta64[s]")
-    at_soon = cl.astype("datetime64[s]") + (rng.integers(1, 4, n) * 86400 + rng.integers(30600, 64800, n)
-                                             ).astype("timedelta64[s]")
+    at_late = report.astype("datetime64[s]") + (
+        rng.integers(1, 60, n) * 86400 + rng.integers(30600, 70000, n)
+    ).astype("timedelta64[s]")
+    at_soon = cl.astype("datetime64[s]") + (
+        rng.integers(1, 4, n) * 86400 + rng.integers(30600, 64800, n)
+    ).astype("timedelta64[s]")
     at = np.minimum(np.where(late, at_late, at_soon), export_at)
     account_arr = np.full(n, account, dtype=object)
     mods = _mods_frame(df, idx, f, at, account_arr, rng,
