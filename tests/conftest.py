@@ -19,7 +19,9 @@ SMALL = dict(units=3, years=3, end="2024-12", seed=7)
 
 @pytest.fixture(scope="session")
 def synth_small():
-    """Planted synthetic data (``casework.synth.make``): ``.records``, ``.modifications``, ``.truth``."""
+    """Planted synthetic data (``casework.synth.make``): ``.records``, ``.modifications``,
+    ``.truth``. Where each pattern sits is drawn from the seed: read it from ``.truth`` (to
+    score a result — never to tell a detector where to look)."""
     from casework import synth
 
     return synth.make(**SMALL)
