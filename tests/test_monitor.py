@@ -297,7 +297,7 @@ def test_null_data_false_alarm_share_within_nominal(synth_null_small):
 
 def test_watch_reports_the_planted_station_with_chinese_labels(synth_small, planted_journeys):
     pat = next(p for p in synth_small.truth["patterns"] if p["id"] == "post_arrest_bail_jump")
-    w = monitor.watch(synth_small.records, end=pat["from"][:4] + "-06",
+    w = monitor.watch(synth_small.records, end=synth_small.truth["end"],
                       indicators=["post_arrest_bail_rate", "accepted_prosecution_review"],
                       groupings=("police_station", "charge_group"), journeys=planted_journeys)
     assert set(w["trends"]["indicator"]) == {"post_arrest_bail_rate",
@@ -309,7 +309,7 @@ def test_watch_reports_the_planted_station_with_chinese_labels(synth_small, plan
     assert len(hit) and hit["adverse"].all()
     groups = set(f.loc[f["dimension"] == "罪名类别", "group"])
     assert all(not g.isascii() for g in groups)  # 网络犯罪, not "cyber"
-    table = tables.flag_table(f, since=monitor.recent_start(pat["from"][:4] + "-06", 3))
+    table = tables.flag_table(f, since=hit["last_month"].max(), top=100)
     assert list(table.columns) == ["维度", "对象", "指标", "起始月份", "最近月份", "信号月数",
                                    "方向", "规则", "最近值"]
     assert (table["对象"] == pat["where"]["police_station"]).any()
