@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from casework.analysis import workload
-from casework.present import comparison_text
+from casework.present import comparison_text, profile_text
 
 
 def _case(pid, no, stage, procedure, charge, accepted, days, persons=1, detained=False,
@@ -153,8 +153,8 @@ def test_profiles_have_intervals_and_no_rank():
     load = workload.caseload(r, period="2024")
     days = comparison_text.with_position(workload.days_by_stage(r, period="2024", min_n=5))
     no_quality = pd.DataFrame(columns=["prosecutor_id"])
-    sections = comparison_text.profile_sections(load, days, no_quality, records=r)
-    text = comparison_text.profile_pages(sections)
+    sections = profile_text.profile_sections(load, days, no_quality, records=r)
+    text = profile_text.profile_pages(sections)
     assert "丙检" in text and "95%区间" in text
     assert "排名" not in text and "第1名" not in text
     assert len(sections) == 3
@@ -169,7 +169,7 @@ def test_circulated_level_uses_pseudonyms():
     assert not set(days["label"]) & {"甲检", "乙检", "丙检"}
     assert days["label"].str.startswith("检察官").all()
     load = workload.caseload(r, period="2024")
-    ov = comparison_text.overview(load, days, pd.DataFrame(), records=r, level="circulated")
+    ov = profile_text.overview(load, days, pd.DataFrame(), records=r, level="circulated")
     assert ov["label"].str.startswith("检察官").all()
     # the same prosecutor keeps one pseudonym across frames
     assert dict(zip(days["prosecutor_id"], days["label"])) == dict(zip(ov["prosecutor_id"],

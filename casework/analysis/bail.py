@@ -18,10 +18,20 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats as _st
 
 from casework.analysis import monitor
 from casework.analysis import periods as _periods
+from casework.analysis import signals as _signals
 from casework.analysis.casemix import group_labels
+from casework.analysis.days import mature_through
+from casework.analysis.funnel_signals import (
+    GROUPING_ENTITY,
+    combine,
+    entity_keys,
+    funnel_signals,
+)
+from casework.analysis.funnels import to_float
 from casework.analysis.stats import safe_ratio, wilson_interval
 from casework.base.checks import as_keys, require_columns
 
@@ -226,3 +236,195 @@ def bail_signal_cases(
     return out.sort_values(["分组", "arrested_on"], kind="stable").reset_index(drop=True)
 
 
+
+
+# ---------------------------------------------------------------------------------------------
+# change test with a valid p-value (issue 13): did a station's rate rise from some month on?
+# ---------------------------------------------------------------------------------------------
+
+#: Share of bail changes that must have happened for an arrest cohort to count as mature:
+#: cohorts arrested within this quantile of the arrest-to-bail lag before the end of the
+#: period are still filling up (right-censored) and are left out of the test.
+MATURITY_QUANTILE = 0.95
+
+#: Lag used when the data hold too few bail changes with both dates to estimate it.
+DEFAULT_MATURITY_DAYS = 60
+
+#: A candidate start month needs this many mature months before and after it.
+MIN_MONTHS_BEFORE = 3
+MIN_MONTHS_AFTER = 2
+
+
+def maturity_days(journeys: pd.DataFrame, *, quantile: float = MATURITY_QUANTILE) -> int:
+    """Days after an arrest by which ``quantile`` of the changes to bail have happened
+    (estimated from the data; :data:`DEFAULT_MATURITY_DAYS` with fewer than 20 changes).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> j = pd.DataFrame({"arrested_on": pd.to_datetime(["2024-01-01"] * 30),
+    ...                   "measure_changed_on": pd.to_datetime(["2024-01-31"] * 30),
+    ...                   "post_arrest_bail": [True] * 30})
+    >>> maturity_days(j)
+    30
+    """
+    if "measure_changed_on" not in journeys.columns:
+        return DEFAULT_MATURITY_DAYS
+    a = _arrests(journeys)
+    a = a.loc[a["post_arrest_bail"] & a["measure_changed_on"].notna()]
+    lag = (pd.to_datetime(a["measure_changed_on"]) - a["arrested_on"]).dt.days
+    lag = lag[lag >= 0]
+    if len(lag) < 20:
+        return DEFAULT_MATURITY_DAYS
+    return int(np.ceil(float(lag.quantile(quantile))))
+
+
+def _scan_rise(k: np.ndarray, n: np.ndarray, lo: int, hi: int):
+    """Best start of a rise in monthly counts: one-sided Fisher exact test of the rate from
+    month τ on against the rate before, for τ in [lo, hi]; returns (τ, p_min, candidates)."""
+    best_p, best_tau, cand = np.nan, -1, 0
+    for tau in range(lo, hi + 1):
+        k1, n1 = k[tau:].sum(), n[tau:].sum()
+        k0, n0 = k[:tau].sum(), n[:tau].sum()
+        if n1 == 0 or n0 == 0:
+            continue
+        cand += 1
+        p = float(_st.hypergeom.sf(k1 - 1, n0 + n1, k0 + k1, n1))
+        if not np.isfinite(best_p) or p < best_p:
+            best_p, best_tau = p, tau
+    return best_tau, best_p, cand
+
+
+def bail_shifts(
+    journeys: pd.DataFrame,
+    *,
+    by: str | Sequence[str] = BAIL_KEYS,
+    period,
+    months: int = 24,
+    maturity: int | None = None,
+    records: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Did a station's 捕后取保候审 rate rise from some month on? A change test per station.
+
+    For each stream (police station by default) the approved arrests of the ``months``
+    months up to the end of ``period`` are counted by arrest month. Cohorts younger than the
+    maturity lag (:func:`maturity_days`, estimated from the data unless given) are left out:
+    their changes to bail have not happened yet, so they read low — never a 下降. For every
+    candidate start month τ (with :data:`MIN_MONTHS_BEFORE` mature months before and
+    :data:`MIN_MONTHS_AFTER` from τ on) a one-sided Fisher exact test compares the rate from
+    τ on with the rate before; the start month is the τ with the smallest p, and the
+    reported ``p_value`` is that minimum times the number of candidates (Bonferroni over the
+    search, so it stays valid). Comparing a station with its own past keeps a station that
+    has always run higher than others (legitimate variation) out of the findings.
+
+    Returns
+    -------
+    DataFrame
+        One row per stream: keys, ``label``, ``arrests``, ``bail``, ``rate`` (all arrests in
+        the window), ``mature_through`` (last mature arrest month), ``start_month``,
+        ``months_since_start`` (start to the end of the period, inclusive),
+        ``arrests_since_start``, ``bail_since_start``, ``rate_since_start``,
+        ``arrests_before``, ``bail_before``, ``rate_before`` (mature cohorts only),
+        ``candidates``, ``p_min``, ``p_value``. Sorted by ``p_value``.
+        ``attrs``: ``keys``, ``maturity_days``, ``mature_through``, ``period``.
+    """
+    keys = as_keys(by)
+    lo, hi, p = _window(period, months)
+    lag = maturity_days(journeys) if maturity is None else int(maturity)
+    last = mature_through(p, lag)
+    a = _arrests(journeys)
+    a = a.loc[(a["arrested_on"] >= lo) & (a["arrested_on"] < hi + pd.Timedelta(days=1))]
+    window = [m.code for m in _periods.trailing_months(p, months)]
+    mature = [m for m in window if m <= last]
+    cols = keys + ["arrests", "bail", "rate", "mature_through", "start_month",
+                   "months_since_start", "arrests_since_start", "bail_since_start",
+                   "rate_since_start", "arrests_before", "bail_before", "rate_before",
+                   "candidates", "p_min", "p_value"]
+    rows = []
+    end = pd.Period(p.end, freq="M")
+    for key, g in a.groupby(keys, dropna=False, observed=True, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        y = g["post_arrest_bail"].to_numpy(dtype="float64")
+        row = dict(zip(keys, key))
+        row.update(arrests=len(y), bail=int(y.sum()), rate=float(y.mean()),
+                   mature_through=last, start_month=None, months_since_start=0,
+                   arrests_since_start=0, bail_since_start=0, rate_since_start=np.nan,
+                   arrests_before=0, bail_before=0, rate_before=np.nan, candidates=0,
+                   p_min=np.nan, p_value=np.nan)
+        per = g.loc[g["month"] <= last].groupby("month")["post_arrest_bail"].agg(["sum", "size"])
+        per = per.reindex(mature, fill_value=0)
+        k, n = per["sum"].to_numpy(dtype="float64"), per["size"].to_numpy(dtype="float64")
+        tau, p_min, cand = _scan_rise(k, n, MIN_MONTHS_BEFORE, len(mature) - MIN_MONTHS_AFTER)
+        if cand:
+            k1, n1, k0, n0 = k[tau:].sum(), n[tau:].sum(), k[:tau].sum(), n[:tau].sum()
+            start = mature[tau]
+            row.update(start_month=start,
+                       months_since_start=(end - pd.Period(start, freq="M")).n + 1,
+                       arrests_since_start=int(n1), bail_since_start=int(k1),
+                       rate_since_start=k1 / n1, arrests_before=int(n0), bail_before=int(k0),
+                       rate_before=k0 / n0, candidates=cand, p_min=p_min,
+                       p_value=min(1.0, p_min * cand))
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=cols)
+    out.insert(len(keys), "label", group_labels(out, keys, records))
+    out = out.sort_values(["p_value"] + keys, kind="stable", na_position="last")
+    out = out.reset_index(drop=True)
+    out.attrs = {"keys": keys, "maturity_days": lag, "mature_through": last, "period": p.code,
+                 "first_month": window[0]}
+    return out
+
+
+def shift_signals(shifts: pd.DataFrame, records: pd.DataFrame, *, entity_type: str,
+                  section: str = "", alpha: float = 0.05) -> pd.DataFrame:
+    """:func:`bail_shifts` as signals (detector ``bail_shift``, indicator
+    ``post_arrest_bail_rate``): latest = rate since the start, baseline = rate before, effect
+    with a Newcombe interval; ``start_month`` and ``months_signalling`` only where the
+    adjusted p-value is below ``alpha`` (a rise worth dating).
+    """
+    keys = list(shifts.attrs.get("keys", BAIL_KEYS))
+    if shifts.empty:
+        return _signals.empty()
+    ent = entity_keys(records, keys, entity_type)
+    s = shifts.merge(ent, on=keys, how="left")
+    missing = s["entity_id"].isna().to_numpy()
+    if missing.any():
+        lab = _signals.entity_labels(s.loc[missing], entity_type)
+        for c in ("entity_id", "entity_name", "within"):
+            s.loc[missing, c] = lab[c].to_numpy()
+    d = _signals.rate_difference(s["bail_since_start"], s["arrests_since_start"],
+                                 s["bail_before"], s["arrests_before"])
+    pv = to_float(s["p_value"])
+    dated = np.isfinite(pv) & (pv < alpha)
+    eff = np.asarray(d["effect"], dtype="float64")
+    out = pd.DataFrame({
+        "detector": "bail_shift", "section": section, "entity_type": entity_type,
+        "entity_id": s["entity_id"].astype(str), "entity_name": s["entity_name"].astype(str),
+        "indicator": "post_arrest_bail_rate", "indicator_name": "捕后取保候审率",
+        "direction": np.where(eff < 0, "favourable", "unfavourable"),
+        "start_month": pd.array(np.where(dated, s["start_month"], None), dtype="string"),
+        "months_signalling": np.where(dated, s["months_since_start"], 0).astype("int64"),
+        "latest_value": d["latest_value"], "baseline": d["baseline"], "effect": eff,
+        "effect_lower": d["effect_lower"], "effect_upper": d["effect_upper"],
+        "n": to_float(s["arrests_since_start"]), "p_value": pv,
+        "method": "逐站变化检验：自候选起始月起的比例与此前比较（单侧Fisher精确检验），"
+                  "对全部候选起始月作Bonferroni校正；未成熟的近期逮捕队列不参与检验",
+        "within": s["within"].fillna("").astype(str),
+        "kind": "rate", "baseline_zh": "此前水平",
+        "shift_row": np.arange(len(s), dtype="int64"),
+    })
+    return _signals.validate(out)
+
+
+def monitor_signals(shifts: pd.DataFrame, comparison: pd.DataFrame, records: pd.DataFrame, *,
+                    by: str = "police_station", section: str = "") -> pd.DataFrame:
+    """Every test of the post-arrest bail report as signals: per station (or agency, ``by``),
+    the change test of :func:`bail_shifts` and the level test of the period's funnel
+    (``comparison``: :func:`casework.analysis.casemix.horizontal` of post_arrest_bail_rate)
+    joined into one test (detector ``bail``, :func:`casework.analysis.funnel_signals.combine`).
+    Rows carry ``shift_row`` and ``result_row`` (the rows of the two frames they test).
+    """
+    etype = GROUPING_ENTITY[by]
+    level = funnel_signals(comparison, records, entity_type=etype, section=section,
+                           grouping=by)
+    change = shift_signals(shifts, records, entity_type=etype, section=section)
+    return combine(level, change, detector="bail")

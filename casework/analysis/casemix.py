@@ -272,12 +272,12 @@ def expected_counts(
 # ---------------------------------------------------------------------------------------------
 
 #: Groupings offered by the horizontal-comparison report: key columns and Chinese name.
-#: ``business_line`` pools one department across units (第一检察部 = 普通刑事犯罪检察 …, the
-#: numbered departments of the 2019 reform are business lines); ``department`` keeps the unit.
+#: A department is always keyed with its unit and a station with its agency (the same name
+#: in two procuratorates or bureaus is two groups, never pooled); a prosecutor's 工号 is
+#: unique on its own.
 GROUPINGS: dict[str, tuple[tuple[str, ...], str]] = {
     "department": (("unit_code", "department"), "承办部门"),
     "prosecutor": (("prosecutor_id",), "承办检察官"),
-    "business_line": (("department",), "业务条线"),
     "unit": (("unit_code",), "单位"),
     "referring_agency": (("referring_agency",), "移送机关"),
     "police_station": (("referring_agency", "police_station"), "派出所"),

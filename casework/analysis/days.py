@@ -90,6 +90,23 @@ def stage_cases(records: pd.DataFrame) -> pd.DataFrame:
     return first.join(persons).reset_index()
 
 
+def mature_through(period, days: int) -> str:
+    """The last month whose whole cohort (of arrests, of accepted cases …) is at least ``days``
+    old at the end of ``period`` (``YYYY-MM``): later cohorts are still filling up.
+
+    Examples
+    --------
+    >>> mature_through("2026-11", 57)
+    '2026-09'
+    """
+    p = periods.parse(period)
+    cutoff = pd.Timestamp(p.end) - pd.Timedelta(days=days)
+    month = cutoff.to_period("M")
+    if cutoff < month.end_time.normalize():
+        month -= 1
+    return month.strftime("%Y-%m")
+
+
 # ---------------------------------------------------------------------------------------------
 # case-mix adjusted handling days
 # ---------------------------------------------------------------------------------------------

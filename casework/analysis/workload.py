@@ -32,8 +32,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats as _st
 
 from casework.analysis import periods
+from casework.analysis import signals as _signals
 from casework.analysis.casemix import group_labels, horizontal
 from casework.analysis.days import (
     DEFAULT_CELLS,
@@ -42,9 +44,11 @@ from casework.analysis.days import (
     handling_days,
     in_period,
     label_columns,
+    mature_through,
     stage_cases,
 )
-from casework.analysis.funnels import DEFAULT_MIN_N
+from casework.analysis.funnel_signals import combine, entity_keys, funnel_signals
+from casework.analysis.funnels import DEFAULT_MIN_N, Z95
 from casework.base.checks import as_keys
 from casework.base.errors import check_choice
 
@@ -396,3 +400,233 @@ def shifts_by_stage(
     return out
 
 
+
+
+# ---------------------------------------------------------------------------------------------
+# change test with a valid p-value (issue 13): did a prosecutor's handling days rise?
+# ---------------------------------------------------------------------------------------------
+
+#: Residuals are winsorised at ±this many within-cell standard deviations before testing.
+SHIFT_CLIP = 3.0
+
+#: A candidate start month needs this many of the group's cases before and from it on.
+SHIFT_MIN_CASES = 10
+
+#: … and this many mature months before it.
+SHIFT_MIN_MONTHS_BEFORE = 3
+
+#: Quantile of handling days after which a cohort of accepted cases counts as mature.
+SHIFT_MATURITY_QUANTILE = 0.95
+
+#: Registry codes and names of the handling-days indicators by stage.
+DAYS_INDICATORS = {"arrest_review": ("arrest_review_days_mean", "审查逮捕平均办案天数"),
+                   "prosecution_review": ("prosecution_review_days_mean", "审查起诉平均办案天数")}
+
+
+def _t_one_sided(diff, var, df):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = diff / np.sqrt(var)
+    return float(_st.t.sf(t, max(df, 1))) if np.isfinite(t) else np.nan
+
+
+def days_shifts(
+    records: pd.DataFrame,
+    *,
+    period,
+    stage: str,
+    by: str | Sequence[str] = PROSECUTOR,
+    months: int = 36,
+    cells: Sequence[str] = DEFAULT_CELLS,
+) -> pd.DataFrame:
+    """Did a group's handling days rise from some month on? A change test per group.
+
+    Cases of ``stage`` accepted in the ``months`` months up to the end of ``period`` and
+    closed by then are taken by accepting month; months younger than the
+    :data:`SHIFT_MATURITY_QUANTILE` of handling days are left out (their long cases are still
+    open, so they read short). Each case contributes its standardised residual against peer
+    cases (:func:`casework.analysis.days.case_days`, winsorised at ±:data:`SHIFT_CLIP`). For
+    every candidate start month τ the group's change (mean from τ on − mean before) is
+    compared with the same change of all other groups (a difference in differences, so an
+    office-wide slowdown is nobody's finding) by a one-sided Welch-type t-test; the start
+    month is the τ with the smallest p and ``p_value`` is that minimum times the number of
+    candidates (Bonferroni over the search).
+
+    Returns
+    -------
+    DataFrame
+        One row per group: keys, ``label``, ``n`` (cases tested), ``start_month``,
+        ``months_since_start``, ``cases_since_start``, ``mean_days_since_start``,
+        ``mean_days_before``, ``days_diff_lower``, ``days_diff_upper`` (95 % interval of the
+        difference in mean days), ``ratio_since_start``, ``ratio_before`` (geometric days
+        against peers), ``candidates``, ``p_min``, ``p_value``. ``attrs``: ``keys``, ``stage``,
+        ``maturity_days``, ``mature_through``.
+    """
+    keys = as_keys(by)
+    p = periods.parse(period)
+    cases = case_days(records, cells=cells)
+    cases = cases.loc[cases["stage"] == stage]
+    first = periods.trailing_months(p, months)[0]
+    acc = pd.to_datetime(cases["accepted_on"])
+    closed = pd.to_datetime(cases["closed_on"])
+    end = p.end + pd.Timedelta(days=1)
+    cases = cases.loc[((acc >= first.start) & (closed < end)).to_numpy()].copy()
+    lag = int(np.ceil(float(cases["days"].quantile(SHIFT_MATURITY_QUANTILE)))) if len(cases) \
+        else 0
+    last = mature_through(p, lag)
+    cases["month"] = pd.to_datetime(cases["accepted_on"]).dt.to_period("M").dt.strftime("%Y-%m")
+    cases = cases.loc[cases["month"] <= last]
+    window = [m.code for m in periods.trailing_months(p, months) if m.code <= last]
+    u = np.clip(cases["std_residual"].to_numpy(dtype="float64"), -SHIFT_CLIP, SHIFT_CLIP)
+    cases["_u"] = u
+    month_idx = {m: i for i, m in enumerate(window)}
+    cases["_m"] = cases["month"].map(month_idx)
+    # all groups together, per month: count, sum, sum of squares (others = all − own)
+    allm = cases.groupby("_m")["_u"].agg(["size", "sum"]).reindex(range(len(window)),
+                                                                  fill_value=0)
+    all_n, all_s = allm["size"].to_numpy(float), allm["sum"].to_numpy(float)
+    all_ss = cases.groupby("_m")["_u"].apply(lambda s: float((s ** 2).sum())).reindex(
+        range(len(window)), fill_value=0.0).to_numpy(float)
+    cols = keys + ["n", "start_month", "months_since_start", "cases_since_start",
+                   "mean_days_since_start", "mean_days_before", "days_diff_lower",
+                   "days_diff_upper", "ratio_since_start", "ratio_before", "candidates",
+                   "p_min", "p_value"]
+    end_m = pd.Period(p.end, freq="M")
+    rows = []
+    for key, g in cases.groupby(keys, dropna=False, observed=True, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        row = dict(zip(keys, key))
+        row.update(n=len(g), start_month=None, months_since_start=0, cases_since_start=0,
+                   mean_days_since_start=np.nan, mean_days_before=np.nan,
+                   days_diff_lower=np.nan, days_diff_upper=np.nan, ratio_since_start=np.nan,
+                   ratio_before=np.nan, candidates=0, p_min=np.nan, p_value=np.nan)
+        own = g.groupby("_m")["_u"].agg(["size", "sum"]).reindex(range(len(window)),
+                                                                 fill_value=0)
+        own_n, own_s = own["size"].to_numpy(float), own["sum"].to_numpy(float)
+        own_ss = g.groupby("_m")["_u"].apply(lambda s: float((s ** 2).sum())).reindex(
+            range(len(window)), fill_value=0.0).to_numpy(float)
+        on, os_, oss = all_n - own_n, all_s - own_s, all_ss - own_ss
+        best_p, best_tau, cand = np.nan, -1, 0
+        for tau in range(SHIFT_MIN_MONTHS_BEFORE, len(window)):
+            n1, n0 = own_n[tau:].sum(), own_n[:tau].sum()
+            m1, m0 = on[tau:].sum(), on[:tau].sum()
+            if min(n1, n0) < SHIFT_MIN_CASES or min(m1, m0) < 2:
+                continue
+            cand += 1
+            s1, s0 = own_s[tau:].sum(), own_s[:tau].sum()
+            var_own = (own_ss.sum() - s1 ** 2 / n1 - s0 ** 2 / n0) / max(n1 + n0 - 2, 1)
+            t1, t0 = os_[tau:].sum(), os_[:tau].sum()
+            var_oth = (oss.sum() - t1 ** 2 / m1 - t0 ** 2 / m0) / max(m1 + m0 - 2, 1)
+            diff = (s1 / n1 - s0 / n0) - (t1 / m1 - t0 / m0)
+            var = var_own * (1 / n1 + 1 / n0) + var_oth * (1 / m1 + 1 / m0)
+            pv = _t_one_sided(diff, var, n1 + n0 - 2)
+            if np.isfinite(pv) and (not np.isfinite(best_p) or pv < best_p):
+                best_p, best_tau = pv, tau
+        if cand and best_tau >= 0:
+            start = window[best_tau]
+            after = g.loc[g["_m"] >= best_tau]
+            before = g.loc[g["_m"] < best_tau]
+            d1, d0 = after["days"].to_numpy(float), before["days"].to_numpy(float)
+            diff = d1.mean() - d0.mean()
+            se = np.sqrt(d1.var(ddof=1) / len(d1) + d0.var(ddof=1) / len(d0))
+            row.update(start_month=start,
+                       months_since_start=(end_m - pd.Period(start, freq="M")).n + 1,
+                       cases_since_start=len(d1), mean_days_since_start=float(d1.mean()),
+                       mean_days_before=float(d0.mean()),
+                       days_diff_lower=float(diff - Z95 * se),
+                       days_diff_upper=float(diff + Z95 * se),
+                       ratio_since_start=float(np.exp(after["residual"].mean())),
+                       ratio_before=float(np.exp(before["residual"].mean())),
+                       candidates=cand, p_min=best_p, p_value=min(1.0, best_p * cand))
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=cols)
+    labels = label_columns(cases, keys) if len(cases) else pd.DataFrame(columns=keys)
+    out = labels.merge(out, on=keys, how="right").sort_values(keys).reset_index(drop=True)
+    out.insert(len(keys), "label", group_labels(out, keys, records))
+    out.attrs = {"keys": keys, "stage": stage, "maturity_days": lag, "mature_through": last}
+    return out
+
+
+def days_shifts_by_stage(records: pd.DataFrame, *, period, months: int = 36,
+                         by: str | Sequence[str] = PROSECUTOR) -> pd.DataFrame:
+    """:func:`days_shifts` for each stage, stacked with ``stage`` and ``stage_zh``."""
+    parts = []
+    for stage in ("arrest_review", "prosecution_review"):
+        s = days_shifts(records, period=period, stage=stage, by=by, months=months)
+        s.insert(0, "stage", stage)
+        s.insert(1, "stage_zh", STAGE_ZH[stage])
+        parts.append(s)
+    out = pd.concat(parts, ignore_index=True)
+    out.attrs = {"keys": as_keys(by)}
+    return out
+
+
+def profile_signals(
+    days: pd.DataFrame,
+    quality_result: pd.DataFrame,
+    shifts: pd.DataFrame,
+    records: pd.DataFrame,
+    *,
+    section_days: str = "",
+    section_quality: str = "",
+) -> pd.DataFrame:
+    """Every test of the prosecutor report as signals (detector ``profile``), prosecutors
+    keyed by (unit_code, department, prosecutor_id) with their full names.
+
+    Handling days per stage: the funnel of :func:`days_by_stage` (level) and
+    :func:`days_shifts_by_stage` (change, with a start month) are one test per prosecutor ×
+    stage (:func:`casework.analysis.funnel_signals.combine`). Quality indicators: one funnel
+    test per prosecutor × indicator (:func:`quality`).
+    """
+    frames = []
+    for stage, (code, name) in DAYS_INDICATORS.items():
+        at = (days["stage"] == stage).to_numpy() if len(days) else np.zeros(0, dtype=bool)
+        d = days.loc[at].reset_index(drop=True)
+        d.attrs = {"keys": list(days.attrs.get("keys", PROSECUTOR))}
+        level = _signals.empty()
+        if len(d):
+            level = funnel_signals(d, records, entity_type="prosecutor", detector="profile",
+                                   section=section_days, indicator=code, indicator_name=name,
+                                   grouping="days")
+            level["result_row"] = np.flatnonzero(at)[level["result_row"].to_numpy()]
+        sat = (shifts["stage"] == stage).to_numpy() if len(shifts) else np.zeros(0, dtype=bool)
+        s = shifts.loc[sat].reset_index(drop=True)
+        s.attrs = {"keys": list(shifts.attrs.get("keys", PROSECUTOR))}
+        change = _shift_signals(s, records, code=code, name=name, section=section_days)
+        if len(change):
+            change["shift_row"] = np.flatnonzero(sat)[change["shift_row"].to_numpy()]
+        frames.append(combine(level, change, detector="profile"))
+    if len(quality_result):
+        frames.append(funnel_signals(quality_result, records, entity_type="prosecutor",
+                                     detector="profile", section=section_quality,
+                                     grouping="quality"))
+    return _signals.concat(frames)
+
+
+def _shift_signals(s: pd.DataFrame, records: pd.DataFrame, *, code: str, name: str,
+                   section: str, alpha: float = 0.05) -> pd.DataFrame:
+    if s.empty:
+        return _signals.empty()
+    keys = list(s.attrs["keys"])
+    s = s.merge(entity_keys(records, keys, "prosecutor"), on=keys, how="left")
+    pv = s["p_value"].to_numpy(dtype="float64")
+    dated = np.isfinite(pv) & (pv < alpha)
+    latest = s["mean_days_since_start"].to_numpy(dtype="float64")
+    base = s["mean_days_before"].to_numpy(dtype="float64")
+    out = pd.DataFrame({
+        "detector": "days_shift", "section": section, "entity_type": "prosecutor",
+        "entity_id": s["entity_id"].astype(str), "entity_name": s["entity_name"].astype(str),
+        "indicator": code, "indicator_name": name,
+        "direction": np.where(latest < base, "favourable", "unfavourable"),
+        "start_month": pd.array(np.where(dated, s["start_month"], None), dtype="string"),
+        "months_signalling": np.where(dated, s["months_since_start"], 0).astype("int64"),
+        "latest_value": latest, "baseline": base, "effect": latest - base,
+        "effect_lower": s["days_diff_lower"], "effect_upper": s["days_diff_upper"],
+        "n": s["cases_since_start"].astype("float64"), "p_value": pv,
+        "method": "逐人变化检验：自候选起始月起受理案件的办案天数（与同类案件比较的标准化残差）"
+                  "的变化，与其他检察官同期的变化比较（单侧t检验），对全部候选起始月作"
+                  "Bonferroni校正；近期尚未办结完毕的受理月份不参与检验",
+        "within": s["within"].fillna("").astype(str),
+        "kind": "mean", "unit_zh": "天", "baseline_zh": "此前水平",
+        "shift_row": np.arange(len(s), dtype="int64"),
+    })
+    return _signals.validate(out)

@@ -19,16 +19,10 @@ import pandas as pd
 
 from casework.analysis import indicators as _ind
 from casework.analysis.casemix import GROUPINGS, flagged_case_rows, group_labels
-from casework.analysis.funnels import DEFAULT_MIN_N, MIN_GROUPS_RELATIONS, best_z, to_float
-from casework.analysis.workload import (
-    CASE_WEIGHTS,
-    CHARGE_GROUP_FACTORS,
-    EXTRA_PERSON_WEIGHT,
-    PROSECUTOR,
-    STAGE_ZH,
-)
+from casework.analysis.funnels import DEFAULT_MIN_N, MIN_GROUPS_RELATIONS, to_float
 from casework.base.checks import as_keys
 from casework.base.errors import ParameterError, check_choice
+from casework.present import findings_text
 from casework.present.markdown import escape_text as _esc
 from casework.present.privacy import LEVELS, pseudonymise
 
@@ -113,14 +107,60 @@ def position(flag, direction, below) -> str:
     return POSITION_ZH.get((flag, direction), "在控制限内")
 
 
-def with_position(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with a Chinese ``position`` column (:func:`position`), attrs kept."""
+def with_position(frame: pd.DataFrame, status: pd.Series | None = None) -> pd.DataFrame:
+    """The frame with a Chinese ``position`` column (:func:`position`), attrs kept.
+
+    With ``status`` (:func:`row_status`), a point outside the limits says whether it is a
+    finding of the report (需关注) or a weaker signal left to the table (提示，未达显著).
+    """
     attrs = dict(frame.attrs)
     out = frame.copy()
     if len(out):
-        out["position"] = [position(f, d, b) for f, d, b in
-                           zip(out["flag"], out["flag_direction"], out["below_min_n"])]
+        pos = [position(f, d, b) for f, d, b in
+               zip(out["flag"], out["flag_direction"], out["below_min_n"])]
+        if status is not None:
+            pos = [p + STATUS_NOTE.get(st, "") if "超出" in p
+                   else (p + "（近期变化需关注）" if st == "finding" else p)
+                   for p, st in zip(pos, status)]
+        out["position"] = pos
     out.attrs = attrs
+    return out
+
+
+#: What a row's findings status adds to its funnel position in tables.
+STATUS_NOTE = {"finding": "（需关注）", "context": "（见相关发现）", "weak": "（提示，未达显著）",
+               "none": "（未达显著）"}
+
+#: Status of a row in display tables.
+STATUS_ZH = {"finding": "需关注", "context": "相关发现的背景", "weak": "提示（未达显著）",
+             "none": ""}
+
+
+def row_status(frame: pd.DataFrame, selected: pd.DataFrame | None, *,
+               grouping: str | None = None, row_col: str = "result_row") -> pd.Series:
+    """The findings status (``finding`` | ``context`` | ``weak`` | ``none``) of each row of a
+    comparison frame, read from the selected signals' ``row_col`` (the row each signal tested;
+    :func:`casework.analysis.funnel_signals.funnel_signals`) within ``grouping``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> sel = pd.DataFrame({"status": ["finding", "weak"], "grouping": ["unit", "unit"],
+    ...                     "result_row": [1, 0]})
+    >>> row_status(pd.DataFrame({"x": [1, 2, 3]}), sel, grouping="unit").tolist()
+    ['weak', 'finding', 'none']
+    """
+    out = pd.Series("none", index=range(len(frame)), dtype="object")
+    if selected is None or not len(selected) or row_col not in selected.columns:
+        return out
+    sel = selected
+    if grouping is not None and "grouping" in sel.columns:
+        sel = sel.loc[sel["grouping"].astype("object") == grouping]
+    order = {"finding": 0, "context": 1, "weak": 2, "none": 3}
+    rows = pd.to_numeric(sel[row_col], errors="coerce")
+    for r, st in sorted(zip(rows, sel["status"].astype(str)), key=lambda x: -order[x[1]]):
+        if pd.notna(r) and 0 <= int(r) < len(out):
+            out.iloc[int(r)] = st
     return out
 
 
@@ -159,51 +199,41 @@ def fmt_crude(row, level: str = "internal") -> str:
     return f"{v:.1f}{unit}"
 
 
-def _point_sentence(row, level: str = "internal") -> str:
-    measure = row["measure"]
-    side = DIRECTION_ZH.get(row["flag_direction"], "")
-    where = "超出99.8%控制限" if row["flag"] == "alarm" else "超出95%控制限"
-    lo, hi = row.get("value_ci_lower"), row.get("value_ci_upper")
-    if measure == "ratio_oe":
-        counted = row.get("numerator"), row.get("denominator")
-        exp_rate = row.get("expected_rate")
-        known = exp_rate is not None and np.isfinite(exp_rate)
-        exp_text = f"，按案件结构预期 {exp_rate:.1%}" if known else ""
-        frac = "" if small_count(row, level) else f"（{counted[0]:,.0f}/{counted[1]:,.0f}）"
-        body = (f"{fmt_crude(row, level)}{frac}{exp_text}，"
-                f"实际/预期 {row['value']:.2f}（95%区间 {lo:.2f}–{hi:.2f}）")
-    elif measure == "days_ratio":
-        body = (f"平均办案 {row['mean_days']:.1f} 天，同类案件预期 "
-                f"{row['expected_mean_days']:.1f} 天，为预期的 {row['value']:.2f} 倍"
-                f"（95%区间 {lo:.2f}–{hi:.2f}，{row['size']:,.0f}件）")
-    elif measure == "mean":
-        body = (f"{row['value']:.1f}{row.get('unit_zh') or ''}（总体 {row['target']:.1f}，"
-                f"95%区间 {lo:.1f}–{hi:.1f}）")
-    elif small_count(row, level):
-        body = f"{fmt_crude(row, level)}（总体 {row['target']:.1%}）"
-    else:
-        body = (f"{row['value']:.1%}（{row['numerator']:,.0f}/{row['denominator']:,.0f}，"
-                f"95%区间 {lo:.1%}–{hi:.1%}；总体 {row['target']:.1%}）")
-    concern = ""
-    if row.get("concern") and row.get("direction") in ("higher_better", "lower_better"):
-        concern = "，与该指标的期望方向相反"
-    return f"{_esc(row['label'])}{side}：{body}，{where}{concern}"
+def _counts(selected: pd.DataFrame | None) -> tuple[int, int, int]:
+    """(tests, findings, weak) of a selected signal frame."""
+    if selected is None or not len(selected):
+        return 0, 0, 0
+    tests = int(pd.to_numeric(selected["p_value"], errors="coerce").notna().sum())
+    return (tests, int((selected["status"] == "finding").sum()),
+            int((selected["status"] == "weak").sum()))
 
 
-def describe_comparison(result: pd.DataFrame, *, grouping: str = "department",
-                        period_label: str | None = None) -> str:
-    """The narrative of a horizontal comparison: what stands out and what does not.
+def _findings_block(selected: pd.DataFrame | None, *, none_text: str) -> list[str]:
+    """Bullets of the findings (their sentences, escaped), or ``none_text``."""
+    lines = findings_text.sentences(selected) if selected is not None else []
+    if not lines:
+        return [none_text]
+    return [f"- {_esc(t)}" for t in lines]
 
-    Explains, never ranks: flagged points are named with their values, expectation and
-    interval; everything inside the limits is said to be within chance; groups below the
-    small-n floor are counted but not judged.
+
+def describe_comparison(result: pd.DataFrame, selected: pd.DataFrame | None = None, *,
+                        grouping: str = "department", period_label: str | None = None) -> str:
+    """The narrative of a horizontal comparison: what the report found, and that the rest is
+    within chance and the normal spread between groups.
+
+    Only the report's findings are named (rows of ``selected`` with ``status == "finding"``,
+    each by its full entity — :func:`casework.analysis.findings.select` after error control
+    over every point the report tested); weaker signals are counted and left to the tables,
+    marked. Explains, never ranks.
 
     Parameters
     ----------
     result : DataFrame
-        :func:`horizontal` output (labels already at the report's access level).
+        :func:`casework.analysis.casemix.horizontal` output (at the report's access level).
+    selected : DataFrame
+        :func:`casework.notebook.findings.report_findings` output for the report.
     grouping : str
-        Key of :data:`GROUPINGS` (for the Chinese name of the groups).
+        Key of :data:`casework.analysis.casemix.GROUPINGS` (for the Chinese name of the groups).
     period_label : str, optional
         E.g. ``P.period.label_zh``.
 
@@ -215,58 +245,33 @@ def describe_comparison(result: pd.DataFrame, *, grouping: str = "department",
     gname = GROUPINGS.get(grouping, ((), "分组"))[1]
     if result.empty:
         return f"本期没有可比较的数据（{gname}）。"
-    level = result.attrs.get("level", "internal")
     min_n = result.attrs.get("min_n", DEFAULT_MIN_N)
     adjust = result.attrs.get("adjust", "none")
     elig = ~result["below_min_n"].astype(bool)
     n_groups = int(result["label"].nunique())
     n_ind = int(result["indicator"].nunique())
-    alarm = int(((result["flag"] == "alarm") & elig).sum())
-    alert = int(((result["flag"] == "alert") & elig).sum())
     points = int(elig.sum())
+    tests, found, weak = _counts(selected)
     when = f"{period_label}，" if period_label else ""
-    lines = [
-        f"{when}对 {n_groups} 个{gname}的 {n_ind} 项指标作横向对比{ADJUST_ZH.get(adjust, '')}。"
-        f"达到最小样本量（{min_n}）的比较点共 {points} 个：{alarm} 个超出99.8%控制限，"
-        f"{alert} 个位于95%与99.8%控制限之间；其余 {points - alarm - alert} 个点的差异在随机波动"
-        f"范围内，不宜解读为实际差异。"
-    ]
+    head = (f"{when}对 {n_groups} 个{gname}的 {n_ind} 项指标作横向对比"
+            f"{ADJUST_ZH.get(adjust, '')}。达到最小样本量（{min_n}）的比较点 {points} 个")
     below = int((~elig).sum())
     if below:
-        lines[0] += f"另有 {below} 个比较点样本量不足 {min_n}，只列示、不作判断。"
-    lines.append("")
-    for _code, block in result.groupby("indicator", sort=False):
-        first = block.iloc[0]
-        name = _esc(first["name_zh"])
-        flagged = block.loc[(block["flag"] != "") & ~block["below_min_n"].astype(bool)].copy()
-        n_el = int((~block["below_min_n"].astype(bool)).sum())
-        od = ""
-        tau2, od_p = first.get("tau2"), first.get("od_p_value")
-        if result.attrs.get("overdispersion", "none") != "none" and tau2 is not None and \
-                np.isfinite(tau2) and tau2 > 0:
-            if od_p < 0.05:
-                od = (f"各{gname}之间的差异大于随机波动（过度离散检验 P={od_p:.3f}），"
-                      f"控制限已按组间差异放宽。")
-            else:
-                od = (f"控制限已按估计的组间差异略作放宽（过度离散检验 P={od_p:.3f}，"
-                      f"组间差异不显著）。")
-        if flagged.empty:
-            lines.append(f"- **{name}**：参与比较的 {n_el} 个{gname}均在控制限内。{od}")
-            continue
-        flagged["_absz"] = -np.abs(best_z(flagged))
-        flagged = flagged.sort_values("_absz")
-        alarms = flagged.loc[flagged["flag"] == "alarm"]
-        alerts = flagged.loc[flagged["flag"] == "alert"]
-        text = "；".join(_point_sentence(r, level) for _, r in alarms.iterrows())
-        if len(alerts):
-            short = "、".join(f"{_esc(r['label'])}（{DIRECTION_ZH.get(r['flag_direction'], '')}，"
-                             f"{fmt_crude(r, level)}）" for _, r in alerts.iterrows())
-            text += ("；" if text else "") + f"位于95%与99.8%控制限之间的有：{short}"
-        rest = n_el - len(flagged)
-        lines.append(f"- **{name}**：{text}。其余 {rest} 个{gname}在控制限内。{od}")
-    lines.append("")
-    lines.append("以上提示只说明差异大于随机波动可以解释的程度，不是排名；原因须结合具体案件分析"
-                 "（内部密级的报告附有各提示点的案件清单）。")
+        head += f"（另有 {below} 个样本量不足，只列示、不作判断）"
+    head += (f"；连同上级层面的比较，本报告共检验 {tests:,} 项差异，并对全部检验作了误报控制"
+             "（控制错误发现率不超过5%，组间的正常差异计入随机波动）。")
+    lines = [head, ""]
+    if found:
+        lines.append(f"经误报控制后需关注的差异 {found} 项：")
+        lines += _findings_block(selected, none_text="")
+    else:
+        lines.append(f"未发现需关注的差异：各{gname}之间的差异均在随机波动和正常组间差异的范围内，"
+                     "不宜解读为实际差异。")
+    if weak:
+        lines += ["", f"另有 {weak} 项差异超出95%控制限、但经全报告误报控制后未达到需关注的程度，"
+                      "只在比较明细中标注为“提示（未达显著）”，不作解读。"]
+    lines += ["", "以上只说明差异大于随机波动可以解释的程度，不是排名；原因须结合具体案件分析"
+                  "（内部密级的报告附有提示点的案件清单）。"]
     return "\n".join(lines)
 
 
@@ -306,10 +311,22 @@ def flagged_cases(records: pd.DataFrame, result: pd.DataFrame, *,
 # ---------------------------------------------------------------------------------------------
 
 
-def describe_bail(signals: pd.DataFrame, comparison: pd.DataFrame | None = None, *,
+def _month_zh(code) -> str:
+    return findings_text.month_zh(code) if isinstance(code, str) and code else ""
+
+
+def describe_bail(shifts: pd.DataFrame, selected: pd.DataFrame | None = None, *,
                   period_label: str | None = None, months: int = 24) -> str:
-    """Narrative of the post-arrest bail monitor: which streams signalled, since when, how
-    much; which stood out on the period's funnel; and that the rest did not.
+    """Narrative of the post-arrest bail monitor: the volume, which stations the report found
+    (findings only, by full name, with the month a rise began), that the recent arrest
+    cohorts are not yet complete, and that the rest did not rise.
+
+    Parameters
+    ----------
+    shifts : DataFrame
+        :func:`casework.analysis.bail.bail_shifts` output.
+    selected : DataFrame
+        :func:`casework.notebook.findings.report_findings` output.
 
     Returns
     -------
@@ -317,92 +334,93 @@ def describe_bail(signals: pd.DataFrame, comparison: pd.DataFrame | None = None,
         Markdown (data values escaped).
     """
     when = f"截至{period_label}的" if period_label else "近"
-    if signals is None or signals.empty:
+    if shifts is None or shifts.empty:
         return "监测期内没有逮捕数据。"
-    p0 = float(signals["p0"].iloc[0])
-    n = len(signals)
-    hit = signals.loc[signals["signal"].astype(bool)]
+    n = len(shifts)
+    arrests, bail = int(shifts["arrests"].sum()), int(shifts["bail"].sum())
+    rate = bail / arrests if arrests else float("nan")
+    tests, found, weak = _counts(selected)
+    last = shifts.attrs.get("mature_through")
+    lag = shifts.attrs.get("maturity_days")
     lines = [f"{when}{months}个月内，{n} 个派出所（含其他侦查部门）共批准逮捕并执行 "
-             f"{int(signals['arrests'].sum()):,} 人，其中后来变更为取保候审 "
-             f"{int(signals['bail'].sum()):,} 人，总体比例 {p0:.1%}。"]
-    if hit.empty:
-        lines.append("按逮捕先后逐人累积的 CUSUM 监测没有发出信号：各派出所的捕后取保候审比例"
-                     "未见持续上升。")
+             f"{arrests:,} 人，其中后来变更为取保候审 {bail:,} 人，比例 {rate:.1%}。"]
+    if last:
+        first_open = (pd.Period(last, freq="M") + 1).strftime("%Y-%m")
+        lines[0] += (f"变更取保候审一般在逮捕后 {lag} 天内发生，{_month_zh(first_open)}起逮捕的"
+                     "人员观察时间还不够，其比例偏低是因为变更尚未发生，不表示下降，也不据此判断"
+                     f"好转；变化检验只用{_month_zh(last)}及以前已观察完整的逮捕月份。")
+    lines.append("")
+    lines.append(f"本报告对各派出所作了 {tests:,} 项检验（比例是否自某月起持续上升、本期水平是否"
+                 "明显高于其他派出所），并对全部检验作了误报控制（错误发现率不超过5%）。")
+    if found:
+        lines.append(f"需关注的 {found} 项：")
+        lines += _findings_block(selected, none_text="")
     else:
-        lines.append("CUSUM 监测（以总体比例为基准，监测变更比例的几率翻倍）对 "
-                     f"{len(hit)} 个派出所发出信号：")
-        for _, r in hit.iterrows():
-            before = (f"此前为 {r['rate_before']:.1%}" if np.isfinite(r["rate_before"])
-                      else "监测期初即偏高")
-            lines.append(
-                f"- **{_esc(r['label'])}**：自 {_esc(r['start_month'])} 起"
-                f"（{_esc(r['signal_month'])} 发出信号），逮捕 "
-                f"{int(r['arrests_since_start']):,} 人中变更为取保候审 "
-                f"{int(r['bail_since_start']):,} 人，比例 {r['rate_since_start']:.1%}，{before}。")
-    if comparison is not None and len(comparison):
-        al = comparison.loc[(comparison["flag"] != "") & ~comparison["below_min_n"].astype(bool)]
-        quiet = int((~comparison["below_min_n"].astype(bool)).sum()) - len(al)
-        if len(al):
-            lines.append("")
-            lvl = comparison.attrs.get("level", "internal")
-            points = "；".join(_point_sentence(r, lvl) for _, r in al.iterrows())
-            lines.append(f"本期漏斗图：{points}。其余 {quiet} 个派出所在控制限内。")
-        else:
-            lines.append("")
-            lines.append(f"本期漏斗图：参与比较的 {quiet} 个派出所均在控制限内。")
+        lines.append("未发现需关注的派出所：各派出所的捕后取保候审比例未见持续上升，本期水平的差异"
+                     "也在随机波动和派出所之间正常差异的范围内。")
+    if weak:
+        lines += ["", f"另有 {weak} 项提示未达到需关注的程度，只在监测结果表中标注，不作解读。"]
     return "\n".join(lines)
 
 
-def joint_meeting_points(signals: pd.DataFrame, comparison: pd.DataFrame | None = None, *,
-                         cases: pd.DataFrame | None = None) -> str:
+def finding_streams(shifts: pd.DataFrame, selected: pd.DataFrame | None) -> pd.DataFrame:
+    """The rows of :func:`casework.analysis.bail.bail_shifts` that are findings of the report
+    (matched through ``shift_row``), with ``signal`` = True and the finding's start month
+    (the first month of the monitoring window when the finding is about the level) — the
+    input of :func:`casework.analysis.bail.bail_signal_cases` and of the trend chart."""
+    keys = list(shifts.attrs.get("keys", []))
+    cols = [*keys, "label", "signal", "start_month"]
+    if selected is None or not len(selected) or "shift_row" not in selected.columns:
+        return pd.DataFrame(columns=cols)
+    f = selected.loc[(selected["status"] == "finding")
+                     & pd.to_numeric(selected["shift_row"], errors="coerce").notna()]
+    rows = []
+    for _, r in f.iterrows():
+        row = shifts.iloc[int(r["shift_row"])]
+        start = r["start_month"] if isinstance(r["start_month"], str) else None
+        first = shifts.attrs.get("first_month") or row.get("start_month")
+        rows.append({**{k: row[k] for k in keys}, "label": row["label"], "signal": True,
+                     "start_month": start or first})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def joint_meeting_points(selected: pd.DataFrame | None, *, cases: pd.DataFrame | None = None,
+                         period_label: str | None = None) -> str:
     """Points to raise at the joint meeting (联席会议) with the investigating agencies, written
-    from the monitor's findings.
+    from the report's findings only.
 
     Returns
     -------
     str
-        Markdown: one numbered point per agency with signalling or flagged stations (what was
-        seen, since when, the numbers, what to ask and to check), plus the standing points
-        (notification duty under CPL art. 96, 羁押必要性审查 art. 95). When nothing stands out
-        it says so and proposes only the routine items.
+        Markdown: one numbered point per investigating agency with a finding (its stations by
+        full name: what was seen, since when, the numbers, what to ask and to check), plus
+        the standing points (notification duty under CPL art. 96, 羁押必要性审查 art. 95).
+        When nothing was found it says so and proposes only the routine items.
     """
-    if signals is not None and len(signals):
-        hit = signals.loc[signals["signal"].astype(bool)]
-    else:
-        hit = pd.DataFrame(columns=["referring_agency", "label"])
-    flagged = pd.DataFrame(columns=["label"])
-    if comparison is not None and len(comparison):
-        flagged = comparison.loc[(comparison["flag"] != "")
-                                 & ~comparison["below_min_n"].astype(bool)
-                                 & (comparison["flag_direction"] == "high")]
     points = []
-    agencies = list(dict.fromkeys(list(hit.get("referring_agency", [])) +
-                                  list(flagged.get("referring_agency", []))))
-    for agency in agencies:
-        rows = (hit.loc[hit["referring_agency"] == agency] if "referring_agency" in hit
-                else hit.iloc[0:0])
-        frows = (flagged.loc[flagged["referring_agency"] == agency]
-                 if "referring_agency" in flagged else flagged.iloc[0:0])
-        seen = []
-        for _, r in rows.iterrows():
-            seen.append(f"{_esc(r['label'])}自 {_esc(r['start_month'])} 起逮捕 "
-                        f"{int(r['arrests_since_start']):,} 人中 {int(r['bail_since_start']):,} 人"
-                        f"变更为取保候审（{r['rate_since_start']:.1%}，"
-                        f"监测范围总体 {r['p0']:.1%}）")
-        for _, r in frows.iterrows():
-            if r["label"] in set(rows.get("label", [])):
-                continue
-            seen.append(f"{_esc(r['label'])}本期捕后取保候审比例 "
-                        f"{fmt_crude(r, comparison.attrs.get('level', 'internal'))}，超出控制限")
-        n_cases = ""
-        if cases is not None and len(cases) and "referring_agency" in cases.columns:
-            k = int((cases["referring_agency"] == agency).sum())
-            n_cases = f"（内部案件清单 {k:,} 人，可逐案核对）" if k else ""
-        points.append(
-            f"**{_esc(agency)}**：" + "；".join(seen) + "。建议在联席会议上通报上述情况，请其说明"
-            "逮捕后变更强制措施的主要原因（案件证据变化、羁押必要性变化、身体状况等），核对每一起变更"
-            f"是否依照刑事诉讼法第九十六条及时通知原批准逮捕的人民检察院{n_cases}；对未通知或理由不充分的"
-            "案件逐案反馈，并商定此后变更强制措施的通报和备案方式。")
+    if selected is not None and len(selected):
+        f = selected.loc[(selected["status"] == "finding")
+                         & selected["entity_type"].isin(["station", "agency"])
+                         & (selected["direction"] != "favourable")]
+        f = f.sort_values("rank", kind="stable")
+        agencies: dict[str, list[str]] = {}
+        for _, r in f.iterrows():
+            agency = str(r["entity_id"]).split("/")[0]
+            said = r.get("sentence")
+            agencies.setdefault(agency, []).append(
+                str(said) if isinstance(said, str) and said else findings_text.sentence(r))
+        for agency, said in agencies.items():
+            n_cases = ""
+            if cases is not None and len(cases) and "referring_agency" in cases.columns:
+                k = int((cases["referring_agency"].astype(str).str.replace("/", "／")
+                         == agency).sum())
+                n_cases = f"（内部案件清单 {k:,} 人，可逐案核对）" if k else ""
+            seen = "".join(_esc(t) for t in said)
+            points.append(
+                f"**{_esc(agency)}**：{seen}建议在联席会议上通报上述情况，请其说明逮捕后变更强制"
+                "措施的主要原因（案件证据变化、羁押必要性变化、身体状况等），核对每一起变更是否依照"
+                f"刑事诉讼法第九十六条及时通知原批准逮捕的人民检察院{n_cases}；对未通知或理由不充分"
+                "的案件逐案反馈，并商定此后变更强制措施的通报和备案方式。")
     lines = []
     if points:
         lines += [f"{i}. {p}" for i, p in enumerate(points, 1)]
@@ -410,9 +428,10 @@ def joint_meeting_points(signals: pd.DataFrame, comparison: pd.DataFrame | None 
                      "社会危险性的情形，反向检视本院批准逮捕的质量；必要时对在押人员开展羁押必要性"
                      "审查（刑事诉讼法第九十五条）。")
     else:
-        lines.append("1. 本期各侦查机关、派出所的捕后取保候审比例未见异常，联席会议可只通报总体"
-                     "情况，并重申逮捕后变更强制措施应依照刑事诉讼法第九十六条通知原批准逮捕的"
-                     "人民检察院。")
+        when = f"{period_label}" if period_label else "本期"
+        lines.append(f"1. {when}各侦查机关、派出所的捕后取保候审比例未发现需关注的情况，"
+                     "联席会议可只通报总体情况，并重申逮捕后变更强制措施应依照刑事诉讼法第九十六条通知原批准"
+                     "逮捕的人民检察院。")
     lines.append("")
     lines.append("（以上要点由监测数据生成，供承办人结合案件核实后修改使用。）")
     return "\n".join(lines)
@@ -427,11 +446,17 @@ def joint_meeting_points(signals: pd.DataFrame, comparison: pd.DataFrame | None 
 SUMMARY_LABELS = {"label": "比较对象", "name_zh": "指标", "numerator": "分子",
                   "denominator": "分母", "rate": "指标值", "expected": "预期数",
                   "value": "比较值", "value_ci_lower": "95%区间下限",
-                  "value_ci_upper": "95%区间上限", "measure_zh": "比较值含义", "position": "位置"}
+                  "value_ci_upper": "95%区间上限", "measure_zh": "比较值含义", "position": "位置",
+                  "status": "结论"}
 
 
-def summary_table(result: pd.DataFrame) -> pd.DataFrame:
+def summary_table(result: pd.DataFrame, selected: pd.DataFrame | None = None, *,
+                  grouping: str | None = None) -> pd.DataFrame:
     """The comparison as a table: one row per group × indicator, in group order (no ranking).
+
+    With ``selected`` (the report's findings), ``status`` says which rows are findings
+    (需关注), context of a finding, or weaker signals (提示（未达显著）) — read through
+    :func:`row_status` for the signals of ``grouping``.
 
     Returns
     -------
@@ -439,8 +464,8 @@ def summary_table(result: pd.DataFrame) -> pd.DataFrame:
         ``label, name_zh, numerator, denominator, rate`` (the indicator as defined: a
         proportion, or mean days — then ``numerator`` is empty and ``denominator`` the
         cases), ``value, value_ci_lower, value_ci_upper`` (the compared measure),
-        ``measure_zh`` (what ``value`` is), ``position`` (Chinese funnel position).
-        Use :data:`SUMMARY_LABELS` as the table labels.
+        ``measure_zh`` (what ``value`` is), ``position`` (Chinese funnel position),
+        ``status`` (only with ``selected``). Use :data:`SUMMARY_LABELS` as the table labels.
     """
     if result.empty:
         return pd.DataFrame(columns=list(SUMMARY_LABELS))
@@ -463,6 +488,9 @@ def summary_table(result: pd.DataFrame) -> pd.DataFrame:
                                                 "alert": "超出95%控制限",
                                                 "": ""}).fillna("")))
     out["position"] = pos
+    if selected is not None:
+        st = row_status(result, selected, grouping=grouping)
+        out["status"] = st.map(STATUS_ZH).to_numpy()
     keys = list(result.attrs.get("keys", []))
     order = result[keys].astype(str).agg("|".join, axis=1) if keys else out["label"]
     out = out.assign(_k=order.to_numpy()).sort_values(["_k", "name_zh"], kind="stable")
@@ -534,6 +562,29 @@ def bail_signal_table(signals: pd.DataFrame) -> pd.DataFrame:
     return out[list(BAIL_SIGNAL_LABELS)].reset_index(drop=True)
 
 
+#: Display labels of :func:`bail_shift_table`.
+BAIL_SHIFT_LABELS = {"label": "派出所/侦查部门", "arrests": "逮捕人数", "bail": "捕后取保候审人数",
+                     "rate": "比例", "start_month": "可能的起始月份",
+                     "arrests_since_start": "此后逮捕人数（已成熟）",
+                     "rate_since_start": "此后比例", "rate_before": "此前比例",
+                     "p_value": "校正后P值", "status": "结论"}
+
+
+def bail_shift_table(shifts: pd.DataFrame, selected: pd.DataFrame | None = None
+                     ) -> pd.DataFrame:
+    """:func:`casework.analysis.bail.bail_shifts` for a table, with each station's findings
+    status (需关注 / 提示（未达显著） / blank) and the most likely start month only where the
+    change test is nominally significant."""
+    if shifts is None or shifts.empty:
+        return pd.DataFrame(columns=list(BAIL_SHIFT_LABELS))
+    out = shifts.copy()
+    st = row_status(shifts, selected, grouping=None, row_col="shift_row")
+    out["status"] = st.map(STATUS_ZH).to_numpy()
+    sig = pd.to_numeric(out["p_value"], errors="coerce") < 0.05
+    out["start_month"] = out["start_month"].where(sig, "")
+    return out[list(BAIL_SHIFT_LABELS)].reset_index(drop=True)
+
+
 def scores_table(scores: pd.DataFrame) -> pd.DataFrame:
     """:func:`standardised_scores` with Chinese column names, for the CSV beside the heatmap."""
     return pd.DataFrame({"比较对象": scores["label"], "指标": scores["name_zh"],
@@ -541,280 +592,3 @@ def scores_table(scores: pd.DataFrame) -> pd.DataFrame:
                          "是否有方向": scores["oriented"].map({True: "是",
                                                                False: "否（区间判断）"}),
                          "样本量不足": scores["below_min_n"].map({True: "是", False: "否"})})
-
-
-# ---------------------------------------------------------------------------------------------
-# prosecutor profiles
-# ---------------------------------------------------------------------------------------------
-
-
-def overview(
-    load: pd.DataFrame,
-    days: pd.DataFrame,
-    quality_result: pd.DataFrame,
-    *,
-    by: str | Sequence[str] = PROSECUTOR,
-    records: pd.DataFrame | None = None,
-    level: str = "internal",
-) -> pd.DataFrame:
-    """One row per prosecutor: caseload, days ratio per stage with interval, quality flags.
-
-    Sorted by unit, department and 工号 — an overview, not a league table.
-
-    Returns
-    -------
-    DataFrame
-        keys, ``label``, ``department``, ``unit_name``, ``cases``, ``persons``, ``weighted_cases``,
-        ``weighted_vs_median``, for each stage ``<stage>_days_ratio``, ``<stage>_days_ci``
-        (text "a–b") and ``<stage>_days_position``, ``quality_flags`` (number of quality
-        indicators outside the limits) and ``quality_notes`` (which, with the side).
-    """
-    keys = as_keys(by)
-    base = load.copy()
-    base.insert(len(keys), "label", level_labels(base, keys, records, level=level))
-    for stage in ("arrest_review", "prosecution_review"):
-        d = days.loc[days["stage"] == stage] if len(days) else days
-        if d.empty:
-            continue
-        part = d[keys].copy()
-        part[f"{stage}_days_ratio"] = d["value"].round(2).to_numpy()
-        part[f"{stage}_days_ci"] = [f"{a:.2f}–{b:.2f}" for a, b in
-                                    zip(d["value_ci_lower"], d["value_ci_upper"])]
-        part[f"{stage}_days_position"] = d["position"].to_numpy()
-        base = base.merge(part, on=keys, how="left")
-    if len(quality_result):
-        q = quality_result.loc[(quality_result["flag"] != "")
-                               & ~quality_result["below_min_n"].astype(bool)]
-        notes = q.groupby(keys).apply(
-            lambda g: "；".join(f"{n}{'偏高' if d == 'high' else '偏低'}"
-                               for n, d in zip(g["name_zh"], g["flag_direction"])),
-            include_groups=False).rename("quality_notes")
-        counts = q.groupby(keys).size().rename("quality_flags")
-        base = base.merge(counts.reset_index(), on=keys, how="left").merge(
-            notes.reset_index(), on=keys, how="left")
-        base["quality_flags"] = base["quality_flags"].fillna(0).astype("int64")
-        base["quality_notes"] = base["quality_notes"].fillna("")
-    sort = [c for c in ("unit_code", "department") if c in base.columns] + keys
-    base = base.sort_values(list(dict.fromkeys(sort)), kind="stable").reset_index(drop=True)
-    # the label already names the prosecutor (or his pseudonym); the unit name says the unit
-    return base.drop(columns=[c for c in ("prosecutor_name", "unit_code") if c in base.columns
-                              and c not in keys])
-
-
-OVERVIEW_LABELS = {
-    "label": "检察官", "cases": "审结件数", "persons": "审结人数",
-    "arrest_review_cases": "审查逮捕件数",
-    "prosecution_review_cases": "审查起诉件数", "weighted_cases": "折算件数",
-    "weighted_vs_median": "折算件数/中位数",
-    "arrest_review_days_ratio": "审查逮捕天数（实际/预期）",
-    "arrest_review_days_ci": "审查逮捕95%区间",
-    "arrest_review_days_position": "审查逮捕位置",
-    "prosecution_review_days_ratio": "审查起诉天数（实际/预期）",
-    "prosecution_review_days_ci": "审查起诉95%区间",
-    "prosecution_review_days_position": "审查起诉位置",
-    "quality_flags": "质量提示数", "quality_notes": "质量提示",
-}
-
-
-def _rate_or_value(v, kind) -> str:
-    if v is None or not np.isfinite(v):
-        return "—"
-    return f"{v:.1%}" if kind == "rate" else f"{v:.2f}"
-
-
-def profile_sections(
-    load: pd.DataFrame,
-    days: pd.DataFrame,
-    quality_result: pd.DataFrame,
-    shifts: pd.DataFrame | None = None,
-    *,
-    by: str | Sequence[str] = PROSECUTOR,
-    records: pd.DataFrame | None = None,
-    level: str = "internal",
-) -> pd.DataFrame:
-    """The one-page profile of each prosecutor, as Markdown, one row per prosecutor.
-
-    Each section: caseload (raw and weighted, against the median), handling days per stage
-    against peer cases with the same mix (ratio, 95 % interval, funnel position, and the
-    month a slowdown began when the CUSUM signalled), and a table of quality indicators
-    (own value, expected for the same mix, observed/expected with its interval, the
-    beta-binomial shrunk estimate with its interval, funnel position). No rank is given.
-
-    Returns
-    -------
-    DataFrame
-        keys, ``label``, ``markdown``. Join the ``markdown`` column for
-        :func:`casework.notebook.page.md` (:func:`profile_pages`).
-    """
-    keys = as_keys(by)
-    load = load.copy()
-    load["label"] = level_labels(load, keys, records, level=level).to_numpy()
-    med = float(load["weighted_cases"].median()) if len(load) else np.nan
-    rows = []
-    for _, r in load.sort_values([c for c in ("unit_code", "department") if c in load.columns]
-                                 + keys, kind="stable").iterrows():
-        kv = {k: r[k] for k in keys}
-        where = " · ".join(_esc(r[c]) for c in ("unit_name", "department")
-                           if c in load.columns and isinstance(r.get(c), str))
-        lines = [f"### {_esc(r['label'])}" + (f"（{where}）" if where else ""), ""]
-        lines.append(
-            f"- **办案量**：审结 {int(r['cases']):,} 件 {int(r['persons']):,} 人（审查逮捕 "
-            f"{int(r['arrest_review_cases']):,} 件、审查起诉 "
-            f"{int(r['prosecution_review_cases']):,} 件）；"
-            f"按案件类型折算 {r['weighted_cases']:.1f} 件，为全体检察官中位数（{med:.1f} 件）的 "
-            f"{r['weighted_vs_median']:.2f} 倍。")
-        mine = days
-        for k in keys:
-            mine = mine.loc[mine[k] == kv[k]] if len(mine) else mine
-        for _, d in mine.iterrows():
-            text = (f"- **{d['stage_zh']}办案天数**：平均 {d['mean_days']:.1f} 天（中位数 "
-                    f"{d['median_days']:.0f} 天，{int(d['n']):,} 件），同类案件预期 "
-                    f"{d['expected_mean_days']:.1f} 天；实际/预期 {d['value']:.2f}（95%区间 "
-                    f"{d['value_ci_lower']:.2f}–{d['value_ci_upper']:.2f}），{d['position']}。")
-            if shifts is not None and len(shifts):
-                sh = shifts.loc[(shifts["stage"] == d["stage"]) if "stage" in shifts.columns
-                                else slice(None)]
-                for k in keys:
-                    sh = sh.loc[sh[k] == kv[k]]
-                sh = sh.loc[sh["signal"].astype(bool)]
-                if len(sh):
-                    s = sh.iloc[0]
-                    text += (f"逐案累积监测（CUSUM）显示自 {_esc(s['start_month'])} 起持续偏长"
-                             f"（{_esc(s['signal_month'])} 发出信号），此后为同类案件的 "
-                             f"{s['ratio_since_start']:.2f} 倍。")
-            lines.append(text)
-        q = quality_result
-        for k in keys:
-            q = q.loc[q[k] == kv[k]] if len(q) else q
-        if len(q):
-            lines += ["", "| 质量指标 | 本人 | 同类案件预期 | 实际/预期（95%区间） | "
-                      "收缩估计（95%区间） | 位置 |", "|---|---|---|---|---|---|"]
-            for _, x in q.iterrows():
-                expected = x.get("expected_rate")
-                own = (f"{_rate_or_value(x['crude_value'], x['kind'])}"
-                       f"（{x['numerator']:,.0f}/{x['denominator']:,.0f}）")
-                if small_count(x, level):
-                    own = "不列示（涉及人数少于5人）"
-                oe = (f"{x['value']:.2f}（{x['value_ci_lower']:.2f}–{x['value_ci_upper']:.2f}）"
-                      if np.isfinite(x["value"]) else "—")
-                shrunk = (f"{x['shrunk_value']:.1%}（{x['shrunk_ci_lower']:.1%}–"
-                          f"{x['shrunk_ci_upper']:.1%}）"
-                          if "shrunk_value" in x and pd.notna(x["shrunk_value"]) else "—")
-                exp_text = _rate_or_value(expected, "rate") if expected is not None else "—"
-                lines.append(f"| {_esc(x['name_zh'])} | {own} | {exp_text} | {oe} | "
-                             f"{shrunk} | {x['position']} |")
-        lines += ["", "---", ""]
-        rows.append({**kv, "label": r["label"], "markdown": "\n".join(lines)})
-    return pd.DataFrame(rows, columns=keys + ["label", "markdown"])
-
-
-def profile_pages(sections: pd.DataFrame) -> str:
-    """All profile sections joined into one Markdown text (for
-    :func:`casework.notebook.page.md`)."""
-    if sections is None or sections.empty:
-        return "本期没有检察官审结案件。"
-    return "\n".join(sections["markdown"])
-
-
-def describe_profiles(
-    load: pd.DataFrame,
-    days: pd.DataFrame,
-    quality_result: pd.DataFrame,
-    shifts: pd.DataFrame | None = None,
-    *,
-    period_label: str | None = None,
-) -> str:
-    """Narrative of the prosecutor report: who stands out on handling days (with the month a
-    slowdown began) and on quality, and that the others do not. Names appear as the frames'
-    ``label`` (pseudonyms at the circulated level). No ranking.
-
-    Returns
-    -------
-    str
-        Markdown.
-    """
-    when = f"{period_label}，" if period_label else ""
-    n = len(load)
-    lines = [f"{when}共 {n} 名检察官有审结案件，合计审结 {int(load['cases'].sum()):,} 件、"
-             f"折算 {load['weighted_cases'].sum():,.1f} 件；折算件数的中位数为 "
-             f"{load['weighted_cases'].median():.1f} 件。折算方法见口径说明，办案量只说明工作量，"
-             "不代表办案质量。", ""]
-    for stage in ("prosecution_review", "arrest_review"):
-        d = days.loc[days["stage"] == stage] if len(days) else days
-        if d.empty:
-            continue
-        elig = d.loc[~d["below_min_n"].astype(bool)]
-        fl = elig.loc[elig["flag"] != ""]
-        text = f"- **{STAGE_ZH[stage]}办案天数**（与同程序、同罪名类别、同羁押状态的案件比较）："
-        if fl.empty:
-            text += f"参与比较的 {len(elig)} 名检察官均在控制限内。"
-        else:
-            fl = fl.assign(_o=fl["flag"].map({"alarm": 0, "alert": 1}), _z=-np.abs(fl["z"]))
-            bits = []
-            for _, x in fl.sort_values(["_o", "_z"]).iterrows():
-                bit = (f"{_esc(x['label'])}平均 {x['mean_days']:.1f} 天，同类案件预期 "
-                       f"{x['expected_mean_days']:.1f} 天，为预期的 {x['value']:.2f} 倍（95%区间 "
-                       f"{x['value_ci_lower']:.2f}–{x['value_ci_upper']:.2f}），{x['position']}")
-                if shifts is not None and len(shifts):
-                    sh = shifts.loc[(shifts["label"] == x["label"])
-                                    & shifts["signal"].astype(bool)]
-                    if "stage" in shifts.columns:
-                        sh = sh.loc[sh["stage"] == stage]
-                    if len(sh):
-                        s = sh.iloc[0]
-                        bit += (f"；逐案累积监测显示自 {_esc(s['start_month'])} 起持续偏长"
-                                f"（{_esc(s['signal_month'])} 发出信号）")
-                bits.append(bit)
-            text += "；".join(bits) + f"。其余 {len(elig) - len(fl)} 名检察官在控制限内。"
-        lines.append(text)
-    if len(quality_result):
-        for _code, block in quality_result.groupby("indicator", sort=False):
-            elig = block.loc[~block["below_min_n"].astype(bool)]
-            fl = elig.loc[elig["flag"] != ""]
-            name = _esc(block["name_zh"].iloc[0])
-            if fl.empty:
-                lines.append(f"- **{name}**：参与比较的 {len(elig)} 名检察官均在控制限内。")
-            else:
-                lvl = quality_result.attrs.get("level", "internal")
-                bits = "、".join(f"{_esc(x['label'])}（{x['position']}，本人 "
-                                f"{fmt_crude(x, lvl)}，实际/预期 {x['value']:.2f}）"
-                                for _, x in fl.iterrows())
-                lines.append(f"- **{name}**：{bits}；其余 {len(elig) - len(fl)} "
-                             "名检察官在控制限内。")
-    lines += ["", "以上为数据提示，供员额检察官业绩考评参考：偏离的原因（案件难度、承办特殊案件、"
-              "临时任务等）须结合案件核实，不能直接作为评价结论；不列名次。"]
-    return "\n".join(lines)
-
-
-#: The old name (``casework.workload.describe``), kept for the legacy import path.
-describe = describe_profiles
-
-
-def weights_table(weights: pd.DataFrame | None = None,
-                  charge_factors: pd.DataFrame | None = None,
-                  extra_person: float = EXTRA_PERSON_WEIGHT) -> pd.DataFrame:
-    """The declared case weights as one table for the report's definitions section.
-
-    Returns
-    -------
-    DataFrame
-        ``item, weight, note`` (项目, 权重, 说明).
-    """
-    w = CASE_WEIGHTS if weights is None else weights
-    f = CHARGE_GROUP_FACTORS if charge_factors is None else charge_factors
-    rows = [(str(n), float(v), "每件基础权重") for n, v in zip(w["note"], w["weight"])]
-    rows += [(f"罪名类别：{n}", float(v), "乘数") for n, v in zip(f["note"], f["factor"])]
-    rows.append(("同案每增加一名犯罪嫌疑人", float(extra_person), "按基础权重加计的比例"))
-    return pd.DataFrame(rows, columns=["item", "weight", "note"])
-
-
-WEIGHT_LABELS = {"item": "项目", "weight": "权重", "note": "说明"}
-
-#: Number formats of the overview table (for :func:`casework.notebook.page.table`).
-OVERVIEW_FORMATS = {"weighted_cases": "{:.1f}", "weighted_vs_median": "{:.2f}",
-                    "arrest_review_days_ratio": "{:.2f}",
-                    "prosecution_review_days_ratio": "{:.2f}"}
-
-#: Person-count columns of the overview table (small-cell suppression at the circulated level;
-#: the other integer columns are case counts and flag counts, not persons).
-OVERVIEW_COUNTS = ["persons"]
