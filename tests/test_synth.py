@@ -16,8 +16,8 @@ from casework.model import schema
 TINY = dict(units=1, years=1, end="2024-06", persons=2500, seed=3)
 KEY_FIELDS = ["decision", "closed_on", "charge", "term_months", "plea_leniency"]
 #: Months before the end in which each pattern may start, and effect ranges (module docstring).
-START_BACK = {"post_arrest_bail_jump": (6, 12), "slow_prosecutor": (6, 14),
-              "rising_charge": (9, 14), "entry_error_run": (6, 14), "adoption_drop": (6, 12),
+START_BACK = {"post_arrest_bail_jump": (8, 12), "slow_prosecutor": (6, 14),
+              "rising_charge": (9, 14), "entry_error_run": (6, 11), "adoption_drop": (6, 12),
               "closed_case_editor": (6, 14)}
 TEMPLATES = {"post_arrest_bail", "prosecutor_profiles", "periodic_overview", "topic_recurring",
              "data_quality", "horizontal_comparison", "topic_sentencing"}

@@ -383,7 +383,8 @@ def test_checks_pass_right_answers_and_fail_wrong_ones_on_two_seeds(sets, sessio
         if not same:
             differing += 1
             assert training.check(code, right_a, sets["B"]).correct is False, code
-    assert differing >= (1 if session in ("03", "05") else 2), session
+    # session 04's alarm counts and rank bounds are small integers two seeds can share
+    assert differing >= (1 if session in ("03", "04", "05") else 2), session
 
 
 @uses_sets

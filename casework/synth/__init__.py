@@ -10,7 +10,7 @@ gives the same placement; :mod:`casework.synth._plan` holds the draws):
 
 ``post_arrest_bail_jump``
     the largest police station of one unit's district bureau (station names are drawn per
-    seed): 捕后取保候审 share from about 4 % to 25–40 %, starting 6–12 months before the end;
+    seed): 捕后取保候审 share from about 4 % to 25–40 %, starting 8–12 months before the end;
 ``slow_prosecutor``
     one prosecutor of 第一 or 第二检察部 of one unit: 审查起诉 handling days × 1.6–2.0 for
     cases accepted from a month 6–14 months before the end;
@@ -19,7 +19,7 @@ gives the same placement; :mod:`casework.synth._plan` holds the draws):
     from 9–14 months before the end, with new modus-operandi words;
 ``entry_error_run``
     one department (第一 or 第二检察部) of one unit: 20–30 % broken case cards (background
-    about 2 %) for three months of acceptance, starting 6–14 months before the end;
+    about 2 %) for three months of acceptance, starting 6–11 months before the end;
 ``adoption_drop``
     one unit: 量刑建议采纳率 from about 95 % to 65–75 % for judgments from 6–12 months
     before the end;

@@ -10,14 +10,16 @@ Ranges (uniform draws; a start month is drawn so many months before the last mon
 and never earlier than four months after the start of the data):
 
 - ``post_arrest_bail_jump``: 捕后取保候审 share of one police station rises from about 4 %
-  to 25–40 %; start 6–12 months back.
+  to 25–40 %; start 8–12 months back (arrests of the last two months have mostly not yet
+  had their measure changed: a later start would leave too few mature months to see).
 - ``slow_prosecutor``: 审查起诉 handling days of one prosecutor × 1.6–2.0 for cases accepted
   from the start; start 6–14 months back.
 - ``rising_charge``: one charge grows 5–8 % a month, with new modus-operandi words (in every
   extra case and in 30 % of the charge's ordinary cases from the start); start 9–14 months
   back.
 - ``entry_error_run``: 20–30 % of one department's cards (background about 2 %) broken in
-  three months of acceptance; start 6–14 months back.
+  three months of acceptance; start 6–11 months back (the run ends, so it starts within
+  the last twelve months: the reports of the last year still see it).
 - ``adoption_drop``: 量刑建议采纳率 of one unit falls from about 95 % to 65–75 % for
   judgments from the start; start 6–12 months back.
 - ``closed_case_editor``: one account edits key fields of 1.5–3 % of its unit's cards closed
@@ -48,10 +50,10 @@ ORDER = ["post_arrest_bail_jump", "slow_prosecutor", "rising_charge", "entry_err
 
 #: Months before the end month in which each pattern may start (inclusive range).
 START_BACK = {
-    "post_arrest_bail_jump": (6, 12),
+    "post_arrest_bail_jump": (8, 12),
     "slow_prosecutor": (6, 14),
     "rising_charge": (9, 14),
-    "entry_error_run": (6, 14),
+    "entry_error_run": (6, 11),
     "adoption_drop": (6, 12),
     "closed_case_editor": (6, 14),
 }
