@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from casework.store import audit
 from casework.base import config
 from casework.base.errors import AuditError
+from casework.store import audit
 
 
 def fill(n: int) -> list[dict]:
@@ -177,7 +177,8 @@ def test_cli_verify_exits_nonzero_after_an_edit(casework_home):
     assert "Audit log OK: 3 rows" in ok.stdout
     listing = subprocess.run([sys.executable, "-m", "casework.run.cli", "audit", "--tail", "2"],
                              env=env, capture_output=True, text=True, timeout=120)
-    assert listing.returncode == 0 and "测试 3" in listing.stdout and "测试 1" not in listing.stdout
+    assert listing.returncode == 0
+    assert "测试 3" in listing.stdout and "测试 1" not in listing.stdout
     rows = lines()
     rows[1] = rows[1].replace("测试 2".encode(), "测试 X".encode())
     write_lines(rows)

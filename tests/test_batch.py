@@ -52,14 +52,16 @@ def _cli(args, env, **kw):
 
 @pytest.mark.notebook
 @pytest.mark.xdist_group("notebooks")
-def test_failing_template_fails_the_batch_but_others_appear(demo_home, kernel, tmp_path, synth_small):
+def test_failing_template_fails_the_batch_but_others_appear(demo_home, kernel, tmp_path,
+                                                            synth_small):
     templates = tmp_path / "templates"
     copy_template("snapshot_overview", templates, "overview")
     copy_template("snapshot_overview", templates, "broken",
                   code='raise ValueError("故意失败 deliberate failure")')
     unit = sorted(synth_small.records["unit_code"].unique())[0]
     definition = tmp_path / f"{PERIOD}.yaml"
-    definition.write_text(f'period: "{PERIOD}"\nunits: ["all", "{unit}"]\ntemplates: [overview, broken]\n'
+    definition.write_text(f'period: "{PERIOD}"\nunits: ["all", "{unit}"]\ntemplates: '
+                          '[overview, broken]\n'
                           "level: internal\n", encoding="utf-8")
     reports = tmp_path / "reports"
     proc = _cli(["batch", str(definition), "--workers", "2"], _env(demo_home, reports, templates),
@@ -82,7 +84,8 @@ def test_failing_template_fails_the_batch_but_others_appear(demo_home, kernel, t
     assert 'href="overview_all.html"' in index and f'href="overview_{unit}.html"' in index
     assert "故意失败" in index and "秒" in index and "http" not in index
     # log: start, one line per report, end
-    events = [json.loads(line) for line in (period / "batch_log.jsonl").read_text(encoding="utf-8").splitlines()]
+    log_text = (period / "batch_log.jsonl").read_text(encoding="utf-8")
+    events = [json.loads(line) for line in log_text.splitlines()]
     assert [e["event"] for e in events].count("report") == 4
     assert events[0]["event"] == "start" and events[-1]["event"] == "end"
     assert events[-1]["failed"] == 2 and events[-1]["ok"] == 2
@@ -108,7 +111,8 @@ def test_template_without_unit_runs_once(demo_home, tmp_path):
     from casework import store
 
     (tmp_path / "whole.yaml").write_text(
-        'title_zh: 全院\nparameters:\n  period: {type: period, default: "2024-05", description: 统计期间}\n',
+        'title_zh: 全院\nparameters:\n  period: {type: period, default: "2024-05", '
+        'description: 统计期间}\n',
         encoding="utf-8")
     (tmp_path / "whole.ipynb").write_text("{}", encoding="utf-8")
     d = params.RunDefinition(period=PERIOD, units=["371302", "371311"], templates=["whole"])
@@ -124,7 +128,8 @@ def test_bad_workers_is_a_clear_error(demo_home, tmp_path):
 
 
 def _our_processes(marker: str) -> list[int]:
-    """Pids whose environment carries ``marker`` (processes this test started, kernels included)."""
+    """Pids whose environment carries ``marker`` (processes this test started, kernels
+    included)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -140,12 +145,15 @@ def _our_processes(marker: str) -> list[int]:
 
 @pytest.mark.notebook
 @pytest.mark.xdist_group("notebooks")
-@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc to find the kernels")
-def test_sigkill_mid_batch_leaves_no_half_report_and_rerun_completes(demo_home, kernel, tmp_path, synth_small):
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(),
+                    reason="needs /proc to find the kernels")
+def test_sigkill_mid_batch_leaves_no_half_report_and_rerun_completes(demo_home, kernel, tmp_path,
+                                                                     synth_small):
     from casework import store
 
     templates = tmp_path / "templates"
-    copy_template("snapshot_overview", templates, "overview", at=-1, code="import time; time.sleep(3)")
+    copy_template("snapshot_overview", templates, "overview", at=-1,
+                  code="import time; time.sleep(3)")
     definition = tmp_path / f"{PERIOD}.yaml"
     reports = tmp_path / "reports"
     env = _env(demo_home, reports, templates)
@@ -156,9 +164,11 @@ def test_sigkill_mid_batch_leaves_no_half_report_and_rerun_completes(demo_home, 
     before = (period / "overview_all.html").read_bytes()
 
     units = sorted(synth_small.records["unit_code"].unique())
-    definition.write_text(f'period: "{PERIOD}"\nunits: {json.dumps(["all", *units])}\ntemplates: [overview]\n',
+    definition.write_text(f'period: "{PERIOD}"\nunits: {json.dumps(["all", *units])}\ntemplates: '
+                          '[overview]\n',
                           encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "casework.run.cli", "batch", str(definition), "--workers", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "casework.run.cli", "batch", str(definition),
+                             "--workers", "2"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
@@ -224,7 +234,8 @@ def test_demo_generates_imports_and_runs_the_batch(kernel, tmp_path):
     manifest = json.loads(next((tmp_path / "home" / "data" / "snapshots").glob("*/manifest.json"))
                           .read_text(encoding="utf-8"))
     assert manifest["row_counts"]["records"] == len(generated) > 10_000
-    assert any(Path(s["path"]).suffix == ".csv" for s in manifest["sources"])  # the real importer ran
+    # the real importer ran
+    assert any(Path(s["path"]).suffix == ".csv" for s in manifest["sources"])
     assert f"{len(generated):,}" in proc.stdout  # the demo says what it generated / imported
     index = tmp_path / "reports" / truth["end"] / "index.html"
     assert index.exists() and str(index) in proc.stdout

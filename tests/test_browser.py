@@ -19,7 +19,8 @@ import pytest
 from casework.run import report
 
 PERIOD = "2024-12"
-CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome"))
+CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser",
+                                                       "google-chrome"))
                  if p), None)
 
 pytestmark = [pytest.mark.browser, pytest.mark.notebook, pytest.mark.xdist_group("notebooks")]
@@ -34,9 +35,11 @@ def chromium():
     return CHROMIUM
 
 
-def _chromium(binary: str, profile: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--no-first-run", "--disable-extensions", "--disable-sync", "--mute-audio",
+def _chromium(binary: str, profile: Path, *args: str,
+              timeout: int = 120) -> subprocess.CompletedProcess:
+    cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu",
+           "--disable-background-networking", "--no-first-run", "--disable-extensions",
+           "--disable-sync", "--mute-audio",
            f"--user-data-dir={profile}",
            # offline: any host name fails to resolve, any proxy connection is refused
            "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
@@ -51,7 +54,8 @@ def report_html(tmp_path_factory, _demo_home):
     old = os.environ.get("CASEWORK_HOME")
     os.environ["CASEWORK_HOME"] = str(_demo_home)
     try:
-        res = report.run("snapshot_overview", period=PERIOD, reports_dir=tmp_path_factory.mktemp("r"))
+        res = report.run("snapshot_overview", period=PERIOD,
+                         reports_dir=tmp_path_factory.mktemp("r"))
     finally:
         if old is None:
             os.environ.pop("CASEWORK_HOME", None)
@@ -71,7 +75,8 @@ window.addEventListener('load', () => {
   b.setAttribute('data-probe-images', String(imgs.length));
   b.setAttribute('data-probe-broken', String(broken.length));
   b.setAttribute('data-probe-h1', h1 ? h1.textContent.replace('¶', '').trim() : '');
-  b.setAttribute('data-probe-h1-height', h1 ? String(Math.round(h1.getBoundingClientRect().height)) : '0');
+  b.setAttribute('data-probe-h1-height',
+                 h1 ? String(Math.round(h1.getBoundingClientRect().height)) : '0');
   b.setAttribute('data-probe-title', document.title);
 });
 </script>
@@ -104,8 +109,8 @@ def test_report_renders_in_headless_chromium(chromium, report_html, tmp_path):
     assert plain.returncode == 0
     assert "<title>数据概况" in plain.stdout and "数据概况" in plain.stdout
     shot = tmp_path / "shot.png"
-    res = _chromium(chromium, tmp_path / "profile3", f"--screenshot={shot}", "--window-size=1200,1600",
-                    "--hide-scrollbars", report_html.as_uri())
+    res = _chromium(chromium, tmp_path / "profile3", f"--screenshot={shot}",
+                    "--window-size=1200,1600", "--hide-scrollbars", report_html.as_uri())
     assert res.returncode == 0 and shot.exists(), res.stderr[-2000:]
     from PIL import Image
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from casework import store, synth
 from casework.notebook import params
 from casework.run import report
-from casework import store, synth
 
 PERIOD = "2024-12"
 TEMPLATES = params.discover()

@@ -33,15 +33,16 @@ BAD = ROOT / "tests" / "data" / "bad"
 CORPUS_VERSION = "3"
 MAX_RSS_MB = 1536
 
-HEADERS = ["单位编码", "部门受案号", "统一受案号", "办案环节", "嫌疑人编号", "罪名", "受理日期", "审结日期",
-           "案件名称", "年龄", "刑期（月）", "退回补充侦查次数"]
+HEADERS = ["单位编码", "部门受案号", "统一受案号", "办案环节", "嫌疑人编号", "罪名", "受理日期",
+           "审结日期", "案件名称", "年龄", "刑期（月）", "退回补充侦查次数"]
 BIG_ROWS = 1_000_000
 BIG_BAD_INDEX = 999_990  # 0-based record index of the one bad row; spreadsheet row = index + 2
 
 
 def _row(k, **over):
-    r = {"单位编码": "371329", "部门受案号": f"沭检刑诉受[2024]371329{k:06d}号", "统一受案号": f"3713292024{k:07d}",
-         "办案环节": "审查起诉", "嫌疑人编号": f"P{k}", "罪名": "盗窃", "受理日期": "2024-03-01", "审结日期": "2024-04-01",
+    r = {"单位编码": "371329", "部门受案号": f"沭检刑诉受[2024]371329{k:06d}号",
+         "统一受案号": f"3713292024{k:07d}", "办案环节": "审查起诉", "嫌疑人编号": f"P{k}",
+         "罪名": "盗窃", "受理日期": "2024-03-01", "审结日期": "2024-04-01",
          "案件名称": "张某涉嫌盗窃案", "年龄": "35", "刑期（月）": "6", "退回补充侦查次数": "0"}
     r.update(over)
     return r
@@ -181,7 +182,8 @@ CASES: dict[str, tuple[int, list[str]]] = {
     "future_dates.csv": (0, ["accepted_on: row 3: dates in the future"]),
     "dates_before_1950.csv": (0, ["accepted_on: rows 2, 4: dates before 1950"]),
     "negative_counts.csv": (0, ["supplementary_investigation: rows 3, 4: negative"]),
-    "suspicious_values.csv": (0, ["closed before accepted", "age under 14", "term_months: row 4: negative"]),
+    "suspicious_values.csv": (0, ["closed before accepted", "age under 14",
+                                  "term_months: row 4: negative"]),
 }
 
 
@@ -190,8 +192,8 @@ def _small_files() -> dict[str, bytes]:
     f: dict[str, bytes] = {}
     big5_text = _csv_text(good)
     f["encoding_big5.csv"] = big5_text.encode("big5", errors="replace")
-    f["encoding_latin1.csv"] = _csv_text([_row(1), _row(2, 案件名称="Café crème — résumé")]).encode("cp1252",
-                                                                                                  errors="replace")
+    latin1 = _csv_text([_row(1), _row(2, 案件名称="Café crème — résumé")])
+    f["encoding_latin1.csv"] = latin1.encode("cp1252", errors="replace")
     f["encoding_mixed_utf8_then_gb18030.csv"] = _csv_text(good[:2]).encode("utf-8") + \
         _csv_text([_row(9, 案件名称="李某涉嫌诈骗案")]).split("\n", 1)[1].encode("gb18030")
     f["encoding_mixed_gb18030_then_utf8.csv"] = _gb(_csv_text(good[:2])) + \
@@ -213,37 +215,49 @@ def _small_files() -> dict[str, bytes]:
     f["whitespace_only.csv"] = b"\n \n\t\n\r\n"
     f["header_only.csv"] = _gb(_csv_text([]))
     f["missing_header_row.csv"] = _gb(_csv_text(good).split("\n", 1)[1])
-    f["missing_required_column.csv"] = _gb(_csv_text(good, headers=[h for h in HEADERS if h != "受理日期"]))
-    f["duplicated_headers.csv"] = _gb(_csv_text([[*(_row(k)[h] for h in HEADERS), "2024-05-01"] for k in (1, 2)],
-                                                headers=[*HEADERS, "受理日期"]))
+    f["missing_required_column.csv"] = _gb(_csv_text(
+        good, headers=[h for h in HEADERS if h != "受理日期"]))
+    f["duplicated_headers.csv"] = _gb(_csv_text(
+        [[*(_row(k)[h] for h in HEADERS), "2024-05-01"] for k in (1, 2)],
+        headers=[*HEADERS, "受理日期"]))
     f["headers_english_words.csv"] = _gb(_csv_text([list(_row(1).values())],
-                                                   headers=["Procuratorate", "Case number", "Unified number", "Phase",
-                                                            "Suspect", "Crime", "Date received", "Date closed",
-                                                            "Title", "Years", "Sentence", "Returns"]))
+                                                   headers=["Procuratorate", "Case number",
+                                                            "Unified number", "Phase", "Suspect",
+                                                            "Crime", "Date received",
+                                                            "Date closed", "Title", "Years",
+                                                            "Sentence", "Returns"]))
     f["headers_russian.csv"] = _csv_text([list(_row(1).values())],
-                                         headers=["Прокуратура", "Номер дела", "Единый номер", "Стадия", "Подозреваемый",
-                                                  "Преступление", "Дата", "Закрыто", "Название", "Возраст", "Срок",
+                                         headers=["Прокуратура", "Номер дела", "Единый номер",
+                                                  "Стадия", "Подозреваемый", "Преступление",
+                                                  "Дата", "Закрыто", "Название", "Возраст", "Срок",
                                                   "Возвраты"]).encode("utf-8")
     f["duplicated_rows.csv"] = _gb(_csv_text([_row(1), _row(2), _row(3), _row(2)]))
-    f["malformed_dates.csv"] = _gb(_csv_text([_row(1), _row(2, 受理日期="2024-13-01"), _row(3, 受理日期="二〇二四年"),
-                                              _row(4), _row(5, 受理日期="2023-02-29")]))
+    f["malformed_dates.csv"] = _gb(_csv_text([_row(1), _row(2, 受理日期="2024-13-01"),
+                                              _row(3, 受理日期="二〇二四年"), _row(4),
+                                              _row(5, 受理日期="2023-02-29")]))
     ragged = _csv_text(good) + "371329,X,Y,审查起诉,P9,盗窃,2024-03-01,,,,,,extra,cells\n"
     f["ragged_rows.csv"] = _gb(ragged)
-    f["unclosed_quote.csv"] = _gb(_csv_text(good[:1]) + '371329,"A2,T2,审查起诉,P2,盗窃,2024-03-01\n' +
-                                  _csv_text(good[1:]).split("\n", 1)[1])
+    f["unclosed_quote.csv"] = _gb(_csv_text(good[:1])
+                                  + '371329,"A2,T2,审查起诉,P2,盗窃,2024-03-01\n'
+                                  + _csv_text(good[1:]).split("\n", 1)[1])
     f["bad_numbers.csv"] = _gb(_csv_text([_row(1), _row(2, 退回补充侦查次数="两次")]))
     f["bad_flags_and_stage.csv"] = _gb(_csv_text([_row(1, 办案环节="二审"), _row(2)]))
-    lines = [json.dumps({"unit_code": "371329", "dept_case_no": f"A{k}", "unified_case_no": f"T{k}",
-                         "stage": "judgment", "person_id": f"P{k}", "charge": "盗窃", "accepted_on": "2024-01-02"},
+    lines = [json.dumps({"unit_code": "371329", "dept_case_no": f"A{k}",
+                         "unified_case_no": f"T{k}", "stage": "judgment", "person_id": f"P{k}",
+                         "charge": "盗窃", "accepted_on": "2024-01-02"},
                         ensure_ascii=False) for k in range(4)]
-    f["json_syntax_error.jsonl"] = "\n".join([lines[0], lines[1][:-5], lines[2], "{'single': 'quotes'}"]).encode()
+    f["json_syntax_error.jsonl"] = "\n".join([lines[0], lines[1][:-5], lines[2],
+                                              "{'single': 'quotes'}"]).encode()
     f["json_not_objects.jsonl"] = b'["a", "b"]\n[1, 2]\n'
-    f["formula_cells.csv"] = _gb(_csv_text([_row(1, 案件名称="=cmd|' /C calc'!A0"), _row(2, 案件名称="+1+2"),
-                                            _row(3, 案件名称="-2+3"), _row(4, 案件名称="@SUM(A1:A9)"), _row(5)]))
+    f["formula_cells.csv"] = _gb(_csv_text([_row(1, 案件名称="=cmd|' /C calc'!A0"),
+                                            _row(2, 案件名称="+1+2"), _row(3, 案件名称="-2+3"),
+                                            _row(4, 案件名称="@SUM(A1:A9)"), _row(5)]))
     f["future_dates.csv"] = _gb(_csv_text([_row(1), _row(2, 受理日期=FUTURE, 审结日期="")]))
-    f["dates_before_1950.csv"] = _gb(_csv_text([_row(1, 受理日期="1949-09-30", 审结日期="1949-10-30"), _row(2),
+    f["dates_before_1950.csv"] = _gb(_csv_text([_row(1, 受理日期="1949-09-30",
+                                                     审结日期="1949-10-30"), _row(2),
                                                 _row(3, 受理日期="1900/1/1", 审结日期="")]))
-    f["negative_counts.csv"] = _gb(_csv_text([_row(1), _row(2, 退回补充侦查次数="-1"), _row(3, 退回补充侦查次数="-2")]))
+    f["negative_counts.csv"] = _gb(_csv_text([_row(1), _row(2, 退回补充侦查次数="-1"),
+                                              _row(3, 退回补充侦查次数="-2")]))
     f["suspicious_values.csv"] = _gb(_csv_text([_row(1, 审结日期="2024-02-01"), _row(2, 年龄="12"),
                                                 _row(3, **{"刑期（月）": "-6"})]))
     return f
@@ -261,7 +275,8 @@ def _parquet_truncated(path):
     import pandas as pd
 
     tmp = path.with_suffix(".full")
-    pd.DataFrame({"unit_code": ["371329"] * 1000, "dept_case_no": [f"A{k}" for k in range(1000)]}).to_parquet(tmp)
+    pd.DataFrame({"unit_code": ["371329"] * 1000,
+                  "dept_case_no": [f"A{k}" for k in range(1000)]}).to_parquet(tmp)
     data = tmp.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     tmp.unlink()
@@ -286,7 +301,8 @@ def build_corpus(folder: Path = BAD) -> Path:
                     p.unlink()
         for name, data in _small_files().items():
             (folder / name).write_bytes(data)
-        _write_cached(folder / "single_line_100mb.csv", lambda p: p.write_bytes(b"A" * (100 << 20)))
+        _write_cached(folder / "single_line_100mb.csv",
+                      lambda p: p.write_bytes(b"A" * (100 << 20)))
         _write_cached(folder / "field_100mb.csv", lambda p: p.write_bytes(
             _gb(_csv_text(_good_rows(1))) + b'371329,"' + b"B" * (100 << 20) + b'",T2\n'))
         _write_cached(folder / "json_line_20mb.jsonl", lambda p: p.write_bytes(
@@ -311,7 +327,8 @@ def run_import(args, home: Path, *, timeout=600):
     env.pop("CASEWORK_DEBUG", None)
     out, err = home / "stdout.txt", home / "stderr.txt"
     with open(out, "wb") as fo, open(err, "wb") as fe:
-        proc = subprocess.Popen([sys.executable, "-m", "casework.run.cli", "import", *map(str, args)],
+        proc = subprocess.Popen([sys.executable, "-m", "casework.run.cli", "import",
+                                 *map(str, args)],
                                 cwd=ROOT, env=env, stdout=fo, stderr=fe)
         try:
             _, status, usage = os.wait4(proc.pid, 0)
@@ -319,8 +336,8 @@ def run_import(args, home: Path, *, timeout=600):
             proc.kill()
             raise
         proc.returncode = os.waitstatus_to_exitcode(status)
-    return (proc.returncode, out.read_text("utf-8", errors="replace"), err.read_text("utf-8", errors="replace"),
-            usage.ru_maxrss / 1024)
+    return (proc.returncode, out.read_text("utf-8", errors="replace"),
+            err.read_text("utf-8", errors="replace"), usage.ru_maxrss / 1024)
 
 
 def _snapshots(home: Path) -> list[str]:
@@ -338,7 +355,8 @@ def test_corpus_is_large_enough(corpus):
 def test_bad_input(corpus, tmp_path, name):
     code, fragments = CASES[name]
     path = corpus / name
-    digest = __import__("hashlib").sha256(path.read_bytes()).hexdigest() if path.stat().st_size < 50 << 20 else None
+    digest = (__import__("hashlib").sha256(path.read_bytes()).hexdigest()
+              if path.stat().st_size < 50 << 20 else None)
     rc, out, err, rss = run_import([path], tmp_path / "home")
     text = out + err
     assert "Traceback" not in text, text[-3000:]
@@ -353,7 +371,8 @@ def test_bad_input(corpus, tmp_path, name):
     else:
         assert "警告" in out and len(_snapshots(tmp_path / "home")) == 1
     if digest is not None:
-        assert __import__("hashlib").sha256(path.read_bytes()).hexdigest() == digest  # never modified
+        # never modified
+        assert __import__("hashlib").sha256(path.read_bytes()).hexdigest() == digest
 
 
 def test_one_bad_file_among_good_ones_writes_nothing(corpus, tmp_path):

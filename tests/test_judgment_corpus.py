@@ -69,7 +69,8 @@ def corpus_rows(n: int = 80, seed: int = 4) -> list[dict]:
 
 
 def write_corpus(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                    encoding="utf-8")
     return path
 
 
@@ -172,7 +173,8 @@ def test_analyses_on_the_corpus_shape_flattened_by_hand():
              if r["meta"]["accusation"] == ["危险驾驶"]]
     assert med["危险驾驶"] == pytest.approx(float(np.median(drink)))
     r = recurring.characteristics(df, charges="走私、贩卖、运输、制造毒品")
-    assert r.persons == sum(1 for x in rows if "[走私、贩卖、运输、制造]毒品" in x["meta"]["accusation"])
+    assert r.persons == sum(1 for x in rows
+                            if "[走私、贩卖、运输、制造]毒品" in x["meta"]["accusation"])
 
 
 @pytest.mark.notebook

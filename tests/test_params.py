@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from casework.base import config
+from casework.base.errors import ParameterError
 from casework.notebook import params
 from casework.run import report
-from casework.base.errors import ParameterError
 
 TEMPLATES = params.discover()
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -51,7 +51,8 @@ class TestCoerce:
         with pytest.raises(ParameterError, match="统计期间"):
             params.coerce(spec, "2024-13")
 
-    @pytest.mark.parametrize("text,expected", [("true", True), ("是", True), ("0", False), ("否", False)])
+    @pytest.mark.parametrize("text,expected",
+                             [("true", True), ("是", True), ("0", False), ("否", False)])
     def test_bool_from_text(self, text, expected):
         assert params.coerce(params.ParamSpec("b", "bool"), text, from_text=True) is expected
 
@@ -108,7 +109,8 @@ class TestValidate:
 
     def test_missing_required(self, tmp_path):
         (tmp_path / "t.yaml").write_text(
-            "title_zh: 测试\nparameters:\n  period: {type: period, description: 统计期间}\n", encoding="utf-8")
+            "title_zh: 测试\nparameters:\n  period: {type: period, "
+            "description: 统计期间}\n", encoding="utf-8")
         (tmp_path / "t.ipynb").write_text("{}", encoding="utf-8")
         sc = params.load_sidecar("t", folder=tmp_path)
         with pytest.raises(ParameterError, match="缺少必填参数 period"):
@@ -254,7 +256,8 @@ def _assignments(cell) -> dict:
     return out
 
 
-@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: str(p.relative_to(config.NOTEBOOKS_DIR)))
+@pytest.mark.parametrize("path", _notebooks(),
+                         ids=lambda p: str(p.relative_to(config.NOTEBOOKS_DIR)))
 def test_committed_notebook_kernel_and_no_outputs(path):
     nb = nbformat.read(path, as_version=4)
     assert nb.metadata.get("kernelspec", {}).get("name") == config.KERNEL_NAME
@@ -268,7 +271,8 @@ def test_committed_notebook_kernel_and_no_outputs(path):
 def test_template_is_thin(key):
     """No def/class/loops/magics in report templates (the library does the work)."""
     nb = nbformat.read(config.TEMPLATES_DIR / f"{key}.ipynb", as_version=4)
-    banned = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.For, ast.AsyncFor, ast.While)
+    banned = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.For, ast.AsyncFor,
+              ast.While)
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
@@ -295,7 +299,8 @@ def test_sidecar_matches_parameters_cell(key):
 
 def test_templates_folder_is_configurable(tmp_path, monkeypatch):
     for suffix in (".ipynb", ".yaml"):
-        shutil.copy(config.TEMPLATES_DIR / f"snapshot_overview{suffix}", tmp_path / f"copy_one{suffix}")
+        shutil.copy(config.TEMPLATES_DIR / f"snapshot_overview{suffix}",
+                    tmp_path / f"copy_one{suffix}")
     monkeypatch.setenv("CASEWORK_TEMPLATES", str(tmp_path))
     assert params.discover() == ["copy_one"]
     assert yaml.safe_load((tmp_path / "copy_one.yaml").read_text(encoding="utf-8"))["title_zh"]

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from casework.base import config
+from casework.base.errors import ParameterError
 from casework.notebook import params
 from casework.run import report
-from casework.base.errors import ParameterError
 
 TEMPLATES = params.discover()
 PERIOD = "2024-12"  # the last month of the conftest synth_small data
@@ -163,7 +163,8 @@ def hostile_home(tmp_path_factory, synth_small):
 
 @pytest.mark.notebook
 @pytest.mark.xdist_group("notebooks")
-def test_hostile_text_is_escaped_and_spreadsheets_neutralised(hostile_home, kernel, monkeypatch, tmp_path):
+def test_hostile_text_is_escaped_and_spreadsheets_neutralised(hostile_home, kernel, monkeypatch,
+                                                              tmp_path):
     home, unit = hostile_home
     monkeypatch.setenv("CASEWORK_HOME", str(home))
     monkeypatch.setenv("CASEWORK_USER", "test-analyst")
@@ -173,8 +174,10 @@ def test_hostile_text_is_escaped_and_spreadsheets_neutralised(hostile_home, kern
         'page.say("单位：{u}；罪名：{c}", u=P.unit_label, c=records.charge.iloc[0])\n'
         'page.md(records.case_name.iloc[0])\n'
         'page.skip(records.case_name.iloc[0])\n'
-        'page.table(records.groupby(["unit_name", "charge", "case_name"]).size().rename("n").reset_index(), "hostile")\n'
-        'page.attachment(records[["unit_name", "charge", "case_name", "person_name"]].head(50), "case_list", caption=records.unit_name.iloc[0])'))
+        'page.table(records.groupby(["unit_name", "charge", "case_name"]).size().rename("n")'
+        '.reset_index(), "hostile")\n'
+        'page.attachment(records[["unit_name", "charge", "case_name", "person_name"]].head(50), '
+        '"case_list", caption=records.unit_name.iloc[0])'))
     res = report.run("hostile", period=PERIOD, unit=unit, templates_dir=templates,
                      reports_dir=tmp_path / "reports")
     assert res.ok, res.describe()
@@ -199,15 +202,18 @@ def test_hostile_text_is_escaped_and_spreadsheets_neutralised(hostile_home, kern
 
 @pytest.mark.notebook
 @pytest.mark.xdist_group("notebooks")
-def test_circulated_level_refuses_attachments_and_suppresses(hostile_home, kernel, monkeypatch, tmp_path):
+def test_circulated_level_refuses_attachments_and_suppresses(hostile_home, kernel, monkeypatch,
+                                                             tmp_path):
     home, unit = hostile_home
     monkeypatch.setenv("CASEWORK_HOME", str(home))
     templates = tmp_path / "templates"
     copy_template("snapshot_overview", templates, "circ", at=-1, code=(
-        'page.attachment(records[["unit_name", "prosecutor_name"]], "case_list", caption="案件清单")\n'
-        'page.table(records.groupby("prosecutor_name").size().rename("n").reset_index(), "by_prosecutor")'))
-    res = report.run("circ", period=PERIOD, unit="all", level="circulated", templates_dir=templates,
-                     reports_dir=tmp_path / "reports")
+        'page.attachment(records[["unit_name", "prosecutor_name"]], "case_list", '
+        'caption="案件清单")\n'
+        'page.table(records.groupby("prosecutor_name").size().rename("n").reset_index(), '
+        '"by_prosecutor")'))
+    res = report.run("circ", period=PERIOD, unit="all", level="circulated",
+                     templates_dir=templates, reports_dir=tmp_path / "reports")
     assert res.ok, res.describe()
     files = Path(res.html).with_name("circ_all_files")
     assert not (files / "case_list.xlsx").exists()
@@ -215,7 +221,8 @@ def test_circulated_level_refuses_attachments_and_suppresses(hostile_home, kerne
     assert "不附案件清单" in html
     from casework import store
 
-    names = set(store.read("records", columns=["prosecutor_name"], purpose="test: names")["prosecutor_name"].dropna())
+    read = store.read("records", columns=["prosecutor_name"], purpose="test: names")
+    names = set(read["prosecutor_name"].dropna())
     table = pd.read_csv(files / "by_prosecutor.csv", encoding="utf-8-sig", dtype=str)
     shown = " ".join(table.astype(str).values.ravel())
     assert names and not [n for n in names if n in shown] and not [n for n in names if n in html]
@@ -249,15 +256,17 @@ def test_failed_run_keeps_the_earlier_good_report(demo_home, kernel, tmp_path):
     first = report.run("overview", period=PERIOD, templates_dir=good, reports_dir=out)
     assert first.ok
     html_before = Path(first.html).read_bytes()
-    files_before = sorted(p.name for p in Path(first.html).with_name("overview_all_files").iterdir())
-    copy_template("snapshot_overview", bad, "overview", 'missing_column = records["no_such_column"]')
+    files = Path(first.html).with_name("overview_all_files")
+    files_before = sorted(p.name for p in files.iterdir())
+    copy_template("snapshot_overview", bad, "overview",
+                  'missing_column = records["no_such_column"]')
     second = report.run("overview", period=PERIOD, templates_dir=bad, reports_dir=out)
     assert not second.ok
     assert second.error["ename"] == "KeyError" and "no_such_column" in second.error["evalue"]
     assert second.error["source"].startswith("missing_column") and second.error["cell"] == 5
     assert "no_such_column" in second.describe()
     assert Path(first.html).read_bytes() == html_before
-    assert sorted(p.name for p in Path(first.html).with_name("overview_all_files").iterdir()) == files_before
+    assert sorted(p.name for p in files.iterdir()) == files_before
     failed = Path(second.error["failed_notebook"])
     assert failed.parent == out / "_failed" / PERIOD and failed.exists()
     assert not list((out / PERIOD).glob(".tmp-*")) and not list((out / PERIOD).glob(".old-*"))
@@ -270,10 +279,11 @@ def test_failed_run_keeps_the_earlier_good_report(demo_home, kernel, tmp_path):
 @pytest.mark.xdist_group("notebooks")
 def test_cell_timeout_fails_cleanly(demo_home, kernel, tmp_path):
     copy_template("snapshot_overview", tmp_path / "t", "slow", "import time; time.sleep(120)")
-    res = report.run("slow", period=PERIOD, templates_dir=tmp_path / "t", reports_dir=tmp_path / "r",
-                     execution_timeout=12)
+    res = report.run("slow", period=PERIOD, templates_dir=tmp_path / "t",
+                     reports_dir=tmp_path / "r", execution_timeout=12)
     assert not res.ok and res.duration_s < 60
-    assert "Timeout" in res.error["ename"] and "time.sleep" in res.error["source"] and res.error["cell"] == 5
+    assert "Timeout" in res.error["ename"] and "time.sleep" in res.error["source"]
+    assert res.error["cell"] == 5
     assert not (tmp_path / "r" / PERIOD / "slow_all.html").exists()
 
 
@@ -297,9 +307,11 @@ def test_kernel_start_failure_is_retried_once(demo_home, kernel, tmp_path, monke
 
     calls.clear()
     monkeypatch.setattr(papermill, "execute_notebook",
-                        lambda *a, **k: (calls.append(1), (_ for _ in ()).throw(RuntimeError("no kernel")))[1])
+                        lambda *a, **k: (calls.append(1),
+                                         (_ for _ in ()).throw(RuntimeError("no kernel")))[1])
     res = report.run("snapshot_overview", period=PERIOD, reports_dir=tmp_path / "x")
-    assert not res.ok and res.attempts == 2 and len(calls) == 2 and res.error["ename"] == "RuntimeError"
+    assert not res.ok and res.attempts == 2 and len(calls) == 2
+    assert res.error["ename"] == "RuntimeError"
 
 
 def test_missing_kernel_is_a_clear_error(monkeypatch):
@@ -335,7 +347,8 @@ def test_render_html_is_offline_even_with_math_and_markdown_links():
                 nbformat.v4.new_code_cell("secret_code = 1", metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_code_cell("print('hidden source')")]
     nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="可见输出\n"),
-                           nbformat.v4.new_output("stream", name="stderr", text="UserWarning: noise\n")]
+                           nbformat.v4.new_output("stream", name="stderr",
+                                                  text="UserWarning: noise\n")]
     html = report.render_html(nb, title="测试报告", footer="页脚 <b>")
     assert "<title>测试报告</title>" in html
     assert "可见输出" in html and "noise" not in html
@@ -365,7 +378,8 @@ def test_recover_removes_dead_temp_folders_and_restores_old_files(tmp_path):
 
 def test_prepare_rejects_unit_for_template_without_unit(tmp_path):
     (tmp_path / "nounit.yaml").write_text(
-        'title_zh: 无单位\nparameters:\n  period: {type: period, default: "2024-05", description: 统计期间}\n',
+        'title_zh: 无单位\nparameters:\n  period: {type: period, default: "2024-05", '
+        'description: 统计期间}\n',
         encoding="utf-8")
     (tmp_path / "nounit.ipynb").write_text("{}", encoding="utf-8")
     with pytest.raises(ParameterError, match="不分单位"):
@@ -379,9 +393,10 @@ def test_prepare_rejects_unit_for_template_without_unit(tmp_path):
 def test_getting_started_notebook_runs_on_the_demo_snapshot(demo_home, kernel, tmp_path):
     import papermill as pm
 
-    nb = pm.execute_notebook(str(config.NOTEBOOKS_DIR / "getting_started.ipynb"), str(tmp_path / "out.ipynb"),
-                             kernel_name=config.KERNEL_NAME, cwd=str(tmp_path), progress_bar=False,
-                             execution_timeout=300, kernel_manager_class=report._kernel_manager_class())
+    nb = pm.execute_notebook(str(config.NOTEBOOKS_DIR / "getting_started.ipynb"),
+                             str(tmp_path / "out.ipynb"), kernel_name=config.KERNEL_NAME,
+                             cwd=str(tmp_path), progress_bar=False, execution_timeout=300,
+                             kernel_manager_class=report._kernel_manager_class())
     assert report._notebook_errors(nb) is None
     texts = " ".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
                      for c in nb.cells if c.cell_type == "code" for o in c.outputs)

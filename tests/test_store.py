@@ -15,11 +15,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from casework.store import audit
-from casework.base import config
-from casework.model import schema
 from casework import store
+from casework.base import config
 from casework.base.errors import AuditError, CaseworkError, ParameterError
+from casework.model import schema
+from casework.store import audit
 
 PY = sys.executable
 
@@ -29,7 +29,8 @@ def tiny_records() -> pd.DataFrame:
     return pd.DataFrame({
         "unit_code": ["U1", "U1", "U2", "U2", "U1"],
         "unit_name": ["甲区院", "甲区院", "乙县院", "乙县院", "甲区院"],
-        "dept_case_no": ["甲捕〔2023〕1号", "甲诉〔2024〕7号", "乙捕〔2024〕2号", "乙捕〔2024〕3号", "甲诉〔2024〕9号"],
+        "dept_case_no": ["甲捕〔2023〕1号", "甲诉〔2024〕7号", "乙捕〔2024〕2号",
+                         "乙捕〔2024〕3号", "甲诉〔2024〕9号"],
         "unified_case_no": ["T1", "T1", "T2", "T3", "T4"],
         "stage": ["arrest_review", "prosecution_review", "arrest_review", "arrest_review",
                   "prosecution_review"],
@@ -152,7 +153,8 @@ def test_manifest_records_hashes_counts_and_provenance(casework_home, tmp_path):
         for f in entry["files"]:
             assert sha256(Path(m["path"]) / f["path"]) == f["sha256"]
             lines.append(f"{f['path']} {f['sha256']}")
-    assert hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest() == on_disk["snapshot_sha256"]
+    digest = hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
+    assert digest == on_disk["snapshot_sha256"]
     assert m["id"].endswith(on_disk["snapshot_sha256"][:8])
     # one file per unit, rows ordered by year within it (null years last)
     assert [f["path"] for f in on_disk["tables"]["records"]["files"]] == [
@@ -423,7 +425,8 @@ def test_read_only_audit_folder_returns_no_data(tmp_path):
     res = _run_readonly(audit_dir, code, env)
     assert res.returncode == 1, res.stdout + res.stderr
     assert "AuditError" in res.stdout and "DATA RETURNED" not in res.stdout
-    assert "无法写入查询审计日志" in res.stdout and "cannot write the query audit log" in res.stdout
+    assert "无法写入查询审计日志" in res.stdout
+    assert "cannot write the query audit log" in res.stdout
 
 
 def test_audit_failure_in_process_returns_no_data(one_snapshot, monkeypatch):

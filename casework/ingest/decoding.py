@@ -58,9 +58,12 @@ def sniff_encoding(path: Path, head: bytes, complete: bool) -> str:
     if b"\x00" in sample:
         off = sample.index(b"\x00")
         raise file_error(
-            path, f"含有二进制内容（第 {off:,} 字节为 0x00），不是文本导出文件（也可能是无 BOM 的 UTF-16）",
-            f"contains binary data (byte {off:,} is 0x00): not a text export (or UTF-16 without a BOM)",
-            hint="导出为 CSV（UTF-8 或 GB18030）或 .xlsx / export as CSV (UTF-8 or GB18030) or .xlsx")
+            path, f"含有二进制内容（第 {off:,} 字节为 0x00），不是文本导出文件（也可能是无 "
+                  "BOM 的 UTF-16）",
+            f"contains binary data (byte {off:,} is 0x00): not a text export (or UTF-16 "
+            "without a BOM)",
+            hint="导出为 CSV（UTF-8 或 GB18030）或 .xlsx / "
+                 "export as CSV (UTF-8 or GB18030) or .xlsx")
     try:
         text = sample.decode("utf-8")
         return "utf-8" if not text.isascii() else "ascii"
@@ -77,24 +80,29 @@ def sniff_encoding(path: Path, head: bytes, complete: bool) -> str:
 
 
 def decode_error(path: Path, encoding: str, offset: int, data: bytes | None, *, mixed: bool,
-                  line: int | None = None) -> DataError:
+                 line: int | None = None) -> DataError:
     if line is None and data is not None:
         line = data[:offset].count(b"\n") + 1
     bad = data[offset: offset + 2].hex(" ").upper() if data is not None else ""
     bad_zh = f"，字节 0x{bad}" if bad else ""
     bad_en = f", bytes 0x{bad}" if bad else ""
     if mixed:
-        zh = (f"编码混杂：文件前面是 UTF-8，但第 {line:,} 行（第 {offset:,} 字节{bad_zh}）不是 UTF-8，"
+        zh = (f"编码混杂：文件前面是 UTF-8，但第 {line:,} 行（第 {offset:,} "
+              f"字节{bad_zh}）不是 UTF-8，"
               "可能拼接了不同编码的文件")
-        en = (f"mixed encodings: the file starts as UTF-8 but line {line:,} (byte offset {offset:,}"
+        en = (f"mixed encodings: the file starts as UTF-8 but line {line:,} (byte "
+              f"offset {offset:,}"
               f"{bad_en}) is not UTF-8 — files of different encodings were probably joined")
     else:
         name = {"utf-8": "UTF-8", "gb18030": "GB18030", "utf-16": "UTF-16"}.get(encoding, encoding)
-        zh = (f"无法识别文件编码：第 {line:,} 行（第 {offset:,} 字节{bad_zh}）既不是 UTF-8 也不是 GB18030"
+        zh = (f"无法识别文件编码：第 {line:,} 行（第 {offset:,} 字节{bad_zh}）既不是 "
+              "UTF-8 也不是 GB18030"
               f"（按 {name} 解码失败），可能是二进制文件或混用了多种编码")
-        en = (f"cannot decode the file: line {line:,} (byte offset {offset:,}{bad_en}) is neither UTF-8 "
+        en = (f"cannot decode the file: line {line:,} (byte offset {offset:,}{bad_en}) is "
+              "neither UTF-8 "
               f"nor GB18030 (decoding as {name} failed); binary data or mixed encodings?")
-    return file_error(path, zh, en, hint="用文本编辑器或 Excel 将文件另存为 UTF-8 或 GB18030 编码后重新导入 / "
+    return file_error(path, zh, en, hint="用文本编辑器或 Excel 将文件另存为 UTF-8 或 "
+                                         "GB18030 编码后重新导入 / "
                                           "re-save the file as UTF-8 or GB18030 and import again")
 
 
@@ -154,8 +162,10 @@ def too_long(path: Path, line: int | None) -> DataError:
     mb = MAX_LINE_BYTES >> 20
     return file_error(
         path, f"{where}超过 {mb} MB（没有换行符或单元格过长），拒绝读取，以免耗尽内存",
-        f"{where_en} is longer than {mb} MB (no line breaks, or a huge cell); refused to keep memory bounded",
-        hint="检查文件是否完整、换行符是否正确，或拆分超长单元格 / check that the file is a proper export with "
+        f"{where_en} is longer than {mb} MB (no line breaks, or a huge cell); refused to keep "
+        "memory bounded",
+        hint="检查文件是否完整、换行符是否正确，或拆分超长单元格 / "
+             "check that the file is a proper export with "
              "line breaks")
 
 

@@ -44,11 +44,11 @@ reported as a warning (it would run as a formula if pasted into a spreadsheet).
 Errors and warnings
 -------------------
 Bad input raises one :class:`~casework.base.errors.DataError` (exit code 2 in the CLI) in
-Chinese and English naming the file, the column(s), up to 20 row numbers — as the user sees them: the
-spreadsheet row, counting the header, for CSV/Excel; the line for JSON Lines; the record for
-Parquet — and what was expected. Suspicious but loadable values (审结 before 受理, age under 14,
-negative terms or counts, dates in the future or before 1950) are kept and reported as
-warnings with their row numbers.
+Chinese and English naming the file, the column(s), up to 20 row numbers — as the user sees
+them: the spreadsheet row, counting the header, for CSV/Excel; the line for JSON Lines; the
+record for Parquet — and what was expected. Suspicious but loadable values (审结 before
+受理, age under 14, negative terms or counts, dates in the future or before 1950) are kept
+and reported as warnings with their row numbers.
 
 Examples
 --------
@@ -95,38 +95,46 @@ _FORMAT_ZH = {"csv": "CSV 文本", "xlsx": "Excel", "jsonl": "JSON Lines", "json
 def _read_one(path, *, mapping, table) -> Frame:
     path = Path(path)
     try:
-        known = frozenset(_mapping.header_key(v) for v in mapping.columns.values()) if mapping else frozenset()
+        known = (frozenset(_mapping.header_key(v) for v in mapping.columns.values()) if mapping
+                 else frozenset())
         raw = read_raw(path, known)
         if len(raw.rows) == 0:
-            raise file_error(path, "只有表头，没有数据行", "the file has a header but no data rows",
-                              hint="检查导出条件是否过窄，或重新导出 / check the export's filters, or export again")
+            raise file_error(path, "只有表头，没有数据行",
+                             "the file has a header but no data rows",
+                             hint="检查导出条件是否过窄，或重新导出 / "
+                                  "check the export's filters, or export again")
         return to_frame(raw, mapping=mapping, table=table)
     except CaseworkError:
         raise
     except MemoryError:
-        raise file_error(path, "内存不足：文件过大，无法读取", "out of memory: the file is too large to read",
-                          hint="拆分文件后分批导入 / split the file and import the parts") from None
+        raise file_error(path, "内存不足：文件过大，无法读取",
+                         "out of memory: the file is too large to read",
+                         hint="拆分文件后分批导入 / split the file and import the parts") from None
     except PermissionError:
-        raise file_error(path, "没有读取权限", "permission denied", hint="检查文件权限 / check the file's "
-                                                                       "permissions") from None
-    except (zipfile.BadZipFile, EOFError, KeyError, ValueError, TypeError, OSError, pa.ArrowException,
-            UnicodeError, csv.Error, IndexError, AttributeError) as err:
+        raise file_error(path, "没有读取权限", "permission denied",
+                         hint="检查文件权限 / check the file's permissions") from None
+    except (zipfile.BadZipFile, EOFError, KeyError, ValueError, TypeError, OSError,
+            pa.ArrowException, UnicodeError, csv.Error, IndexError, AttributeError) as err:
         if os.environ.get("CASEWORK_DEBUG"):
             raise
         kind = type(err).__name__
         text = str(err)[:200]
-        damaged = isinstance(err, (zipfile.BadZipFile, EOFError, KeyError)) or "zlib" in kind.lower()
-        zh = ("文件已损坏或不完整" if damaged else "文件内容无法按导出格式读取") + f"（{kind}: {text}）"
-        en = ("the file is damaged or truncated" if damaged else "the file cannot be read as an export") + \
-             f" ({kind}: {text})"
-        raise file_error(path, zh, en, hint="重新导出该文件；若问题重现，设置 CASEWORK_DEBUG=1 查看详情 / export it "
-                                             "again; set CASEWORK_DEBUG=1 for details") from None
+        damaged = (isinstance(err, (zipfile.BadZipFile, EOFError, KeyError))
+                   or "zlib" in kind.lower())
+        zh = (("文件已损坏或不完整" if damaged else "文件内容无法按导出格式读取")
+              + f"（{kind}: {text}）")
+        en = (("the file is damaged or truncated" if damaged
+               else "the file cannot be read as an export") + f" ({kind}: {text})")
+        raise file_error(path, zh, en,
+                         hint="重新导出该文件；若问题重现，设置 CASEWORK_DEBUG=1 查看详情 / "
+                              "export it again; set CASEWORK_DEBUG=1 for details") from None
     except Exception as err:  # noqa: BLE001 — a bad file must never surface as a traceback
         if os.environ.get("CASEWORK_DEBUG"):
             raise
         raise file_error(path, f"读取失败（{type(err).__name__}: {str(err)[:200]}）",
-                          f"reading failed ({type(err).__name__}: {str(err)[:200]})",
-                          hint="设置 CASEWORK_DEBUG=1 查看详情 / set CASEWORK_DEBUG=1 for details") from None
+                         f"reading failed ({type(err).__name__}: {str(err)[:200]})",
+                         hint="设置 CASEWORK_DEBUG=1 查看详情 / "
+                              "set CASEWORK_DEBUG=1 for details") from None
 
 
 def read_export(path, *, mapping=None, table=None) -> tuple[pd.DataFrame, list[str]]:
@@ -144,8 +152,8 @@ def read_export(path, *, mapping=None, table=None) -> tuple[pd.DataFrame, list[s
     Returns
     -------
     (DataFrame, list of str)
-        The canonical frame (:func:`casework.model.schema.conform`) and the warnings (bilingual text,
-        each naming the file, the column and the row numbers).
+        The canonical frame (:func:`casework.model.schema.conform`) and the warnings
+        (bilingual text, each naming the file, the column and the row numbers).
 
     Raises
     ------
@@ -157,9 +165,10 @@ def read_export(path, *, mapping=None, table=None) -> tuple[pd.DataFrame, list[s
     --------
     >>> import tempfile, pathlib, json
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "cases.jsonl"
-    >>> rec = {"unit_code": "371329", "dept_case_no": "A1", "unified_case_no": "T1", "stage": "判决",
-    ...        "person_id": "P1", "accepted_on": "2024-01-05",
-    ...        "meta": {"accusation": ["[走私、贩卖、运输、制造]毒品"], "term": {"imprisonment": 36}}}
+    >>> rec = {"unit_code": "371329", "dept_case_no": "A1", "unified_case_no": "T1",
+    ...        "stage": "判决", "person_id": "P1", "accepted_on": "2024-01-05",
+    ...        "meta": {"accusation": ["[走私、贩卖、运输、制造]毒品"],
+    ...                 "term": {"imprisonment": 36}}}
     >>> _ = p.write_text(json.dumps(rec, ensure_ascii=False) + "\\n", encoding="utf-8")
     >>> df, w = read_export(p, mapping={"columns": {"charges": "meta.accusation",
     ...                                             "term_months": "meta.term.imprisonment"}})
@@ -185,7 +194,8 @@ def import_files(paths, *, mapping=None, table=None, account=None) -> dict:
     paths : path or sequence of paths
         Export files (any mix of the formats :func:`read_export` reads, of both tables).
     mapping : path, dict or Mapping, optional
-        A user mapping (:mod:`casework.ingest.mapping`); its path, hash and text go into the manifest.
+        A user mapping (:mod:`casework.ingest.mapping`); its path, hash and text go into the
+        manifest.
     table : {"records", "modifications"}, optional
         Force every file into one table; by default each file's table is detected.
     account : str, optional
@@ -207,7 +217,8 @@ def import_files(paths, *, mapping=None, table=None, account=None) -> dict:
     >>> import os, tempfile, pathlib
     >>> os.environ["CASEWORK_HOME"] = tempfile.mkdtemp()
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "arrests.csv"
-    >>> _ = p.write_bytes("单位编码,部门受案号,统一受案号,办案环节,嫌疑人编号,罪名,受理日期,审结日期\\n"
+    >>> _ = p.write_bytes("单位编码,部门受案号,统一受案号,办案环节,嫌疑人编号,罪名,"
+    ...                   "受理日期,审结日期\\n"
     ...                   "371329,沭检刑捕受[2024]1号,T1,审查逮捕,P1,盗窃,2024-05-03,2024-04-30\\n"
     ...                   .encode("gb18030"))
     >>> result = import_files([p], account="doc")
@@ -234,12 +245,14 @@ def import_files(paths, *, mapping=None, table=None, account=None) -> dict:
             continue
         if tname == "records" and len(part) > 1:
             _check_cross_duplicates(part)
-        tables[tname] = pd.concat([f.df for f in part], ignore_index=True) if len(part) > 1 else part[0].df
+        tables[tname] = (pd.concat([f.df for f in part], ignore_index=True) if len(part) > 1
+                         else part[0].df)
     for tname in _mapping.IMPORT_TABLES:
         if tname not in tables:
             tables[tname] = schema.empty_frame(tname)
     if len(tables["records"]) == 0:
-        warnings.append("本次导入没有案卡记录（records 为空），只有修改日志 / no case-card records imported "
+        warnings.append("本次导入没有案卡记录（records 为空），只有修改日志 / "
+                        "no case-card records imported "
                         "(records is empty), only the change log")
     mapping_ref = (str(m.path) if m is not None and m.path is not None else
                    (m.to_dict() if m is not None else None))
@@ -247,8 +260,8 @@ def import_files(paths, *, mapping=None, table=None, account=None) -> dict:
                                     warnings=warnings)
     result = dict(manifest)
     result["warnings"] = warnings
-    result["files"] = [{"path": str(f.path), "format": f.fmt, "encoding": f.encoding, "table": f.table,
-                        "rows": len(f.df)} for f in frames]
+    result["files"] = [{"path": str(f.path), "format": f.fmt, "encoding": f.encoding,
+                        "table": f.table, "rows": len(f.df)} for f in frames]
     return result
 
 
@@ -262,13 +275,18 @@ def _check_cross_duplicates(part: list[Frame]) -> None:
     rows = np.concatenate([f.rows for f in part])
     hit = np.flatnonzero(dup)
     files_hit = sorted({int(i) for i in src[hit]})
-    where_zh = "；".join(f"{part[i].path.name} {rows_zh(rows[hit][src[hit] == i])}" for i in files_hit)
-    where_en = "; ".join(f"{part[i].path.name} {rows_en(rows[hit][src[hit] == i])}" for i in files_hit)
+    where_zh = "；".join(f"{part[i].path.name}"
+                         f" {rows_zh(rows[hit][src[hit] == i])}" for i in files_hit)
+    where_en = "; ".join(f"{part[i].path.name}"
+                         f" {rows_en(rows[hit][src[hit] == i])}" for i in files_hit)
     raise DataError(
-        f"多个文件中有重复的案卡行（同一办案环节、部门受案号、嫌疑人编号）：{where_zh}。未导入任何数据。",
-        f"duplicated record keys (stage, dept_case_no, person_id) across files: {where_en}. Nothing was "
+        "多个文件中有重复的案卡行（同一办案环节、部门受案号、嫌疑人编号）"
+        f"：{where_zh}。未导入任何数据。",
+        "duplicated record keys (stage, dept_case_no, person_id) across files:"
+        f" {where_en}. Nothing was "
         "imported.",
-        hint="同一文件是否导入了两次？去掉重复的文件或行后重新导入 / was a file given twice? remove the "
+        hint="同一文件是否导入了两次？去掉重复的文件或行后重新导入 / "
+             "was a file given twice? remove the "
              "duplicates and import again")
 
 
@@ -295,7 +313,8 @@ def describe(result: dict) -> str:
         for f in files:
             kind = _FORMAT_ZH.get(f.get("format"), f.get("format") or "")
             enc = f"，{f['encoding']}" if f.get("encoding") else ""
-            lines.append(f"  - {Path(f['path']).name}（{kind}{enc}）→ {f.get('table')} {f.get('rows', 0):,} 行")
+            lines.append(f"  - {Path(f['path']).name}（{kind}{enc}）"
+                         f"→ {f.get('table')} {f.get('rows', 0):,} 行")
     counts = result.get("row_counts") or {}
     if counts:
         lines.append("各表行数：" + "；".join(f"{k} {v:,} 行" for k, v in counts.items()))

@@ -11,7 +11,8 @@ Other suffixes (``罚金（万元）``) are *not* stripped: a different unit nee
 User mapping file (YAML)
 ------------------------
 Anything the built-in names do not cover is described in a small YAML file passed as
-``casework import FILE --mapping M.yaml`` (``mapping=`` in :func:`casework.ingest.importer.import_files`).
+``casework import FILE --mapping M.yaml`` (``mapping=`` in
+:func:`casework.ingest.importer.import_files`).
 Every key is optional::
 
     table: records                  # records | modifications (default: detected from headers)
@@ -41,7 +42,8 @@ Examples
 'term_months'
 >>> mapping.match_header("ACCEPTED_ON", "records"), mapping.match_header("BMSAH", "records")
 ('accepted_on', 'dept_case_no')
->>> mapping.detect_table(["单位编码", "部门受案号", "修改项", "修改前", "修改后", "修改账号", "修改时间"])
+>>> mapping.detect_table(["单位编码", "部门受案号", "修改项", "修改前", "修改后", "修改账号",
+...                       "修改时间"])
 'modifications'
 >>> m = mapping.load({"columns": {"dept_case_no": "案件编号"}, "defaults": {"stage": "judgment"}})
 >>> m.columns, m.defaults
@@ -97,7 +99,7 @@ def _strip_unit(key: str) -> str | None:
     return m.group(1) if m else None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _index(table: str) -> dict[str, tuple[str, int]]:
     """key -> (canonical name, priority); lower priority wins when two headers compete."""
     idx: dict[str, tuple[str, int]] = {}
@@ -157,8 +159,10 @@ class Mapping:
     def to_dict(self) -> dict:
         """A JSON-ready description (recorded in the snapshot manifest)."""
         return {"path": str(self.path) if self.path else None, "table": self.table,
-                "columns": dict(self.columns), "recode": {k: dict(v) for k, v in self.recode.items()},
-                "defaults": dict(self.defaults), "split": {k: list(v) for k, v in self.split.items()}}
+                "columns": dict(self.columns),
+                "recode": {k: dict(v) for k, v in self.recode.items()},
+                "defaults": dict(self.defaults),
+                "split": {k: list(v) for k, v in self.split.items()}}
 
 
 _KEYS = ("table", "columns", "recode", "defaults", "split")
@@ -167,7 +171,8 @@ _KEYS = ("table", "columns", "recode", "defaults", "split")
 def _bad(zh: str, en: str, where: str) -> ParameterError:
     return ParameterError(
         f"映射文件 {where} 有误：{zh}", f"mapping {where} is invalid: {en}",
-        hint="格式见 casework/resources/mappings/example.yaml / see casework/resources/mappings/example.yaml",
+        hint="格式见 casework/resources/mappings/example.yaml / "
+             "see casework/resources/mappings/example.yaml",
     )
 
 
@@ -186,10 +191,11 @@ def load(spec) -> Mapping | None:
         try:
             text = path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
-            raise ParameterError(f"映射文件不存在：{path}", f"mapping file not found: {path}") from None
+            raise ParameterError(f"映射文件不存在：{path}",
+                                 f"mapping file not found: {path}") from None
         except (OSError, UnicodeDecodeError) as err:
-            raise _bad(f"无法读取（须为 UTF-8 文本）：{err}", f"cannot read it (UTF-8 text expected): {err}",
-                       where) from None
+            raise _bad(f"无法读取（须为 UTF-8 文本）：{err}",
+                       f"cannot read it (UTF-8 text expected): {err}", where) from None
         try:
             spec = yaml.safe_load(text) or {}
         except yaml.YAMLError as err:
@@ -207,7 +213,8 @@ def load(spec) -> Mapping | None:
                    f"unknown keys {unknown}; allowed: {', '.join(_KEYS)}", where)
     table = spec.get("table")
     if table is not None and table not in IMPORT_TABLES:
-        raise _bad(f"table 应为 {' 或 '.join(IMPORT_TABLES)}", f"table must be one of {IMPORT_TABLES}", where)
+        raise _bad(f"table 应为 {' 或 '.join(IMPORT_TABLES)}",
+                   f"table must be one of {IMPORT_TABLES}", where)
     known = set(schema.column_names("records")) | set(schema.column_names("modifications"))
     if table:
         known = set(schema.column_names(table))
@@ -215,11 +222,12 @@ def load(spec) -> Mapping | None:
     def _section(name) -> dict:
         value = spec.get(name) or {}
         if not isinstance(value, dict):
-            raise _bad(f"{name} 应为“规范列名: 值”的键值对", f"{name} must map canonical columns to values",
-                       where)
+            raise _bad(f"{name} 应为“规范列名: 值”的键值对",
+                       f"{name} must map canonical columns to values", where)
         bad = [k for k in value if k not in known]
         if bad:
-            raise _bad(f"{name} 中有未知的规范列名 {bad}", f"unknown canonical columns in {name}: {bad}", where)
+            raise _bad(f"{name} 中有未知的规范列名 {bad}",
+                       f"unknown canonical columns in {name}: {bad}", where)
         return value
 
     columns, split = {}, {}
@@ -238,8 +246,8 @@ def load(spec) -> Mapping | None:
     recode = {}
     for canon, table_ in _section("recode").items():
         if not isinstance(table_, dict):
-            raise _bad(f"recode.{canon} 应为“源值: 代码”的键值对", f"recode.{canon} must map values to codes",
-                       where)
+            raise _bad(f"recode.{canon} 应为“源值: 代码”的键值对",
+                       f"recode.{canon} must map values to codes", where)
         recode[canon] = {str(k).strip(): v for k, v in table_.items()}
     defaults = dict(_section("defaults"))
     for canon, seps in _section("split").items():
@@ -248,11 +256,14 @@ def load(spec) -> Mapping | None:
     for canon, seps in list(split.items()):
         if canon not in list_cols:
             raise _bad(f"split 只适用于列表列（{', '.join(sorted(list_cols))}），不适用于 {canon}",
-                       f"split applies to list columns ({', '.join(sorted(list_cols))}) only, not {canon}",
+                       f"split applies to list columns ({', '.join(sorted(list_cols))}) "
+                       f"only, not {canon}",
                        where)
         seps = [seps] if isinstance(seps, str) else seps
-        if not isinstance(seps, list) or not seps or not all(isinstance(s, str) and s for s in seps):
-            raise _bad(f"split.{canon} 应为一个或多个分隔符", f"split.{canon} must list separators", where)
+        if (not isinstance(seps, list) or not seps
+                or not all(isinstance(s, str) and s for s in seps)):
+            raise _bad(f"split.{canon} 应为一个或多个分隔符",
+                       f"split.{canon} must list separators", where)
         split[canon] = list(seps)
     return Mapping(table=table, columns=columns, recode=recode, defaults=defaults, split=split,
                    path=path)
@@ -319,7 +330,8 @@ def resolve(headers, *, table: str | None = None, mapping: Mapping | None = None
         else:
             keep = best[canon][1]
             sources[canon] = keep
-        same = [i for i in pos if header_key(headers[i]) == header_key(headers[keep]) and i != keep]
+        same = [i for i in pos
+                if header_key(headers[i]) == header_key(headers[keep]) and i != keep]
         if same and canon not in explicit:
             duplicated[canon] = [keep, *same]
         for i in pos:

@@ -88,7 +88,8 @@ def raise_problems(name: str, table: str, problems: list[Problem]) -> None:
         f"文件 {name} 有 {n} 处数据不符合要求，未导入任何数据：\n" + "\n".join(zh_lines),
         f"{name}: {n} problem{'s' if n > 1 else ''} in the data; nothing was imported:\n"
         + "\n".join(en_lines),
-        hint="改正源文件中这些行后重新导入（源文件不会被本程序修改）/ correct these rows in the export and "
+        hint="改正源文件中这些行后重新导入（源文件不会被本程序修改）/ correct these rows in "
+             "the export and "
              "import again (casework never modifies the source file)",
     )
 

@@ -111,19 +111,24 @@ def _detect_format(path: Path, head: bytes) -> str:
         return "parquet"
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise file_error(path, "这是旧版 Excel (.xls) 或加密的工作簿，无法读取",
-                          "this is an old Excel .xls or an encrypted workbook",
-                          hint="在 Excel 中另存为 .xlsx（不加密）或 CSV / save it as .xlsx (unencrypted) or CSV")
+                         "this is an old Excel .xls or an encrypted workbook",
+                         hint="在 Excel 中另存为 .xlsx（不加密）或 CSV / "
+                              "save it as .xlsx (unencrypted) or CSV")
     if head.startswith(b"\x1f\x8b") or head.startswith(b"7z\xbc\xaf") or head.startswith(b"Rar!"):
-        raise file_error(path, "这是压缩包，请先解压", "this is a compressed archive; extract it first")
+        raise file_error(path, "这是压缩包，请先解压",
+                         "this is a compressed archive; extract it first")
     if head.startswith(b"%PDF"):
-        raise file_error(path, "这是 PDF 文件，不是数据导出文件", "this is a PDF, not a data export")
+        raise file_error(path, "这是 PDF 文件，不是数据导出文件",
+                         "this is a PDF, not a data export")
     if ext in _XLSX_EXT:
         raise file_error(path, "不是有效的 Excel (.xlsx) 文件（文件已损坏、不完整或扩展名不对）",
-                          "not a valid .xlsx workbook (damaged, truncated or misnamed)",
-                          hint="在 Excel 中重新导出或另存为 .xlsx / export or save it again as .xlsx")
+                         "not a valid .xlsx workbook (damaged, truncated or misnamed)",
+                         hint="在 Excel 中重新导出或另存为 .xlsx / "
+                              "export or save it again as .xlsx")
     if ext == ".xls":
-        raise file_error(path, "旧版 Excel (.xls) 无法读取", "old Excel .xls files are not supported",
-                          hint="在 Excel 中另存为 .xlsx 或 CSV / save it as .xlsx or CSV")
+        raise file_error(path, "旧版 Excel (.xls) 无法读取",
+                         "old Excel .xls files are not supported",
+                         hint="在 Excel 中另存为 .xlsx 或 CSV / save it as .xlsx or CSV")
     if ext in _PARQUET_EXT:
         raise file_error(path, "不是有效的 Parquet 文件", "not a valid Parquet file")
     if ext in _JSON_EXT:
@@ -192,7 +197,7 @@ def _read_text(path: Path, head: bytes, size: int, known=frozenset()) -> Raw:
     text = text.lstrip("\ufeff")
     if not text.strip():
         raise file_error(path, "文件为空（没有任何内容）", "the file is empty",
-                          hint="重新从系统导出 / export it again")
+                         hint="重新从系统导出 / export it again")
     lines = text.splitlines()
     delim = _sniff_delimiter([ln for ln in lines[:20] if ln.strip()], path.suffix.lower())
     try:
@@ -211,7 +216,8 @@ def _read_text(path: Path, head: bytes, size: int, known=frozenset()) -> Raw:
     while hi < len(head_rows) and not any(c.strip() for c in head_rows[hi]):
         hi += 1
     if hi >= len(head_rows):
-        raise file_error(path, "文件为空（没有表头和数据）", "the file is empty (no header, no data)")
+        raise file_error(path, "文件为空（没有表头和数据）",
+                         "the file is empty (no header, no data)")
     headers = [h.strip() for h in head_rows[hi]]
     header_line = line_ends[hi]  # physical line number of the header's last line
     n_cols = len(headers)
@@ -221,7 +227,8 @@ def _read_text(path: Path, head: bytes, size: int, known=frozenset()) -> Raw:
     def on_invalid(row):
         # blank lines are kept as (invalid, one-cell) rows so that they still count in the row
         # numbers a user sees; they are dropped here and remembered
-        (blank if not row.text.strip() else invalid).append((row.number, row.text[:60], row.actual_columns))
+        (blank if not row.text.strip() else invalid).append((row.number, row.text[:60],
+                                                             row.actual_columns))
         return "skip"
 
     converted: dict[str, object] = {}
@@ -235,15 +242,16 @@ def _read_text(path: Path, head: bytes, size: int, known=frozenset()) -> Raw:
             if converted[enc] is not None:
                 source, enc = pa.BufferReader(converted[enc]), "utf8"
         ropts = pcsv.ReadOptions(use_threads=use_threads() if threads is None else threads,
-                                 block_size=MAX_LINE_BYTES, skip_rows=header_line, column_names=names,
-                                 encoding="utf8" if utf8 else enc)
-        popts = pcsv.ParseOptions(delimiter=delim, newlines_in_values=True, invalid_row_handler=on_invalid,
-                                  ignore_empty_lines=n_cols == 1)
+                                 block_size=MAX_LINE_BYTES, skip_rows=header_line,
+                                 column_names=names, encoding="utf8" if utf8 else enc)
+        popts = pcsv.ParseOptions(delimiter=delim, newlines_in_values=True,
+                                  invalid_row_handler=on_invalid, ignore_empty_lines=n_cols == 1)
         # text transcoded from another encoding is valid UTF-8 by construction: skip the re-check
-        copts = pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True,
-                                    quoted_strings_can_be_null=True, null_values=NULL_VALUES,
-                                    check_utf8=utf8)
-        return pcsv.read_csv(source, read_options=ropts, parse_options=popts, convert_options=copts)
+        copts = pcsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                    strings_can_be_null=True, quoted_strings_can_be_null=True,
+                                    null_values=NULL_VALUES, check_utf8=utf8)
+        return pcsv.read_csv(source, read_options=ropts, parse_options=popts,
+                             convert_options=copts)
 
     try:
         try:
@@ -272,18 +280,22 @@ def _read_text(path: Path, head: bytes, size: int, known=frozenset()) -> Raw:
                 raise too_long(path, long_line) from None
             # no physical line is that long: a quote opened and never closed swallowed the rest
             raise file_error(
-                path, f"无法按 {encoding} 文本解析为表格：引号不成对或文件不是文本导出（可能是二进制文件）",
+                path, f"无法按 {encoding} 文本解析为表格："
+                      "引号不成对或文件不是文本导出（可能是二进制文件）",
                 f"cannot be parsed as a {encoding} table: an unclosed quote, or not a text export "
                 "(binary data?)",
-                hint="用统一业务应用系统重新导出该文件 / export the file again from the system") from None
+                hint="用统一业务应用系统重新导出该文件 / "
+                     "export the file again from the system") from None
         if "UTF8" in msg:
             found = locate_decode_error(path, encoding)
             if found is not None:
                 off, line, _bad = found
                 raise decode_with_context(path, encoding, off, line) from None
-        raise file_error(path, f"CSV 格式错误：{msg[:200]}", f"malformed CSV: {msg[:200]}") from None
+        raise file_error(path, f"CSV 格式错误：{msg[:200]}",
+                         f"malformed CSV: {msg[:200]}") from None
     if invalid or blank:
-        if any(num is None for num, _, _ in invalid + blank):  # line numbers are known single-threaded
+        # line numbers are known single-threaded only
+        if any(num is None for num, _, _ in invalid + blank):
             invalid.clear()
             blank.clear()
             table = _read(encoding, threads=False)
@@ -293,13 +305,15 @@ def _read_text(path: Path, head: bytes, size: int, known=frozenset()) -> Raw:
         raise file_error(
             path, f"{rows_zh(rows)}的单元格个数与表头（{n_cols} 列）不一致（实有 {counts} 列），"
                   "可能有未加引号的分隔符或多余的列",
-            f"{rows_en(rows)}: the number of cells differs from the header ({n_cols} columns; found "
+            f"{rows_en(rows)}: the number of cells differs from the header ({n_cols} "
+            "columns; found "
             f"{counts}) — an unquoted delimiter or a stray column?",
             hint="在 Excel 中打开检查这些行，或重新导出 / check these rows or export again")
     rows = np.arange(table.num_rows, dtype=np.int64) + header_line + 1
     if blank:
         lines = np.asarray(sorted(num for num, _, _ in blank if num is not None), dtype=np.int64)
-        span = np.arange(header_line + 1, header_line + 1 + table.num_rows + len(lines), dtype=np.int64)
+        span = np.arange(header_line + 1, header_line + 1 + table.num_rows + len(lines),
+                         dtype=np.int64)
         rows = np.setdiff1d(span, lines, assume_unique=True)[: table.num_rows]
     enc_name = ENCODING_NAMES[encoding]
     return Raw(path, "csv", headers, [table.column(i) for i in range(n_cols)], rows, enc_name)
@@ -311,18 +325,20 @@ def _check_zip(path: Path) -> None:
             infos = zf.infolist()
     except zipfile.BadZipFile:
         raise file_error(path, "Excel 文件已损坏或不完整（zip 结构无法读取）",
-                          "the workbook is damaged or truncated (its zip structure cannot be read)",
-                          hint="重新导出或重新下载该文件 / export or download it again") from None
+                         "the workbook is damaged or truncated (its zip structure cannot be read)",
+                         hint="重新导出或重新下载该文件 / export or download it again") from None
     names = {i.filename for i in infos}
     if "xl/workbook.xml" not in names:
         raise file_error(path, "这是 zip 文件但不是 Excel 工作簿（缺少 xl/workbook.xml）",
-                          "this is a zip file but not an Excel workbook (no xl/workbook.xml)")
+                         "this is a zip file but not an Excel workbook (no xl/workbook.xml)")
     total = sum(i.file_size for i in infos)
     if total > MAX_XLSX_UNCOMPRESSED:
         raise file_error(
-            path, f"解压后大小声明为 {total / 2**30:,.1f} GB，超过上限 {MAX_XLSX_UNCOMPRESSED >> 30} GB，"
+            path, f"解压后大小声明为 {total / 2**30:,.1f} GB，"
+                  f"超过上限 {MAX_XLSX_UNCOMPRESSED >> 30} GB，"
                   "疑似压缩炸弹，拒绝打开",
-            f"declares {total / 2**30:,.1f} GB uncompressed (limit {MAX_XLSX_UNCOMPRESSED >> 30} GB): "
+            f"declares {total / 2**30:,.1f} GB uncompressed "
+            f"(limit {MAX_XLSX_UNCOMPRESSED >> 30} GB): "
             "a zip bomb? refused", hint="导出为 CSV 后导入 / export as CSV instead")
     for i in infos:
         ratio = i.file_size / max(i.compress_size, 1)
@@ -331,7 +347,8 @@ def _check_zip(path: Path) -> None:
                 path, f"成员 {i.filename} 压缩比 {ratio:,.0f}:1 异常（上限 {MAX_XLSX_RATIO}:1），"
                       "疑似压缩炸弹，拒绝打开",
                 f"member {i.filename} has a compression ratio of {ratio:,.0f}:1 (limit "
-                f"{MAX_XLSX_RATIO}:1): a zip bomb? refused", hint="导出为 CSV 后导入 / export as CSV instead")
+                f"{MAX_XLSX_RATIO}:1): a zip "
+                "bomb? refused", hint="导出为 CSV 后导入 / export as CSV instead")
 
 
 def _cell_text(v):
@@ -363,7 +380,8 @@ def _read_xlsx(path: Path, known=frozenset()) -> Raw:
             chosen = None
             for ws in wb.worksheets:
                 if hasattr(ws, "reset_dimensions"):
-                    ws.reset_dimensions()  # some writers declare a wrong sheet size: read every cell
+                    # some writers declare a wrong sheet size: read every cell
+                    ws.reset_dimensions()
                 it = ws.iter_rows(values_only=True)
                 top = []
                 for r_i, row in enumerate(it, 1):
@@ -374,12 +392,14 @@ def _read_xlsx(path: Path, known=frozenset()) -> Raw:
                 if not top:
                     continue
                 hi = _pick_header([cells for _, cells in top], known)
-                if chosen is None or (_header_score(top[hi][1], known) >= 2 > _header_score(chosen[2], known)):
+                if chosen is None or (_header_score(top[hi][1], known) >= 2
+                                      > _header_score(chosen[2], known)):
                     chosen = (ws, top[hi][0], top[hi][1])
                 if _header_score(top[hi][1], known) >= 2:
                     break
             if chosen is None:
-                raise file_error(path, "工作簿中没有任何内容（所有工作表均为空）", "the workbook is empty (all sheets)")
+                raise file_error(path, "工作簿中没有任何内容（所有工作表均为空）",
+                                 "the workbook is empty (all sheets)")
             ws, header_row, header_cells = chosen
             while header_cells and (header_cells[-1] is None or not str(header_cells[-1]).strip()):
                 header_cells.pop()
@@ -388,7 +408,8 @@ def _read_xlsx(path: Path, known=frozenset()) -> Raw:
             cols: list[list] = [[] for _ in range(n)]
             rows = []
             beyond: list[int] = []
-            for r_i, row in enumerate(ws.iter_rows(min_row=header_row + 1, values_only=True), header_row + 1):
+            for r_i, row in enumerate(ws.iter_rows(min_row=header_row + 1, values_only=True),
+                                      header_row + 1):
                 if not any(v is not None and (not isinstance(v, str) or v.strip()) for v in row):
                     continue
                 rows.append(r_i)
@@ -402,7 +423,8 @@ def _read_xlsx(path: Path, known=frozenset()) -> Raw:
     notes = []
     if beyond:
         notes.append(
-            f"{path.name}：{rows_zh(beyond)}在表头之外的列还有内容，已忽略 / {path.name}: {rows_en(beyond)} have "
+            f"{path.name}：{rows_zh(beyond)}在表头之外的列还有内容，已忽略 / {path.name}:"
+            f" {rows_en(beyond)} have "
             "cells beyond the last header column; ignored")
     data = [pa.chunked_array([pa.array(c, pa.string())]) for c in cols]
     return Raw(path, "xlsx", headers, data, np.asarray(rows, dtype=np.int64), None, notes)
@@ -428,19 +450,24 @@ def _read_json(path: Path, head: bytes, size: int) -> Raw:
     doc = None
     if strip_bom(head).lstrip().startswith(b"["):
         if size > MAX_JSON_ARRAY_BYTES:
-            raise file_error(path, f"JSON 数组文件超过 {MAX_JSON_ARRAY_BYTES >> 20} MB，请改用 JSON Lines（每行一个对象）",
-                              f"a JSON array file larger than {MAX_JSON_ARRAY_BYTES >> 20} MB; use JSON Lines")
+            raise file_error(path, f"JSON 数组文件超过 {MAX_JSON_ARRAY_BYTES >> 20} MB，请改用 "
+                                   "JSON Lines（每行一个对象）",
+                             f"a JSON array file larger than {MAX_JSON_ARRAY_BYTES >> 20} MB; "
+                             "use JSON Lines")
         try:
             doc = json.loads(path.read_bytes().decode(py_enc))
         except UnicodeDecodeError as err:
             raise decode_error(path, py_enc, err.start, path.read_bytes(), mixed=False) from None
         except json.JSONDecodeError as err:
             if err.msg != "Extra data":  # "Extra data": several JSON values, i.e. JSON Lines
-                raise file_error(path, f"JSON 格式错误：第 {err.lineno} 行第 {err.colno} 列（{err.msg}）",
-                                  f"malformed JSON at line {err.lineno}, column {err.colno} ({err.msg})") from None
+                raise file_error(path, f"JSON 格式错误：第 {err.lineno} 行第 {err.colno} "
+                                       f"列（{err.msg}）",
+                                 f"malformed JSON at line {err.lineno}, "
+                                 f"column {err.colno} ({err.msg})") from None
     if doc is not None:
         if not isinstance(doc, list):
-            raise file_error(path, "JSON 顶层应为对象数组", "the JSON top level must be an array of objects")
+            raise file_error(path, "JSON 顶层应为对象数组",
+                             "the JSON top level must be an array of objects")
         for i, obj in enumerate(doc, 1):
             if isinstance(obj, dict):
                 records.append((i, obj))
@@ -480,8 +507,10 @@ def _read_json(path: Path, head: bytes, size: int) -> Raw:
                 records.append((line_no, obj))
         fmt = "jsonl"
     if bad:
-        raise file_error(path, f"{rows_zh(bad)}不是合法的 JSON 对象", f"{rows_en(bad)}: not a valid JSON object",
-                          hint="JSON Lines 每行应为一个 {…} 对象 / JSON Lines needs one {…} object per line")
+        raise file_error(path, f"{rows_zh(bad)}不是合法的 JSON 对象",
+                         f"{rows_en(bad)}: not a valid JSON object",
+                         hint="JSON Lines 每行应为一个 {…} 对象 / "
+                              "JSON Lines needs one {…} object per line")
     if not records:
         raise file_error(path, "文件为空（没有任何记录）", "the file is empty (no records)")
     keys: dict[str, None] = {}
@@ -496,7 +525,8 @@ def _read_json(path: Path, head: bytes, size: int) -> Raw:
     for k in keys:
         vals = [r.get(k) for r in flat_rows]
         if any(isinstance(v, list) for v in vals):
-            arr = pa.array([None if v is None else [scalar_text(x) for x in (v if isinstance(v, list) else [v])]
+            arr = pa.array([None if v is None
+                            else [scalar_text(x) for x in (v if isinstance(v, list) else [v])]
                             for v in vals], pa.list_(pa.string()))
         else:
             arr = pa.array([scalar_text(v) for v in vals], pa.string())
@@ -511,7 +541,8 @@ def _read_parquet(path: Path) -> Raw:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as err:
         raise file_error(path, f"Parquet 文件无法读取（已损坏或不完整）：{str(err)[:160]}",
-                          f"cannot read the Parquet file (damaged or truncated): {str(err)[:160]}") from None
+                         "cannot read the Parquet file (damaged or truncated):"
+                         f" {str(err)[:160]}") from None
     while any(pa.types.is_struct(f.type) for f in table.schema):
         table = table.flatten()
     keep = [i for i, f in enumerate(table.schema) if not f.name.startswith("__index_level_")]
@@ -530,17 +561,19 @@ def _read_parquet(path: Path) -> Raw:
 def read_raw(path: Path, known=frozenset()) -> Raw:
     """Read any supported export as a :class:`Raw` (``known``: header keys a mapping names)."""
     if not path.exists():
-        raise DataError(f"文件不存在：{path}", f"file not found: {path}", hint="检查路径 / check the path")
+        raise DataError(f"文件不存在：{path}", f"file not found: {path}",
+                        hint="检查路径 / check the path")
     if path.is_dir():
         raise DataError(f"这是文件夹，不是文件：{path}", f"this is a folder, not a file: {path}",
-                        hint="列出要导入的文件，如 exports/*.csv / name the files, e.g. exports/*.csv")
+                        hint="列出要导入的文件，如 exports/*.csv / "
+                             "name the files, e.g. exports/*.csv")
     size = path.stat().st_size
     with open(path, "rb") as fh:
         head = fh.read(HEAD_BYTES)
     if size == 0 or not strip_bom(head).strip(b" \t\r\n\x00"):
         if size <= HEAD_BYTES:
             raise file_error(path, "文件为空（没有任何内容）", "the file is empty",
-                              hint="重新从系统导出 / export it again")
+                             hint="重新从系统导出 / export it again")
     fmt = _detect_format(path, head)
     if fmt == "xlsx":
         return _read_xlsx(path, known)

@@ -85,7 +85,9 @@ def _recode(a: pa.Array, table_: dict) -> pa.Array:
     def fn(u):
         if u in lut:
             v = lut[u]
-            return (None if v is None else "true" if v is True else "false" if v is False else str(v)), True
+            text = (None if v is None else "true" if v is True else "false" if v is False
+                    else str(v))
+            return text, True
         return u, True
 
     u, res, _ = map_uniques(a, fn)
@@ -121,13 +123,16 @@ def to_frame(raw: Raw, *, mapping: _mapping.Mapping | None, table: str | None) -
     tcols = {c.name: c for c in schema.columns(table)}
     warnings: list[str] = list(raw.notes)
     if res.duplicated:
-        zh = "；".join(f"「{raw.headers[p[0]]}」出现 {len(p)} 次（第 {'、'.join(str(i + 1) for i in p)} 列）"
-                      for p in res.duplicated.values())
-        en = "; ".join(f"'{raw.headers[p[0]]}' appears {len(p)} times (columns {', '.join(str(i + 1) for i in p)})"
+        zh = "；".join(f"「{raw.headers[p[0]]}」出现 {len(p)} "
+                       f"次（第 {'、'.join(str(i + 1) for i in p)} 列）"
+                       for p in res.duplicated.values())
+        en = "; ".join(f"'{raw.headers[p[0]]}' appears {len(p)} times "
+                       f"(columns {', '.join(str(i + 1) for i in p)})"
                        for p in res.duplicated.values())
         raise file_error(raw.path, f"表头中有重复的列名：{zh}，无法确定使用哪一列",
-                          f"duplicated headers: {en}; cannot tell which column to use",
-                          hint="删除或改名重复的列，或在映射文件 columns 中指定 / remove or rename the duplicates, "
+                         f"duplicated headers: {en}; cannot tell which column to use",
+                         hint="删除或改名重复的列，或在映射文件 columns 中指定 / "
+                              "remove or rename the duplicates, "
                                "or choose one in the mapping file")
     defaults = dict(mapping.defaults) if mapping else {}
     derivable = {"charge": "charges", "stage": "case_type"}
@@ -141,33 +146,42 @@ def to_frame(raw: Raw, *, mapping: _mapping.Mapping | None, table: str | None) -
         labels_zh = "、".join(f"{tcols[c].label_zh}（{c}）" for c in missing)
         labels_en = ", ".join(f"{c} ({tcols[c].label_zh})" for c in missing)
         seen = "、".join(h for h in raw.headers[:12] if h) + ("…" if len(raw.headers) > 12 else "")
-        seen_en = ", ".join(h for h in raw.headers[:12] if h) + ("…" if len(raw.headers) > 12 else "")
+        seen_en = (", ".join(h for h in raw.headers[:12] if h)
+                   + ("…" if len(raw.headers) > 12 else ""))
         if known == 0:
-            why = ("未识别出任何列名：可能缺少表头行、表头不是中文导出列名（语言不对），或文件编码有误。"
+            why = ("未识别出任何列名：可能缺少表头行、"
+                   "表头不是中文导出列名（语言不对），或文件编码有误。"
                    f"文件中的列：{seen or '（空）'}")
-            why_en = ("No header was recognised: the header row may be missing, in another language, or "
+            why_en = ("No header was recognised: the header row may be missing, in another "
+                      "language, or "
                       f"garbled by a wrong encoding. Headers found: {seen_en or '(none)'}")
         else:
             why = f"文件中的列：{seen}"
             why_en = f"Headers found: {seen_en}"
         raise file_error(
             raw.path, f"缺少必需列 {labels_zh}（目标表 {table}）。{why}",
-            f"missing required column{'s' if len(missing) > 1 else ''} {labels_en} (table {table}). {why_en}",
-            hint="表头应为系统导出的中文列名（如 " + "、".join(tcols[c].label_zh for c in schema.required_columns(table))
-                 + "）或规范英文名；其他列名请用 --mapping 映射文件对应 / headers must be the system's Chinese "
+            f"missing required column{'s' if len(missing) > 1 else ''} {labels_en} "
+            f"(table {table}). {why_en}",
+            hint="表头应为系统导出的中文列名（如 "
+                 + "、".join(tcols[c].label_zh for c in schema.required_columns(table))
+                 + "）或规范英文名；其他列名请用 --mapping 映射文件对应 / "
+                   "headers must be the system's Chinese "
                    "column names or canonical English names; map others with --mapping (see "
                    "casework/resources/mappings/example.yaml)")
     if res.ignored:
         shown = "、".join(res.ignored[:15]) + (" 等" if len(res.ignored) > 15 else "")
         warnings.append(f"{name}：{len(res.ignored)} 列未识别，已忽略：{shown} / {name}: "
-                        f"{len(res.ignored)} unrecognised column(s) ignored: {', '.join(res.ignored[:15])}")
+                        f"{len(res.ignored)} unrecognised column(s) ignored:"
+                        f" {', '.join(res.ignored[:15])}")
     for dropped, canon, kept in res.displaced:
-        warnings.append(f"{name}：列「{dropped}」与「{kept}」都对应 {canon}，使用「{kept}」 / {name}: "
+        warnings.append(f"{name}：列「{dropped}」与「{kept}」都对应 {canon}，"
+                        f"使用「{kept}」 / {name}: "
                         f"columns '{dropped}' and '{kept}' both mean {canon}; using '{kept}'")
     if mapping:
         for canon, src in mapping.columns.items():
             if canon in tcols and canon not in res.sources:
-                warnings.append(f"{name}：映射文件指定的源列「{src}」（{canon}）在文件中不存在 / {name}: the "
+                warnings.append(f"{name}：映射文件指定的源列「{src}」（{canon}）在文件中不存在 "
+                                f"/ {name}: the "
                                 f"mapping's source '{src}' for {canon} is not in the file")
     problems: list[Problem] = []
     out: dict[str, object] = {}
@@ -182,7 +196,8 @@ def to_frame(raw: Raw, *, mapping: _mapping.Mapping | None, table: str | None) -
             mask = mask & ~reported[col]
         hit = np.flatnonzero(mask)
         if len(hit):
-            reported[col] = reported[col] | mask if col in reported and len(reported[col]) == len(mask) else mask
+            same = col in reported and len(reported[col]) == len(mask)
+            reported[col] = reported[col] | mask if same else mask
             ex = examples(sample(hit)) if sample is not None else ""
             problems.append(Problem(col, rows[hit], zh, en, ex))
 
@@ -205,11 +220,11 @@ def to_frame(raw: Raw, *, mapping: _mapping.Mapping | None, table: str | None) -
             lens = pc.fill_null(pc.list_value_length(a), 0).to_numpy(zero_copy_only=False)
             if (lens > 1).any():
                 notes.append(warn(name, table, canon, rows[lens > 1], "是多个值的列表，只取第一个",
-                                   "holds lists of several values; the first is used"))
-            a = pc.list_element(pc.if_else(pc.greater(pc.fill_null(pc.list_value_length(a), 0), 0), a,
-                                           pa.scalar(None, a.type)), 0)
-        values = _coerce(a, col, table, name, rows, lambda *args: found.append(args), notes, formulas,
-                         split.get(canon), arrow)
+                                  "holds lists of several values; the first is used"))
+            a = pc.list_element(pc.if_else(pc.greater(pc.fill_null(pc.list_value_length(a), 0), 0),
+                                           a, pa.scalar(None, a.type)), 0)
+        values = _coerce(a, col, table, name, rows, lambda *args: found.append(args), notes,
+                         formulas, split.get(canon), arrow)
         return canon, values, found, notes, formulas, arrow
 
     todo = [(c, col) for c, col in tcols.items() if c in res.sources or c in defaults]
@@ -228,9 +243,11 @@ def to_frame(raw: Raw, *, mapping: _mapping.Mapping | None, table: str | None) -
         pa_out.update(arrow)
     if formula_rows:
         for canon, r in formula_rows.items():
-            warnings.append(warn(name, table, canon, r, "以 = + - @ 开头（粘贴到电子表格时可能被当作公式执行），按原文作为文本",
-                                  "starts with = + - @ (would run as a formula if pasted into a spreadsheet); "
-                                  "read as plain text, never evaluated"))
+            warnings.append(warn(name, table, canon, r,
+                                 "以 = + - @ 开头（粘贴到电子表格时可能被当作公式执行），"
+                                 "按原文作为文本",
+                                 "starts with = + - @ (would run as a formula if pasted into a "
+                                 "spreadsheet); read as plain text, never evaluated"))
     df = pd.DataFrame(out, index=pd.RangeIndex(n))
     notes = _derive(df, table, pa_out)
     warnings.extend(f"{name}：{zh} / {name}: {en}" for zh, en in notes)
@@ -261,9 +278,11 @@ def _coerce(a, col, table, name, rows, problem, warnings, formula_rows, seps, pa
     if col.dtype in ("date", "datetime"):
         vals, bad = parse_dates(a, date_only=col.dtype == "date")
         if bad.any():
-            problem(canon, bad, "不是可识别的日期（应为 2024-05-03、2024/5/3、2024年5月3日、20240503、"
+            problem(canon, bad, "不是可识别的日期（应为 2024-05-03、2024/5/3、"
+                                "2024年5月3日、20240503、"
                                 "Excel 日期序号或 2024-05-03 14:22:10）",
-                    "not a date; expected 2024-05-03, 2024/5/3, 2024年5月3日, 20240503, an Excel serial "
+                    "not a date; expected 2024-05-03, 2024/5/3, 2024年5月3日, 20240503, an "
+                    "Excel serial "
                     "date or 2024-05-03 14:22:10", _sampler(a))
         return vals
     if col.dtype in ("int", "float"):
@@ -274,7 +293,8 @@ def _coerce(a, col, table, name, rows, problem, warnings, formula_rows, seps, pa
         if bad.any():
             what = "整数" if col.dtype == "int" else "数值"
             problem(canon, bad, f"不是{what}（应为如 12、1,500 或 3.5 的数字）",
-                    f"not {'an integer' if col.dtype == 'int' else 'a number'} (expected e.g. 12, 1,500, 3.5)",
+                    f"not {'an integer' if col.dtype == 'int' else 'a number'} (expected e.g. "
+                    "12, 1,500, 3.5)",
                     _sampler(a))
         mask = np.isnan(v)
         if col.dtype == "int":
@@ -285,7 +305,8 @@ def _coerce(a, col, table, name, rows, problem, warnings, formula_rows, seps, pa
             mask = pc.is_null(a).to_numpy(zero_copy_only=False)
             v = pc.fill_null(a, False).to_numpy(zero_copy_only=False)
             return pd.arrays.BooleanArray(np.asarray(v, dtype=bool), mask)
-        u, res, bad = map_uniques(a, lambda v: (BOOL_VALUES.get(norm_key(v)), norm_key(v) in BOOL_VALUES))
+        u, res, bad = map_uniques(a, lambda v: (BOOL_VALUES.get(norm_key(v)),
+                                                norm_key(v) in BOOL_VALUES))
         if bad.any():
             problem(canon, bad, "不是是/否值（应为 是/否、Y/N、1/0、true/false）",
                     "not a yes/no value (expected 是/否, Y/N, 1/0, true/false)", _sampler(a))
@@ -297,28 +318,34 @@ def _coerce(a, col, table, name, rows, problem, warnings, formula_rows, seps, pa
         lut = code_lookup(col.codes)
         u, res, unknown = map_uniques(a, lambda v: (lut.get(norm_key(v), v), norm_key(v) in lut))
         if unknown.any():
-            values = sorted({v for v, r in zip(u.pylist(), res) if v is not None and norm_key(v) not in lut})
+            values = sorted({v for v, r in zip(u.pylist(), res)
+                             if v is not None and norm_key(v) not in lut})
             labels = "、".join(zh for zh, _ in schema.CODE_TABLES[col.codes].values())
             if canon == "stage":
                 problem(canon, unknown, f"不是可识别的办案环节（应为 {labels}）",
-                        "not a known stage (expected 审查逮捕 arrest_review, 审查起诉 prosecution_review or 判决 "
+                        "not a known stage (expected 审查逮捕 arrest_review, 审查起诉 "
+                        "prosecution_review or 判决 "
                         "judgment)", _sampler(a))
             else:
                 warnings.append(warn(name, table, canon, rows[unknown],
-                                      f"的值 {examples(values, 5)} 不在代码表中（可用：{labels}），按原文保留；"
-                                      "可在映射文件 recode 中对应",
-                                      f"values {examples(values, 5)} are not in the code table; kept as they "
-                                      "are (map them with recode in a mapping file)"))
+                                     f"的值 {examples(values, 5)} "
+                                     f"不在代码表中（可用：{labels}），按原文保留；"
+                                     "可在映射文件 recode 中对应",
+                                     f"values {examples(values, 5)} are not in the code table; "
+                                     "kept as they "
+                                     "are (map them with recode in a mapping file)"))
         out = u.expand(pa.array(res, pa.string()))
     elif col.codes == "charge":
         u, res, _ = map_uniques(a, lambda v: (normalise_charge(v), True))
-        unknown_u = np.asarray([r is not None and r not in schema.CHARGES for r in res], dtype=bool)
+        unknown_u = np.asarray([r is not None and r not in schema.CHARGES for r in res],
+                               dtype=bool)
         if unknown_u.any():
             names_ = sorted({r for r, k in zip(res, unknown_u) if k})
             warnings.append(warn(name, table, canon, rows[u.row_mask(unknown_u)],
-                                  f"的罪名 {examples(names_, 5)} 不在罪名表中，罪名类别留空",
-                                  f"charges {examples(names_, 5)} are not in the charge table; charge_group "
-                                  "left empty"))
+                                 f"的罪名 {examples(names_, 5)} 不在罪名表中，罪名类别留空",
+                                 f"charges {examples(names_, 5)} are not in the charge table; "
+                                 "charge_group "
+                                 "left empty"))
         out = u.expand(pa.array(res, pa.string()))
         _flag_formulas(out, canon, rows, formula_rows)
     else:
@@ -391,7 +418,8 @@ def _derive(df: pd.DataFrame, table: str, pa_out: dict) -> list[tuple[str, str]]
         return notes
     if "charges" in df:
         charges = df["charges"].to_numpy()
-        firsts = pa.array([x[0] if isinstance(x, list) and x else None for x in charges], pa.string()) \
+        firsts = pa.array([x[0] if isinstance(x, list) and x else None for x in charges],
+                          pa.string()) \
             if ("charge" not in pa_out or any_true(pc.is_null(pa_out["charge"]))) else None
         if firsts is not None:
             ch = pc.coalesce(pa_out["charge"], firsts) if "charge" in pa_out else firsts
@@ -435,7 +463,8 @@ def _derive(df: pd.DataFrame, table: str, pa_out: dict) -> list[tuple[str, str]]
             df["age"] = pd.arrays.IntegerArray(vals, mask)
     if "case_type" in pa_out:
         ct = pa_out["case_type"]
-        lut = {"arrest_review_case": "arrest_review", "juvenile_arrest_review_case": "arrest_review",
+        lut = {"arrest_review_case": "arrest_review",
+               "juvenile_arrest_review_case": "arrest_review",
                "first_instance_prosecution": "prosecution_review",
                "juvenile_first_instance_prosecution": "prosecution_review"}
         inferred = pc.take(pa.array(list(lut.values()), pa.string()),
@@ -480,8 +509,9 @@ def _canonical_modifications(df: pd.DataFrame, name: str, rows: np.ndarray) -> l
     if unknown:
         hit = np.isin(fields, unknown)
         notes.append(warn(name, "modifications", "field", rows[hit],
-                           f"的修改项 {examples(unknown, 5)} 不是已知的案卡项，按原文保留",
-                           f"fields {examples(unknown, 5)} are not known case-card items; kept as they are"))
+                          f"的修改项 {examples(unknown, 5)} 不是已知的案卡项，按原文保留",
+                          f"fields {examples(unknown, 5)} are not known case-card items; "
+                          "kept as they are"))
     for value_col in ("old_value", "new_value"):
         if value_col not in df:
             continue
@@ -508,9 +538,11 @@ def _canonical_modifications(df: pd.DataFrame, name: str, rows: np.ndarray) -> l
 
 
 def _check_required(df, table, rows, problem) -> None:
-    judgment = (df["stage"] == "judgment").fillna(False).to_numpy(bool, copy=True) if "stage" in df else None
+    judgment = ((df["stage"] == "judgment").fillna(False).to_numpy(bool, copy=True)
+                if "stage" in df else None)
     for c in schema.required_columns(table):
-        exempt = judgment if judgment is not None and c in schema.NOT_REQUIRED_FOR_JUDGMENT else None
+        exempt = (judgment if judgment is not None and c in schema.NOT_REQUIRED_FOR_JUDGMENT
+                  else None)
         if c not in df:
             if exempt is None or not exempt.all():
                 problem(c, np.ones(len(df), bool), "缺少（列不存在）", "missing (no such column)")
@@ -548,11 +580,13 @@ def _check_duplicates(df, rows, problem, pa_out) -> None:
     dup[np.flatnonzero(~null)] = hit
     if dup.any():
         def sample(hit):
-            return [" / ".join(map(str, r)) for r in df.iloc[hit[:50]][key].itertuples(index=False)]
+            rows_ = df.iloc[hit[:50]][key].itertuples(index=False)
+            return [" / ".join(map(str, r)) for r in rows_]
 
         problem("dept_case_no", dup,
                 "重复：同一办案环节、部门受案号、嫌疑人编号出现多次（每人每案每环节应只有一行）",
-                "duplicated record key (stage, dept_case_no, person_id): one row per person per stage case "
+                "duplicated record key (stage, dept_case_no, person_id): one row per person "
+                "per stage case "
                 "expected", sample)
 
 
@@ -569,10 +603,11 @@ def _suspicious(df: pd.DataFrame, table: str, name: str, rows: np.ndarray) -> li
         lo = np.datetime64("1900-01-01", "s") if col.name == "birth_date" else floor
         old = ok & (v < lo)
         if fut.any():
-            out.append(warn(name, table, col.name, rows[fut], "的日期晚于今天", "dates in the future"))
+            out.append(warn(name, table, col.name, rows[fut], "的日期晚于今天",
+                            "dates in the future"))
         if old.any():
             out.append(warn(name, table, col.name, rows[old], f"的日期早于 {str(lo)[:4]} 年",
-                             f"dates before {str(lo)[:4]}"))
+                            f"dates before {str(lo)[:4]}"))
     if table != "records":
         return out
     if "accepted_on" in df and "closed_on" in df:
@@ -580,13 +615,14 @@ def _suspicious(df: pd.DataFrame, table: str, name: str, rows: np.ndarray) -> li
         bad = ~np.isnat(a) & ~np.isnat(c) & (c < a)
         if bad.any():
             out.append(warn(name, table, "closed_on", rows[bad], "的审结日期早于受理日期",
-                             "closed before accepted"))
+                            "closed before accepted"))
     if "age" in df:
         age = df["age"].to_numpy(dtype=float, na_value=np.nan)
         young = age < 14
         if young.any():
-            out.append(warn(name, table, "age", rows[young], "的年龄小于 14 岁（未达刑事责任年龄下限）",
-                             "age under 14 (below the minimum age of criminal responsibility)"))
+            out.append(warn(name, table, "age", rows[young],
+                            "的年龄小于 14 岁（未达刑事责任年龄下限）",
+                            "age under 14 (below the minimum age of criminal responsibility)"))
         old = age > 100
         if old.any():
             out.append(warn(name, table, "age", rows[old], "的年龄超过 100 岁", "age over 100"))

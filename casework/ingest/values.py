@@ -31,8 +31,9 @@ from casework.model import schema
 # Extra spellings seen in exports, beside each code's code, label_zh and label_en.
 _SYNONYMS = {
     "gender": {"男性": "male", "女性": "female", "m": "male", "f": "female"},
-    "coercive_measure": {"拘留": "detention", "刑拘": "detention", "指定居所监视居住": "residential_surveillance",
-                         "无": "none", "未采取": "none", "取保": "bail"},
+    "coercive_measure": {"拘留": "detention", "刑拘": "detention",
+                         "指定居所监视居住": "residential_surveillance", "无": "none",
+                         "未采取": "none", "取保": "bail"},
     "decision": {"批捕": "arrest_approved", "不捕": "non_arrest", "提起公诉": "prosecute",
                  "不诉": "non_prosecution"},
     "principal_penalty": {"有期": "fixed_term", "免刑": "exempted", "免于刑事处罚": "exempted",
@@ -40,14 +41,16 @@ _SYNONYMS = {
     "measure_after_change": {"取保": "bail"},
     "education": {"大学": "university", "本科": "university", "研究生": "university",
                   "中专": "vocational", "职高": "vocational"},
-    "household": {"本地户籍": "local", "外地户籍": "non_local", "本县": "local", "外省": "non_local"},
+    "household": {"本地户籍": "local", "外地户籍": "non_local", "本县": "local",
+                  "外省": "non_local"},
     "procedure": {"速裁": "fast_track", "简易": "summary", "普通": "ordinary"},
 }
 
 
-BOOL_VALUES = {"是": True, "否": False, "有": True, "无": False, "y": True, "n": False, "yes": True,
-         "no": False, "1": True, "0": False, "1.0": True, "0.0": False, "true": True,
-         "false": False, "t": True, "f": False, "√": True, "×": False, "x": False}
+BOOL_VALUES = {"是": True, "否": False, "有": True, "无": False, "y": True, "n": False,
+               "yes": True, "no": False, "1": True, "0": False, "1.0": True, "0.0": False,
+               "true": True, "false": False, "t": True, "f": False, "√": True, "×": False,
+               "x": False}
 
 
 _NUM_RE = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
@@ -59,7 +62,8 @@ _DATE_RE = (r"^(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,
             r"\s*(?:Z|[+-]\d{2}:?\d{2})?$")
 
 
-_COMPACT_RE = r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})(?:[T\s]?(?P<H>\d{2})(?P<M>\d{2})(?P<S>\d{2})?)?$"
+_COMPACT_RE = (r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})"
+               r"(?:[T\s]?(?P<H>\d{2})(?P<M>\d{2})(?P<S>\d{2})?)?$")
 
 
 def scalar_text(v):
@@ -198,7 +202,8 @@ def normalise_case_no(a) -> pa.Array:
 
     Examples
     --------
-    >>> normalise_case_no(["沭检刑诉受〔2024〕 371329000004号", "桃检刑诉受【２０２４】1号"]).to_pylist()
+    >>> normalise_case_no(["沭检刑诉受〔2024〕 371329000004号",
+    ...                    "桃检刑诉受【２０２４】1号"]).to_pylist()
     ['沭检刑诉受[2024]371329000004号', '桃检刑诉受[2024]1号']
     """
     a = pa.array(a, pa.string()) if isinstance(a, list) else a
@@ -261,12 +266,14 @@ def _dates_general(u: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     hh, mi, ss = ints("H", 0), ints("M", 0), ints("S", 0)
     months = ((y - 1970) * 12 + np.clip(mo, 1, 12) - 1).astype("datetime64[M]")
     dim = ((months + 1).astype("datetime64[D]") - months.astype("datetime64[D]")).astype(np.int64)
-    ok = matched & (mo >= 1) & (mo <= 12) & (d >= 1) & (d <= dim) & (hh < 24) & (mi < 60) & (ss < 61)
+    ok = (matched & (mo >= 1) & (mo <= 12) & (d >= 1) & (d <= dim) & (hh < 24) & (mi < 60)
+          & (ss < 61))
     out = months.astype("datetime64[D]").astype("datetime64[s]") + (
         (np.clip(d, 1, 31) - 1) * 86400 + hh * 3600 + mi * 60 + ss).astype("timedelta64[s]")
     out = np.where(ok, out, np.datetime64("NaT", "s"))
     # numbers: Excel serials (1 … 99999) and Unix timestamps (10 digits s, 13 digits ms)
-    num_ok = pc.fill_null(pc.match_substring_regex(u, r"^\d{1,5}(\.\d+)?$|^\d{10}(\.\d+)?$|^\d{13}$"),
+    num_ok = pc.fill_null(pc.match_substring_regex(u,
+                                                   r"^\d{1,5}(\.\d+)?$|^\d{10}(\.\d+)?$|^\d{13}$"),
                           False).to_numpy(zero_copy_only=False) & ~matched
     if num_ok.any():
         vals = pc.cast(pc.if_else(pa.array(num_ok), u, pa.scalar(None, pa.string())), pa.float64())
@@ -288,8 +295,11 @@ def parse_dates(a: pa.Array, *, date_only: bool) -> tuple[np.ndarray, np.ndarray
     if pa.types.is_timestamp(a.type):
         if a.type.tz is not None:
             a = pc.local_timestamp(a)
-        v = pc.cast(a, pa.timestamp("s"), safe=False).to_numpy(zero_copy_only=False).astype("datetime64[s]")
-        return (v.astype("datetime64[D]").astype("datetime64[s]") if date_only else v), np.zeros(n, bool)
+        v = pc.cast(a, pa.timestamp("s"), safe=False).to_numpy(zero_copy_only=False)
+        v = v.astype("datetime64[s]")
+        if date_only:
+            v = v.astype("datetime64[D]").astype("datetime64[s]")
+        return v, np.zeros(n, bool)
     if pa.types.is_date(a.type):
         v = pc.cast(a, pa.timestamp("s")).to_numpy(zero_copy_only=False).astype("datetime64[s]")
         return v, np.zeros(n, bool)
@@ -299,13 +309,15 @@ def parse_dates(a: pa.Array, *, date_only: bool) -> tuple[np.ndarray, np.ndarray
     out = np.full(m, np.datetime64("NaT", "s"))
     ok = np.zeros(m, bool)
     # fast path: ISO forms, parsed by strptime and checked against the day it read
-    for fmt, pat in (("%Y-%m-%d %H:%M:%S", r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$"), ("%Y-%m-%d", r"^\d{4}-\d\d-\d\d$")):
+    for fmt, pat in (("%Y-%m-%d %H:%M:%S", r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$"),
+                     ("%Y-%m-%d", r"^\d{4}-\d\d-\d\d$")):
         hit = pc.fill_null(pc.match_substring_regex(s, pat), False)
         if not any_true(hit):
             continue
         parsed = pc.strptime(s, format=fmt, unit="s", error_is_null=True)
         day = pc.cast(pc.utf8_slice_codeunits(pc.if_else(hit, s, "0000-00-01"), 8, 10), pa.int64())
-        good = pc.fill_null(pc.and_(hit, pc.equal(pc.day(parsed), day)), False).to_numpy(zero_copy_only=False)
+        good = pc.fill_null(pc.and_(hit, pc.equal(pc.day(parsed), day)), False)
+        good = good.to_numpy(zero_copy_only=False)
         out = np.where(good, parsed.to_numpy(zero_copy_only=False).astype("datetime64[s]"), out)
         ok |= good
     rest = np.flatnonzero(~ok & pc.is_valid(s).to_numpy(zero_copy_only=False))

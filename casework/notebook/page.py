@@ -232,8 +232,8 @@ def safe_for_spreadsheet(df: pd.DataFrame) -> pd.DataFrame:
 
 def _manifest_ids(manifest: dict) -> tuple[str, str]:
     sid = manifest.get("snapshot_id") or manifest.get("id") or manifest.get("snapshot") or "?"
-    digest = (manifest.get("snapshot_sha256") or manifest.get("sha256") or manifest.get("hash") or manifest.get("content_hash")
-              or manifest.get("snapshot_hash") or "")
+    digest = (manifest.get("snapshot_sha256") or manifest.get("sha256") or manifest.get("hash")
+              or manifest.get("content_hash") or manifest.get("snapshot_hash") or "")
     return str(sid), str(digest)
 
 
@@ -262,9 +262,9 @@ def setup(namespace: dict, *, template: str) -> Params:
 
     Notes
     -----
-    Applies :func:`casework.present.plotting.set_style`, caps pandas' display rows, and shows a one-line
-    scope (期间、单位、密级). The runner injects ``casework_run`` (artefact folder, snapshot id,
-    templates folder, code version); without it (interactive use) artefacts go to
+    Applies :func:`casework.present.plotting.set_style`, caps pandas' display rows, and shows a
+    one-line scope (期间、单位、密级). The runner injects ``casework_run`` (artefact folder,
+    snapshot id, templates folder, code version); without it (interactive use) artefacts go to
     ``reports/_interactive/``. ``casework_run = {"snapshot": "none"}`` skips the store (for
     documentation examples only; :func:`load` then cannot be used).
 
@@ -439,7 +439,8 @@ def md(text: str) -> None:
 
 
 def skip(reason: str) -> None:
-    """Show a one-line note for a section whose data are absent, e.g. ``page.skip("本期无判决数据")``.
+    """Show a one-line note for a section whose data are absent, e.g.
+    ``page.skip("本期无判决数据")``.
 
     Returns
     -------
@@ -518,7 +519,8 @@ def display_frame(df: pd.DataFrame, *, labels: dict | None = None) -> pd.DataFra
                 lambda v: getattr(_schema_column(v), "label_zh", v) if isinstance(v, str) else v)
         if sc is not None and sc.codes and sc.codes != "charge":
             table = sc.codes
-            out[col] = out[col].map(lambda v, t=table: schema.label(t, v) if isinstance(v, str) else v)
+            out[col] = out[col].map(
+                lambda v, t=table: schema.label(t, v) if isinstance(v, str) else v)
         if labels and key in labels:
             names[col] = labels[key]
         elif sc is not None:
@@ -563,7 +565,8 @@ def _html_table(df: pd.DataFrame, *, caption: str | None, formats: dict, note: s
     for row in shown.itertuples(index=False, name=None):
         cells = []
         for c, v in zip(shown.columns, row):
-            num = ((isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool))
+            num = ((isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v,
+                                                                                            bool))
                    or (isinstance(v, str) and bool(_NUMLIKE_RE.match(v))))
             cls = ' class="num"' if num else ""
             cells.append(f"<td{cls}>{_html.escape(_fmt_cell(v, formats.get(c)))}</td>")
@@ -571,9 +574,11 @@ def _html_table(df: pd.DataFrame, *, caption: str | None, formats: dict, note: s
     cap = f"<caption>{_html.escape(caption)}</caption>" if caption else ""
     more = ""
     if len(df) > MAX_ROWS:
-        more = f'<p class="cw-note">（仅显示前{MAX_ROWS:,}行，共{len(df):,}行，完整数据见 CSV/Excel 文件）</p>'
+        more = (f'<p class="cw-note">（仅显示前{MAX_ROWS:,}行，共{len(df):,}行，'
+                '完整数据见 CSV/Excel 文件）</p>')
     extra = f'<p class="cw-note">{_html.escape(note)}</p>' if note else ""
-    return (f'<div class="cw-table-wrap"><table class="cw-table">{cap}<thead><tr>{head}</tr></thead>'
+    return (f'<div class="cw-table-wrap"><table class="cw-table">{cap}<thead><tr>{head}<'
+            '/tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table>{more}{extra}</div>")
 
 
@@ -615,10 +620,11 @@ def protect(df: pd.DataFrame, *, counts=None, dependent=None, within=None) -> pd
     """The frame as the current access level allows it to be shown or drawn.
 
     ``internal``: columns marked ``personal`` in the schema (suspect names, ID numbers,
-    addresses, birth dates) are removed. ``circulated``: :func:`casework.present.privacy.sanitize_frame`
-    (no person names or case identifiers; prosecutors as stable pseudonyms), then
-    :func:`casework.present.privacy.suppress_small_cells` (person counts below 5 shown as ``<5``, with
-    complementary suppression, and the rates computed from them blanked). Use it on data before
+    addresses, birth dates) are removed. ``circulated``:
+    :func:`casework.present.privacy.sanitize_frame` (no person names or case identifiers;
+    prosecutors as stable pseudonyms), then :func:`casework.present.privacy.suppress_small_cells`
+    (person counts below 5 shown as ``<5``, with complementary suppression, and the rates
+    computed from them blanked). Use it on data before
     drawing a chart of named prosecutors, agencies or small groups.
 
     Parameters
@@ -642,7 +648,8 @@ def protect(df: pd.DataFrame, *, counts=None, dependent=None, within=None) -> pd
         if cnt:
             dep = [c for c in (DEPENDENT_NAMES if dependent is None else dependent)
                    if c in out.columns and c not in cnt]
-            wit = within if within is not None else (["indicator"] if "indicator" in out.columns else None)
+            wit = within if within is not None else (
+                ["indicator"] if "indicator" in out.columns else None)
             out = privacy.suppress_small_cells(out, count_columns=cnt, dependent_columns=dep,
                                                within=wit, as_text=True)
     return out
@@ -690,7 +697,8 @@ def table(df: pd.DataFrame, name: str, *, caption: str | None = None,
                           labels=labels)
     fmts = {}
     for k, v in (formats or {}).items():
-        lab = (labels or {}).get(k) or (getattr(_schema_column(k), "label_zh", None)) or COLUMN_LABELS.get(k, k)
+        lab = ((labels or {}).get(k) or getattr(_schema_column(k), "label_zh", None)
+               or COLUMN_LABELS.get(k, k))
         fmts[k] = v
         fmts[lab] = v
     html_text = _html_table(shown, caption=caption, formats=fmts, note=note)
@@ -705,7 +713,8 @@ def table(df: pd.DataFrame, name: str, *, caption: str | None = None,
 # --------------------------------------------------------------------------------------------
 
 
-def figure(fig, name: str, *, caption: str | None = None, data: pd.DataFrame | None = None) -> None:
+def figure(fig, name: str, *, caption: str | None = None,
+           data: pd.DataFrame | None = None) -> None:
     """Save a chart as PNG beside the report, show it embedded, and close it.
 
     Parameters
@@ -768,7 +777,8 @@ def attachment(df: pd.DataFrame, name: str, *, caption: str | None = None) -> No
     name = _check_name(name)
     what = escape_text(caption or name)
     if P.level != "internal":
-        _display(Markdown(f"> *{what}：通报/外发密级的报告不附案件清单（如需查看，请以内部密级运行）。*"))
+        _display(Markdown(f"> *{what}："
+                          "通报/外发密级的报告不附案件清单（如需查看，请以内部密级运行）。*"))
         return
     personal = set(schema.sensitive_columns("records", level="internal"))
     shown = display_frame(df.drop(columns=[c for c in df.columns if c in personal]))

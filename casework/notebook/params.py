@@ -28,7 +28,7 @@ Examples
 >>> params.coerce(spec, 101)
 Traceback (most recent call last):
 ...
-casework.base.errors.ParameterError: 参数 unit 应为 字符串（string），收到 int 101；请给 YAML 中的编码和日期加引号
+casework.base.errors.ParameterError: 参数 unit 应为 字符串（string），收到 int 101；...
 parameter unit must be a string, got int 101; quote codes and dates in YAML
 """
 
@@ -103,7 +103,8 @@ class ParamSpec:
         """One line: ``name (type, 中文类型) 默认 … — description``."""
         extra = f"，可选 {'/'.join(map(str, self.choices))}" if self.choices else ""
         dflt = "必填 required" if self.required else f"默认 {self.default!r}"
-        return f"{self.name} ({self.type}/{TYPES.get(self.type, '?')}{extra}; {dflt}) — {self.description}"
+        kind = f"{self.type}/{TYPES.get(self.type, '?')}{extra}"
+        return f"{self.name} ({kind}; {dflt}) — {self.description}"
 
 
 @dataclass(frozen=True)
@@ -183,14 +184,15 @@ def load_sidecar(template: str, *, folder: str | Path | None = None) -> Sidecar:
         specs[name] = ParamSpec(str(name), d["type"], d.get("default"),
                                 str(d.get("description", "")), tuple(d.get("choices") or ()))
     known = {"title_zh", "title_en", "description", "parameters"}
-    return Sidecar(template, str(raw.get("title_zh", template)), str(raw.get("title_en", template)),
-                   str(raw.get("description", "")), specs, path, nb,
-                   {k: v for k, v in raw.items() if k not in known})
+    return Sidecar(template, str(raw.get("title_zh", template)),
+                   str(raw.get("title_en", template)), str(raw.get("description", "")), specs,
+                   path, nb, {k: v for k, v in raw.items() if k not in known})
 
 
 def _mistyped(spec: ParamSpec, value, expected_zh: str) -> ParameterError:
     return ParameterError(
-        f"参数 {spec.name} 应为 {expected_zh}（{spec.type}），收到 {type(value).__name__} {value!r}；"
+        f"参数 {spec.name} 应为 {expected_zh}（{spec.type}），"
+        f"收到 {type(value).__name__} {value!r}；"
         "请给 YAML 中的编码和日期加引号",
         f"parameter {spec.name} must be a {spec.type}, got {type(value).__name__} {value!r}; "
         "quote codes and dates in YAML",
@@ -399,7 +401,8 @@ class RunDefinition:
 
 def _run_error(path, zh: str, en: str) -> ParameterError:
     example = ('period: "2024-05"\nunits: all        # 或 each，或 ["371302", "371311"]\n'
-               'templates: all    # 或 [snapshot_overview, ...]\nlevel: internal    # 或 circulated')
+               'templates: all    # 或 [snapshot_overview, ...]\nlevel: internal    # '
+               '或 circulated')
     return ParameterError(f"运行定义 {path} 有误：{zh}", f"run definition {path}: {en}",
                           hint=f"示例 / example:\n{example}")
 
@@ -425,7 +428,7 @@ def load_run(path: str | Path, *, folder: str | Path | None = None) -> RunDefini
     >>> load_run(f)
     Traceback (most recent call last):
     ...
-    casework.base.errors.ParameterError: 运行定义 ... 有误：units 中的单位编码必须是带引号的字符串，收到 371302
+    casework.base.errors.ParameterError: 运行定义 ... 有误：units 中的单位编码必须是...
     ...
     """
     path = Path(path)
@@ -434,14 +437,17 @@ def load_run(path: str | Path, *, folder: str | Path | None = None) -> RunDefini
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise _run_error(path, f"不是合法的 UTF-8 YAML（{err}）", f"not valid UTF-8 YAML ({err})") from None
+        raise _run_error(path, f"不是合法的 UTF-8 YAML（{err}）",
+                         f"not valid UTF-8 YAML ({err})") from None
     if not isinstance(raw, dict):
         raise _run_error(path, "内容应为键值映射", "must be a mapping of keys")
     allowed = {"period", "units", "templates", "level", "params", "title", "description"}
     extra = sorted(set(raw) - allowed)
     if extra:
-        raise _run_error(path, f"未知键 {', '.join(map(str, extra))}；可用键：{', '.join(sorted(allowed))}",
-                         f"unknown keys {', '.join(map(str, extra))}; allowed: {', '.join(sorted(allowed))}")
+        raise _run_error(path, f"未知键 {', '.join(map(str, extra))}；"
+                               f"可用键：{', '.join(sorted(allowed))}",
+                         f"unknown keys {', '.join(map(str, extra))}; allowed:"
+                         f" {', '.join(sorted(allowed))}")
     if "period" not in raw:
         raise _run_error(path, "缺少 period（统计期间）", "missing 'period'")
     per = raw["period"]
@@ -461,10 +467,12 @@ def load_run(path: str | Path, *, folder: str | Path | None = None) -> RunDefini
     elif isinstance(units, list) and units:
         bad = [u for u in units if not isinstance(u, str)]
         if bad:
-            raise _run_error(path, f"units 中的单位编码必须是带引号的字符串，收到 {', '.join(map(str, bad))}",
+            raise _run_error(path, "units 中的单位编码必须是带引号的字符串，"
+                                   f"收到 {', '.join(map(str, bad))}",
                              f"unit codes in 'units' must be quoted strings; got {bad}")
     else:
-        raise _run_error(path, "units 应为 all、each 或单位编码列表", "units must be all, each or a list of codes")
+        raise _run_error(path, "units 应为 all、each 或单位编码列表",
+                         "units must be all, each or a list of codes")
     level = raw.get("level", "internal")
     if level not in LEVELS:
         raise _run_error(path, f"level 应为 {' 或 '.join(LEVELS)}，收到 {level!r}",
@@ -475,24 +483,30 @@ def load_run(path: str | Path, *, folder: str | Path | None = None) -> RunDefini
         templates = avail
     elif isinstance(templates, str):
         templates = [templates]
-    if not isinstance(templates, list) or not templates or not all(isinstance(t, str) for t in templates):
-        raise _run_error(path, "templates 应为 all 或模板名列表", "templates must be 'all' or a list of keys")
+    if (not isinstance(templates, list) or not templates
+            or not all(isinstance(t, str) for t in templates)):
+        raise _run_error(path, "templates 应为 all 或模板名列表",
+                         "templates must be 'all' or a list of keys")
     unknown = [t for t in templates if t not in avail]
     if unknown:
         raise _run_error(path, f"未知模板 {', '.join(unknown)}；可用模板：{', '.join(avail)}",
                          f"unknown templates {', '.join(unknown)}; available: {', '.join(avail)}")
     extra_params = raw.get("params") or {}
-    if not isinstance(extra_params, dict) or not all(isinstance(v, dict) for v in extra_params.values()):
+    if (not isinstance(extra_params, dict)
+            or not all(isinstance(v, dict) for v in extra_params.values())):
         raise _run_error(path, "params 应为 模板名 → {参数: 值} 的映射",
                          "params must map template keys to {name: value}")
     for key, vals in extra_params.items():
         if key not in templates:
-            raise _run_error(path, f"params 中的模板 {key} 不在 templates 中", f"params names template {key} not in templates")
+            raise _run_error(path, f"params 中的模板 {key} 不在 templates 中",
+                             f"params names template {key} not in templates")
         sc = load_sidecar(key, folder=folder)
         reserved = {"period", "unit", "level"} & set(vals)
         if reserved:
-            raise _run_error(path, f"params 中不能设置 {', '.join(reserved)}（由运行定义统一给出）",
-                             f"params may not set {', '.join(reserved)} (the run definition sets them)")
+            raise _run_error(path,
+                             f"params 中不能设置 {', '.join(reserved)}（由运行定义统一给出）",
+                             f"params may not set {', '.join(reserved)} (the run "
+                             "definition sets them)")
         try:
             validate(sc, {"period": period, **vals} if "period" in sc.parameters else vals)
         except ParameterError as err:

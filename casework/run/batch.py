@@ -68,12 +68,14 @@ def _run_job(job: dict) -> dict:
         res = run(**job)
     except CaseworkError as err:
         res = RunResult(template=job["template"], period=job["period"], unit=job["unit"],
-                        level=job.get("level", "internal"), started_at=now_iso(), finished_at=now_iso(),
+                        level=job.get("level", "internal"), started_at=now_iso(),
+                        finished_at=now_iso(),
                         error={"cell": None, "exec_count": None, "ename": type(err).__name__,
                                "evalue": str(err), "source": ""})
     except Exception as err:  # a bug: keep the batch going, report it
         res = RunResult(template=job["template"], period=job["period"], unit=job["unit"],
-                        level=job.get("level", "internal"), started_at=now_iso(), finished_at=now_iso(),
+                        level=job.get("level", "internal"), started_at=now_iso(),
+                        finished_at=now_iso(),
                         error={"cell": None, "exec_count": None, "ename": type(err).__name__,
                                "evalue": str(err)[:500], "source": ""})
     return asdict(res)
@@ -85,7 +87,8 @@ def _units(definition, snapshot_id: str) -> list[str]:
     if definition.units == "all":
         return ["all"]
     df = store.sql("SELECT DISTINCT unit_code FROM records WHERE unit_code IS NOT NULL ORDER BY 1",
-                   snapshot=snapshot_id, purpose=f"批处理 {definition.period}：列出各单位以逐一生成报告")
+                   snapshot=snapshot_id,
+                   purpose=f"批处理 {definition.period}：列出各单位以逐一生成报告")
     return [str(u) for u in df["unit_code"]]
 
 
@@ -142,7 +145,8 @@ def batch(definition, *, workers: int = 2, progress: bool = True, templates_dir=
     if not isinstance(definition, _params.RunDefinition):
         definition = _params.load_run(definition, folder=templates_dir)
     if not isinstance(workers, int) or workers < 1:
-        raise ParameterError(f"--workers 应为正整数，收到 {workers!r}", f"--workers must be >= 1, got {workers!r}")
+        raise ParameterError(f"--workers 应为正整数，收到 {workers!r}",
+                             f"--workers must be >= 1, got {workers!r}")
     ensure_kernel()
     snapshot_id = store.manifest("latest")["id"]
     todo = jobs(definition, snapshot_id=snapshot_id, templates_dir=templates_dir,
@@ -157,7 +161,8 @@ def batch(definition, *, workers: int = 2, progress: bool = True, templates_dir=
     except OSError as err:
         raise CaseworkError(f"无法写入报告目录 {period_dir}：{err.strerror or err}",
                             f"cannot write to the report folder {period_dir}: {err}",
-                            hint="检查磁盘空间和写权限 / check free space and write permission") from None
+                            hint="检查磁盘空间和写权限 / "
+                                 "check free space and write permission") from None
     recover(period_dir)
     log_path = period_dir / "batch_log.jsonl"
     batch_id = f"{_dt.datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
@@ -179,7 +184,8 @@ def batch(definition, *, workers: int = 2, progress: bool = True, templates_dir=
                     total=len(todo))
         bar.update(1)
         if not res.ok:
-            bar.write(f"失败 / failed: {res.template} {res.unit}: {(res.error or {}).get('ename')}")
+            bar.write("失败 / "
+                      f"failed: {res.template} {res.unit}: {(res.error or {}).get('ename')}")
 
     try:
         if workers == 1 or len(todo) <= 1:
@@ -231,9 +237,11 @@ def findings_per_report(results: list) -> dict:
 def format_summary(result: BatchResult) -> str:
     """Console summary of a batch (Chinese and English)."""
     ok = sum(r.ok for r in result.results)
-    lines = [f"{result.period}：{len(result.results)} 份报告，成功 {ok}，失败 {len(result.failed)}，"
+    lines = [f"{result.period}：{len(result.results)} 份报告，成功 {ok}，"
+             f"失败 {len(result.failed)}，"
              f"用时 {result.duration_s:.1f} 秒（{result.workers} 个进程）",
-             f"{result.period}: {len(result.results)} reports, {ok} ok, {len(result.failed)} failed, "
+             f"{result.period}: {len(result.results)} reports, {ok} ok,"
+             f" {len(result.failed)} failed, "
              f"{result.duration_s:.1f}s with {result.workers} workers"]
     for r in result.failed:
         lines.append("  " + r.describe())
@@ -255,8 +263,8 @@ def demo(*, workers: int = 2, units: str | list = "all", progress: bool = True,
     """The demo end to end: synthetic data → GB18030 exports → real importer → monthly batch.
 
     Generates ``casework.synth.generate(config.demo_dir(), units=6, years=3)``, imports the CSV
-    exports it wrote with :func:`casework.ingest.importer.import_files`, then runs every template found in
-    the templates folder for the latest full month of the data.
+    exports it wrote with :func:`casework.ingest.importer.import_files`, then runs every
+    template found in the templates folder for the latest full month of the data.
 
     Parameters
     ----------
@@ -286,8 +294,8 @@ def demo(*, workers: int = 2, units: str | list = "all", progress: bool = True,
         end = json.loads(truth.read_text(encoding="utf-8"))["end"]
     csvs = sorted((out / "exports").glob("*.csv"))
     if not csvs:
-        raise CaseworkError("演示数据没有生成 CSV 导出文件", "the demo generator wrote no CSV exports",
-                            hint=str(out / "exports"))
+        raise CaseworkError("演示数据没有生成 CSV 导出文件",
+                            "the demo generator wrote no CSV exports", hint=str(out / "exports"))
     echo(synth.describe(summary))
     echo(importer.describe(importer.import_files(csvs, account=config.current_account())))
     definition = _params.RunDefinition(period=end, units=units,

@@ -21,7 +21,8 @@ from casework.present import quality_text
 from casework.run import batch, report
 
 
-@click.group(help="casework：检察业务数据分析工作台 / research workbench for case-management analysts")
+@click.group(help="casework：检察业务数据分析工作台 / "
+                  "research workbench for case-management analysts")
 @click.version_option(package_name="casework")
 def cli():
     pass
@@ -31,8 +32,10 @@ def cli():
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
 @click.option("--units", type=int, default=6, show_default=True)
 @click.option("--years", type=int, default=3, show_default=True)
-@click.option("--end", default=None, help="last month of data, YYYY-MM; default: the last full month")
-@click.option("--persons", type=int, default=None, help="approximate person rows (overrides the per-unit volume)")
+@click.option("--end", default=None,
+              help="last month of data, YYYY-MM; default: the last full month")
+@click.option("--persons", type=int, default=None,
+              help="approximate person rows (overrides the per-unit volume)")
 @click.option("--seed", type=int, default=20240501, show_default=True)
 @click.option("--null", "null", is_flag=True, help="plant nothing / 不植入任何模式")
 @click.option("--no-exports", is_flag=True, help="skip the CSV/xlsx exports (Parquet only)")
@@ -46,7 +49,8 @@ def synth_cmd(out_dir, units, years, end, persons, seed, null, no_exports):
 
 @cli.command("import", help="导入导出文件为快照 / import export files into a snapshot")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--mapping", type=click.Path(path_type=Path), default=None, help="用户映射 YAML / mapping file")
+@click.option("--mapping", type=click.Path(path_type=Path), default=None,
+              help="用户映射 YAML / mapping file")
 @click.option("--table", type=click.Choice(["records", "modifications"]), default=None,
               help="目标表（默认自动判断）/ target table (default: detect)")
 @click.option("--account", default=None, help="导入账号 / importing account")
@@ -61,7 +65,8 @@ def import_cmd(files, mapping, table, account):
         raise CaseworkError(
             f"导入失败（{type(err).__name__}: {str(err)[:300]}），未写入任何快照",
             f"import failed ({type(err).__name__}: {str(err)[:300]}); no snapshot was written",
-            hint="设置 CASEWORK_DEBUG=1 重新运行可查看详情 / run again with CASEWORK_DEBUG=1 for details",
+            hint="设置 CASEWORK_DEBUG=1 重新运行可查看详情 / "
+                 "run again with CASEWORK_DEBUG=1 for details",
             exit_code=1) from None
     click.echo(importer.describe(result))
 
@@ -87,7 +92,8 @@ def audit_cmd(verify, tail):
 @click.option("--period", required=True, help="2024-05, 2024-Q2, 2024-H1, 2024, 2024-YTD05 …")
 @click.option("--unit", default="all", show_default=True)
 @click.option("-p", "--param", "params", multiple=True, help="key=value")
-@click.option("--level", type=click.Choice(["internal", "circulated"]), default="internal", show_default=True)
+@click.option("--level", type=click.Choice(["internal", "circulated"]), default="internal",
+              show_default=True)
 def run_cmd(template, period, unit, params, level):
     result = report.run(template, period=period, unit=unit, params_text=params, level=level)
     click.echo(result.describe())
@@ -116,8 +122,10 @@ def demo_cmd(workers):
 
 @cli.command("check", help="案卡质量检查 / case-card quality check")
 @click.option("--snapshot", default="latest", show_default=True)
-@click.option("--fail-on", type=click.Choice(["info", "warning", "error"]), default="error", show_default=True)
-@click.option("--rules", type=click.Path(path_type=Path), default=None, help="用户规则 YAML / user rules")
+@click.option("--fail-on", type=click.Choice(["info", "warning", "error"]), default="error",
+              show_default=True)
+@click.option("--rules", type=click.Path(path_type=Path), default=None,
+              help="用户规则 YAML / user rules")
 def check_cmd(snapshot, fail_on, rules):
     # inspect a snapshot (one audit-log row, purpose 案卡质量检查), print the summary, exit 1
     # when findings at or above fail_on exist

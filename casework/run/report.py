@@ -30,8 +30,11 @@ index page is :mod:`casework.run.index`.
 Examples
 --------
 >>> from casework.run import report
->>> report.output_paths("2024-05", "snapshot_overview", "all", reports_dir="/tmp/r")
-(PosixPath('/tmp/r/2024-05/snapshot_overview_all.html'), PosixPath('/tmp/r/2024-05/snapshot_overview_all_files'))
+>>> html, files = report.output_paths("2024-05", "snapshot_overview", "all", reports_dir="/tmp/r")
+>>> html
+PosixPath('/tmp/r/2024-05/snapshot_overview_all.html')
+>>> files.name
+'snapshot_overview_all_files'
 """
 
 from __future__ import annotations
@@ -136,13 +139,16 @@ class RunResult:
 
     def describe(self) -> str:
         """One bilingual line for the console."""
-        head = f"[{STATUS_ZH[self.status]}/{self.status}] {self.template} 单位 {self.unit} ({self.duration_s:.1f}s)"
+        head = (f"[{STATUS_ZH[self.status]}/{self.status}] {self.template} 单位 {self.unit} "
+                f"({self.duration_s:.1f}s)")
         if self.ok:
             return f"{head} → {self.html}"
         e = self.error or {}
-        where = f"第 {e.get('cell')} 个单元格 / cell {e.get('cell')}" if e.get("cell") is not None else ""
+        where = (f"第 {e.get('cell')} 个单元格 / cell {e.get('cell')}"
+                 if e.get("cell") is not None else "")
         src = f" «{e.get('source')}»" if e.get("source") else ""
-        nb = f"\n    失败的笔记本 / failed notebook: {e['failed_notebook']}" if e.get("failed_notebook") else ""
+        nb = (f"\n    失败的笔记本 / failed notebook: {e['failed_notebook']}"
+              if e.get("failed_notebook") else "")
         return f"{head}: {where}{src} {e.get('ename', '')}: {e.get('evalue', '')}{nb}"
 
 
@@ -194,12 +200,14 @@ def ensure_kernel(*, install: bool = False) -> str:
             raise CaseworkError(
                 f"未注册 Jupyter 内核 {config.KERNEL_NAME}",
                 f"the Jupyter kernel {config.KERNEL_NAME!r} is not registered",
-                hint=f"运行 / run: make env  （或 {sys.executable} -m ipykernel install --sys-prefix "
+                hint="运行 / "
+                     f"run: make env  （或 {sys.executable} -m ipykernel install --sys-prefix "
                      f"--name {config.KERNEL_NAME}）",
             ) from None
     from ipykernel.kernelspec import install as _install  # heavy: only to register the kernel
 
-    path = _install(kernel_name=config.KERNEL_NAME, display_name="casework (Python)", prefix=sys.prefix)
+    path = _install(kernel_name=config.KERNEL_NAME, display_name="casework (Python)",
+                    prefix=sys.prefix)
     return path
 
 
@@ -269,8 +277,9 @@ def render_html(nb, *, title: str, footer: str = "") -> str:
     nb = copy.deepcopy(nb)
     for cell in nb.cells:  # stderr (warnings) stays in the executed notebook, not the report
         if cell.get("cell_type") == "code":
-            cell["outputs"] = [o for o in cell.get("outputs", [])
-                               if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+            cell["outputs"] = [
+                o for o in cell.get("outputs", [])
+                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     nb.metadata["title"] = title
     c = Config()
     c.HTMLExporter.extra_template_basedirs = [str(config.RESOURCES_DIR / "nbconvert")]
@@ -307,8 +316,10 @@ def _notebook_errors(nb) -> dict | None:
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
             if out.get("output_type") == "error":
-                return {"cell": _template_position(nb, i), "exec_count": cell.get("execution_count"),
-                        "ename": out.get("ename", "Error"), "evalue": str(out.get("evalue", ""))[:500],
+                return {"cell": _template_position(nb, i),
+                        "exec_count": cell.get("execution_count"),
+                        "ename": out.get("ename", "Error"),
+                        "evalue": str(out.get("evalue", ""))[:500],
                         "source": _first_line(cell.get("source", ""))}
         if cell.get("metadata", {}).get("papermill", {}).get("exception"):
             return {"cell": _template_position(nb, i), "exec_count": cell.get("execution_count"),
@@ -398,7 +409,8 @@ def _fallback_xlsx(files: Path) -> None:
     csvs = sorted(p for p in files.glob("*.csv"))
     if not csvs:
         return
-    sheets = {p.stem: (p.stem, pd.read_csv(p, encoding="utf-8-sig", dtype=str, keep_default_na=False))
+    sheets = {p.stem: (p.stem,
+                       pd.read_csv(p, encoding="utf-8-sig", dtype=str, keep_default_na=False))
               for p in csvs}
     write_xlsx(files / "tables.xlsx", sheets)
 
@@ -437,7 +449,8 @@ def prepare(template: str, *, period: str, unit: str = "all", level: str = "inte
             values[name] = val
         elif name == "unit" and unit != "all":
             raise ParameterError(f"模板 {template} 不分单位（没有 unit 参数），只能以 all 运行",
-                                 f"template {template} has no unit parameter; run it with unit all")
+                                 f"template {template} has no unit parameter; run it "
+                                 "with unit all")
         elif name == "level" and level != "internal":
             raise ParameterError(f"模板 {template} 没有 level（密级）参数",
                                  f"template {template} has no level parameter")
@@ -505,7 +518,8 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
     except OSError as err:
         raise CaseworkError(f"无法创建报告目录 {period_dir}：{err.strerror or err}",
                             f"cannot create the report folder {period_dir}: {err}",
-                            hint="检查磁盘空间和写权限 / check free space and write permission") from None
+                            hint="检查磁盘空间和写权限 / "
+                                 "check free space and write permission") from None
     recover(period_dir)
     tmp = period_dir / f".tmp-{stem}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     files = tmp / f"{stem}_files"
@@ -514,12 +528,14 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
     except OSError as err:
         raise CaseworkError(f"无法写入报告目录 {period_dir}：{err.strerror or err}",
                             f"cannot write to the report folder {period_dir}: {err}",
-                            hint="检查磁盘空间和写权限 / check free space and write permission") from None
+                            hint="检查磁盘空间和写权限 / "
+                                 "check free space and write permission") from None
     out_nb = files / f"{stem}.ipynb"
     injected = dict(values)
     injected[_params.RUN_VARIABLE] = {
         "output_dir": str(files), "snapshot": sid,
-        "templates_dir": str(sidecar.path.parent), "code_version": code_version or config.code_version(),
+        "templates_dir": str(sidecar.path.parent),
+        "code_version": code_version or config.code_version(),
     }
     try:
         nb, attempts, error = _execute(sidecar.notebook, out_nb, injected, files,
@@ -542,7 +558,8 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
         plabel = periods.parse(period_code).label_zh
         title = f"{sidecar.title_zh} · {plabel} · {result.unit_label}"
         footer = (f"{sidecar.title_zh}（{template}）｜{plabel}｜{result.unit_label}｜"
-                  f"密级：{'内部' if level == 'internal' else '通报/外发'}｜数据快照 {sid}｜生成于 {now_iso()}")
+                  f"密级：{'内部' if level == 'internal' else '通报/外发'}｜数据快照 {sid}｜生成"
+                  f"于 {now_iso()}")
         text = render_html(nb, title=title, footer=footer)
         (tmp / f"{stem}.html").write_text(text, encoding="utf-8")
         result.html_bytes = len(text.encode("utf-8"))
@@ -607,7 +624,8 @@ def _register_engine() -> str:
         def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=False,
                              log_output=False, autosave_cell_every=30, **kwargs):
             nb_man = ThrottledManager(nb, output_path=output_path, progress_bar=progress_bar,
-                                      log_output=log_output, autosave_cell_every=autosave_cell_every)
+                                      log_output=log_output,
+                                      autosave_cell_every=autosave_cell_every)
             nb_man.notebook_start()
             try:
                 cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
@@ -665,7 +683,8 @@ def _execute(input_nb: Path, output_nb: Path, parameters: dict, cwd: Path,
             if began:
                 last_error["cell"] = _template_position(nb, began[-1])
                 last_error["source"] = _first_line(nb.cells[began[-1]].source)
-            if started or attempt == 2 or type(err).__name__ in ("CellTimeoutError", "NoSuchKernel"):
+            if started or attempt == 2 or type(err).__name__ in ("CellTimeoutError",
+                                                                 "NoSuchKernel"):
                 return nb, attempt, last_error
             log.warning("kernel failed to start (%s); retrying once", err)
     return None, 2, last_error  # pragma: no cover

@@ -24,10 +24,10 @@
     is 64 zeros.
 
 Appending takes an exclusive ``fcntl.flock`` on ``query_log.lock``, reads the last row's hash,
-writes the new line with one ``write`` call on an ``O_APPEND`` descriptor, syncs it to disk, updates the
-small head file ``query_log.head.json`` (last ``seq`` and ``hash``, replaced atomically) and
-releases the lock. A process killed at any point leaves either no row or a whole row; the lock
-dies with the process.
+writes the new line with one ``write`` call on an ``O_APPEND`` descriptor, syncs it to disk,
+updates the small head file ``query_log.head.json`` (last ``seq`` and ``hash``, replaced
+atomically) and releases the lock. A process killed at any point leaves either no row or a
+whole row; the lock dies with the process.
 
 :func:`verify` recomputes the chain. It detects an edited row (its hash no longer matches), a
 removed or reordered row (``seq`` out of order, ``prev_hash`` not the previous row's hash), a
@@ -119,7 +119,8 @@ def _write_error(err: OSError, where: Path) -> AuditError:
         f"无法写入查询审计日志（{reason_zh}）：{where}。未记录审计的查询不返回数据。",
         f"cannot write the query audit log ({err.strerror or err}): {where}. "
         "A query that cannot be logged returns no data.",
-        hint="检查磁盘空间和 data/audit 文件夹的写权限 / free disk space and make data/audit writable",
+        hint="检查磁盘空间和 data/audit 文件夹的写权限 / "
+             "free disk space and make data/audit writable",
     )
 
 
@@ -204,7 +205,8 @@ def append(entry: dict, *, account: str | None = None) -> dict:
                     f"查询审计日志最后一行不完整：{path}",
                     f"the last row of the query audit log is incomplete: {path}",
                     hint="运行 casework audit --verify 查看；将损坏的日志移走保存后重新开始 / "
-                         "run `casework audit --verify`; move the damaged log aside to start a new one",
+                         "run `casework audit --verify`; move the damaged log aside to "
+                         "start a new one",
                 )
             if last is None:
                 seq, prev = 1, GENESIS
@@ -246,7 +248,8 @@ def _check_head_for_empty_log(path: Path) -> None:
             f"查询审计日志为空，但头文件记录了 {head['seq']} 条：日志可能被删除或清空",
             f"the query audit log is empty but its head file records {head['seq']} rows: "
             "the log may have been deleted or truncated",
-            hint="找回原日志文件；运行 casework audit --verify / restore the log; run `casework audit --verify`",
+            hint="找回原日志文件；运行 casework audit --verify / "
+                 "restore the log; run `casework audit --verify`",
         )
 
 
@@ -353,7 +356,8 @@ def verify() -> str:
                     raise _bad(n, seq, "的内容与其哈希不符（记录被修改）",
                                "its content does not match its hash (the row was edited)")
                 if seq != last_seq + 1:
-                    raise _bad(n, seq, f"的序号应为 {last_seq + 1}（前面的记录被删除或顺序被调换）",
+                    raise _bad(n, seq,
+                               f"的序号应为 {last_seq + 1}（前面的记录被删除或顺序被调换）",
                                f"expected seq {last_seq + 1} (a row before it was removed or "
                                "rows were reordered)")
                 if row.get("prev_hash") != prev:
@@ -363,7 +367,8 @@ def verify() -> str:
                 prev, last_seq = row["hash"], seq
     if head and int(head.get("seq", 0)) > last_seq:
         raise _bad(n + 1, last_seq + 1,
-                   f"缺失：头文件记录共 {head['seq']} 条，日志只有 {last_seq} 条（末尾记录被删除或文件被截断）",
+                   f"缺失：头文件记录共 {head['seq']} 条，日志只有 {last_seq} "
+                   "条（末尾记录被删除或文件被截断）",
                    f"missing: the head file records {head['seq']} rows but the log holds "
                    f"{last_seq} (rows were removed from the end or the file was truncated)")
     if head and int(head.get("seq", 0)) == last_seq and last_seq and head.get("hash") != prev:
@@ -371,7 +376,8 @@ def verify() -> str:
                    "its hash does not match the head file (the last row was rewritten)")
     if last_seq == 0:
         return "查询审计日志为空：尚无查询记录\nAudit log OK: empty, no queries recorded yet"
-    return (f"查询审计日志完整：共 {last_seq} 条记录，哈希链校验通过（最后一条哈希 {prev[:16]}…）\n"
+    return (f"查询审计日志完整：共 {last_seq} 条记录，"
+            f"哈希链校验通过（最后一条哈希 {prev[:16]}…）\n"
             f"Audit log OK: {last_seq} rows, hash chain verified (last hash {prev[:16]}…)")
 
 
@@ -386,8 +392,10 @@ def format_entries(df: pd.DataFrame) -> str:
     ...                     "kind": "read", "table": "records", "filter": "unit_code = '1'",
     ...                     "purpose": "月报", "rows": 10, "hash": "f" * 64}])
     >>> print(format_entries(df))  # doctest: +NORMALIZE_WHITESPACE
-    序号 时间                账号     快照                     查询                          用途 行数 哈希
-       1 2024-05-03 10:00:00 analyst  20240503T020000-ab12cd34 records WHERE unit_code = '1' 月报   10 ffffffff
+    序号 时间                账号     快照                     查询
+    用途 行数 哈希
+       1 2024-05-03 10:00:00 analyst  20240503T020000-ab12cd34 records WHERE unit_code = '1'
+    月报   10 ffffffff
     """
     if df is None or len(df) == 0:
         return "（无查询记录 / no queries recorded）"

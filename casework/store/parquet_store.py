@@ -2,8 +2,8 @@
 
 Writing
 -------
-:func:`write_snapshot` conforms each table to :mod:`casework.model.schema`, derives ``journeys`` from
-``records`` (:func:`casework.model.journeys.build`) unless given, and writes::
+:func:`write_snapshot` conforms each table to :mod:`casework.model.schema`, derives ``journeys``
+from ``records`` (:func:`casework.model.journeys.build`) unless given, and writes::
 
     data/snapshots/<id>/manifest.json
     data/snapshots/<id>/<table>/unit_code=<unit>/part-0.parquet
@@ -20,7 +20,8 @@ the skipped row groups save.) The snapshot is written into a hidden temporary fo
 the others, flushed to disk (``syncfs`` on Linux, else ``fsync`` of every file and folder),
 then renamed into place in one step, and only then does the ``latest`` pointer move
 (``os.replace`` of a small file): a failed or killed import leaves no snapshot, never half of
-one. Parquet files are made read-only and never rewritten; source files are only read (to hash them).
+one. Parquet files are made read-only and never rewritten; source files are only read (to hash
+them).
 
 The snapshot id is ``<UTC time>-<first 8 hex of the snapshot hash>``, e.g.
 ``20240503T020000-ab12cd34``. The manifest records the id, ``created_at``, the importing
@@ -286,7 +287,8 @@ def _write_table(df: pd.DataFrame, table: str, folder: Path) -> dict:
         "rows": len(df),
         "columns": [str(c) for c in df.columns],
         "partitioned_by": ["unit_code"],
-        "ordered_by": ["unit_code", f"year({_YEAR_OF[table] or 'arrest_accepted_on'})", "import order"],
+        "ordered_by": ["unit_code", f"year({_YEAR_OF[table] or 'arrest_accepted_on'})",
+                       "import order"],
         "files": files,
     }
 
@@ -415,7 +417,7 @@ def write_snapshot(tables: dict, *, sources=(), mapping=None, account=None, warn
         lines = sorted(f"{f['path']} {f['sha256']}"
                        for entry in table_entries.values() for f in entry["files"])
         digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
-        now = _dt.datetime.now(_dt.timezone.utc)
+        now = _dt.datetime.now(_dt.UTC)
         snapshot_id = f"{now:%Y%m%dT%H%M%S}-{digest[:8]}"
         manifest_ = {
             "format": 1,
@@ -521,11 +523,13 @@ def _resolve(snapshot: str | None) -> tuple[str, Path]:
         except FileNotFoundError:
             raise _no_snapshot() from None
         except OSError as err:
-            raise StoreError(f"无法读取 latest 指针：{err}", f"cannot read the latest pointer: {err}",
+            raise StoreError(f"无法读取 latest 指针：{err}",
+                             f"cannot read the latest pointer: {err}",
                              hint=_NO_SNAPSHOT_HINT) from err
     if not isinstance(snapshot, str) or not _ID_RE.match(snapshot):
         raise ParameterError(f"快照编号无效：{snapshot!r}", f"invalid snapshot id: {snapshot!r}",
-                             hint="用 casework.store.snapshots() 查看已有快照 / list them with store.snapshots()")
+                             hint="用 casework.store.snapshots() 查看已有快照 / "
+                                  "list them with store.snapshots()")
     folder = root / snapshot
     if not (folder / "manifest.json").is_file():
         known = [p.name for p in sorted(root.glob("*")) if (p / "manifest.json").is_file()]
@@ -537,7 +541,8 @@ def _resolve(snapshot: str | None) -> tuple[str, Path]:
         raise StoreError(f"快照不存在：{snapshot}。已有快照：{listing}",
                          f"unknown snapshot: {snapshot}. Existing snapshots: {listing}",
                          hint="用 snapshot=\"latest\" 读取最新快照，或重新导入 / use "
-                              "snapshot=\"latest\", or import again (casework import / casework demo)")
+                              "snapshot=\"latest\", or import again (casework import / "
+                              "casework demo)")
     return snapshot, folder
 
 
@@ -547,7 +552,8 @@ def _load_manifest(folder: Path) -> dict:
             return json.load(fh)
     except (OSError, ValueError) as err:
         raise StoreError(f"快照清单无法读取：{folder / 'manifest.json'}（{err}）",
-                         f"the snapshot manifest cannot be read: {folder / 'manifest.json'} ({err})",
+                         "the snapshot manifest cannot be read:"
+                         f" {folder / 'manifest.json'} ({err})",
                          hint=_NO_SNAPSHOT_HINT) from err
 
 
@@ -611,7 +617,7 @@ def verify_snapshot(snapshot: str = "latest") -> str:
     sid, folder = _resolve(snapshot)
     m = _load_manifest(folder)
     n = 0
-    for name, entry in m["tables"].items():
+    for entry in m["tables"].values():
         for f in entry["files"]:
             p = folder / f["path"]
             if not p.is_file() or _sha256_file(p) != f["sha256"]:
@@ -692,7 +698,8 @@ def _to_pandas(tbl) -> pd.DataFrame:
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 col = col.cast(pa.float64(), safe=False)
             tbl = tbl.set_column(i, pa.field(f.name, col.type), col)
-    lists = [f.name for f in tbl.schema if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)]
+    lists = [f.name for f in tbl.schema
+             if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)]
     df = tbl.to_pandas(types_mapper=_TYPES_MAPPER, date_as_object=False)
     for name in lists:
         df[name] = pd.Series(tbl.column(name).to_pylist(), index=df.index, dtype="object")
@@ -731,7 +738,8 @@ def _execute(folder: Path, man: dict, query: str, entry: dict, account, *, table
                 raise
             audit.append({**entry, "rows": None, "error": str(err)[:500]}, account=account)
             raise ParameterError(f"查询失败：{err}", f"the query failed: {err}",
-                                 hint="检查列名和 SQL 写法 / check column names and the SQL") from err
+                                 hint="检查列名和 SQL 写法 / "
+                                      "check column names and the SQL") from err
     finally:
         con.close()
     if post is None and table is not None:
@@ -785,7 +793,8 @@ def read(table: str, *, snapshot: str = "latest", columns=None, where: str | Non
         if table == "journeys" and "records" in man["tables"]:
             derive, source = True, "records"
         else:
-            raise StoreError(f"快照 {sid} 中没有 {table} 表", f"snapshot {sid} has no {table} table",
+            raise StoreError(f"快照 {sid} 中没有 {table} 表",
+                             f"snapshot {sid} has no {table} table",
                              hint="导入该表的导出文件 / import an export of this table")
     if isinstance(columns, str):
         columns = [columns]
