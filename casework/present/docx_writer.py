@@ -10,7 +10,7 @@ hand)::
 Blocks: ``{"kind": "heading", "level": 1-4, "text"}``, ``{"kind": "paragraph", "text"}``
 (``**bold**`` segments allowed), ``{"kind": "placeholder", "text"}`` (a highlighted place for
 the analyst), ``{"kind": "table", "caption", "columns", "rows", "note"}`` (cells already as
-shown), ``{"kind": "figure", "path", "caption"}``.
+shown), ``{"kind": "figure", "path" or "png_b64", "caption"}``.
 
 Layout: A4; margins top 37 mm, bottom 35 mm, left 28 mm, right 26 mm; title 方正小标宋简体 二号
 (east-Asian font name set; Word and WPS fall back to another Chinese serif when it is absent);
@@ -37,6 +37,8 @@ False
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 from pathlib import Path
 
@@ -290,13 +292,16 @@ def _table(doc, block: dict, number: int) -> None:
 
 
 def _figure(doc, block: dict, number: int) -> None:
-    path = Path(block["path"])
+    if block.get("png_b64"):
+        source = io.BytesIO(base64.b64decode(block["png_b64"]))
+    else:
+        source = str(Path(block["path"]))
     p = doc.add_paragraph()
     p.alignment = WD_ALIGN_PARAGRAPH.CENTER
     p.paragraph_format.first_line_indent = Pt(0)
     p.paragraph_format.line_spacing_rule = WD_LINE_SPACING.SINGLE
     p.paragraph_format.keep_with_next = True
-    p.add_run().add_picture(str(path), width=Mm(min(TEXT_WIDTH_MM, block.get("width_mm", 150))))
+    p.add_run().add_picture(source, width=Mm(min(TEXT_WIDTH_MM, block.get("width_mm", 150))))
     doc.add_paragraph(f"图{number}　{block.get('caption') or ''}".rstrip(), style=CAPTION_STYLE)
 
 
