@@ -5,7 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from casework.analysis import findings as analysis_findings
 from casework.analysis import modifications as mods
+from casework.analysis import periods, quality_signals
 from casework.base.errors import DataError, ParameterError
 from casework.model import schema
 
@@ -217,3 +219,50 @@ def test_no_account_bursts_on_null_data(synth_null_small):
     flags = mods.audit(synth_null_small.modifications, synth_null_small.records)
     acc = mods.account_flags(flags, synth_null_small.modifications, flag="closed_case_edit")
     assert not acc["flagged"].any()
+
+
+# ---------------------------------------------------------------------------------------------
+# account signals (issue 13): blind, with the reversals tied to the account
+# ---------------------------------------------------------------------------------------------
+
+
+def _account_findings(data):
+    """The account detector at its defaults, for the last month of the data (never the truth)."""
+    end = periods.last_data_month(data.records["accepted_on"]).code
+    flags = mods.audit(data.modifications, data.records)
+    sig = quality_signals.account_signals(flags, data.modifications, data.records, end=end)
+    return analysis_findings.select(sig), flags
+
+
+def test_account_signals_name_the_planted_editor_blind(synth_small):
+    sel, flags = _account_findings(synth_small)
+    fin = sel[sel["status"] == "finding"]
+    planted = _pattern(synth_small.truth, "closed_case_editor")
+    assert fin["entity_id"].tolist() == [planted["entity_id"]]
+    assert fin["entity_name"].tolist() == [planted["entity_name"]]  # unit + account, in full
+    gap = abs((pd.Period(fin["start_month"].iloc[0], "M") - pd.Period(planted["from"], "M")).n)
+    assert gap <= 1
+    # the signal counts the reversals the account made among its flagged changes
+    row = fin.iloc[0]
+    acc = planted["keys"]["account"]
+    mine = flags[(flags["account"] == acc) & (flags["flag"] == "reversal")]
+    assert row["reversals"] <= len(mine) and row["flagged"] > 0
+    # every account with changes was tested
+    assert sel["entity_type"].eq("account").all() and len(sel) > 20
+
+
+def test_account_signals_find_nothing_on_null_data(synth_null_small):
+    sel, _ = _account_findings(synth_null_small)
+    assert not (sel["status"] == "finding").any()
+
+
+def test_account_summary_ties_reversals_and_closed_case_edits_to_their_accounts():
+    flags = mods.audit(_log(), RECORDS)
+    summary = mods.account_summary(flags, _log()).set_index("account")
+    # u1 reversed A's decision after closing and C's while open; u2 edited B after closing
+    assert summary.loc["u1", "reversal"] == 2 and summary.loc["u1", "closed_case_edit"] == 1
+    assert summary.loc["u2", "closed_case_edit"] == 1 and summary.loc["u2", "reversal"] == 0
+    assert summary.loc["u4", ["closed_case_edit", "reversal"]].sum() == 0
+    # accounts with flagged changes come first
+    flagged = summary[["closed_case_edit", "reversal", "post_report_change", "burst"]].sum(axis=1)
+    assert list(flagged.gt(0)) == sorted(flagged.gt(0), reverse=True)

@@ -3,12 +3,15 @@ and the planted entry-error run on synthetic data."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 import yaml
 from test_quality_rules import broken, clean
 
-from casework.analysis import quality
+from casework.analysis import findings as analysis_findings
+from casework.analysis import periods, quality, quality_signals
 from casework.base.errors import ParameterError
 from casework.model import schema
 from casework.present import quality_text
@@ -297,46 +300,65 @@ def small_findings(synth_small):
     return quality.run_rules(synth_small.records)
 
 
-def test_the_planted_error_run_department_has_the_highest_error_rate_in_its_window(
-        synth_small, small_findings):
-    planted = _pattern(synth_small.truth, "entry_error_run")
-    assert planted is not None
-    months = [str(m) for m in pd.period_range(planted["from"], planted["to"], freq="M")]
-    rates = quality.error_rates(small_findings, synth_small.records,
-                                by=["unit_code", "department"], months=months)
-    top = rates.iloc[0]
-    assert (top["unit_code"], top["department"]) == (planted["where"]["unit_code"],
-                                                     planted["where"]["department"])
-    assert top["position"] == "high_alarm"
-    # it is the only group above its limits in the window
-    assert (rates["position"].isin(["high_alarm", "high_alert"])).sum() == 1
-    # and the narrative names it
-    window = quality.in_period(synth_small.records, planted["to"], trailing=len(months))
-    unit = synth_small.records["unit_code"] == planted["where"]["unit_code"]
-    cards = synth_small.records[window & unit]
-    found = small_findings[small_findings["unit_code"] == planted["where"]["unit_code"]]
-    found = found[quality.in_period(found, planted["to"], trailing=len(months))]
-    text = quality_text.describe(found, cards)
-    assert f"存在问题：{planted['where']['department']}差错率" in text
+def _last_month(records) -> str:
+    """The last month of the data, read from the data (never from the truth)."""
+    return periods.last_data_month(records["accepted_on"]).code
 
 
-def test_the_planted_months_stand_out_on_the_departments_p_chart(synth_small, small_findings):
-    """By acceptance month (how the run was planted) exactly the run's months are high; by
-    closing month (the default basis) the run is still flagged, spilling at most one month
-    later as the cards accepted in its last month close."""
+def _month_gap(a: str, b: str) -> int:
+    return abs((pd.Period(a, "M") - pd.Period(b, "M")).n)
+
+
+def _error_findings(data):
+    """The error-run detector at its defaults, for the last month of the data (blind)."""
+    end = _last_month(data.records)
+    span = quality_signals.HISTORY_MONTHS + 12
+    recs = data.records[quality.in_period(data.records, end, trailing=span)]
+    found = quality.run_rules(recs)
+    sig = quality_signals.error_rate_signals(found, recs, end=end)
+    return analysis_findings.select(sig)
+
+
+def test_the_error_run_detector_names_the_planted_department_blind(synth_small):
+    sel = _error_findings(synth_small)
+    fin = sel[sel["status"] == "finding"]
     planted = _pattern(synth_small.truth, "entry_error_run")
-    where = planted["where"]
-    recs = synth_small.records[synth_small.records["unit_code"] == where["unit_code"]]
-    planted_months = [str(m) for m in pd.period_range(planted["from"], planted["to"], freq="M")]
+    # exactly the planted department, named in full (unit + department), near its start
+    assert fin["entity_name"].tolist() == [planted["entity_name"]]
+    assert fin["entity_id"].tolist() == [planted["entity_id"]]
+    assert _month_gap(fin["start_month"].iloc[0], planted["from"]) <= 1
+    # its rate in the run and its own rate before it are in the signal
+    assert fin["latest_value"].iloc[0] > 5 * fin["baseline"].iloc[0]
+    # every department was tested, each under its own unit: no pooling across units
+    n_depts = synth_small.records.groupby(["unit_code", "department"]).ngroups
+    assert len(sel) == n_depts
+    assert sel["entity_id"].str.contains("/").all()
+
+
+def test_the_error_run_detector_finds_nothing_on_null_data(synth_null_small):
+    sel = _error_findings(synth_null_small)
+    assert not (sel["status"] == "finding").any()
+    assert sel["p_value"].between(0, 1).all()
+
+
+def test_the_planted_months_stand_out_on_the_p_chart_of_their_department(synth_small,
+                                                                         small_findings):
+    """Blind: every department's p-chart by unit and department; the only one with months
+    above its upper limit for two months or more is the planted one, and those months lie in
+    the run (by acceptance month) or one month after it (by closing month)."""
+    planted = _pattern(synth_small.truth, "entry_error_run")
+    run = [str(m) for m in pd.period_range(planted["from"], planted["to"], freq="M")]
     after = str(pd.Period(planted["to"], freq="M") + 1)
-    for basis, allowed in (("accepted", set(planted_months)),
-                           ("closed", set(planted_months) | {after})):
-        trend = quality.error_trend(small_findings, recs, by="department", basis=basis)
-        dept = trend[trend["department"] == where["department"]]
-        high = set(dept.loc[dept["flagged"] & (dept["value"] > dept["centre"]), "month"])
-        assert set(planted_months[1:]) <= high <= allowed, (basis, high)
-        if basis == "accepted":
-            assert high == set(planted_months)
+    for basis, allowed in (("accepted", set(run)), ("closed", set(run) | {after})):
+        trend = quality.error_trend(small_findings, synth_small.records,
+                                    by=["unit_code", "department"], basis=basis)
+        high = trend[trend["flagged"] & (trend["value"] > trend["centre"])]
+        counts = high.groupby(["unit_code", "department"]).size()
+        assert list(counts[counts >= 2].index) == [(planted["keys"]["unit_code"],
+                                                    planted["keys"]["department"])], basis
+        mine = high[(high["unit_code"] == planted["keys"]["unit_code"])
+                    & (high["department"] == planted["keys"]["department"])]
+        assert set(run[1:]) <= set(mine["month"]) <= allowed, (basis, set(mine["month"]))
 
 
 def test_the_injected_error_kinds_are_caught_by_the_rules(synth_small, small_findings):
@@ -379,33 +401,89 @@ def test_check_on_the_demo_store_exits_1_and_names_the_top_department(demo_home,
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def null_home(tmp_path_factory, synth_null_small):
+    """A CASEWORK_HOME holding one snapshot of the null data (nothing planted)."""
+    import os
+
+    from casework import store
+
+    home = tmp_path_factory.mktemp("null_home")
+    old = os.environ.get("CASEWORK_HOME")
+    os.environ["CASEWORK_HOME"] = str(home)
+    try:
+        store.write_snapshot({"records": synth_null_small.records,
+                              "modifications": synth_null_small.modifications},
+                             sources=[], mapping=None, account="fixture")
+    finally:
+        if old is None:
+            os.environ.pop("CASEWORK_HOME", None)
+        else:
+            os.environ["CASEWORK_HOME"] = old
+    return home
+
+
+def _report_text(path) -> str:
+    """The report's prose: the HTML without tables, figures, scripts and styles."""
+    import html as _html
+    import re
+
+    s = open(path, encoding="utf-8").read()
+    s = re.sub(r"<(script|style|table|figure)[^>]*>.*?</\1>", " ", s, flags=re.S)
+    return _html.unescape(re.sub(r"<[^>]+>", " ", s))
+
+
+def _run_data_quality(tmp_path, records):
+    from casework.run import report
+
+    report.ensure_kernel(install=True)
+    period = _last_month(records)  # the default monthly run: no truth window, all units
+    res = report.run("data_quality", period=period, reports_dir=tmp_path)
+    assert res.ok, res.describe()
+    doc = json.loads((tmp_path / period / "data_quality_all_files" / "findings.json")
+                     .read_text(encoding="utf-8"))
+    return doc, _report_text(res.html)
+
+
 @pytest.mark.notebook
 @pytest.mark.xdist_group("notebooks")
 def test_the_data_quality_report_names_the_planted_department_and_editor(
         demo_home, tmp_path, synth_small):
-    from casework.run import report
-
-    report.ensure_kernel(install=True)
-    run_pattern = _pattern(synth_small.truth, "entry_error_run")
-    editor = _pattern(synth_small.truth, "closed_case_editor")
-    start, end = (pd.Period(run_pattern["from"], freq="M").start_time.strftime("%Y-%m-%d"),
-                  pd.Period(run_pattern["to"], freq="M").end_time.strftime("%Y-%m-%d"))
-    res = report.run("data_quality", period=f"{start}_{end}",
-                     unit=run_pattern["where"]["unit_code"],
-                     reports_dir=tmp_path)
-    assert res.ok, res.describe()
-    html = open(res.html, encoding="utf-8").read()
-    assert f"存在问题：{run_pattern['where']['department']}差错率" in html
-    files = tmp_path / f"{start}_{end}" / f"data_quality_{run_pattern['where']['unit_code']}_files"
+    doc, prose = _run_data_quality(tmp_path, synth_small.records)
+    named = {f["entity_name"]: f for f in doc["findings"]}
+    for pid in ("entry_error_run", "closed_case_editor"):
+        planted = _pattern(synth_small.truth, pid)
+        assert planted["entity_name"] in named, (pid, list(named))
+        f = named[planted["entity_name"]]
+        assert f["entity_id"] == planted["entity_id"]
+        assert _month_gap(f["start_month"], planted["from"]) <= 1, (pid, f["start_month"])
+        # named in full in the prose, with the month it began
+        start_zh = f"{int(f['start_month'][:4])}年{int(f['start_month'][5:])}月"
+        assert planted["entity_name"] + "" in prose and start_zh in prose
+    # nothing else is a finding, and no department is named without its procuratorate
+    assert len(doc["findings"]) == 2
+    problems = prose.split("存在问题", 1)[1].split("按承办部门", 1)[0]
+    for dept in ("第一检察部", "第二检察部", "第三检察部", "第四检察部"):
+        for i in [k for k in range(len(problems)) if problems.startswith(dept, k)]:
+            assert problems[max(0, i - 3):i].endswith("检察院"), problems[max(0, i - 20):i + 5]
+    # the reversals are tied to the account that made them
+    editor = named[_pattern(synth_small.truth, "closed_case_editor")["entity_name"]]
+    assert "审结后修改关键项" in editor["sentence"]
+    # the circular keeps its layout
+    files = tmp_path / _last_month(synth_small.records) / "data_quality_all_files"
     circ = pd.read_excel(files / "circular.xlsx")
     assert list(circ.columns) == list(quality_text.CIRCULAR_COLUMNS)
-    assert (circ["承办部门"] == run_pattern["where"]["department"]).mean() > 0.5
-    # the editor's unit over the last year of data (the edits run from `from` to the end)
-    res = report.run("data_quality", period=synth_small.truth["end"][:4],
-                     unit=editor["where"]["unit_code"], reports_dir=tmp_path)
-    assert res.ok, res.describe()
-    html = open(res.html, encoding="utf-8").read()
-    assert f"账号{editor['where']['account']}审结后修改关键项" in html
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("notebooks")
+def test_the_data_quality_report_finds_nothing_on_null_data(null_home, tmp_path, monkeypatch,
+                                                            synth_null_small):
+    monkeypatch.setenv("CASEWORK_HOME", str(null_home))
+    monkeypatch.delenv("CASEWORK_REPORTS", raising=False)
+    doc, prose = _run_data_quality(tmp_path, synth_null_small.records)
+    assert doc["findings"] == [] and doc["n_tests"] > 0
+    assert "本期未发现需关注的问题" in prose
 
 
 def test_check_refuses_a_bad_rule_file_before_reading_any_data(casework_home, capsys, tmp_path):

@@ -3,13 +3,18 @@ planted synthetic data."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from casework.analysis import text
+from casework.analysis import periods, text
 from casework.analysis.topics import recurring
+from casework.base.errors import ParameterError
 from casework.present import recurring_text
 
 
@@ -89,8 +94,9 @@ class TestConcentration:
     def test_top_share_by_hand(self):
         c = recurring.topic_cases(_cases(), charges="盗窃")
         out = recurring.concentration(c, by="police_station", top=1)
-        # topic stations: 东 ×3, 北 ×1
-        assert out["category"].tolist() == ["东"]
+        # topic stations: 东 ×3, 北 ×1 — without an investigating agency in the data, a station
+        # is shown as the unknown agency's (never pooled with same-named stations elsewhere)
+        assert out["category"].tolist() == ["未知移送机关东"]
         assert out["share"].iloc[0] == pytest.approx(3 / 4)
         assert out.attrs["groups"] == 2
         assert out.attrs["hhi"] == pytest.approx((3 / 4) ** 2 + (1 / 4) ** 2)
@@ -150,8 +156,8 @@ class TestTrend:
 class TestNarrative:
     def test_judgment_only_shape_runs_and_skips(self):
         df = pd.DataFrame({"stage": "judgment", "charges": [["盗窃"], ["诈骗"], ["盗窃", "诈骗"]],
-                           "case_summary": ["入户盗窃手机", "冒充客服骗取钱款", "入户盗窃后冒充客"
-                                                                  "服"]})
+                           "case_summary": ["入户盗窃手机", "冒充客服骗取钱款",
+                                            "入户盗窃后冒充客服"]})
         r = recurring.characteristics(df, charges="盗窃", period="2024")
         assert r.persons == 2 and r.all_persons == 3
         assert {"trend", "profile", "timing", "places"} <= set(r.skipped)
@@ -162,18 +168,37 @@ class TestNarrative:
 
 
 def test_misspelt_charge_is_noted_and_period_labelled():
-    r = recurring.characteristics(_cases(), charges="盗窍", period="2024-Q1")
+    r = recurring.characteristics(_cases(), charges="盗窍", period="2024-Q1", allow_empty=True)
     assert r.persons == 0 and r.period_zh == "2024年第一季度"
     lines = recurring_text.narrative(r)
     assert "盗窍" in lines[0] and "拼写" in lines[0]
     assert lines[1] == "2024年第一季度，所选单位没有盗窍案件。"
 
 
+def test_a_topic_without_persons_is_an_error_listing_the_charges_present():
+    with pytest.raises(ParameterError) as err:
+        recurring.characteristics(_cases(), charges="盗窍", period="2024-Q1")
+    assert "0人" in err.value.zh and "拼写" in err.value.zh
+    # the hint lists the charges of the period's persons, most first
+    assert "盗窃（4人）、诈骗（2人）、危险驾驶（2人）" in err.value.hint
+
+
+def test_police_stations_are_told_apart_by_their_bureau_and_named_in_full():
+    c = pd.DataFrame({"in_topic": [True, True, True, False],
+                      "referring_agency": ["江州市公安局青山分局", "江州市公安局青山分局",
+                                           "江州市公安局东湖分局", "江州市公安局东湖分局"],
+                      "police_station": ["和平派出所"] * 4})
+    out = recurring.concentration(c, by="police_station")
+    assert out["category"].tolist() == ["江州市公安局青山分局和平派出所",
+                                        "江州市公安局东湖分局和平派出所"]
+    assert out.attrs["groups"] == 2 and out["n"].tolist() == [2, 1]
+
+
 def test_small_groups_make_no_claims():
     c = pd.DataFrame({"in_topic": [True] * 2 + [False] * 50,
                       "gender": ["female"] * 2 + ["male"] * 50})
-    assert recurring.contrast(c, "gender").set_index("category_zh").loc["女",
-                                                                        "adj_residual"] > 1.96
+    gender = recurring.contrast(c, "gender").set_index("category_zh")
+    assert gender.loc["女", "adj_residual"] > 1.96
     assert recurring_text.top_over(recurring.contrast(c, "gender")).empty  # 2 persons: no claim
 
 
@@ -187,33 +212,50 @@ def _rising(truth):
     return p
 
 
-def test_planted_rising_charge_rate_ratio_excludes_one(synth_small):
-    p = _rising(synth_small.truth)
-    m = recurring.monthly_counts(synth_small.records, charges=p["where"]["charge"])
+def _last_month(records) -> str:
+    """The last month of the data, read from the data (never from the truth)."""
+    return periods.last_data_month(records["accepted_on"]).code
+
+
+def test_the_automatic_topic_is_the_planted_rising_charge_blind(synth_small):
+    """No charge given: the topic is chosen from the data; the planted charge is among the
+    rising ones, with its start month, and its trend excludes 1."""
+    chosen = recurring.choose_charges(synth_small.records,
+                                      period=_last_month(synth_small.records))
+    planted = _rising(synth_small.truth)
+    assert (chosen["chosen"] == "rising").all()
+    assert planted["entity_name"] in set(chosen["charge"])
+    row = chosen.set_index("charge").loc[planted["entity_name"]]
+    assert abs((pd.Period(row["start_month"], "M") - pd.Period(planted["from"], "M")).n) <= 1
+    m = recurring.monthly_counts(synth_small.records, charges=planted["entity_name"])
     t = recurring.trend(m).set_index("measure")
     assert t.loc["count", "rate_ratio_ci_lower"] > 1
     assert t.loc["share", "rate_ratio_ci_lower"] > 1
 
 
-def test_planted_keywords_rank_among_top_terms(synth_small):
-    p = _rising(synth_small.truth)
-    # the planted words appear from the start of the rise: analyse that window
-    start = pd.Period(p["from"], "M").start_time.date()
-    end = pd.Period(synth_small.truth["end"], "M").end_time.date()
-    r = recurring.characteristics(synth_small.records, charges=p["where"]["charge"],
-                                  period=f"{start}_{end}", terms=10)
+def _automatic_year(data):
+    """The year of the last month of data and the charges chosen for it (blind)."""
+    year = _last_month(data.records)[:4]
+    return year, recurring.choose_charges(data.records, period=year)
+
+
+def test_planted_keywords_rank_among_top_terms_of_the_automatic_topic(synth_small):
+    year, chosen = _automatic_year(synth_small)
+    planted = _rising(synth_small.truth)
+    assert planted["entity_name"] in set(chosen["charge"])
+    r = recurring.characteristics(synth_small.records, charges=planted["entity_name"],
+                                  period=year, terms=10)
     top = set(r.keywords["term"])
-    for kw in p["effect"]["keywords"]:
+    for kw in planted["effect"]["keywords"]:
+        assert kw not in text.user_words()  # found by segmentation, not by the dictionary
         assert set(text.tokenize(kw)) <= top, (kw, r.keywords["term"].tolist())
     # example phrases come from the topic's own summaries
     assert r.keywords["examples_zh"].str.len().gt(0).all()
 
 
-def test_null_data_shows_no_rise_for_the_same_charge(synth_small, synth_null_small):
-    p = _rising(synth_small.truth)
-    m = recurring.monthly_counts(synth_null_small.records, charges=p["where"]["charge"])
-    t = recurring.trend(m).set_index("measure")
-    assert t.loc["share", "rate_ratio_ci_lower"] < 1 < t.loc["share", "rate_ratio_ci_upper"]
+def test_null_data_choose_a_frequent_charge_and_no_rise(synth_null_small):
+    year, chosen = _automatic_year(synth_null_small)
+    assert chosen["chosen"].tolist() == ["frequent"] and chosen.attrs["rising"] == 0
 
 
 def test_emerging_terms_by_hand():
@@ -223,13 +265,15 @@ def test_emerging_terms_by_hand():
         "accepted_on": pd.to_datetime(["2023-03-01", "2023-05-01", "2023-07-01", "2024-02-01",
                                        "2024-03-01", "2024-04-01", "2024-02-01", "2023-02-01"]),
         "case_summary": ["谎称办理贷款骗取钱款", "谎称办理贷款收取费用", "谎称低价出售骗取定金",
-                         "冒充客服谎称退款骗取钱款", "冒充客服诱导转账", "谎称办理贷款骗取钱款",
-                         "冒充客服盗刷", "扒窃手机"],
+                         "以退税为名骗取钱款", "谎称退税诱导转账", "谎称办理贷款骗取钱款",
+                         "以退税为名盗刷", "扒窃手机"],
     })
     new = recurring.emerging_terms(df, charges="诈骗", period="2024", top=3)
-    # 冒充客服 is in 2 of 3 recent 诈骗 cases and in none of the 3 earlier ones
-    row = new.set_index("term").loc["冒充客服"]
-    assert new["term"].iloc[0] == "冒充客服"
+    # 退税 — a word the dictionary does not hold — is in 2 of 3 recent 诈骗 cases and in none
+    # of the 3 earlier ones
+    assert "退税" not in text.user_words()
+    row = new.set_index("term").loc["退税"]
+    assert new["term"].iloc[0] == "退税"
     assert (row["topic_docs"], row["other_docs"]) == (2, 0)
     assert new.attrs["other_docs"] == 3  # only earlier 诈骗 cases are the comparison
     # no earlier cases: skipped with a reason
@@ -237,12 +281,102 @@ def test_emerging_terms_by_hand():
     assert none.empty and "之前没有" in none.attrs["skip_zh"]
 
 
-def test_planted_keywords_emerge_against_earlier_cases(synth_small):
-    p = _rising(synth_small.truth)
-    start = pd.Period(p["from"], "M").start_time.date()
-    end = pd.Period(synth_small.truth["end"], "M").end_time.date()
-    new = recurring.emerging_terms(synth_small.records, charges=p["where"]["charge"],
-                                   period=f"{start}_{end}", top=8)
+def test_planted_keywords_emerge_in_the_automatic_topic(synth_small):
+    year, chosen = _automatic_year(synth_small)
+    planted = _rising(synth_small.truth)
+    new = recurring.emerging_terms(synth_small.records, charges=planted["entity_name"],
+                                   period=year, top=8)
     top = set(new["term"])
-    for kw in p["effect"]["keywords"]:
+    for kw in planted["effect"]["keywords"]:
         assert set(text.tokenize(kw)) <= top, (kw, new["term"].tolist())
+
+
+# ---------------------------------------------------------------------------------------------
+# the topic_recurring template: automatic topic, findings.json and prose (blind)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def null_home(tmp_path_factory, synth_null_small):
+    """A CASEWORK_HOME holding one snapshot of the null data (nothing planted)."""
+    import os
+
+    from casework import store
+
+    home = tmp_path_factory.mktemp("null_home")
+    old = os.environ.get("CASEWORK_HOME")
+    os.environ["CASEWORK_HOME"] = str(home)
+    try:
+        store.write_snapshot({"records": synth_null_small.records,
+                              "modifications": synth_null_small.modifications},
+                             sources=[], mapping=None, account="fixture")
+    finally:
+        if old is None:
+            os.environ.pop("CASEWORK_HOME", None)
+        else:
+            os.environ["CASEWORK_HOME"] = old
+    return home
+
+
+def _prose(path) -> str:
+    s = open(path, encoding="utf-8").read()
+    s = re.sub(r"<(script|style|table|figure)[^>]*>.*?</\1>", " ", s, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", s))
+
+
+def _run(tmp_path, records, **params):
+    from casework.run import report
+
+    report.ensure_kernel(install=True)
+    period = _last_month(records)  # the default monthly run, no charge given
+    res = report.run("topic_recurring", period=period, reports_dir=tmp_path,
+                     params=params or None)
+    files = tmp_path / period / "topic_recurring_all_files"
+    return res, files
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("notebooks")
+def test_the_report_without_charges_studies_and_names_the_rising_charge(demo_home, tmp_path,
+                                                                       synth_small):
+    res, files = _run(tmp_path, synth_small.records)
+    assert res.ok, res.describe()
+    doc = json.loads((files / "findings.json").read_text(encoding="utf-8"))
+    planted = _rising(synth_small.truth)
+    named = {f["entity_id"]: f for f in doc["findings"]}
+    assert planted["entity_id"] in named, list(named)
+    f = named[planted["entity_id"]]
+    assert abs((pd.Period(f["start_month"], "M") - pd.Period(planted["from"], "M")).n) <= 1
+    prose = _prose(res.html)
+    # the report says why it chose the charge, and names the rise in its prose
+    assert "自动选取上升的罪名：" + planted["entity_name"] in prose
+    assert f["sentence"] in prose
+    # stations are named in full (agency + station), never by a bare name
+    stations = pd.read_csv(files / "police_stations.csv")
+    assert stations["类别"].astype(str).str.contains("公安局").all()
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("notebooks")
+def test_the_report_on_null_data_names_nothing_and_says_why_it_chose_the_charge(
+        null_home, tmp_path, monkeypatch, synth_null_small):
+    monkeypatch.setenv("CASEWORK_HOME", str(null_home))
+    monkeypatch.delenv("CASEWORK_REPORTS", raising=False)
+    res, files = _run(tmp_path, synth_null_small.records)
+    assert res.ok, res.describe()
+    doc = json.loads((files / "findings.json").read_text(encoding="utf-8"))
+    assert doc["findings"] == [] and doc["n_tests"] > 0
+    prose = _prose(res.html)
+    assert "本期没有经检验持续上升的罪名" in prose and "本期未发现需关注的问题" in prose
+    assert "呈上升趋势" not in prose and "联席会议" not in prose
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("notebooks")
+def test_a_charge_with_no_persons_fails_the_report_with_the_charges_present(demo_home,
+                                                                           tmp_path,
+                                                                           synth_small):
+    res, _ = _run(tmp_path, synth_small.records, charges=["盗窍"])
+    assert not res.ok
+    message = res.describe()
+    assert "0人" in message and "盗窃" in message

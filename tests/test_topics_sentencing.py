@@ -188,8 +188,8 @@ class TestModels:
             sentencing_models.probation_model(_planted())).set_index("term")
         assert "recidivist" not in tab.index
         assert any("累犯" in n and "完全分离" in n for n in tab.attrs["notes_zh"])
-        assert tab.loc["plea_leniency", "exp_ci_lower"] < 3.0 < tab.loc["plea_leniency",
-                                                                        "exp_ci_upper"]
+        plea = tab.loc["plea_leniency"]
+        assert plea["exp_ci_lower"] < 3.0 < plea["exp_ci_upper"]
         assert tab.loc["plea_leniency", "exp_ci_lower"] > 1
         assert "几率比" in tab.loc["plea_leniency", "reading_zh"]
 

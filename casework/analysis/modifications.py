@@ -573,6 +573,56 @@ def audit(modifications: pd.DataFrame, records: pd.DataFrame, *, key_fields=KEY_
     return out[list(FLAG_COLUMNS)].reset_index(drop=True)
 
 
+def account_summary(flags: pd.DataFrame, modifications: pd.DataFrame) -> pd.DataFrame:
+    """Every account's changes with the flags they carry: which account made the closed-case
+    edits, the post-report changes, the bursts and the reversals.
+
+    Returns
+    -------
+    DataFrame
+        One row per account (``unit_code, account``) with changes: ``changes``, ``cases``
+        (cases it changed), one count column per flag of :data:`FLAG_ZH` (its changes carrying
+        that flag), ``flagged_cases`` (cases with any flagged change of it), ``first`` and
+        ``last`` (its first and last change); accounts with flagged changes first, most
+        closed-case edits and reversals first.
+
+    Examples
+    --------
+    >>> rec = pd.DataFrame({"unit_code": ["1"], "dept_case_no": ["a"], "person_id": ["p"],
+    ...     "closed_on": pd.to_datetime(["2024-03-01"])})
+    >>> log = pd.DataFrame({"unit_code": ["1", "1", "1"], "dept_case_no": ["a", "a", "a"],
+    ...     "person_id": ["p"] * 3, "field": ["decision", "gender", "gender"],
+    ...     "old_value": ["不起诉", "男", "男"], "new_value": ["起诉", "女", "女"],
+    ...     "account": ["u1", "u2", "u2"],
+    ...     "modified_at": pd.to_datetime(["2024-04-10", "2024-02-01", "2024-02-02"])})
+    >>> s = account_summary(audit(log, rec), log)
+    >>> s[["account", "changes", "closed_case_edit", "reversal"]].values.tolist()
+    [['u1', 1, 1, 1], ['u2', 2, 0, 0]]
+    """
+    m = ensure_log(modifications)
+    keys = ["unit_code", "account"]
+    out = (m.groupby(keys, dropna=False, sort=True)
+           .agg(changes=("field", "size"), cases=("dept_case_no", "nunique"),
+                first=("modified_at", "min"), last=("modified_at", "max")).reset_index())
+    change = ["dept_case_no", "person_id", "field", "modified_at"]
+    for f in FLAG_ZH:
+        sel = flags[flags["flag"] == f] if len(flags) else flags
+        counts = (sel.drop_duplicates([*keys, *change]).groupby(keys, dropna=False).size()
+                  if len(sel) else pd.Series(dtype="int64"))
+        out[f] = [int(counts.get(k, 0)) for k in zip(out["unit_code"], out["account"])]
+    if len(flags):
+        fc = flags.groupby(keys, dropna=False)["dept_case_no"].nunique()
+        out["flagged_cases"] = [int(fc.get(k, 0)) for k in zip(out["unit_code"], out["account"])]
+    else:
+        out["flagged_cases"] = 0
+    order = out[list(FLAG_ZH)].sum(axis=1).gt(0)
+    out = out.assign(__any=order, __key=out["closed_case_edit"] + out["reversal"])
+    out = out.sort_values(["__any", "__key", "changes"], ascending=[False, False, False],
+                          kind="stable").drop(columns=["__any", "__key"])
+    cols = [*keys, "changes", "cases", *FLAG_ZH, "flagged_cases", "first", "last"]
+    return out[cols].reset_index(drop=True)
+
+
 def flag_summary(flags: pd.DataFrame) -> pd.DataFrame:
     """Flags by kind and account: ``flag, flag_zh, account, changes, cases, first, last``."""
     cols = ["flag", "flag_zh", "account", "changes", "cases", "first", "last"]

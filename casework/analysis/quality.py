@@ -52,8 +52,8 @@ from casework.model import schema
 __all__ = [
     "SEVERITIES", "SEVERITY_ZH", "KINDS", "KIND_ZH", "BUILTIN_RULES", "Rule", "load_rules",
     "rules_frame", "NOT_CARDS", "IDENTITY", "FINDING_COLUMNS", "MONTH_BASES", "POSITION_ZH",
-    "card_rows", "card_month", "card_keys", "run_rules", "at_or_above", "error_rates",
-    "error_trend", "in_period", "rule_counts", "severity_counts",
+    "card_rows", "card_month", "card_keys", "flag_cards", "run_rules", "at_or_above",
+    "error_rates", "error_trend", "in_period", "rule_counts", "severity_counts",
 ]
 
 
@@ -293,16 +293,27 @@ def card_keys(df: pd.DataFrame) -> pd.Series:
     >>> k.tolist() == ["1\x1fs\x1fa\x1f"]
     True
     """
-    parts = [df[c].astype("string").fillna("") for c in ("unit_code", "stage", "dept_case_no",
-                                                         "person_id")]
+    parts = [df[c].astype("string").fillna("")
+             for c in ("unit_code", "stage", "dept_case_no", "person_id")]
     key = parts[0]
     for p in parts[1:]:
         key = key + "\x1f" + p
     return key
 
 
-def _flag_cards(findings: pd.DataFrame, records: pd.DataFrame, level: str) -> pd.DataFrame:
-    """``records`` with a boolean column ``faulty`` (≥1 finding at or above ``level``)."""
+def flag_cards(findings: pd.DataFrame, records: pd.DataFrame, level: str) -> pd.DataFrame:
+    """The case cards of ``records`` (:func:`card_rows`) with a boolean column ``faulty``
+    (≥1 finding at or above ``level``).
+
+    Examples
+    --------
+    >>> rec = pd.DataFrame({"unit_code": ["1", "1"], "stage": ["arrest_review"] * 2,
+    ...                     "dept_case_no": ["a", "b"], "person_id": ["p", "p"]})
+    >>> f = pd.DataFrame({"unit_code": ["1"], "stage": ["arrest_review"], "dept_case_no": ["b"],
+    ...                   "person_id": ["p"], "severity": ["error"]})
+    >>> flag_cards(f, rec, "error")["faulty"].tolist()
+    [False, True]
+    """
     f = findings[at_or_above(findings, level)] if len(findings) else findings
     faulty = set(card_keys(f)) if len(f) else set()
     out = card_rows(records).copy()
@@ -378,7 +389,7 @@ def error_rates(findings: pd.DataFrame, records: pd.DataFrame, *, by="department
         if k not in records.columns:
             raise ParameterError(f"分组列 {k} 不在案卡数据中", f"grouping column {k} not in "
                                                      "records")
-    cards = _flag_cards(findings, records, level)
+    cards = flag_cards(findings, records, level)
     if months is not None:
         cards = cards[card_month(cards, basis=basis).isin([str(m) for m in months]).to_numpy()]
     cards = cards.assign(numerator=cards["faulty"].astype("int64"), denominator=1)
@@ -444,7 +455,7 @@ def error_trend(findings: pd.DataFrame, records: pd.DataFrame, *, by=None,
     [['2024-01', 1, 2], ['2024-02', 0, 1]]
     """
     keys = _as_list(by)
-    cards = _flag_cards(findings, records, level)
+    cards = flag_cards(findings, records, level)
     cards["month"] = card_month(cards, basis=basis)
     if months is not None:
         cards = cards[cards["month"].isin([str(m) for m in months]).to_numpy()]

@@ -2,10 +2,15 @@
 
 Segmentation uses jieba with a legal-domain user dictionary
 (``casework/resources/text/legal_userdict.txt``: charge words, modus-operandi words such as
-刷单返利, 跑分, 入户盗窃, 抽头渔利, injury grades, drugs, places) and a stop-word list
+冒充公检法, 套路贷, 入户盗窃, 两卡, injury grades, drugs, places) and a stop-word list
 (``casework/resources/text/stopwords.txt``: function words and the boilerplate of case cards
 and judgments — 经审查, 查明, 被告人, 人民币 …). Person names already anonymised as 张某 / 李某某,
 numbers, dates, single characters and punctuation are dropped.
+
+The dictionary holds general legal vocabulary only: no word of it occurs in the phrases the
+demo-data generator (:mod:`casework.synth`) writes into case summaries, so the words a test
+expects to emerge are found by segmentation and scoring, not because the dictionary was told
+about them (``tests/test_text.py`` checks this).
 
 Distinctive terms are scored by a class-based TF–IDF: the term's frequency in the topic's
 summaries times its inverse document frequency among the *other* cases' summaries, so words
@@ -15,13 +20,14 @@ against other traffic cases) rank below the words that set the topic apart.
 Examples
 --------
 >>> from casework.analysis import text
->>> text.tokenize("经审查查明，被告人张某通过刷单返利诱骗被害人转账人民币8000元。")
-['刷单返利', '诱骗', '转账']
+>>> text.tokenize("经审查查明，被告人张某冒充公检法诱骗被害人通过屏幕共享转账人民币8000元。")
+['冒充公检法', '诱骗', '屏幕共享', '转账']
 >>> import pandas as pd
->>> docs = pd.Series(["以刷单返利为名诱骗转账", "刷单返利诱骗被害人", "入户盗窃手机", "扒窃手机"])
+>>> docs = pd.Series(["以套路贷为名诱骗转账", "套路贷诱骗被害人", "入户盗窃手机",
+...                  "撬锁盗窃手机"])
 >>> terms = text.distinctive_terms(docs, pd.Series([True, True, False, False]), top=2)
 >>> terms["term"].tolist()
-['刷单返利', '诱骗']
+['套路贷', '诱骗']
 >>> int(terms["topic_docs"].iloc[0]), float(terms["other_doc_share"].iloc[0])
 (2, 0.0)
 """
@@ -83,7 +89,7 @@ def user_words() -> list[str]:
 
     Examples
     --------
-    >>> "刷单返利" in user_words()
+    >>> "套路贷" in user_words()
     True
     """
     out = []
@@ -122,8 +128,8 @@ def tokenize(text) -> list[str]:
 
     Examples
     --------
-    >>> tokenize("犯罪嫌疑人王某醉酒驾驶机动车，血液酒精含量为180mg/100ml")
-    ['醉酒驾驶', '机动车', '血液酒精含量']
+    >>> tokenize("犯罪嫌疑人王某无证驾驶机动车，血液酒精含量为180mg/100ml")
+    ['无证驾驶', '机动车', '血液酒精含量']
     >>> tokenize(None)
     []
     """
@@ -178,10 +184,10 @@ def distinctive_terms(
 
     Examples
     --------
-    >>> docs = pd.Series(["冒充客服诱导转账", "冒充客服退款", "扒窃手机"])
+    >>> docs = pd.Series(["冒充公检法诱导转账", "冒充公检法索要验证码", "撬锁盗窃手机"])
     >>> distinctive_terms(docs, pd.Series([True, True, False]))[["term", "topic_docs",
     ...                                                          "other_docs"]].values.tolist()
-    [['冒充客服', 2, 0]]
+    [['冒充公检法', 2, 0]]
     """
     texts = pd.Series(texts).reset_index(drop=True)
     mask = pd.Series(in_topic).reset_index(drop=True).fillna(False).astype(bool)
@@ -241,9 +247,9 @@ def example_phrases(texts: pd.Series, term: str, *, n: int = 2, width: int = 14)
 
     Examples
     --------
-    >>> example_phrases(["经查，张某以刷单返利为名诱骗被害人转账。", "李某通过刷单返利骗取钱款"],
-    ...                 "刷单返利")
-    ['张某以刷单返利为名诱骗被害人转账', '李某通过刷单返利骗取钱款']
+    >>> example_phrases(["经查，张某以套路贷为名诱骗被害人转账。", "李某通过套路贷骗得钱款"],
+    ...                 "套路贷")
+    ['张某以套路贷为名诱骗被害人转账', '李某通过套路贷骗得钱款']
     >>> example_phrases(["无关文字"], "刷单")
     []
     """

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from casework.analysis import periods
 from casework.analysis.quality import (
-    POSITION_ZH,
     SEVERITIES,
     SEVERITY_ZH,
     at_or_above,
@@ -150,26 +150,28 @@ def summary_text(findings: pd.DataFrame, records: pd.DataFrame, *, snapshot: str
 
 
 def describe(findings: pd.DataFrame, records: pd.DataFrame, *, level: str = "error",
-             rates: pd.DataFrame | None = None, top: int = 3) -> str:
-    """Chinese Markdown findings of an inspection, for the report: 总体情况, 存在问题 and
-    prompts for 原因分析/对策建议 (for the analyst to complete), all computed.
+             top: int = 3) -> str:
+    """Chinese Markdown overview of an inspection for the report's 总体情况: cards inspected,
+    problems by severity, the error rate and the most common problems, all computed.
+
+    Which departments have a problem is not said here: only the findings of the error-run
+    detector (:func:`casework.analysis.quality_signals.error_rate_signals`, selected by
+    :func:`casework.analysis.findings.select`) reach the 存在问题, each named by its full
+    unit and department.
 
     Parameters
     ----------
     findings, records : DataFrame
-        From :func:`run_rules` and the inspected cards.
+        From :func:`casework.analysis.quality.run_rules` and the inspected cards.
     level : {"info", "warning", "error"}
         Severity that counts a card as faulty for the error rate.
-    rates : DataFrame, optional
-        :func:`error_rates` by ``department`` (computed when omitted).
     top : int
         How many rules to name.
 
     Returns
     -------
     str
-        Markdown bullet list. Departments are named (they are ``open`` in the schema);
-        prosecutors and accounts never are.
+        Markdown bullet list.
 
     Examples
     --------
@@ -197,24 +199,30 @@ def describe(findings: pd.DataFrame, records: pd.DataFrame, *, level: str = "err
     rc = rule_counts(findings).sort_values("findings", ascending=False, kind="stable").head(top)
     lines.append("- 最常见的问题：" + "；".join(
         f"“{r.message_zh}”{r.findings:,}条" for r in rc.itertuples()) + "。")
-    if rates is None and "department" in records.columns:
-        rates = error_rates(findings, records, by="department", level=level)
-    if rates is not None and len(rates) and "department" in rates.columns:
-        high = rates[rates["position"].isin(["high_alarm", "high_alert"])]
-        if len(high):
-            for r in high.itertuples():
-                same = (findings["department"].astype("string").fillna("（未填录）")
-                        == r.department).to_numpy()
-                sub = findings[same & at_or_above(findings, level).to_numpy()]
-                worst = rule_counts(sub).head(1)
-                why = (f"，其中以“{worst.iloc[0]['message_zh']}”为主"
-                       f"（{int(worst.iloc[0]['findings']):,}条）" if len(worst) else "")
-                lines.append(
-                    f"- 存在问题：{r.department}差错率{r.value:.1%}"
-                    f"（{r.numerator:,}/{r.denominator:,}），"
-                    f"高于总体{r.target:.1%}，{POSITION_ZH[r.position]}{why}。"
-                    f"原因分析与对策建议（请分析员补充）：核实该部门案卡填录分工与审核环节，"
-                    f"对照通报清单逐项整改。")
-        else:
-            lines.append("- 各承办部门的差错率均在控制限内，差异可由随机波动解释。")
     return "\n".join(lines)
+
+
+def _next_month_zh(code: str) -> str:
+    return periods.parse(str(code)).shift(1).label_zh
+
+
+def error_run_notes(signals: pd.DataFrame) -> pd.DataFrame:
+    """Error-run signals with a ``note`` for the sentence of a run that has ended
+    (``…，2026年3月起已回落至0.9%``); other rows get ``""``.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"start_month": ["2025-12", None], "end_month": ["2026-02", None],
+    ...                   "after_value": [0.0087, float("nan")]})
+    >>> error_run_notes(s)["note"].tolist()
+    ['2026年3月起已回落至0.9%', '']
+    """
+    out = signals.copy()
+    notes = []
+    for start, end, after in zip(out.get("start_month", pd.Series(index=out.index)),
+                                 out.get("end_month", pd.Series(index=out.index)),
+                                 out.get("after_value", pd.Series(index=out.index))):
+        ok = isinstance(start, str) and isinstance(end, str) and pd.notna(after)
+        notes.append(f"{_next_month_zh(end)}起已回落至{float(after):.1%}" if ok else "")
+    out["note"] = pd.array(notes, dtype="string")
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from casework.analysis import periods
 from casework.analysis.topics.recurring import (
     BOOL_DIMENSIONS,
     PROFILE_DIMENSIONS,
@@ -36,14 +37,17 @@ def top_over(table: pd.DataFrame, k: int = 3, z: float = 1.96) -> pd.DataFrame:
     return over.sort_values("adj_residual", ascending=False).head(k)
 
 
-def narrative(result: Characteristics, *, z: float = 1.96) -> list[str]:
+def narrative(result: Characteristics, *, z: float = 1.96,
+              trend_finding: bool | None = None) -> list[str]:
     """Chinese sentences of the characteristics; every number comes from ``result``.
 
     Only contrasts whose adjusted residual exceeds ``z`` and that rest on at least
     :data:`MIN_CLAIM_N` topic persons are described as 较高 (higher than among other cases); a
-    trend is called 上升 or 下降 only when its interval excludes 1; keywords are named when
-    found in at least :data:`MIN_CLAIM_N` topic cases (emerging ones also at least twice as
-    often as before).
+    trend is called 上升 or 下降 only when its interval excludes 1 — and, when
+    ``trend_finding`` is given (the report's findings step has judged the topic's charge
+    trend), only when it is a finding: a rise that did not survive the report's error control
+    is given as an estimate, not called a trend. Keywords are named when found in at least
+    :data:`MIN_CLAIM_N` topic cases (emerging ones also at least twice as often as before).
 
     Returns
     -------
@@ -69,7 +73,11 @@ def narrative(result: Characteristics, *, z: float = 1.96) -> list[str]:
         span = (f"{pd.Timestamp(t['first_month']):%Y年%-m月}"
                 f"至{pd.Timestamp(t['last_month']):%Y年%-m月}"
                 if pd.notna(t["first_month"]) else f"{int(t['months'])}个月")
-        if lo > 1 or hi < 1:
+        if (lo > 1 or hi < 1) and trend_finding is False:
+            out.append(f"{span}月度人数的{t['family_zh']}估计年率比为{rr:.2f}"
+                       f"（95%置信区间{lo:.2f}至{hi:.2f}），经全报告的误差控制，"
+                       "不作为明显趋势。")
+        elif lo > 1 or hi < 1:
             word = "上升" if rr > 1 else "下降"
             out.append(f"{span}月度人数呈{word}趋势：{t['family_zh']}估计年率比为{rr:.2f}"
                        f"（95%置信区间{lo:.2f}至{hi:.2f}），即每年约{word}{abs(rr - 1):.0%}。")
@@ -177,8 +185,13 @@ def trend_lines(monthly: pd.DataFrame, trend_table: pd.DataFrame) -> pd.DataFram
     return pd.concat([actual, fitted], ignore_index=True)[["month", "series_zh", "n"]]
 
 
-def prompts(result: Characteristics, *, z: float = 1.96) -> list[str]:
+def prompts(result: Characteristics, *, z: float = 1.96,
+            trend_finding: bool | None = None) -> list[str]:
     """Prompts for 原因分析 and 对策建议, computed from the findings, for the analyst to complete.
+
+    The growth prompt appears only for a rising trend (and, when ``trend_finding`` is given,
+    only when the report's findings step found the rise). No police station is singled out
+    here: a station is named for a 联席会议 only as a finding of a report that tests stations.
 
     Returns
     -------
@@ -196,14 +209,9 @@ def prompts(result: Characteristics, *, z: float = 1.96) -> list[str]:
     out: list[str] = []
     if not r.trend.empty:
         t = r.trend.iloc[0]
-        if t["rate_ratio_ci_lower"] > 1:
+        if t["rate_ratio_ci_lower"] > 1 and trend_finding is not False:
             out.append(f"案件数量每年约增长{t['rate_ratio'] - 1:.0%}：请结合同期打击整治部署、"
                        "侦查机关移送力度和社会面发案情况分析增长原因。")
-    if (r.stations is not None and not r.stations.empty and r.stations.attrs.get("groups", 0) > 1
-            and r.stations.iloc[0]["n"] >= MIN_CLAIM_N):
-        first = r.stations.iloc[0]
-        out.append(f"{first['category']}辖区案件占{first['share']:.1%}：可考虑与该派出所通报情况、"
-                   "召开联席会议，共同研究防范措施。")
     over = top_over(r.profile, k=2, z=z)
     if over is not None and not over.empty:
         who = "、".join(_phrase(row) for row in over.itertuples())
@@ -262,3 +270,43 @@ EMERGING_LABELS: dict[str, str] = {
     **LABELS, "topic_docs": "本期案件数", "topic_doc_share": "本期案件占比",
     "other_docs": "此前案件数", "other_doc_share": "此前案件占比",
 }
+
+
+def choice_text(chosen: pd.DataFrame | None, *, topic_zh: str = "") -> str:
+    """Why the report studies these charges: the automatic choice
+    (:func:`casework.analysis.topics.recurring.choose_charges`) in a sentence; ``""`` when
+    the user named the charges (``chosen`` is None).
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"charge": ["盗窃"], "chosen": ["rising"], "start_month": ["2026-01"],
+    ...                   "cases": [412.0], "change": [38.5], "share": [0.21]})
+    >>> print(choice_text(c))
+    本报告未指定罪名，按本期的罪名趋势自动选取上升的罪名：盗窃（自2026年1月起持续上升，本期新受理412件，同比+38.5%）。
+    >>> c = c.assign(chosen="frequent", start_month=None)
+    >>> print(choice_text(c))
+    本期没有经检验持续上升的罪名，自动选取本期新受理案件最多的罪名：盗窃（本期新受理412件，占全部的21.0%）。
+    """
+    if chosen is None or not len(chosen):
+        return ""
+    parts = []
+    for r in chosen.itertuples():
+        bits = []
+        start = getattr(r, "start_month", None)
+        if r.chosen == "rising" and isinstance(start, str) and start:
+            bits.append(f"自{periods.parse(start).label_zh}起持续上升")
+        cases = getattr(r, "cases", float("nan"))
+        if pd.notna(cases):
+            bits.append(f"本期新受理{cases:,.0f}件")
+        change = getattr(r, "change", float("nan"))
+        share = getattr(r, "share", float("nan"))
+        if r.chosen == "rising" and pd.notna(change):
+            bits.append(f"同比{change:+.1f}%")
+        elif pd.notna(share):
+            bits.append(f"占全部的{share:.1%}")
+        parts.append(f"{r.charge}（{'，'.join(bits)}）" if bits else str(r.charge))
+    if (chosen["chosen"] == "rising").any():
+        head = "本报告未指定罪名，按本期的罪名趋势自动选取上升的罪名："
+    else:
+        head = "本期没有经检验持续上升的罪名，自动选取本期新受理案件最多的罪名："
+    return head + "；".join(parts) + "。"

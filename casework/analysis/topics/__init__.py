@@ -187,8 +187,8 @@ def topic_mask(data: pd.DataFrame, *, charges=None, charge_group=None) -> pd.Ser
     lists = charge_lists(data)
     mask = pd.Series(False, index=data.index)
     if charges is not None:
-        wanted = {normalise_charge(c) for c in ([charges] if isinstance(charges,
-                                                                        str) else charges)}
+        items = [charges] if isinstance(charges, str) else charges
+        wanted = {normalise_charge(c) for c in items}
         wanted.discard(None)
         mask |= lists.map(lambda lst: bool(wanted.intersection(lst)))
     if charge_group is not None:
@@ -369,8 +369,8 @@ def topic_cases(
                 notes.append(f"罪名“{norm}”既不在罪名表中，也未出现在数据中，请检查拼写")
     df = df.copy()
     df["in_topic"] = topic_mask(df, charges=charges, charge_group=charge_group).to_numpy()
-    df.attrs.update(stage=chosen, topic_zh=describe_topic(charges=charges,
-                                                          charge_group=charge_group),
+    df.attrs.update(stage=chosen,
+                    topic_zh=describe_topic(charges=charges, charge_group=charge_group),
                     notes_zh=notes, period_applied=period_applied)
     return df
 

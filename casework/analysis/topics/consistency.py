@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
+from casework.analysis import signals as _signals
 from casework.analysis.topics import explode_charges
 from casework.analysis.topics.sentencing import CUSTODIAL_TERMS, has_data, judgments
 from casework.base.errors import check_choice
 
-__all__ = ["term_spread", "consistency", "outlying_sentences", "outlier_summary"]
+__all__ = ["term_spread", "consistency", "outlying_sentences", "outlier_summary",
+           "consistency_signals"]
 
 
 def _custodial_terms(data: pd.DataFrame, *, explode: bool) -> pd.DataFrame:
@@ -199,6 +201,54 @@ def outlier_summary(outliers: pd.DataFrame) -> pd.DataFrame:
     g = outliers.assign(heavier=outliers["robust_z"] > 0, lighter=outliers["robust_z"] < 0)
     out = g.groupby("charge", sort=True).agg(charge_n=("charge_n", "first"),
                                              charge_median=("charge_median", "first"),
-                                             heavier=("heavier", "sum"), lighter=("lighter",
-                                                                                  "sum"))
+                                             heavier=("heavier", "sum"),
+                                             lighter=("lighter", "sum"))
     return out.reset_index()[cols].astype({"heavier": int, "lighter": int})
+
+
+#: Detector name, indicator code and Chinese name of the consistency signals.
+DETECTOR = "sentence_consistency"
+INDICATOR, INDICATOR_NAME = "term_median_ratio", "各组刑期中位数最大与最小之比"
+
+_ACROSS_ZH = {"court": "法院", "unit_code": "承办单位", "unit_name": "承办单位"}
+
+
+def consistency_signals(table: pd.DataFrame, *, across: str = "court",
+                        section: str = "consistency") -> pd.DataFrame:
+    """The consistency tests of :func:`consistency` as signals (one per charge tested).
+
+    The p-value of a charge is the smaller of its Kruskal–Wallis (typical level) and
+    Fligner–Killeen (spread) p-values, Šidák-adjusted for the two
+    (:func:`casework.analysis.signals.search_adjusted`); ``latest_value`` is the ratio of the
+    largest to the smallest group median, ``baseline`` 1 (every group alike).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"charge": ["盗窃"], "groups": [2], "n": [10], "group_median_min": [7.0],
+    ...                   "group_median_max": [13.0], "group_median_ratio": [13 / 7],
+    ...                   "kruskal_p": [0.004], "fligner_p": [0.6]})
+    >>> s = consistency_signals(t)
+    >>> s[["entity_id", "entity_name"]].values.tolist(), round(float(s["p_value"].iloc[0]), 4)
+    ([['charge/盗窃', '盗窃']], 0.008)
+    """
+    if table is None or not len(table):
+        return _signals.empty()
+    rows = []
+    who = _ACROSS_ZH.get(across, across)
+    for r in table.itertuples():
+        ps = [p for p in (r.kruskal_p, r.fligner_p) if pd.notna(p)]
+        p = _signals.search_adjusted(min(ps), len(ps)) if ps else np.nan
+        ratio = float(r.group_median_ratio) if pd.notna(r.group_median_ratio) else np.nan
+        rows.append({
+            "detector": DETECTOR, "section": section, "entity_type": "charge",
+            "indicator": INDICATOR, "indicator_name": f"各{who}{INDICATOR_NAME[2:]}",
+            "direction": "unfavourable" if ratio > 1 else "neutral", "p_value": p,
+            "latest_value": ratio, "baseline": 1.0, "effect": ratio - 1, "n": float(r.n),
+            "kind": "ratio", "baseline_zh": "各组一致时", "charge": r.charge,
+            "method": ("量刑一致性：同一罪名各组刑期的Kruskal-Wallis检验（典型水平）与"
+                       "Fligner-Killeen检验（离散程度），取较小者按两项作Šidák校正"),
+        })
+    out = pd.DataFrame(rows)
+    lab = _signals.entity_labels(out[["charge"]], "charge")
+    out["entity_id"], out["entity_name"] = lab["entity_id"], lab["entity_name"]
+    return _signals.frame(out.drop(columns=["charge"]).to_dict("records"))

@@ -6,9 +6,9 @@ Examples
 --------
 >>> import pandas as pd
 >>> c = pd.DataFrame({"in_topic": [True, True, False],
-...                   "case_summary": ["以刷单返利为名诱骗转账", "刷单返利诈骗", "入户盗窃手机"]})
+...                   "case_summary": ["以套路贷为名诱骗转账", "套路贷诈骗", "入户盗窃手机"]})
 >>> modus_operandi(c, top=1)["term"].tolist()
-['刷单返利']
+['套路贷']
 """
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ def modus_operandi(cases: pd.DataFrame, *, top: int = 20, examples: int = 2,
     Examples
     --------
     >>> c = pd.DataFrame({"in_topic": [True, True, False],
-    ...                   "case_summary": ["以刷单返利为名诱骗转账", "刷单返利诈骗",
+    ...                   "case_summary": ["以套路贷为名诱骗转账", "套路贷诈骗",
     ...                                    "入户盗窃手机"]})
     >>> modus_operandi(c, top=1)[["term", "topic_docs", "examples_zh"]].values.tolist()
-    [['刷单返利', 2, '以刷单返利为名诱骗转账；刷单返利诈骗']]
+    [['套路贷', 2, '以套路贷为名诱骗转账；套路贷诈骗']]
     """
     check_choice("level", level, ["internal", "circulated"])
     if not has_values(cases, "case_summary"):
@@ -103,9 +103,10 @@ def emerging_terms(
     >>> df = pd.DataFrame({"stage": "prosecution_review", "charge": "诈骗",
     ...     "accepted_on": pd.to_datetime(["2023-05-01", "2023-06-01", "2024-02-01",
     ...                                    "2024-03-01"]),
-    ...     "case_summary": ["谎称办理贷款", "谎称办理贷款", "冒充客服诱导转账", "冒充客服退款"]})
+    ...     "case_summary": ["谎称办理贷款", "谎称办理贷款", "冒充公检法诱导转账",
+    ...                      "冒充公检法索要验证码"]})
     >>> emerging_terms(df, charges="诈骗", period="2024", top=1)["term"].tolist()
-    ['冒充客服']
+    ['冒充公检法']
     """
     check_choice("level", level, ["internal", "circulated"])
     empty = modus_operandi(pd.DataFrame({"in_topic": pd.Series([], dtype=bool)}), level=level)

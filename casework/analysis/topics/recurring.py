@@ -47,10 +47,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-from casework.analysis import periods
-from casework.analysis.topics import has_values, period_bounds, topic_cases
+from casework.analysis import charge_trends, periods
+from casework.analysis import signals as _signals
+from casework.analysis.topics import charge_lists, has_values, period_bounds, topic_cases
 from casework.analysis.topics.modus import emerging_terms, modus_operandi
-from casework.base.errors import check_choice
+from casework.base.errors import ParameterError, check_choice
 from casework.model import schema
 
 __all__ = [
@@ -91,6 +92,34 @@ CONCENTRATION_DIMENSIONS: dict[str, str] = {
     "referring_agency": "移送机关",
     "place_type": "案发场所",
 }
+
+def charges_present(cases: pd.DataFrame, top: int = 10) -> pd.Series:
+    """Persons per charge among ``cases`` (any charge of a person counts), most first.
+
+    Examples
+    --------
+    >>> charges_present(pd.DataFrame({"charges": [["盗窃"], ["盗窃", "诈骗"]]})).to_dict()
+    {'盗窃': 2, '诈骗': 1}
+    """
+    if not len(cases):
+        return pd.Series(dtype="int64")
+    counts = charge_lists(cases).explode().dropna().value_counts()
+    return counts.sort_values(ascending=False, kind="stable").head(top).astype("int64")
+
+
+def _no_persons(cases: pd.DataFrame) -> ParameterError:
+    topic = cases.attrs.get("topic_zh") or "本专题"
+    present = charges_present(cases)
+    notes = "；".join(cases.attrs.get("notes_zh", []))
+    listed = "、".join(f"{c}（{n:,}人）" for c, n in present.items())
+    hint = (f"本期有案件的罪名：{listed}" if listed
+            else "所选期间和单位内没有任何案件，请检查统计期间和单位")
+    return ParameterError(
+        f"所选期间和单位内没有{topic}案件（0人），无法生成专题报告"
+        + (f"（{notes}）" if notes else ""),
+        f"no person of the topic {topic} in the period and units: nothing to report",
+        hint=hint + " / charges present in the period")
+
 
 #: Yes/no person dimensions (a contrast shows only their 是 row).
 BOOL_DIMENSIONS = ("recidivist", "prior_record", "minor", "co_offending", "gang")
@@ -238,8 +267,8 @@ def trend(
             mu = pois.mu
             dispersion = (float(pois.pearson_chi2 / pois.df_resid) if pois.df_resid > 0
                           else float("nan"))
-            nb_alpha, od_p = _overdispersion(y, mu) if np.all(mu > 0) else (float("nan"),
-                                                                            float("nan"))
+            nb_alpha, od_p = (_overdispersion(y, mu) if np.all(mu > 0)
+                              else (float("nan"), float("nan")))
             use_nb = family == "negative_binomial" or (
                 family == "auto" and od_p < 0.05 and nb_alpha > 0)
             if use_nb:
@@ -274,8 +303,30 @@ def trend(
 # ---------------------------------------------------------------------------------------------
 
 
+def station_names(cases: pd.DataFrame) -> pd.Series:
+    """Each row's police station by its full name (移送机关 + 派出所, as
+    :func:`casework.analysis.signals.entity_labels` names a station); missing where the row
+    has no station. A station is never identified by its bare name.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"referring_agency": ["江州市公安局青山分局", None],
+    ...                   "police_station": ["和平派出所", None]})
+    >>> station_names(c).tolist()
+    ['江州市公安局青山分局和平派出所', <NA>]
+    """
+    if "police_station" not in cases.columns:
+        return pd.Series(pd.NA, index=cases.index, dtype="string")
+    st = cases["police_station"].astype("string").str.strip()
+    full = _signals.entity_labels(cases, "station")["entity_name"].astype("string")
+    return full.where(st.notna() & (st != ""), pd.NA)
+
+
 def concentration(cases: pd.DataFrame, *, by: str = "unit_name", top: int = 5) -> pd.DataFrame:
     """The topic's persons by ``by`` (units, police stations, places), largest first.
+
+    Police stations are always told apart by their investigating agency and shown by their
+    full name (:func:`station_names`): the 和平派出所 of two bureaus are two stations.
 
     Returns
     -------
@@ -288,11 +339,12 @@ def concentration(cases: pd.DataFrame, *, by: str = "unit_name", top: int = 5) -
 
     Examples
     --------
-    >>> c = pd.DataFrame({"in_topic": [True, True, True, False], "police_station": ["甲", "甲",
-    ...                                                                             "乙", "乙"]})
+    >>> c = pd.DataFrame({"in_topic": [True, True, True, False],
+    ...                   "referring_agency": ["甲分局", "甲分局", "乙分局", "乙分局"],
+    ...                   "police_station": ["和平派出所"] * 4})
     >>> out = concentration(c, by="police_station", top=1)
     >>> out[["category", "n", "share"]].values.tolist(), out.attrs["groups"]
-    ([['甲', 2, 0.6666666666666666]], 2)
+    ([['甲分局和平派出所', 2, 0.6666666666666666]], 2)
     """
     check_choice("by", by, list(CONCENTRATION_DIMENSIONS))
     cols = ["dimension", "dimension_zh", "rank", "category", "n", "share", "cumulative_share",
@@ -301,10 +353,11 @@ def concentration(cases: pd.DataFrame, *, by: str = "unit_name", top: int = 5) -
         out = pd.DataFrame(columns=cols)
         out.attrs.update(top_share=float("nan"), groups=0, hhi=float("nan"))
         return out
-    topic = cases.loc[cases["in_topic"], by].dropna().astype(str)
+    values = station_names(cases) if by == "police_station" else cases[by]
+    topic = values[cases["in_topic"].to_numpy()].dropna().astype(str)
     counts = topic.value_counts()
     counts = counts.sort_values(ascending=False, kind="stable")
-    all_counts = cases[by].dropna().astype(str).value_counts()
+    all_counts = values.dropna().astype(str).value_counts()
     total = counts.sum()
     shares = counts / total if total else counts.astype(float)
     out = pd.DataFrame({
@@ -334,10 +387,10 @@ def concentration_summary(cases: pd.DataFrame, *, by=("unit_name", "police_stati
 
     Examples
     --------
-    >>> c = pd.DataFrame({"in_topic": [True, True, True, False], "police_station": ["甲", "甲",
-    ...                                                                             "乙", "乙"]})
-    >>> concentration_summary(c, by=("police_station",), top=1)[["groups", "top_categories",
-    ...                                                          "top_share"]].values.tolist()
+    >>> c = pd.DataFrame({"in_topic": [True, True, True, False], "place_type": ["甲", "甲",
+    ...                                                                         "乙", "乙"]})
+    >>> s = concentration_summary(c, by=("place_type",), top=1)
+    >>> s[["groups", "top_categories", "top_share"]].values.tolist()
     [[2, '甲', 0.6666666666666666]]
     """
     rows = []
@@ -602,8 +655,8 @@ def amounts(cases: pd.DataFrame) -> pd.DataFrame:
     rows = []
     amount = pd.to_numeric(cases.get("amount_involved", pd.Series(np.nan, index=cases.index)),
                            errors="coerce").astype("float64")
-    for group, zh, mask in (("topic", "本专题", cases["in_topic"]), ("other", "其他案件",
-                                                                  ~cases["in_topic"])):
+    for group, zh, mask in (("topic", "本专题", cases["in_topic"]),
+                            ("other", "其他案件", ~cases["in_topic"])):
         a = amount[mask.to_numpy()]
         a = a[a > 0]
         rows.append({"group": group, "group_zh": zh, "persons": int(mask.sum()),
@@ -675,6 +728,7 @@ def characteristics(
     examples: int = 2,
     level: str = "internal",
     trend_start=None,
+    allow_empty: bool = False,
 ) -> Characteristics:
     """Run the whole recurring-case analysis for one topic.
 
@@ -682,9 +736,22 @@ def characteristics(
     the end of ``period`` (default: the last month of the data); all other sections use the
     period.
 
+    Parameters
+    ----------
+    allow_empty : bool
+        Return a result for a topic without any person in scope (``skipped["all"]``) instead
+        of raising.
+
     Returns
     -------
     Characteristics
+
+    Raises
+    ------
+    ParameterError
+        No person of the topic in the period, units and stage (unless ``allow_empty``): a
+        report on nobody is no report. The hint lists the charges that are present, with
+        their persons, so the user can choose.
 
     Examples
     --------
@@ -701,6 +768,8 @@ def characteristics(
     notes = list(cases.attrs.get("notes_zh", []))
     persons = int(cases["in_topic"].sum())
     if persons == 0:
+        if not allow_empty:
+            raise _no_persons(cases)
         skipped["all"] = "所选期间和单位内没有本专题案件"
     monthly = monthly_counts(data, charges=charges, charge_group=charge_group, units=units,
                              stage=stage, start=trend_start,
@@ -710,9 +779,8 @@ def characteristics(
         skipped["trend"] = "数据中没有受理日期，无法分析月度趋势"
     elif tr.empty:
         skipped["trend"] = "月份或案件过少，无法估计趋势"
-    units_c = concentration(cases, by="unit_name" if has_values(cases,
-                                                                "unit_name") else "unit_code",
-                                                                top=top)
+    unit_col = "unit_name" if has_values(cases, "unit_name") else "unit_code"
+    units_c = concentration(cases, by=unit_col, top=top)
     if units_c.empty or units_c.attrs["groups"] < 2:
         skipped["units"] = "只有一个承办单位或没有单位信息，不分析单位集中度"
     stations = concentration(cases, by="police_station", top=top)
@@ -742,7 +810,6 @@ def characteristics(
                          units=units, stage=stage, top=terms, examples=examples, level=level)
     if new.empty:
         skipped["emerging"] = new.attrs.get("skip_zh") or "与此前相比没有明显新出现的作案手段词语"
-    unit_col = "unit_name" if has_values(cases, "unit_name") else "unit_code"
     concentration_all = concentration_summary(
         cases, top=top, by=(unit_col, "police_station", "place_type"))
     period_zh = getattr(period, "label_zh", None)
@@ -763,3 +830,67 @@ def characteristics(
         amount_bands=bands, keywords=kw, emerging=new, notes_zh=notes, skipped=skipped,
     )
 
+
+
+#: At most this many rising charges make an automatic topic.
+MAX_AUTO_CHARGES = 3
+
+
+def choose_charges(records: pd.DataFrame, *, period, last_month=None,
+                   max_charges: int = MAX_AUTO_CHARGES) -> pd.DataFrame:
+    """The charges a recurring-case report studies when no charge is given: the charges rising
+    in ``period`` (:func:`casework.analysis.charge_trends.rising_charges`, error-controlled,
+    strongest first, at most ``max_charges``), else the 多发 charge with the most cases.
+
+    Parameters
+    ----------
+    records : DataFrame
+        The ``records`` table.
+    period : str or Period
+        The report period.
+    last_month : str or Period, optional
+        Last month with data (trailing months without data are left out of the trends).
+    max_charges : int
+        Most rising charges taken.
+
+    Returns
+    -------
+    DataFrame
+        The chosen rows of :func:`casework.analysis.charge_trends.rising_charges` (``charge``,
+        ``reason``, ``cases``, ``change``, ``share``, ``start_month`` …) plus ``chosen``
+        (``"rising"`` or ``"frequent"``: why it was taken). ``attrs["rising"]``: how many
+        charges were rising, ``attrs["candidates"]``: the whole list.
+
+    Raises
+    ------
+    ParameterError
+        No charge has any case in the period.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(5)
+    >>> rows = []
+    >>> for i, m in enumerate(pd.period_range("2022-01", periods=36, freq="M")):
+    ...     for charge, lam in (("盗窃", 60 * 1.08 ** max(0, i - 23.5)), ("危险驾驶", 120)):
+    ...         rows += [{"charge": charge, "unit_code": "U1",
+    ...                   "unified_case_no": f"{charge}{i}-{j}",
+    ...                   "dept_case_no": f"{charge}{i}-{j}", "accepted_on": m.start_time}
+    ...                  for j in range(rng.poisson(lam))]
+    >>> choose_charges(pd.DataFrame(rows), period="2024-Q4")[["charge", "chosen"]].values.tolist()
+    [['盗窃', 'rising']]
+    """
+    rc = charge_trends.rising_charges(records, period=period, last_month=last_month)
+    if rc.empty or not (rc["cases"].fillna(0) > 0).any():
+        raise ParameterError("所选期间内没有任何罪名的新受理案件，无法自动选取专题罪名",
+                             "no charge has any new case in the period: cannot choose a topic",
+                             hint="请检查统计期间，或用 charges 参数指定罪名 / check the period "
+                                  "or give charges")
+    rising = rc[rc["rising"].astype(bool)]
+    if len(rising):
+        out = rising.head(max_charges).assign(chosen="rising")
+    else:
+        frequent = rc[rc["frequent"].astype(bool)].sort_values("rank", kind="stable")
+        out = frequent.head(1).assign(chosen="frequent")
+    out = out.reset_index(drop=True)
+    out.attrs.update(rising=int(len(rising)), candidates=rc)
+    return out
