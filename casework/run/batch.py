@@ -35,6 +35,7 @@ from casework.base import config
 from casework.base.errors import CaseworkError, ParameterError
 from casework.ingest import importer
 from casework.notebook import params as _params
+from casework.run import deliverables
 from casework.run.index import write_index
 from casework.run.report import EXECUTION_TIMEOUT, RunResult, ensure_kernel, now_iso, recover, run
 
@@ -203,12 +204,18 @@ def batch(definition, *, workers: int = 2, progress: bool = True, templates_dir=
     results.sort(key=lambda r: order.get((r.template, r.unit), 0))
     index = write_index(period_dir, results, period=definition.period, batch_id=batch_id,
                         total=len(todo))
+    try:  # the month's Word documents (按期分析, 案卡差错通报, 联席会议 briefings)
+        documents = [p.name for p in deliverables.month_documents(
+            period_dir, period=definition.period)]
+    except Exception as err:  # a by-product: never fails the batch
+        documents = [f"failed: {type(err).__name__}: {str(err)[:200]}"]
     duration = round(time.perf_counter() - t0, 3)
     _append_log(log_path, {**common, "event": "end", "at": now_iso(), "duration_s": duration,
                            "ok": sum(r.ok for r in results),
                            "failed": sum(not r.ok for r in results),
                            "findings": findings_per_report(results),
-                           "findings_total": sum(r.findings or 0 for r in results if r.ok)})
+                           "findings_total": sum(r.findings or 0 for r in results if r.ok),
+                           "documents": documents})
     return BatchResult(definition.period, results, index, log_path, duration, workers)
 
 

@@ -15,10 +15,11 @@ import click
 
 from casework import store, synth
 from casework.analysis import quality
+from casework.base import config
 from casework.base.errors import CaseworkError, check_choice
 from casework.ingest import importer
 from casework.present import quality_text
-from casework.run import batch, report
+from casework.run import batch, deliverables, report
 
 
 @click.group(help="casework：检察业务数据分析工作台 / "
@@ -94,12 +95,26 @@ def audit_cmd(verify, tail):
 @click.option("-p", "--param", "params", multiple=True, help="key=value")
 @click.option("--level", type=click.Choice(["internal", "circulated"]), default="internal",
               show_default=True)
-def run_cmd(template, period, unit, params, level):
-    result = report.run(template, period=period, unit=unit, params_text=params, level=level)
+@click.option("--docx/--no-docx", default=True, show_default=True,
+              help="同时生成 Word 文档（公文格式）/ also write the .docx beside the HTML")
+def run_cmd(template, period, unit, params, level, docx):
+    result = report.run(template, period=period, unit=unit, params_text=params, level=level,
+                        docx=docx)
     click.echo(result.describe())
     for w in result.warnings:
         click.echo(f"  警告 / warning: {w}", err=True)
     sys.exit(0 if result.ok else 1)
+
+
+@cli.command("documents", help="生成本期 Word 文档：按期分析、案卡差错通报、联席会议通报 / "
+                                "the month's Word documents from the period's reports")
+@click.option("--period", required=True)
+@click.option("--level", type=click.Choice(["internal", "circulated"]), default=None,
+              help="按期分析与通报的密级（默认按各报告的密级）/ access level")
+def documents_cmd(period, level):
+    period_dir = config.reports_dir() / period
+    for path in deliverables.month_documents(period_dir, period=period, level=level):
+        click.echo(str(path))
 
 
 @cli.command("batch", help="按运行定义批量生成报告 / run a batch definition")

@@ -60,6 +60,7 @@ from casework.base import config
 from casework.base.errors import CaseworkError, ParameterError
 from casework.notebook import params as _params
 from casework.present.workbook import write_xlsx
+from casework.run import deliverables
 
 #: Seconds a single cell may run before the report fails (pitfall P10).
 EXECUTION_TIMEOUT = 900
@@ -374,6 +375,8 @@ def _move_into_place(tmp: Path, stem: str, period_dir: Path) -> Path:
         old = period_dir / f".old-{stem}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         os.rename(files_dst, old)
     os.rename(files_new, files_dst)
+    if (tmp / f"{stem}.docx").exists():
+        os.replace(tmp / f"{stem}.docx", period_dir / f"{stem}.docx")
     os.replace(html_new, html_dst)
     try:  # make the rename durable before removing the old copy
         fd = os.open(period_dir, os.O_RDONLY)
@@ -464,7 +467,8 @@ def prepare(template: str, *, period: str, unit: str = "all", level: str = "inte
 def run(template: str, *, period: str, unit: str = "all", level: str = "internal",
         params: dict | None = None, params_text=(), snapshot: str = "latest",
         templates_dir=None, reports_dir=None, execution_timeout: int = EXECUTION_TIMEOUT,
-        start_timeout: int = START_TIMEOUT, code_version: str | None = None) -> RunResult:
+        start_timeout: int = START_TIMEOUT, code_version: str | None = None,
+        docx: bool = True) -> RunResult:
     """Run one report template and write its HTML report and artefacts atomically.
 
     Parameters
@@ -485,6 +489,9 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
         Seconds per cell and for the kernel to start.
     code_version : str, optional
         Shown in provenance (default: git SHA or package version).
+    docx : bool
+        Also write ``<template>_<unit>.docx`` beside the HTML (the Word version in 公文
+        layout, :mod:`casework.run.deliverables`); a failure there only adds a warning.
 
     Returns
     -------
@@ -561,6 +568,8 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
                   f"密级：{'内部' if level == 'internal' else '通报/外发'}｜数据快照 {sid}｜生成"
                   f"于 {now_iso()}")
         text = render_html(nb, title=title, footer=footer)
+        if docx:
+            _write_docx(nb, files, tmp / f"{stem}.docx", sidecar, result, plabel)
         (tmp / f"{stem}.html").write_text(text, encoding="utf-8")
         result.html_bytes = len(text.encode("utf-8"))
         if result.html_bytes > HTML_BUDGET_BYTES:
@@ -577,6 +586,19 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
             shutil.rmtree(tmp, ignore_errors=True)
         result.duration_s = round(time.perf_counter() - t0, 3)
         result.finished_at = now_iso()
+
+
+def _write_docx(nb, files: Path, dest: Path, sidecar, result: RunResult, plabel: str) -> None:
+    """The report's Word version (:func:`casework.run.deliverables.report_docx`); a failure
+    costs the .docx (with a warning), never the HTML report."""
+    try:
+        deliverables.report_docx(nb, files, dest, title=sidecar.title_zh, period_label=plabel,
+                                 unit_label=result.unit_label, level=result.level,
+                                 owner=deliverables.sidecar_owner(sidecar.path))
+    except Exception as err:  # the docx is a by-product: keep the report
+        dest.unlink(missing_ok=True)
+        result.warnings.append(f"Word 文档未生成 / the .docx failed: {type(err).__name__}: "
+                               f"{str(err)[:200]}")
 
 
 def _kernel_manager_class():
