@@ -53,7 +53,9 @@ Examples
 from __future__ import annotations
 
 import functools
+import os
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +90,8 @@ def header_key(text) -> str:
     True
     """
     s = unicodedata.normalize("NFKC", str(text))
+    if not s.isascii():  # invisible format characters (zero-width, bidi marks, soft hyphen)
+        s = "".join(ch for ch in s if unicodedata.category(ch) != "Cf")
     s = _SPACE_RE.sub("", s).lower().strip("*:")
     if s.isascii():
         s = _ASCII_SEP_RE.sub("", s)
@@ -167,6 +171,20 @@ class Mapping:
 
 _KEYS = ("table", "columns", "recode", "defaults", "split")
 
+#: A mapping file larger than this is refused (real ones are a few KB).
+MAX_MAPPING_BYTES = 1 << 20
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: a nested-alias "billion laughs" cannot expand."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent) or getattr(self.peek_event(), "anchor", None):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (& and *) are not allowed", event.start_mark)
+        return super().compose_node(parent, index)
+
 
 def _bad(zh: str, en: str, where: str) -> ParameterError:
     return ParameterError(
@@ -189,6 +207,13 @@ def load(spec) -> Mapping | None:
         path = Path(spec)
         where = path.name
         try:
+            st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode):
+                raise _bad("不是普通文件（文件夹、命名管道或设备），拒绝读取",
+                           "not a regular file (a folder, a FIFO or a device); refused", where)
+            if st.st_size > MAX_MAPPING_BYTES:
+                raise _bad(f"超过 {MAX_MAPPING_BYTES >> 20} MB", "larger than "
+                           f"{MAX_MAPPING_BYTES >> 20} MB", where)
             text = path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             raise ParameterError(f"映射文件不存在：{path}",
@@ -197,11 +222,15 @@ def load(spec) -> Mapping | None:
             raise _bad(f"无法读取（须为 UTF-8 文本）：{err}",
                        f"cannot read it (UTF-8 text expected): {err}", where) from None
         try:
-            spec = yaml.safe_load(text) or {}
+            spec = yaml.load(text, Loader=_NoAliasLoader) or {}  # noqa: S506 — safe loader
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             line = f"第 {mark.line + 1} 行" if mark else ""
             line_en = f"line {mark.line + 1}" if mark else ""
+            if "aliases" in str(getattr(err, "problem", "")):
+                raise _bad(f"{line}使用了 YAML 锚点或别名（& 和 *），不允许",
+                           f"{line_en}: YAML anchors and aliases (& and *) are not allowed",
+                           where) from None
             raise _bad(f"YAML 语法错误 {line}", f"YAML syntax error {line_en}", where) from None
     else:
         where = "(dict)"
@@ -283,6 +312,7 @@ class Resolution:
     ignored: list[str]
     displaced: list[tuple[str, str, str]]  # (header dropped, canonical, header kept)
     duplicated: dict[str, list[int]]  # canonical -> positions of identical headers
+    explicit: dict[str, int] = field(default_factory=dict)  # found through mapping.columns
 
 
 def resolve(headers, *, table: str | None = None, mapping: Mapping | None = None) -> Resolution:
@@ -339,4 +369,4 @@ def resolve(headers, *, table: str | None = None, mapping: Mapping | None = None
                 displaced.append((headers[i], canon, headers[keep]))
     order = {c: k for k, c in enumerate(schema.column_names(table))}
     sources = dict(sorted(sources.items(), key=lambda kv: order[kv[0]]))
-    return Resolution(table, sources, ignored, displaced, duplicated)
+    return Resolution(table, sources, ignored, displaced, duplicated, explicit)

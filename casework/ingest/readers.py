@@ -7,8 +7,14 @@ user sees (spreadsheet row counting the header for CSV/Excel, the line for JSON 
 record for Parquet). Nothing is coerced here (:mod:`casework.ingest.validation` does that).
 
 Safety limits: :data:`~casework.ingest.decoding.MAX_LINE_BYTES` per line,
-:data:`MAX_XLSX_UNCOMPRESSED` and :data:`MAX_XLSX_RATIO` against zip bombs (checked before
-anything is inflated), :data:`MAX_JSON_ARRAY_BYTES` for a JSON file that is one array.
+:data:`MAX_HEADER_BYTES` for the header line, :data:`MAX_COLUMNS` columns,
+:data:`MAX_CELL_BYTES` per cell, :data:`MAX_XLSX_UNCOMPRESSED` and :data:`MAX_XLSX_RATIO`
+against zip bombs (checked before anything is inflated), :data:`MAX_JSON_ARRAY_BYTES` for a
+JSON file that is one array; only regular files are opened (a FIFO or a device is refused
+before it is opened, so an import never blocks on it).
+
+Excel workbooks: hidden sheets are skipped (and named in a note); the sheet with the most
+recognised headers is used, and the note names it and the sheets skipped.
 
 Examples
 --------
@@ -28,6 +34,7 @@ import datetime as _dt
 import io as _io
 import json
 import os
+import stat as _stat
 import warnings as _warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -35,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
@@ -73,6 +81,18 @@ MAX_XLSX_RATIO = 200
 MAX_JSON_ARRAY_BYTES = 256 << 20
 
 
+#: At most this many columns in a file (a header of 450,000 empty cells is refused early).
+MAX_COLUMNS = 2_000
+
+
+#: The header line must fit in the first bytes read (:data:`HEAD_BYTES`).
+MAX_HEADER_BYTES = HEAD_BYTES
+
+
+#: A single cell longer than this is refused (no case-card field is that long).
+MAX_CELL_BYTES = 1 << 20
+
+
 #: Cells read as empty.
 NULL_VALUES = ["", "NULL", "null", "Null", "NaN", "nan", "None", "none", "N/A", "n/a", "NA",
                "#N/A", "\\N", "-", "--", "—", "——", "/"]
@@ -101,6 +121,46 @@ class Raw:
     rows: np.ndarray
     encoding: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: Where in the file the data came from (the Excel sheet used and the sheets skipped),
+    #: bilingual (zh, en); empty for other formats.
+    context: tuple[str, str] = ("", "")
+
+
+def column_label(i: int, fmt: str) -> str:
+    """How a user names column ``i`` (0-based): a letter in Excel, a number elsewhere.
+
+    Examples
+    --------
+    >>> column_label(0, "xlsx"), column_label(27, "xlsx"), column_label(27, "csv")
+    ('A', 'AB', '28')
+    """
+    if fmt != "xlsx":
+        return str(i + 1)
+    out = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        out = chr(65 + r) + out
+    return out
+
+
+def too_many_columns(path: Path, n: int) -> DataError:
+    """The error for a file with more than :data:`MAX_COLUMNS` columns."""
+    return file_error(path, f"有 {n:,} 列，超过上限 {MAX_COLUMNS:,} 列，拒绝读取，以免耗尽内存",
+                      f"has {n:,} columns, more than the limit of {MAX_COLUMNS:,}; refused to "
+                      "keep memory bounded",
+                      hint="检查表头行是否损坏（如大量空列），或只导出需要的列 / "
+                           "check the header row (e.g. thousands of empty cells), or export "
+                           "only the columns needed")
+
+
+def _header_too_long(path: Path) -> DataError:
+    kb = MAX_HEADER_BYTES >> 10
+    return file_error(path, f"表头行（第 1 行）超过 {kb:,} KB，拒绝读取，以免耗尽内存",
+                      f"the header line (line 1) is longer than {kb:,} KB; refused to keep "
+                      "memory bounded",
+                      hint="检查文件是否完整、换行符是否正确 / "
+                           "check that the file is a proper export with line breaks")
 
 
 def _detect_format(path: Path, head: bytes) -> str:
@@ -185,8 +245,14 @@ def use_threads() -> bool:
 
 def _read_text(path: Path, head: bytes, size: int, known=frozenset()) -> Raw:
     complete = size <= len(head)
+    if b"\n" not in head and head.count(b"\r") > 1:
+        raise file_error(path, "换行符只有 CR（旧版 Mac 格式），无法按行读取",
+                         "the lines end in CR only (old Mac format) and cannot be split into "
+                         "rows",
+                         hint="用文本编辑器或 Excel 另存为 CSV（换行符 CRLF 或 LF）/ "
+                              "save it again as CSV with CRLF or LF line endings")
     if not complete and b"\n" not in head:
-        raise too_long(path, 1)
+        raise _header_too_long(path)
     encoding = sniff_encoding(path, head, complete)
     py_enc = "utf-8" if encoding == "ascii" else encoding
     sample = head if complete else head[: head.rfind(b"\n") + 1]
@@ -219,6 +285,8 @@ def _read_text(path: Path, head: bytes, size: int, known=frozenset()) -> Raw:
         raise file_error(path, "文件为空（没有表头和数据）",
                          "the file is empty (no header, no data)")
     headers = [h.strip() for h in head_rows[hi]]
+    if len(headers) > MAX_COLUMNS:
+        raise too_many_columns(path, len(headers))
     header_line = line_ends[hi]  # physical line number of the header's last line
     n_cols = len(headers)
     names = [f"c{i}" for i in range(n_cols)]
@@ -377,32 +445,38 @@ def _read_xlsx(path: Path, known=frozenset()) -> Raw:
         _warnings.simplefilter("ignore")
         wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
         try:
-            chosen = None
+            chosen, hidden, scanned = None, [], []
             for ws in wb.worksheets:
+                if getattr(ws, "sheet_state", "visible") != "visible":
+                    hidden.append(ws.title)  # stale or helper data: never imported
+                    continue
                 if hasattr(ws, "reset_dimensions"):
                     # some writers declare a wrong sheet size: read every cell
                     ws.reset_dimensions()
                 it = ws.iter_rows(values_only=True)
                 top = []
                 for r_i, row in enumerate(it, 1):
+                    if len(row) > MAX_COLUMNS and any(v is not None for v in row[MAX_COLUMNS:]):
+                        raise too_many_columns(path, len(row))
                     if any(v is not None and str(v).strip() for v in row):
-                        top.append((r_i, list(row)))
+                        top.append((r_i, list(row[:MAX_COLUMNS])))
                     if len(top) >= 10 or r_i > 200:
                         break
                 if not top:
                     continue
                 hi = _pick_header([cells for _, cells in top], known)
-                if chosen is None or (_header_score(top[hi][1], known) >= 2
-                                      > _header_score(chosen[2], known)):
-                    chosen = (ws, top[hi][0], top[hi][1])
-                if _header_score(top[hi][1], known) >= 2:
-                    break
+                score = _header_score(top[hi][1], known)
+                scanned.append((ws.title, score))
+                if chosen is None or score > chosen[3]:
+                    chosen = (ws, top[hi][0], top[hi][1], score)
             if chosen is None:
-                raise file_error(path, "工作簿中没有任何内容（所有工作表均为空）",
-                                 "the workbook is empty (all sheets)")
-            ws, header_row, header_cells = chosen
-            while header_cells and (header_cells[-1] is None or not str(header_cells[-1]).strip()):
-                header_cells.pop()
+                extra = (f"（隐藏的工作表已跳过：{'、'.join(hidden)}）" if hidden else "")
+                extra_en = (f" (hidden sheets skipped: {', '.join(hidden)})" if hidden else "")
+                raise file_error(path, f"工作簿中没有任何内容（所有可见工作表均为空）{extra}",
+                                 f"the workbook is empty (all visible sheets){extra_en}")
+            ws, header_row, header_cells, _score = chosen
+            skipped = [t for t, _ in scanned if t != ws.title]
+            context = _sheet_context(ws.title, skipped, hidden)
             headers = ["" if h is None else str(h).strip() for h in header_cells]
             n = len(headers)
             cols: list[list] = [[] for _ in range(n)]
@@ -421,13 +495,29 @@ def _read_xlsx(path: Path, known=frozenset()) -> Raw:
         finally:
             wb.close()
     notes = []
+    if skipped or hidden:
+        notes.append(f"{path.name}：{context[0]} / {path.name}: {context[1]}")
     if beyond:
         notes.append(
             f"{path.name}：{rows_zh(beyond)}在表头之外的列还有内容，已忽略 / {path.name}:"
             f" {rows_en(beyond)} have "
             "cells beyond the last header column; ignored")
     data = [pa.chunked_array([pa.array(c, pa.string())]) for c in cols]
-    return Raw(path, "xlsx", headers, data, np.asarray(rows, dtype=np.int64), None, notes)
+    return Raw(path, "xlsx", headers, data, np.asarray(rows, dtype=np.int64), None, notes,
+               context)
+
+
+def _sheet_context(used: str, skipped: list[str], hidden: list[str]) -> tuple[str, str]:
+    """Which sheet was read and which were not, for notes and errors (zh, en)."""
+    zh = f"读取工作表「{used}」"
+    en = f"read sheet '{used}'"
+    if skipped:
+        zh += f"，未读取：{'、'.join(f'「{t}」' for t in skipped)}（表头识别较少）"
+        en += f"; not read: {', '.join(repr(t) for t in skipped)} (fewer recognised headers)"
+    if hidden:
+        zh += f"；隐藏的工作表已跳过：{'、'.join(f'「{t}」' for t in hidden)}"
+        en += f"; hidden sheets skipped: {', '.join(repr(t) for t in hidden)}"
+    return zh, en
 
 
 def _flatten(obj: dict, prefix: str, out: dict) -> None:
@@ -439,6 +529,25 @@ def _flatten(obj: dict, prefix: str, out: dict) -> None:
             out[key] = v
 
 
+class _DupKeys:
+    """``object_pairs_hook`` for :func:`json.loads` that remembers duplicated keys."""
+
+    def __init__(self):
+        self.found: dict[str, None] = {}
+        self.hit = False
+
+    def __call__(self, pairs):
+        out = dict(pairs)
+        if len(out) != len(pairs):
+            self.hit = True
+            seen = set()
+            for k, _ in pairs:
+                if k in seen:
+                    self.found.setdefault(k, None)
+                seen.add(k)
+        return out
+
+
 def _read_json(path: Path, head: bytes, size: int) -> Raw:
     complete = size <= len(head)
     if not complete and b"\n" not in head and not strip_bom(head).lstrip().startswith(b"["):
@@ -447,6 +556,8 @@ def _read_json(path: Path, head: bytes, size: int) -> Raw:
     py_enc = "utf-8" if encoding == "ascii" else encoding
     records: list[tuple[int, dict]] = []
     bad: list[int] = []
+    dup_rows: list[int] = []
+    hook = _DupKeys()
     doc = None
     if strip_bom(head).lstrip().startswith(b"["):
         if size > MAX_JSON_ARRAY_BYTES:
@@ -455,7 +566,7 @@ def _read_json(path: Path, head: bytes, size: int) -> Raw:
                              f"a JSON array file larger than {MAX_JSON_ARRAY_BYTES >> 20} MB; "
                              "use JSON Lines")
         try:
-            doc = json.loads(path.read_bytes().decode(py_enc))
+            doc = json.loads(path.read_bytes().decode(py_enc), object_pairs_hook=hook)
         except UnicodeDecodeError as err:
             raise decode_error(path, py_enc, err.start, path.read_bytes(), mixed=False) from None
         except json.JSONDecodeError as err:
@@ -495,7 +606,10 @@ def _read_json(path: Path, head: bytes, size: int) -> Raw:
                 if not text:
                     continue
                 try:
-                    obj = json.loads(text)
+                    obj = json.loads(text, object_pairs_hook=hook)
+                    if hook.hit:
+                        dup_rows.append(line_no)
+                        hook.hit = False
                 except json.JSONDecodeError:
                     bad.append(line_no)
                     if len(bad) > 1000:
@@ -521,6 +635,8 @@ def _read_json(path: Path, head: bytes, size: int) -> Raw:
         flat_rows.append(flat)
         for k in flat:
             keys.setdefault(k, None)
+    if len(keys) > MAX_COLUMNS:
+        raise too_many_columns(path, len(keys))
     data = []
     for k in keys:
         vals = [r.get(k) for r in flat_rows]
@@ -533,11 +649,21 @@ def _read_json(path: Path, head: bytes, size: int) -> Raw:
         data.append(pa.chunked_array([arr]))
     rows = np.asarray([r for r, _ in records], dtype=np.int64)
     enc_name = ENCODING_NAMES[encoding]
-    return Raw(path, fmt, list(keys), data, rows, enc_name)
+    notes = []
+    if hook.found:
+        where_zh = rows_zh(dup_rows) if fmt == "jsonl" else "部分记录"
+        where_en = rows_en(dup_rows) if fmt == "jsonl" else "some records"
+        keys_ = ", ".join(list(hook.found)[:10])
+        notes.append(f"{path.name}：{where_zh}有重复的键（{keys_}），使用最后出现的值 / "
+                     f"{path.name}: {where_en} repeat a key ({keys_}); the last value is used")
+    return Raw(path, fmt, list(keys), data, rows, enc_name, notes)
 
 
 def _read_parquet(path: Path) -> Raw:
     try:
+        n_cols = len(pq.read_schema(path))
+        if n_cols > MAX_COLUMNS:
+            raise too_many_columns(path, n_cols)
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as err:
         raise file_error(path, f"Parquet 文件无法读取（已损坏或不完整）：{str(err)[:160]}",
@@ -567,7 +693,14 @@ def read_raw(path: Path, known=frozenset()) -> Raw:
         raise DataError(f"这是文件夹，不是文件：{path}", f"this is a folder, not a file: {path}",
                         hint="列出要导入的文件，如 exports/*.csv / "
                              "name the files, e.g. exports/*.csv")
-    size = path.stat().st_size
+    st = path.stat()
+    if not _stat.S_ISREG(st.st_mode):
+        kind = ("命名管道（FIFO）", "a named pipe (FIFO)") if _stat.S_ISFIFO(st.st_mode) else \
+            ("设备或套接字", "a device or socket")
+        raise file_error(path, f"这是{kind[0]}，不是普通文件，拒绝读取",
+                         f"this is {kind[1]}, not a regular file; refused",
+                         hint="先把数据保存为文件再导入 / save the data to a file first")
+    size = st.st_size
     with open(path, "rb") as fh:
         head = fh.read(HEAD_BYTES)
     if size == 0 or not strip_bom(head).strip(b" \t\r\n\x00"):
@@ -576,9 +709,31 @@ def read_raw(path: Path, known=frozenset()) -> Raw:
                              hint="重新从系统导出 / export it again")
     fmt = _detect_format(path, head)
     if fmt == "xlsx":
-        return _read_xlsx(path, known)
-    if fmt == "parquet":
-        return _read_parquet(path)
-    if fmt == "json":
-        return _read_json(path, head, size)
-    return _read_text(path, head, size, known)
+        raw = _read_xlsx(path, known)
+    elif fmt == "parquet":
+        raw = _read_parquet(path)
+    elif fmt == "json":
+        raw = _read_json(path, head, size)
+    else:
+        raw = _read_text(path, head, size, known)
+    _check_cells(raw)
+    return raw
+
+
+def _check_cells(raw: Raw) -> None:
+    """Refuse a cell longer than :data:`MAX_CELL_BYTES` (names the column and rows)."""
+    for i, col in enumerate(raw.data):
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+                or pa.types.is_binary(col.type)):
+            continue
+        lens = pc.binary_length(col)
+        if (pc.max(lens).as_py() or 0) <= MAX_CELL_BYTES:
+            continue
+        hit = pc.fill_null(pc.greater(lens, MAX_CELL_BYTES), False)
+        rows = raw.rows[np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)]
+        name = raw.headers[i] or column_label(i, raw.fmt)
+        mb = MAX_CELL_BYTES >> 20
+        raise file_error(raw.path, f"列「{name}」{rows_zh(rows)}的单元格超过 {mb} MB，拒绝读取",
+                         f"column '{name}' {rows_en(rows)}: a cell is longer than {mb} MB; "
+                         "refused", hint="检查是否导出了附件或正文全文 / "
+                                         "was an attachment or a full text exported?")

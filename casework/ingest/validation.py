@@ -26,14 +26,24 @@ import pyarrow.compute as pc
 
 from casework.ingest import mapping as _mapping
 from casework.ingest import readers
-from casework.ingest.messages import Problem, examples, file_error, raise_problems, warn
+from casework.ingest.messages import (
+    Problem,
+    examples,
+    file_error,
+    raise_problems,
+    rows_en,
+    rows_zh,
+    warn,
+)
 from casework.ingest.readers import Raw
 from casework.ingest.values import (
     BOOL_VALUES,
+    INT_LIMIT,
     Uniq,
     any_true,
     code_lookup,
     dict_encode,
+    epoch_like,
     map_uniques,
     norm_key,
     normalise_case_no,
@@ -100,6 +110,8 @@ def _default_array(value, raw: Raw, n: int) -> pa.Array:
     text = "true" if value is True else "false" if value is False else str(value)
     if "{row}" in text or "{file}" in text:
         text = text.replace("{file}", raw.path.stem)
+        if "{row}" not in text:
+            return pa.array(np.full(n, text, dtype=object), pa.string())
         parts = text.split("{row}")
         rows = pc.cast(pa.array(raw.rows), pa.string())
         pieces = []
@@ -148,6 +160,9 @@ def to_frame(raw: Raw, *, mapping: _mapping.Mapping | None, table: str | None) -
         seen = "、".join(h for h in raw.headers[:12] if h) + ("…" if len(raw.headers) > 12 else "")
         seen_en = (", ".join(h for h in raw.headers[:12] if h)
                    + ("…" if len(raw.headers) > 12 else ""))
+        where_zh, where_en = raw.context
+        if where_zh:
+            where_zh, where_en = f"（{where_zh}）", f" ({where_en})"
         if known == 0:
             why = ("未识别出任何列名：可能缺少表头行、"
                    "表头不是中文导出列名（语言不对），或文件编码有误。"
@@ -159,9 +174,9 @@ def to_frame(raw: Raw, *, mapping: _mapping.Mapping | None, table: str | None) -
             why = f"文件中的列：{seen}"
             why_en = f"Headers found: {seen_en}"
         raise file_error(
-            raw.path, f"缺少必需列 {labels_zh}（目标表 {table}）。{why}",
+            raw.path, f"缺少必需列 {labels_zh}（目标表 {table}）{where_zh}。{why}",
             f"missing required column{'s' if len(missing) > 1 else ''} {labels_en} "
-            f"(table {table}). {why_en}",
+            f"(table {table}){where_en}. {why_en}",
             hint="表头应为系统导出的中文列名（如 "
                  + "、".join(tcols[c].label_zh for c in schema.required_columns(table))
                  + "）或规范英文名；其他列名请用 --mapping 映射文件对应 / "
@@ -173,16 +188,23 @@ def to_frame(raw: Raw, *, mapping: _mapping.Mapping | None, table: str | None) -
         warnings.append(f"{name}：{len(res.ignored)} 列未识别，已忽略：{shown} / {name}: "
                         f"{len(res.ignored)} unrecognised column(s) ignored:"
                         f" {', '.join(res.ignored[:15])}")
+    _blank_headers(raw, warnings)
+    _check_conflicts(raw, res, tcols, table)
     for dropped, canon, kept in res.displaced:
         warnings.append(f"{name}：列「{dropped}」与「{kept}」都对应 {canon}，"
                         f"使用「{kept}」 / {name}: "
                         f"columns '{dropped}' and '{kept}' both mean {canon}; using '{kept}'")
     if mapping:
         for canon, src in mapping.columns.items():
-            if canon in tcols and canon not in res.sources:
-                warnings.append(f"{name}：映射文件指定的源列「{src}」（{canon}）在文件中不存在 "
-                                f"/ {name}: the "
-                                f"mapping's source '{src}' for {canon} is not in the file")
+            if canon in tcols and canon not in res.explicit:
+                used = (f"，改用文件中的「{raw.headers[res.sources[canon]]}」"
+                        if canon in res.sources else "")
+                used_en = (f"; using the file's '{raw.headers[res.sources[canon]]}' instead"
+                           if canon in res.sources else "")
+                warnings.append(f"{name}：映射文件指定的源列「{src}」（{canon}）在文件中不存在"
+                                f"{used} / {name}: the "
+                                f"mapping's source '{src}' for {canon} is not in the file"
+                                f"{used_en}")
     problems: list[Problem] = []
     out: dict[str, object] = {}
     rows = raw.rows
@@ -263,6 +285,71 @@ def to_frame(raw: Raw, *, mapping: _mapping.Mapping | None, table: str | None) -
     return Frame(raw.path, raw.fmt, raw.encoding, table, df, rows, warnings)
 
 
+def _blank_headers(raw: Raw, warnings: list[str]) -> None:
+    """Data under a blank (or merged) header cell: a warning naming the column, never silent."""
+    hit = []
+    for i, h in enumerate(raw.headers):
+        if h is not None and str(h).strip():
+            continue
+        col = null_if_blank(raw.data[i]) if not pa.types.is_list(raw.data[i].type) \
+            else raw.data[i]
+        if pc.any(pc.is_valid(col)).as_py():
+            hit.append(readers.column_label(i, raw.fmt))
+    if hit:
+        what_zh = "列" if raw.fmt == "xlsx" else "第 "
+        cols_zh = (f"{what_zh}{'、'.join(hit)}" + ("" if raw.fmt == "xlsx" else " 列"))
+        cols_en = ("column" + ("s " if len(hit) > 1 else " ") + ", ".join(hit))
+        warnings.append(f"{raw.path.name}：{cols_zh}的表头为空（或是合并单元格），但下面有数据，"
+                        f"已忽略；请补上列名或用映射文件指定 / {raw.path.name}: {cols_en} "
+                        "ha" + ("ve" if len(hit) > 1 else "s") + " data under a blank (or "
+                        "merged) header cell; ignored — name the column or map it")
+
+
+def _check_conflicts(raw: Raw, res, tcols: dict, table: str) -> None:
+    """The Chinese label and the English name of one column (受理日期 and accepted_on) must
+    agree on every row: a disagreement is an error naming both."""
+    by_canon: dict[str, list[str]] = {}
+    for dropped, canon, kept in res.displaced:
+        # the canonical English name beside the Chinese label (受理日期 and accepted_on) is the
+        # same field twice; other aliases (移送案由 beside 罪名) may differ by design and only
+        # warn. A mapping that chose the column decided for the user.
+        english = _mapping.header_key(canon)
+        if canon not in res.explicit and english in (_mapping.header_key(dropped),
+                                                     _mapping.header_key(kept)):
+            by_canon.setdefault(canon, []).append(dropped)
+    if not by_canon:
+        return
+    pos = {h: i for i, h in enumerate(raw.headers)}
+    for canon, dropped in by_canon.items():
+        keep = res.sources[canon]
+        col = tcols[canon]
+        if col.dtype == "list":
+            continue
+        sink: list = []
+
+        def values(i, col=col, sink=sink):
+            return pd.Series(_coerce(raw.data[i], col, table, raw.path.name, raw.rows,
+                                     lambda *args: sink.append(args), [], {}, None,
+                                     {}))
+
+        kept = values(keep)
+        for h in dropped:
+            other = values(pos[h])
+            differ = (kept.isna() != other.isna()) | (kept.notna() & other.notna()
+                                                      & (kept.astype(object)
+                                                         != other.astype(object)))
+            mask = differ.to_numpy(dtype=bool, na_value=True)
+            if mask.any():
+                first, second = raw.headers[keep], h
+                raise file_error(
+                    raw.path, f"列「{first}」与「{second}」都表示 {canon}，"
+                              f"但{rows_zh(raw.rows[mask])}的值不一致，无法确定使用哪一列",
+                    f"columns '{first}' and '{second}' both mean {canon} but disagree in "
+                    f"{rows_en(raw.rows[mask])}; cannot tell which to use",
+                    hint="删除其中一列，或在映射文件 columns 中指定使用哪一列 / "
+                         "remove one of them, or choose one in the mapping file")
+
+
 def _sampler(a: pa.Array):
     """Examples for an error message: the values of ``a`` at some row positions."""
     def get(hit):
@@ -277,6 +364,13 @@ def _coerce(a, col, table, name, rows, problem, warnings, formula_rows, seps, pa
         return _coerce_list(a, col, seps, formula_rows, rows)
     if col.dtype in ("date", "datetime"):
         vals, bad = parse_dates(a, date_only=col.dtype == "date")
+        epoch = epoch_like(a) & ~bad
+        if epoch.any():
+            warnings.append(warn(name, table, canon, rows[epoch],
+                                 "是 10 位或 13 位数字，按 Unix 时间戳（北京时间）"
+                                 "读作日期，请核对",
+                                 "holds 10- or 13-digit numbers read as Unix time (Beijing "
+                                 "time); check them"))
         if bad.any():
             problem(canon, bad, "不是可识别的日期（应为 2024-05-03、2024/5/3、"
                                 "2024年5月3日、20240503、"
@@ -287,9 +381,22 @@ def _coerce(a, col, table, name, rows, problem, warnings, formula_rows, seps, pa
         return vals
     if col.dtype in ("int", "float"):
         v, bad = parse_numbers(a)
+        with np.errstate(invalid="ignore", over="ignore"):
+            infinite = np.isinf(v)
+            big = (~np.isnan(v) & ~infinite & (np.abs(np.nan_to_num(v)) >= INT_LIMIT)
+                   if col.dtype == "int" else np.zeros(len(v), bool))
         if col.dtype == "int":
-            finite = np.nan_to_num(v)
-            bad = bad | (~np.isnan(v) & (np.floor(finite) != finite))
+            finite = np.nan_to_num(v, posinf=0.0, neginf=0.0)
+            bad = bad | (~np.isnan(v) & ~infinite & ~big & (np.floor(finite) != finite))
+        bad = bad & ~infinite & ~big
+        if infinite.any():
+            problem(canon, infinite, "超出可存储的数值范围（无穷大，如 1e309）",
+                    "out of range (infinite, e.g. 1e309); never stored as inf", _sampler(a))
+        if big.any():
+            problem(canon, big, f"超出可存储的整数范围（绝对值应小于 {INT_LIMIT:,}）",
+                    f"out of the integer range (magnitude must be below {INT_LIMIT:,}); never "
+                    "stored wrapped", _sampler(a))
+        v = np.where(infinite | big, np.nan, v)
         if bad.any():
             what = "整数" if col.dtype == "int" else "数值"
             problem(canon, bad, f"不是{what}（应为如 12、1,500 或 3.5 的数字）",

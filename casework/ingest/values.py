@@ -53,6 +53,15 @@ BOOL_VALUES = {"是": True, "否": False, "有": True, "无": False, "y": True, 
                "x": False}
 
 
+#: Integers must lie strictly inside ±2**53 (exactly representable; no case-card count, term or
+#: amount comes near): larger values, like 1e20 or 9.3e18, are refused, never wrapped.
+INT_LIMIT = 2 ** 53
+
+
+#: A 10-digit (seconds) or 13-digit (milliseconds) number in a date column: read as Unix time.
+EPOCH_RE = r"^\d{10}(\.\d+)?$|^\d{13}$"
+
+
 _NUM_RE = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
 
 
@@ -289,9 +298,30 @@ def _dates_general(u: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return out, ok
 
 
+def epoch_like(a) -> np.ndarray:
+    """Mask of text cells that are 10- or 13-digit numbers (read as Unix time in a date column).
+
+    Examples
+    --------
+    >>> epoch_like(pa.array(["1714700000", "2024-05-03", "1714700000000", None])).tolist()
+    [True, False, True, False]
+    """
+    if not (pa.types.is_string(a.type) or pa.types.is_large_string(a.type)):
+        return np.zeros(len(a), bool)
+    hit = pc.fill_null(pc.match_substring_regex(pc.utf8_trim_whitespace(a), EPOCH_RE), False)
+    return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def parse_dates(a: pa.Array, *, date_only: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(datetime64[s] values with NaT, bad mask) for one column."""
+    """(datetime64[s] values with NaT, bad mask) for one column.
+
+    Durations and times of day are never dates: every such cell is bad (a Parquet duration
+    once became an 1899 date through the Excel-serial rule).
+    """
     n = len(a)
+    if pa.types.is_duration(a.type) or pa.types.is_time(a.type) or pa.types.is_interval(a.type):
+        return (np.full(n, np.datetime64("NaT", "s")),
+                np.asarray(pc.is_valid(a).to_numpy(zero_copy_only=False), dtype=bool))
     if pa.types.is_timestamp(a.type):
         if a.type.tz is not None:
             a = pc.local_timestamp(a)
