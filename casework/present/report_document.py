@@ -59,6 +59,8 @@ _ESC = re.compile(r"\\(.)")
 _ITALIC = re.compile(r"(?<!\*)\*(?!\*)([^*]+)(?<!\*)\*(?!\*)")
 _TAG = re.compile(r"<[^>]+>")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+#: page.setup's scope line (期间、单位、密级、快照): the title block says it already.
+_SCOPE = "统计期间："
 
 
 def inline_text(text: str) -> str:
@@ -249,7 +251,7 @@ class _Builder:
             text = wording.strip_internal(text)
             if text is None:
                 return
-        if not text.strip() or text in self.seen:
+        if not text.strip() or text in self.seen or text.startswith(_SCOPE):
             return
         self.seen.add(text)
         if not self.in_appendix and wording.jargon_hits(text):
