@@ -143,6 +143,7 @@ def bail_reports(tmp_path_factory, _demo_home):
 
 
 @pytest.mark.notebook
+@pytest.mark.xdist_group("notebooks")
 def test_real_report_docx(bail_reports):
     for level, res in bail_reports.items():
         assert res.ok, res.describe()
@@ -174,6 +175,7 @@ def test_real_report_docx(bail_reports):
 
 
 @pytest.mark.notebook
+@pytest.mark.xdist_group("notebooks")
 def test_month_documents(bail_reports):
     period_dir = report.output_paths(PERIOD, "x", "all",
                                      reports_dir=bail_reports["internal"].html.rsplit(
