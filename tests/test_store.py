@@ -411,7 +411,7 @@ def test_read_only_audit_folder_returns_no_data(tmp_path):
     env = _env(tmp_path)
     assert _run(WRITE_SNAPSHOT, env).returncode == 0
     audit_dir = tmp_path / "data" / "audit"
-    audit_dir.mkdir(parents=True)
+    audit_dir.mkdir(parents=True, exist_ok=True)  # the first snapshot creates its head
     code = """
         import sys
         from casework import store

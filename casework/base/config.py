@@ -59,6 +59,16 @@ def reports_dir() -> Path:
     return Path(os.environ.get("CASEWORK_REPORTS", home() / "reports")).resolve()
 
 
+def snapshot_group() -> str | None:
+    """The group that may read snapshot files besides their owner (``CASEWORK_GROUP``).
+
+    Without it, snapshot files are readable by their owner only (mode 0400, folders 0700);
+    with it, by that group too (0440, folders 0750). Nobody else can open the Parquet files
+    around the audited door.
+    """
+    return os.environ.get("CASEWORK_GROUP") or None
+
+
 def current_account(account: str | None = None) -> str:
     """Who is querying: the explicit account, else ``CASEWORK_USER``, else the OS login."""
     if account:

@@ -833,7 +833,9 @@ def provenance(P: Params) -> None:
             "parameters": P.values,
             "snapshot": P.snapshot, "snapshot_hash": P.snapshot_hash,
             "code_version": P.code_version, "account": P.account,
-            "generated_at": rows[-1][1], "tables": list(_STATE.tables)}
+            "generated_at": rows[-1][1], "tables": list(_STATE.tables),
+            # the audit position at run time: `casework audit --verify --against reports/`
+            "audit": store.audit.anchor()}
     (P.output_dir / "provenance.json").write_text(
         json.dumps(info, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
 

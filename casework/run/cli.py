@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -74,11 +75,15 @@ def import_cmd(files, mapping, table, account):
 
 @cli.command("audit", help="查询审计日志 / the query audit log")
 @click.option("--verify", is_flag=True, help="校验哈希链 / verify the hash chain")
+@click.option("--against", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              default=None,
+              help="与报告文件夹中各 provenance.json 的审计锚点核对 / "
+                   "check the log against the audit anchors of the reports in this folder")
 @click.option("--tail", type=int, default=20, show_default=True,
               help="显示最后 N 条（0 = 全部）/ show the last N rows (0 = all)")
-def audit_cmd(verify, tail):
-    if verify:
-        click.echo(store.verify_audit())
+def audit_cmd(verify, against, tail):
+    if verify or against is not None:
+        click.echo(store.verify_audit(against=against))
         return
     log = store.audit_entries()
     shown = log if tail <= 0 else log.tail(tail)
@@ -156,7 +161,12 @@ def check_cmd(snapshot, fail_on, rules):
 
 
 def main(argv=None):
-    """Console entry point: run the CLI, turning :class:`CaseworkError` into a clean exit."""
+    """Console entry point: run the CLI, turning :class:`CaseworkError` into a clean exit.
+
+    Numeric ``RuntimeWarning`` messages (NaN arithmetic inside the library) are not for users: they
+    are silenced here; data problems are reported as warnings of the import or the report.
+    """
+    warnings.simplefilter("ignore", RuntimeWarning)
     try:
         cli.main(args=argv, standalone_mode=False)
     except CaseworkError as err:
@@ -166,6 +176,9 @@ def main(argv=None):
         click.echo("已取消 / aborted", err=True)
         sys.exit(130)
     except click.ClickException as err:
+        # click's own messages are English: say it in Chinese first
+        click.echo(f"命令行参数有误：{err.format_message()}（运行 casework --help 查看用法）",
+                   err=True)
         err.show()
         sys.exit(err.exit_code)
     except MemoryError:

@@ -18,6 +18,9 @@
     why (required by the store)
 ``rows``
     rows returned (null when the query failed; ``error`` then says why)
+``outcome``
+    ``returned``, ``refused`` (a statement or file access the door does not allow) or
+    ``failed`` (bad column, bad SQL): a refused read never looks like one that returned rows
 ``prev_hash``, ``hash``
     ``hash`` is the sha256 of the row's canonical JSON (sorted keys, no spaces, UTF-8) with
     every field except ``hash`` itself, ``prev_hash`` included; the first row's ``prev_hash``
@@ -31,10 +34,29 @@ whole row; the lock dies with the process.
 
 :func:`verify` recomputes the chain. It detects an edited row (its hash no longer matches), a
 removed or reordered row (``seq`` out of order, ``prev_hash`` not the previous row's hash), a
-cut-off line (not JSON) and rows removed from the end (the head file records more rows than
-the log holds). A hash chain without a secret key is tamper-*evident* against edits that do
-not rewrite every later row and the head file; copy the summary line of ``casework audit
---verify`` (it names the last hash) into the monthly report's provenance to anchor it.
+cut-off or malformed line (not JSON, ``seq`` not an integer), rows removed from the end (the
+head file records more rows than the log holds), rows appended without the head file being
+updated (the log is longer than its head), a damaged head file, and a log (or the whole audit
+folder) deleted while snapshots exist: :func:`casework.store.write_snapshot` creates the head
+file (``seq`` 0) with the first snapshot, so a home with snapshots always has one.
+
+What each mode protects against
+-------------------------------
+* **Chain only** (default): any edit, removal, insertion or reordering by someone who does not
+  also recompute every later hash *and* rewrite the head file. Someone who can write the
+  folder and knows the format can rebuild a consistent chain: the chain alone cannot notice.
+* **Anchors** (``verify(against="reports/")``, ``casework audit --verify --against reports/``):
+  every report's ``provenance.json`` records the audit ``seq`` and head hash at run time
+  (:func:`anchor`). A rebuilt or shortened log no longer matches the anchors of reports
+  already circulated — copies outside the data folder (printed reports, mail) are the
+  evidence. Rows written after the newest anchor are protected by the chain only.
+* **Secret key** (``CASEWORK_AUDIT_KEY``): each row (and the head file) also carries ``mac``,
+  an HMAC-SHA256 of its hash under the key; verifying with the key set requires a valid
+  ``mac`` on every row. Without the key a re-chained log cannot carry valid MACs. Set the key
+  before the first row is written; keep it outside the data folder.
+* None of the modes prevents deleting or rewriting the log — they make it *evident*. Nor do
+  they cover reads that bypass casework (opening the Parquet files directly): file permissions
+  (snapshots readable by their owner and ``CASEWORK_GROUP`` only) are the guard there.
 
 Examples
 --------
@@ -59,6 +81,7 @@ import datetime as _dt
 import errno
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 import socket
@@ -96,8 +119,9 @@ def _head_path() -> Path:
 
 
 def canonical(row: dict) -> bytes:
-    """Canonical JSON bytes of ``row`` without its ``hash`` field (what the hash covers)."""
-    body = {k: v for k, v in row.items() if k != "hash"}
+    """Canonical JSON bytes of ``row`` without its ``hash`` and ``mac`` fields (what the hash
+    covers)."""
+    body = {k: v for k, v in row.items() if k not in ("hash", "mac")}
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
                       default=str).encode("utf-8")
 
@@ -105,6 +129,16 @@ def canonical(row: dict) -> bytes:
 def row_hash(row: dict) -> str:
     """sha256 (hex) of :func:`canonical` ``(row)``."""
     return hashlib.sha256(canonical(row)).hexdigest()
+
+
+def _key() -> bytes | None:
+    key = os.environ.get("CASEWORK_AUDIT_KEY")
+    return key.encode("utf-8") if key else None
+
+
+def mac(digest: str, key: bytes) -> str:
+    """HMAC-SHA256 (hex) of a row hash (or a head record) under the secret key."""
+    return hmac.new(key, digest.encode("ascii", "replace"), hashlib.sha256).hexdigest()
 
 
 def _now() -> str:
@@ -221,8 +255,15 @@ def append(entry: dict, *, account: str | None = None) -> dict:
                         f"the last row of the query audit log is damaged: {path}",
                         hint="运行 casework audit --verify 查看 / run `casework audit --verify`",
                     ) from err
+                _check_head_matches(seq - 1, prev)
             row = {"seq": seq, "time": _now(), **base, "prev_hash": prev}
             row["hash"] = row_hash(row)
+            key = _key()
+            if key is not None:
+                row["mac"] = mac(row["hash"], key)
+            # intent first: a process killed between the row and the head leaves a head that
+            # names this row as its pending next one (verify accepts exactly that row)
+            _write_head(seq - 1, prev, pending=(seq, row["hash"]))
             line = (json.dumps(row, ensure_ascii=False, sort_keys=False, separators=(",", ":"),
                                default=str) + "\n").encode("utf-8")
             size_before = os.fstat(fd).st_size
@@ -241,9 +282,39 @@ def append(entry: dict, *, account: str | None = None) -> dict:
     return row
 
 
+def _head_accepts(head: dict | None, seq: int, digest: str) -> bool:
+    """Whether the log ending at (``seq``, ``digest``) agrees with the head record (or with
+    the row it announced as pending: a writer killed between the row and the head)."""
+    if head is None or head.get("damaged"):
+        return False
+    if head["seq"] == seq and head["hash"] == digest:
+        return True
+    nxt = head.get("next")
+    return isinstance(nxt, list) and nxt == [seq, digest] and head["seq"] == seq - 1
+
+
+def _check_head_matches(seq: int, digest: str) -> None:
+    """Refuse to append to a log whose end disagrees with its head (fail closed: appending
+    would overwrite the evidence)."""
+    head = _read_head()
+    if head and head.get("damaged"):
+        raise _head_error(head)
+    if not _head_accepts(head, seq, digest):
+        raise AuditError(
+            f"查询审计日志与头文件不一致（日志末条 seq={seq}，头文件 "
+            f"seq={head['seq'] if head else '缺失'}）：日志可能被改写，暂停记录与查询",
+            f"the query audit log disagrees with its head file (last row seq={seq}, head "
+            f"seq={head['seq'] if head else 'missing'}): the log may have been tampered with; "
+            "queries are refused",
+            hint="运行 casework audit --verify 查看，并报告管理员 / "
+                 "run `casework audit --verify` and tell the administrator")
+
+
 def _check_head_for_empty_log(path: Path) -> None:
     head = _read_head()
-    if head and int(head.get("seq", 0)) > 0:
+    if head and head.get("damaged"):
+        raise _head_error(head)
+    if head and head["seq"] > 0:
         raise AuditError(
             f"查询审计日志为空，但头文件记录了 {head['seq']} 条：日志可能被删除或清空",
             f"the query audit log is empty but its head file records {head['seq']} rows: "
@@ -254,18 +325,83 @@ def _check_head_for_empty_log(path: Path) -> None:
 
 
 def _read_head() -> dict | None:
+    """The head record ``{"seq": int, "hash": str}``; ``None`` when there is no head file and
+    ``{"damaged": True, "why": ...}`` when it is not a valid head record."""
     try:
-        return json.loads(_head_path().read_text(encoding="utf-8"))
+        head = json.loads(_head_path().read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (ValueError, OSError):
-        return {"damaged": True}
+    except (ValueError, OSError) as err:
+        return {"damaged": True, "why": f"not valid JSON ({str(err)[:80]})"}
+    if not isinstance(head, dict):
+        return {"damaged": True, "why": "not a JSON object"}
+    seq, digest = head.get("seq"), head.get("hash")
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        return {"damaged": True, "why": f"seq {seq!r} is not a count"}
+    if not isinstance(digest, str) or len(digest) != 64:
+        return {"damaged": True, "why": "hash is not a sha256 hex digest"}
+    nxt = head.get("next")
+    if nxt is not None and not (isinstance(nxt, list) and len(nxt) == 2
+                                and isinstance(nxt[0], int) and isinstance(nxt[1], str)):
+        return {"damaged": True, "why": "next is not [seq, hash]"}
+    return head
 
 
-def _write_head(seq: int, digest: str) -> None:
+def _head_error(head: dict) -> AuditError:
+    return AuditError(
+        f"查询审计日志头文件已损坏（{head.get('why', '')}）：{_head_path()}",
+        f"the query audit log head file is damaged ({head.get('why', '')}): {_head_path()}",
+        hint="头文件被改写或损坏；保留现场并报告管理员 / "
+             "the head file was overwritten or damaged; keep it and tell the administrator")
+
+
+def ensure_head() -> None:
+    """Create the head file (``seq`` 0) when there is none and the log is empty.
+
+    Called by :func:`casework.store.write_snapshot`: from the first snapshot on, a missing
+    head file (or audit folder) is evidence of deletion, never a fresh start.
+    """
+    with _locked():
+        path = log_path()
+        if _head_path().exists() or (path.exists() and path.stat().st_size > 0):
+            return
+        _write_head(0, GENESIS)
+
+
+def anchor() -> dict:
+    """The audit position now, for a report's provenance: ``{"seq", "hash"}`` of the head.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> saved = os.environ.get("CASEWORK_HOME")
+    >>> os.environ["CASEWORK_HOME"] = tempfile.mkdtemp()
+    >>> anchor()["seq"]
+    0
+    >>> _ = (os.environ.pop("CASEWORK_HOME") if saved is None
+    ...      else os.environ.update(CASEWORK_HOME=saved))
+    """
+    head = _read_head()
+    if not head or head.get("damaged"):
+        return {"seq": 0, "hash": GENESIS} if not head else {"seq": None, "hash": None}
+    return {"seq": head["seq"], "hash": head["hash"]}
+
+
+def _head_text(record: dict) -> str:
+    nxt = record.get("next")
+    return f"{record['seq']}:{record['hash']}" + (f":{nxt[0]}:{nxt[1]}" if nxt else "")
+
+
+def _write_head(seq: int, digest: str, pending: tuple[int, str] | None = None) -> None:
     head = _head_path()
     tmp = head.with_name(f".{head.name}.{os.getpid()}.tmp")
-    data = json.dumps({"seq": seq, "hash": digest}).encode()
+    record = {"seq": seq, "hash": digest}
+    if pending is not None:
+        record["next"] = list(pending)
+    key = _key()
+    if key is not None:
+        record["mac"] = mac(_head_text(record), key)
+    data = json.dumps(record).encode()
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
@@ -305,9 +441,17 @@ def entries() -> pd.DataFrame:
             df[col] = pd.Series(dtype="object")
     extra = [c for c in df.columns if c not in COLUMNS]
     df = df[list(COLUMNS) + extra]
-    df["seq"] = df["seq"].astype("Int64")
-    df["rows"] = pd.to_numeric(df["rows"], errors="coerce").astype("Int64")
+    df["seq"] = _ints(df["seq"])
+    df["rows"] = _ints(df["rows"])
     return df
+
+
+def _ints(s: pd.Series) -> pd.Series:
+    """Integers as Int64; anything else (text, fractions, booleans) as missing, never a crash."""
+    s = s.map(lambda v: None if isinstance(v, bool) else v)
+    v = pd.to_numeric(s, errors="coerce")
+    v = v.where(v.notna() & (v == v.round()) & (v.abs() < 2 ** 53))
+    return v.astype("Int64")
 
 
 def _bad(line_no: int, seq, zh: str, en: str) -> AuditError:
@@ -323,22 +467,51 @@ def _bad(line_no: int, seq, zh: str, en: str) -> AuditError:
     return err
 
 
-def verify() -> str:
+def _snapshots_exist() -> bool:
+    root = config.snapshots_dir()
+    try:
+        return any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir())
+    except OSError:
+        return False
+
+
+def _anchors(folder) -> list[tuple[Path, int, str]]:
+    """``(provenance file, seq, hash)`` of every report provenance under ``folder``."""
+    out = []
+    for p in sorted(Path(folder).rglob("provenance.json")):
+        try:
+            prov = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        a = prov.get("audit") if isinstance(prov, dict) else None
+        if isinstance(a, dict) and isinstance(a.get("seq"), int) and a["seq"] > 0:
+            out.append((p, a["seq"], str(a.get("hash"))))
+    return out
+
+
+def verify(against=None) -> str:
     """Recompute the hash chain; return a bilingual OK summary or raise :class:`AuditError`.
 
     The error names the first bad row (line number in the file and its ``seq``) and what is
     wrong with it; its ``line`` and ``seq`` attributes carry the same. Exit code 1.
+
+    Parameters
+    ----------
+    against : path, optional
+        A reports folder: every ``provenance.json`` under it carries the audit ``seq`` and
+        hash at the report's run time (:func:`anchor`); each must match the log.
+
+    With ``CASEWORK_AUDIT_KEY`` set, every row and the head file must carry a valid ``mac``.
     """
     path = log_path()
     head = _read_head()
     if head and head.get("damaged"):
-        raise AuditError(
-            f"查询审计日志头文件已损坏：{_head_path()}",
-            f"the query audit log head file is damaged: {_head_path()}",
-        )
+        raise _head_error(head)
+    key = _key()
     n = 0
     prev = GENESIS
     last_seq = 0
+    hashes: dict[int, str] = {}
     if path.exists():
         with open(path, "rb") as fh:
             for n, raw in enumerate(fh, start=1):
@@ -352,6 +525,9 @@ def verify() -> str:
                     raise _bad(n, None, "不是有效的 JSON（被截断或改写）",
                                "not valid JSON (cut off or overwritten)") from None
                 seq = row.get("seq")
+                if isinstance(seq, bool) or not isinstance(seq, int):
+                    raise _bad(n, None, f"的序号 seq={seq!r} 不是整数（记录被改写）",
+                               f"seq {seq!r} is not an integer (the row was overwritten)")
                 if row.get("hash") != row_hash(row):
                     raise _bad(n, seq, "的内容与其哈希不符（记录被修改）",
                                "its content does not match its hash (the row was edited)")
@@ -364,21 +540,70 @@ def verify() -> str:
                     raise _bad(n, seq, "的 prev_hash 与上一条记录的哈希不符（记录被删除或调换）",
                                "prev_hash does not match the previous row's hash (a row was "
                                "removed or reordered)")
+                if key is not None and not hmac.compare_digest(str(row.get("mac", "")),
+                                                               mac(row["hash"], key)):
+                    raise _bad(n, seq, "的 MAC 与密钥不符"
+                                       "（哈希链被重新计算，或写入时未设密钥）",
+                               "its MAC does not match the key (the chain was recomputed "
+                               "without the key, or the row was written without a key)")
                 prev, last_seq = row["hash"], seq
-    if head and int(head.get("seq", 0)) > last_seq:
+                hashes[seq] = prev
+    if head is None and (last_seq > 0 or _snapshots_exist()):
+        what = "日志存在" if last_seq else "已有快照"
+        what_en = "the log has rows" if last_seq else "snapshots exist"
+        raise _bad(n + 1 if last_seq else 1, None,
+                   f"：头文件 {_head_path().name} 缺失，但{what}（日志或审计文件夹被删除或替换）",
+                   f"the head file {_head_path().name} is missing but {what_en} (the log or "
+                   "the audit folder was deleted or replaced)")
+    head_seq = head["seq"] if head else 0
+    if head and last_seq == head_seq + 1 and _head_accepts(head, last_seq, prev):
+        head_seq = last_seq  # the writer was killed after the row, before the head: complete
+        head = {**head, "seq": last_seq, "hash": prev, "_pending": True}
+    if head_seq > last_seq:
         raise _bad(n + 1, last_seq + 1,
-                   f"缺失：头文件记录共 {head['seq']} 条，日志只有 {last_seq} "
-                   "条（末尾记录被删除或文件被截断）",
-                   f"missing: the head file records {head['seq']} rows but the log holds "
-                   f"{last_seq} (rows were removed from the end or the file was truncated)")
-    if head and int(head.get("seq", 0)) == last_seq and last_seq and head.get("hash") != prev:
+                   f"缺失：头文件记录共 {head_seq} 条，日志只有 {last_seq} "
+                   "条（末尾记录被删除、日志被删除或文件被截断）",
+                   f"missing: the head file records {head_seq} rows but the log holds "
+                   f"{last_seq} (rows were removed from the end, the log was deleted or the "
+                   "file was truncated)")
+    if head_seq < last_seq:
+        raise _bad(head_seq + 1, head_seq + 1,
+                   f"起多出 {last_seq - head_seq} 条：头文件只记录了 {head_seq} "
+                   "条（记录被追加到日志而未经 casework 写入）",
+                   f"and after: {last_seq - head_seq} row(s) beyond the head file's "
+                   f"{head_seq} (rows were appended outside casework)")
+    if last_seq and head.get("hash") != prev:
         raise _bad(n, last_seq, "的哈希与头文件记录不符（最后一条被改写）",
                    "its hash does not match the head file (the last row was rewritten)")
+    raw_head = _read_head()
+    if key is not None and raw_head is not None and not hmac.compare_digest(
+            str(raw_head.get("mac", "")), mac(_head_text(raw_head), key)):
+        raise AuditError(f"查询审计日志头文件的 MAC 与密钥不符：{_head_path()}",
+                         f"the head file's MAC does not match the key: {_head_path()}")
+    checked = 0
+    if against is not None:
+        for p, seq, digest in _anchors(against):
+            if seq > last_seq:
+                raise _bad(n + 1, seq,
+                           f"缺失：报告 {p} 记录的审计位置为第 {seq} 条，日志只有 {last_seq} "
+                           "条（日志被截断或重建）",
+                           f"missing: report {p} anchors seq {seq} but the log holds "
+                           f"{last_seq} rows (the log was truncated or rebuilt)")
+            if hashes[seq] != digest:
+                raise _bad(seq, seq, f"的哈希与报告 {p} 记录的不符（日志被重建或改写）",
+                           f"its hash differs from the anchor in report {p} (the log was "
+                           "rebuilt or rewritten)")
+            checked += 1
+    anchors_zh = f"；{checked} 个报告锚点一致" if against is not None else ""
+    anchors_en = f"; {checked} report anchor(s) match" if against is not None else ""
+    keyed_zh, keyed_en = ("；MAC 校验通过", "; MACs verified") if key else ("", "")
     if last_seq == 0:
-        return "查询审计日志为空：尚无查询记录\nAudit log OK: empty, no queries recorded yet"
+        return ("查询审计日志为空：尚无查询记录" + anchors_zh
+                + "\nAudit log OK: empty, no queries recorded yet" + anchors_en)
     return (f"查询审计日志完整：共 {last_seq} 条记录，"
-            f"哈希链校验通过（最后一条哈希 {prev[:16]}…）\n"
-            f"Audit log OK: {last_seq} rows, hash chain verified (last hash {prev[:16]}…)")
+            f"哈希链校验通过（最后一条哈希 {prev[:16]}…）{keyed_zh}{anchors_zh}\n"
+            f"Audit log OK: {last_seq} rows, hash chain verified (last hash {prev[:16]}…)"
+            f"{keyed_en}{anchors_en}")
 
 
 def format_entries(df: pd.DataFrame) -> str:
@@ -412,7 +637,11 @@ def format_entries(df: pd.DataFrame) -> str:
                 what += " WHERE " + r.get("filter")
             what = _short(what, 60)
         rows = r.get("rows")
-        rows = "失败/failed" if rows is None or pd.isna(rows) else str(int(rows))
+        outcome = r.get("outcome")
+        if isinstance(outcome, str) and outcome == "refused":
+            rows = "拒绝/refused"
+        else:
+            rows = "失败/failed" if rows is None or pd.isna(rows) else str(int(rows))
         time = str(r.get("time") or "")[:19].replace("T", " ")
         lines.append([str(r.get("seq")), time, str(r.get("account") or ""),
                       str(r.get("snapshot") or ""), what, _short(r.get("purpose"), 30), rows,

@@ -21,7 +21,10 @@ the others, flushed to disk (``syncfs`` on Linux, else ``fsync`` of every file a
 then renamed into place in one step, and only then does the ``latest`` pointer move
 (``os.replace`` of a small file): a failed or killed import leaves no snapshot, never half of
 one. Parquet files are made read-only and never rewritten; source files are only read (to hash
-them).
+them). Snapshot files are readable by their owner only (0400, folders 0700), or also by the
+group named in ``CASEWORK_GROUP`` (0440, folders 0750): nobody else can open the Parquet
+files around the audited door. The first snapshot also creates the audit head record
+(:func:`casework.store.audit.ensure_head`), so a deleted audit log is evident.
 
 The snapshot id is ``<UTC time>-<first 8 hex of the snapshot hash>``, e.g.
 ``20240503T020000-ab12cd34``. The manifest records the id, ``created_at``, the importing
@@ -408,6 +411,10 @@ def write_snapshot(tables: dict, *, sources=(), mapping=None, account=None, warn
     try:
         root.mkdir(parents=True, exist_ok=True)
         _clean_stale(root)
+    except OSError as err:
+        raise _storage_error(err, root) from err
+    audit.ensure_head()  # from the first snapshot on, a missing audit log is evident
+    try:
         tmp = root / f".tmp-{os.getpid()}-{secrets.token_hex(4)}"
         tmp.mkdir()
     except OSError as err:
@@ -433,9 +440,7 @@ def write_snapshot(tables: dict, *, sources=(), mapping=None, account=None, warn
             "mapping": _mapping_entry(mapping),
             "warnings": [str(w) for w in warnings],
         }
-        for dirpath, _dirs, files in os.walk(tmp):
-            for f in files:
-                os.chmod(os.path.join(dirpath, f), 0o444)
+        _restrict(tmp)
         with _snapshots_lock(root):
             final = root / snapshot_id
             n = 1
@@ -447,7 +452,7 @@ def write_snapshot(tables: dict, *, sources=(), mapping=None, account=None, warn
                 json.dump(manifest_, fh, ensure_ascii=False, indent=1)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.chmod(tmp / "manifest.json", 0o444)
+            _restrict_file(tmp / "manifest.json", _group_id())
             _flush_to_disk(tmp)
             os.rename(tmp, final)
             _fsync_dir(root)
@@ -458,6 +463,37 @@ def write_snapshot(tables: dict, *, sources=(), mapping=None, account=None, warn
             raise
         raise _storage_error(err, root) from err
     return {**manifest_, "path": str(final)}
+
+
+def _group_id() -> int | None:
+    """The gid of ``CASEWORK_GROUP`` (None when unset); an unknown group is an error."""
+    import grp  # POSIX only: loaded when a snapshot is written
+
+    name = config.snapshot_group()
+    if name is None:
+        return None
+    try:
+        return int(name) if name.isdigit() else grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise ParameterError(f"CASEWORK_GROUP 指定的用户组不存在：{name}",
+                             f"CASEWORK_GROUP names an unknown group: {name}") from None
+
+
+def _restrict_file(path: Path, gid: int | None) -> None:
+    if gid is not None:
+        os.chown(path, -1, gid)
+    os.chmod(path, 0o440 if gid is not None else 0o400)
+
+
+def _restrict(folder: Path) -> None:
+    """Snapshot files readable by their owner (and ``CASEWORK_GROUP``) only, never written."""
+    gid = _group_id()
+    for dirpath, _dirs, files in os.walk(folder):
+        for f in files:
+            _restrict_file(Path(dirpath, f), gid)
+        if gid is not None:
+            os.chown(dirpath, -1, gid)
+        os.chmod(dirpath, 0o750 if gid is not None else 0o700)
 
 
 def _clean_stale(root: Path) -> None:
@@ -727,7 +763,8 @@ def _execute(folder: Path, man: dict, query: str, entry: dict, account, *, table
         try:
             _check_select(con, query)
         except ParameterError as err:  # refused statements are logged too: who tried what
-            audit.append({**entry, "rows": None, "error": err.en[:500]}, account=account)
+            audit.append({**entry, "rows": None, "outcome": "refused", "error": err.en[:500]},
+                         account=account)
             raise
         try:
             df = _to_pandas(con.sql(query).to_arrow_table())
@@ -736,7 +773,9 @@ def _execute(folder: Path, man: dict, query: str, entry: dict, account, *, table
         except Exception as err:  # duckdb.Error: bad column, bad SQL, type error …
             if isinstance(err, CaseworkError):
                 raise
-            audit.append({**entry, "rows": None, "error": str(err)[:500]}, account=account)
+            refused = type(err).__name__ == "PermissionException"  # outside the snapshot
+            audit.append({**entry, "rows": None, "outcome": "refused" if refused else "failed",
+                          "error": str(err)[:500]}, account=account)
             raise ParameterError(f"查询失败：{err}", f"the query failed: {err}",
                                  hint="检查列名和 SQL 写法 / "
                                       "check column names and the SQL") from err
@@ -744,7 +783,7 @@ def _execute(folder: Path, man: dict, query: str, entry: dict, account, *, table
         con.close()
     if post is None and table is not None:
         df = _cast(df, table)
-    audit.append({**entry, "rows": int(len(df))}, account=account)
+    audit.append({**entry, "rows": int(len(df)), "outcome": "returned"}, account=account)
     return df
 
 
@@ -881,9 +920,9 @@ def audit_entries() -> pd.DataFrame:
     return audit.entries()
 
 
-def verify_audit() -> str:
+def verify_audit(against=None) -> str:
     """Verify the audit log's hash chain: a bilingual OK summary, or :class:`AuditError`."""
-    return audit.verify()
+    return audit.verify(against=against)
 
 
 def format_audit(df: pd.DataFrame) -> str:
