@@ -41,6 +41,7 @@ import pandas as pd
 import yaml
 
 from casework.base import config
+from casework.base.checks import check_expression
 from casework.base.errors import ParameterError, check_choice
 from casework.model import schema
 
@@ -226,6 +227,9 @@ def _build(spec: dict, origin: str) -> Rule:
         extra += [spec.get("event"), spec.get("entered", "entered_at")]
     fields_ = tuple(dict.fromkeys([*fields_, *(c for c in extra if c)]))
     spec = {**spec, "fields": list(fields_)}
+    for key in ("condition", "when"):  # user SQL: never a file reader or a sub-query
+        if isinstance(spec.get(key), str):
+            check_expression(spec[key], f"rule {rid}.{key}")
     fault = _compile(spec)
     scope = _scope(spec)
     predicate = f"({scope}) AND {fault}" if scope else fault
