@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from casework.analysis import panel
 from casework.base.errors import ParameterError
@@ -59,17 +60,37 @@ def test_monthly_by_group_grid(small):
     assert math.isnan(u2.loc["2024-01", "value"]) and u2.loc["2024-03", "value"] == 1.0
 
 
-def test_parquet_path_equals_frame(tmp_path):
+def test_parquet_path_is_refused(tmp_path):
+    # issue 19 (one door): a snapshot file read by path would bypass the audit log
     from test_indicators import tiny_records  # same folder; pytest puts it on sys.path
 
     recs = tiny_records()
     path = tmp_path / "records.parquet"
     recs.to_parquet(path)
-    a = panel.compute(recs, indicators="all", by="unit_code", period="2024-05")
-    b = panel.compute(path, indicators="all", by="unit_code", period="2024-05")
-    pd.testing.assert_frame_equal(a.drop(columns="unit_code"), b.drop(columns="unit_code"),
-                                  check_dtype=False)
-    assert a["unit_code"].astype(str).tolist() == b["unit_code"].astype(str).tolist()
+    for fn in (panel.compute, panel.monthly):
+        kw = ({"period": "2024-05"} if fn is panel.compute
+              else {"start": "2024-01", "end": "2024-05"})
+        with pytest.raises(ParameterError, match="store.read"):
+            fn(path, indicators="all", by="unit_code", **kw)
+        with pytest.raises(ParameterError, match="store.read"):
+            fn(recs, indicators="all", by="unit_code", journeys=str(path), **kw)
+
+
+def test_user_expression_cannot_read_files(tmp_path):
+    from test_indicators import tiny_records
+
+    target = tmp_path / "secret.csv"
+    target.write_text("a\n1\n")
+    for expr in (f"(SELECT count(*) FROM read_csv('{target}'))", "getenv('HOME') IS NULL",
+                 f"(SELECT 1 FROM glob('{tmp_path}/*')) = 1"):
+        extra = tmp_path / "mine.yaml"
+        extra.write_text(yaml.safe_dump({"indicators": [
+            {"code": "x_rate", "name_zh": "测试", "kind": "rate", "table": "records",
+             "cohort": "closed", "numerator": expr,
+             "denominator": "TRUE"}]}, allow_unicode=True), encoding="utf-8")
+        with pytest.raises(ParameterError, match="may not use"):
+            panel.compute(tiny_records(), indicators=["x_rate"], period="2024-05",
+                          extra=str(extra))
 
 
 def test_sql_text_runs_on_parquet(tmp_path):

@@ -35,6 +35,7 @@ import pandas as pd
 import yaml
 
 from casework.base import config
+from casework.base.checks import check_expression
 from casework.base.errors import ParameterError
 from casework.model import schema
 
@@ -330,6 +331,13 @@ def _build(entry: dict, origin: str, known_cohorts: dict[str, Cohort]) -> Indica
     for key in ("where", "value"):
         if isinstance(kw.get(key), bool):
             kw[key] = "TRUE" if kw[key] else "FALSE"
+    for key in ("numerator", "denominator", "value", "where"):  # user SQL: no file readers
+        spec = kw.get(key)
+        parts = spec.values() if isinstance(spec, dict) else [spec]
+        for part in parts:
+            for text in (part if isinstance(part, list) else [part]):
+                if isinstance(text, str):
+                    check_expression(text, f"indicator {code}.{key}")
     kw["origin"] = origin
     return Indicator(**kw)
 

@@ -4,8 +4,9 @@
 (环比) and the same period a year earlier (同比) beside it; :func:`monthly` gives the monthly
 series that :mod:`casework.analysis.monitor` charts. Both compile the registry's SQL expressions
 (:mod:`casework.analysis.indicators`) into one DuckDB aggregate query per cohort (``COUNT(*) FILTER
-(WHERE …)``, ``SUM``, ``quantile_cont``); DuckDB reads the pandas frames in place, and the same
-query runs over Parquet files when paths are given instead of frames (:func:`sql` shows it).
+(WHERE …)``, ``SUM``, ``quantile_cont``); DuckDB reads the pandas frames in place, in a
+connection with external access disabled. Frames only: a file path is refused (case data come
+through :func:`casework.store.read`, which writes the audit row); :func:`sql` shows the text.
 
 Output columns (tidy, one row per group × indicator [× month]):
 
@@ -58,7 +59,7 @@ from scipy import stats as _st
 from casework.analysis import indicators as _ind
 from casework.analysis import periods as _periods
 from casework.analysis.stats import safe_ratio, wilson_interval
-from casework.base.errors import DataError, ParameterError, check_choice
+from casework.base.errors import ParameterError, check_choice
 from casework.model import journeys as _journeys
 from casework.model import schema
 
@@ -96,16 +97,22 @@ def _lit(path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
+def _no_paths(name: str) -> ParameterError:
+    # one door (issue 19): case data come from casework.store, which writes the audit row
+    return ParameterError(
+        f"{name} 不接受文件路径：请用 casework.store.read 读取（写入查询审计日志）后传入数据表",
+        f"{name} takes a frame, not a file path: read it with casework.store.read (which "
+        "writes the query audit log) and pass the frame",
+        hint="如 store.read('records', purpose='…') / e.g. store.read('records', purpose='…')")
+
+
 def _prepare_records(records, by) -> object:
     if records is None:
         raise ParameterError("缺少数据：records 为空", "records is required")
     if _is_path(records):
-        if not Path(records).exists():
-            raise DataError(f"文件不存在：{records}", f"file not found: {records}")
-        return Path(records)
+        raise _no_paths("records")
     if not isinstance(records, pd.DataFrame):
-        raise ParameterError("records 应为 DataFrame 或 Parquet 路径",
-                             "records must be a DataFrame or a Parquet path")
+        raise ParameterError("records 应为 DataFrame", "records must be a DataFrame")
     if "charge_group" in by and "charge" in records.columns:
         cg = records["charge_group"] if "charge_group" in records.columns else None
         if cg is None or cg.isna().any():
@@ -120,7 +127,7 @@ def _prepare_journeys(journeys, records, needed: bool):
         return None
     if journeys is not None:
         if _is_path(journeys):
-            return Path(journeys)
+            raise _no_paths("journeys")
         return journeys
     if _is_path(records):
         sibling = Path(records).with_name("journeys.parquet")
@@ -350,6 +357,9 @@ def _run(plan: _Plan, by, windows, monthly: bool, srcs: _Sources) -> pd.DataFram
         con.execute("SET enable_progress_bar = false")
     except duckdb.Error:  # in a kernel without ipywidgets the setting cannot be changed
         pass
+    # frames only: no expression may read a file (read_parquet, read_csv …) or leave the data
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
     names = {}
     for table, src in (("records", srcs.records), ("journeys", srcs.journeys)):
         if src is None:
@@ -564,9 +574,9 @@ def compute(records, *, indicators, by=(), period, journeys=None, count_unit: st
 
     Parameters
     ----------
-    records : DataFrame or path
-        The ``records`` table (canonical columns), or a Parquet file of it (the query then
-        runs on the file without loading it).
+    records : DataFrame
+        The ``records`` table (canonical columns), as :func:`casework.store.read` returns it
+        (a file path is refused: reads go through the audited store).
     indicators : str, Indicator or list
         Registry codes, ``"all"``, or a group name (``"arrest"``, ``"efficiency"`` …).
         Derived indicators (案-件比) pull in their components automatically.
@@ -576,7 +586,7 @@ def compute(records, *, indicators, by=(), period, journeys=None, count_unit: st
         indicators (捕后…) take keys the journeys table lacks from the stage's records row.
     period : str or Period
         Any code :func:`casework.analysis.periods.parse` accepts.
-    journeys : DataFrame or path, optional
+    journeys : DataFrame, optional
         The ``journeys`` table; built with :func:`casework.model.journeys.build` when a journey
         indicator needs it and none is given.
     count_unit : {"person", "case"}
