@@ -270,6 +270,9 @@ class _Builder:
                 f"仅列前{MAX_APPENDIX_ROWS}行，共{len(rows):,}行，完整数据见报告的表格文件")
         if self.level != "internal" and wording.internal_only_hits(block["note"]):
             block["note"] = ""
+        if not self.in_appendix and wording.jargon_hits(caption):
+            self.appendix.append(block)  # a model table (regression …): method, not body
+            return
         if self.in_appendix or len(rows) <= MAX_BODY_ROWS:
             self._target().append(block)
             return
