@@ -111,3 +111,8 @@ def install() -> None:
     """Put the finder on ``sys.meta_path`` once (called by ``casework/__init__``)."""
     if not any(isinstance(f, _LegacyFinder) for f in sys.meta_path):
         sys.meta_path.append(_LegacyFinder())
+
+
+#: Public name of the forwarding-module factory (``casework.__getattr__`` uses it for the
+#: short names whose code was split over several modules).
+forwarding_module = _forwarding_module

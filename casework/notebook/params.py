@@ -389,6 +389,9 @@ class RunDefinition:
         Extra parameters per template key.
     path : Path or None
         The file it came from.
+    snapshot : str or None
+        Snapshot id the batch reads (``None`` = the latest at run time); set it to re-run a
+        past month on the data it used.
     """
 
     period: str
@@ -397,6 +400,7 @@ class RunDefinition:
     level: str = "internal"
     params: dict = field(default_factory=dict)
     path: Path | None = None
+    snapshot: str | None = None
 
 
 def _run_error(path, zh: str, en: str) -> ParameterError:
@@ -412,7 +416,8 @@ def load_run(path: str | Path, *, folder: str | Path | None = None) -> RunDefini
 
     Keys: ``period`` (required, quoted), ``units`` (list, ``all`` or ``each``; default ``all``),
     ``templates`` (list or ``all``; default ``all``), ``level`` (default ``internal``),
-    ``params`` (optional mapping template → {name: value}). Template parameters are validated
+    ``params`` (optional mapping template → {name: value}), ``snapshot`` (optional snapshot
+    id; default the latest at run time). Template parameters are validated
     against their sidecars here, before any kernel starts.
 
     Raises
@@ -441,7 +446,8 @@ def load_run(path: str | Path, *, folder: str | Path | None = None) -> RunDefini
                          f"not valid UTF-8 YAML ({err})") from None
     if not isinstance(raw, dict):
         raise _run_error(path, "内容应为键值映射", "must be a mapping of keys")
-    allowed = {"period", "units", "templates", "level", "params", "title", "description"}
+    allowed = {"period", "units", "templates", "level", "params", "snapshot", "title",
+               "description"}
     extra = sorted(set(raw) - allowed)
     if extra:
         raise _run_error(path, f"未知键 {', '.join(map(str, extra))}；"
@@ -511,7 +517,12 @@ def load_run(path: str | Path, *, folder: str | Path | None = None) -> RunDefini
             validate(sc, {"period": period, **vals} if "period" in sc.parameters else vals)
         except ParameterError as err:
             raise _run_error(path, err.zh, err.en) from None
-    return RunDefinition(period, units, list(templates), level, dict(extra_params), path)
+    snap = raw.get("snapshot")
+    if snap is not None and (not isinstance(snap, str) or not snap.strip()):
+        raise _run_error(path, f"snapshot 应为带引号的快照编号，收到 {snap!r}",
+                         f"snapshot must be a quoted snapshot id, got {snap!r}")
+    return RunDefinition(period, units, list(templates), level, dict(extra_params), path,
+                         snap.strip() if snap else None)
 
 
 __all__ = ["TYPES", "LEVELS", "ParamSpec", "Sidecar", "RunDefinition", "templates_dir", "discover",

@@ -115,8 +115,9 @@ def jobs(definition, *, snapshot_id: str, templates_dir=None, reports_dir=None,
     return out
 
 
-def batch(definition, *, workers: int = 2, progress: bool = True, templates_dir=None,
-          reports_dir=None, execution_timeout: int = EXECUTION_TIMEOUT) -> BatchResult:
+def batch(definition, *, workers: int = 2, progress: bool | None = None, templates_dir=None,
+          reports_dir=None, execution_timeout: int = EXECUTION_TIMEOUT,
+          snapshot: str | None = None) -> BatchResult:
     """Run a run definition: templates × units in parallel, index page and log at the end.
 
     Parameters
@@ -125,12 +126,15 @@ def batch(definition, *, workers: int = 2, progress: bool = True, templates_dir=
         ``params/monthly/<YYYY-MM>.yaml`` or a :class:`casework.notebook.params.RunDefinition`.
     workers : int
         Worker processes (1 = run in this process).
-    progress : bool
-        Show a tqdm progress bar on stderr.
+    progress : bool, optional
+        Show a tqdm progress bar on stderr (default: only when stderr is a terminal).
     templates_dir, reports_dir : path, optional
         Override the templates folder and the reports root.
     execution_timeout : int
         Seconds per cell.
+    snapshot : str, optional
+        Snapshot id every report reads (default: the definition's ``snapshot``, else the
+        latest); recorded in the batch log and each report's provenance.
 
     Returns
     -------
@@ -149,7 +153,9 @@ def batch(definition, *, workers: int = 2, progress: bool = True, templates_dir=
         raise ParameterError(f"--workers 应为正整数，收到 {workers!r}",
                              f"--workers must be >= 1, got {workers!r}")
     ensure_kernel()
-    snapshot_id = store.manifest("latest")["id"]
+    snapshot_id = store.manifest(snapshot or definition.snapshot or "latest")["id"]
+    if progress is None:
+        progress = sys.stderr.isatty()
     todo = jobs(definition, snapshot_id=snapshot_id, templates_dir=templates_dir,
                 reports_dir=reports_dir, execution_timeout=execution_timeout)
     root = Path(reports_dir).resolve() if reports_dir else config.reports_dir()
@@ -265,7 +271,7 @@ def format_summary(result: BatchResult) -> str:
     return "\n".join(lines)
 
 
-def demo(*, workers: int = 2, units: str | list = "all", progress: bool = True,
+def demo(*, workers: int = 2, units: str | list = "all", progress: bool | None = None,
          templates_dir=None, echo=None) -> BatchResult:
     """The demo end to end: synthetic data → GB18030 exports → real importer → monthly batch.
 
@@ -279,8 +285,8 @@ def demo(*, workers: int = 2, units: str | list = "all", progress: bool = True,
         Worker processes for the batch.
     units : "all", "each" or list
         Units of the batch (default one report per template over all units).
-    progress : bool
-        Show progress bars.
+    progress : bool, optional
+        Show progress bars (default: only when stderr is a terminal).
     templates_dir : path, optional
     echo : callable, optional
         Receives a Chinese summary of each data step (generation, import); the CLI passes

@@ -102,9 +102,11 @@ def audit_cmd(verify, against, tail):
               show_default=True)
 @click.option("--docx/--no-docx", default=True, show_default=True,
               help="同时生成 Word 文档（公文格式）/ also write the .docx beside the HTML")
-def run_cmd(template, period, unit, params, level, docx):
+@click.option("--snapshot", default="latest", show_default=True,
+              help="数据快照编号（复现旧报告）/ snapshot id (reproduce an earlier report)")
+def run_cmd(template, period, unit, params, level, docx, snapshot):
     result = report.run(template, period=period, unit=unit, params_text=params, level=level,
-                        docx=docx)
+                        docx=docx, snapshot=snapshot)
     click.echo(result.describe())
     for w in result.warnings:
         click.echo(f"  警告 / warning: {w}", err=True)
@@ -125,8 +127,11 @@ def documents_cmd(period, level):
 @cli.command("batch", help="按运行定义批量生成报告 / run a batch definition")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--workers", type=int, default=2, show_default=True)
-def batch_cmd(file, workers):
-    result = batch.batch(file, workers=workers)
+@click.option("--snapshot", default=None,
+              help="数据快照编号（默认：运行定义中的 snapshot，否则最新）/ snapshot id "
+                   "(default: the definition's snapshot, else the latest)")
+def batch_cmd(file, workers, snapshot):
+    result = batch.batch(file, workers=workers, snapshot=snapshot)
     click.echo(batch.format_summary(result))
     sys.exit(0 if result.ok else 1)
 

@@ -113,6 +113,12 @@ class RunResult:
     warnings : list of str
     started_at, finished_at : str
         ISO timestamps.
+    snapshot : str
+        The snapshot id the report read (``latest`` resolved): pass it as ``--snapshot`` to
+        reproduce the report.
+    previous : str or None
+        Where the report this run replaced was kept (``reports/_previous/<period>/...``);
+        ``None`` when there was none.
     """
 
     template: str
@@ -132,6 +138,8 @@ class RunResult:
     warnings: list = field(default_factory=list)
     started_at: str = ""
     finished_at: str = ""
+    snapshot: str = ""
+    previous: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -143,7 +151,12 @@ class RunResult:
         head = (f"[{STATUS_ZH[self.status]}/{self.status}] {self.template} 单位 {self.unit} "
                 f"({self.duration_s:.1f}s)")
         if self.ok:
-            return f"{head} → {self.html}"
+            line = f"{head} → {self.html}"
+            if self.snapshot:
+                line += f"\n    数据快照 / snapshot: {self.snapshot}"
+            if self.previous:
+                line += f"\n    上一版本已保留于 / previous version kept in: {self.previous}"
+            return line
         e = self.error or {}
         where = (f"第 {e.get('cell')} 个单元格 / cell {e.get('cell')}"
                  if e.get("cell") is not None else "")
@@ -366,6 +379,35 @@ def _keep_failed(src: Path | None, period: str, stem: str, reports_dir: Path) ->
     return str(dest)
 
 
+def previous_dir(period_dir: Path, stem: str) -> Path:
+    """Folder keeping the earlier versions of a report:
+    ``reports/_previous/<period>/<stem>/<timestamp>/`` (HTML, .docx and ``<stem>_files``).
+
+    Examples
+    --------
+    >>> previous_dir(Path("/r/2024-05"), "snapshot_overview_all").as_posix()
+    '/r/_previous/2024-05/snapshot_overview_all'
+    """
+    return Path(period_dir).parent / "_previous" / Path(period_dir).name / stem
+
+
+def _keep_previous(period_dir: Path, stem: str) -> Path | None:
+    """Copy the current version of a report (if any) into :func:`previous_dir` before it is
+    replaced, so every earlier version stays reachable; returns the folder."""
+    files_dst, html_dst = period_dir / f"{stem}_files", period_dir / f"{stem}.html"
+    if not html_dst.exists():
+        return None
+    stamp = _dt.datetime.fromtimestamp(html_dst.stat().st_mtime).strftime("%Y%m%dT%H%M%S")
+    dest = previous_dir(period_dir, stem) / f"{stamp}-{uuid.uuid4().hex[:4]}"
+    dest.mkdir(parents=True)
+    shutil.copy2(html_dst, dest / html_dst.name)
+    if (period_dir / f"{stem}.docx").exists():
+        shutil.copy2(period_dir / f"{stem}.docx", dest / f"{stem}.docx")
+    if files_dst.is_dir():
+        shutil.copytree(files_dst, dest / files_dst.name)
+    return dest
+
+
 def _move_into_place(tmp: Path, stem: str, period_dir: Path) -> Path:
     """Move ``tmp/<stem>_files`` and ``tmp/<stem>.html`` into ``period_dir`` (HTML last)."""
     files_new, html_new = tmp / f"{stem}_files", tmp / f"{stem}.html"
@@ -482,7 +524,9 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
     params_text : sequence of str, optional
         ``key=value`` strings from the command line (parsed by the sidecar's types).
     snapshot : str
-        Snapshot id or ``"latest"`` (resolved before the kernel starts).
+        Snapshot id or ``"latest"`` (resolved before the kernel starts; the id is recorded in
+        the result, the footer and ``provenance.json``). The report it replaces is kept in
+        ``reports/_previous/<period>/<template>_<unit>/<timestamp>/``.
     templates_dir, reports_dir : path, optional
         Override the templates folder and the reports root.
     execution_timeout, start_timeout : int
@@ -519,6 +563,7 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
                        started_at=started)
     ensure_kernel()
     sid = store.manifest(snapshot)["id"] if snapshot != "none" else "none"
+    result.snapshot = sid
 
     try:
         period_dir.mkdir(parents=True, exist_ok=True)
@@ -574,6 +619,8 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
         result.html_bytes = len(text.encode("utf-8"))
         if result.html_bytes > HTML_BUDGET_BYTES:
             result.warnings.append(f"HTML {result.html_bytes:,} bytes exceeds the 5 MB budget")
+        kept = _keep_previous(period_dir, stem)
+        result.previous = str(kept) if kept else None
         result.html = str(_move_into_place(tmp, stem, period_dir))
         result.status = "ok"
         return result
@@ -713,5 +760,5 @@ def _execute(input_nb: Path, output_nb: Path, parameters: dict, cwd: Path,
 
 
 __all__ = ["RunResult", "run", "prepare", "render_html", "ensure_kernel", "output_paths",
-           "recover", "now_iso", "EXECUTION_TIMEOUT", "START_TIMEOUT", "HTML_BUDGET_BYTES",
-           "FINDINGS_FILE"]
+           "recover", "now_iso", "previous_dir", "EXECUTION_TIMEOUT", "START_TIMEOUT",
+           "HTML_BUDGET_BYTES", "FINDINGS_FILE"]

@@ -1,0 +1,92 @@
+"""Issue 16: reproducible runs (--snapshot), earlier versions kept, the lazy Python API,
+listing, workspaces and the wheel installed into a fresh environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from casework import store
+from casework.notebook import params
+from casework.run import report
+
+PERIOD = "2024-12"
+
+
+@pytest.fixture(scope="session")
+def kernel():
+    return report.ensure_kernel(install=True)
+
+
+def _csvs(files: Path) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(files.glob("*.csv"))}
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("notebooks")
+def test_rerun_on_a_snapshot_reproduces_tables_after_a_newer_one(casework_home, kernel,
+                                                                  synth_small):
+    old = store.write_snapshot(
+        {"records": synth_small.records, "modifications": synth_small.modifications},
+        sources=[], mapping=None, account="fixture")
+    old_id = old["id"]
+    first = report.run("snapshot_overview", period=PERIOD, snapshot=old_id, docx=False)
+    assert first.ok, first.describe()
+    assert first.snapshot == old_id and first.previous is None
+    files = Path(first.html).with_name("snapshot_overview_all_files")
+    before = _csvs(files)
+    assert before
+    # a newer snapshot with other data becomes the latest
+    half = synth_small.records.iloc[: len(synth_small.records) // 2]
+    store.write_snapshot({"records": half, "modifications": synth_small.modifications},
+                         sources=[], mapping=None, account="fixture")
+    assert store.latest_id() != old_id
+    again = report.run("snapshot_overview", period=PERIOD, snapshot=old_id, docx=False)
+    assert again.ok, again.describe()
+    assert again.snapshot == old_id
+    assert _csvs(files) == before
+    prov = json.loads((files / "provenance.json").read_text(encoding="utf-8"))
+    assert old_id in json.dumps(prov, ensure_ascii=False)
+    # the first version was kept, and the result says where
+    assert again.previous and Path(again.previous).is_dir()
+    kept = Path(again.previous)
+    assert (kept / "snapshot_overview_all.html").is_file()
+    assert _csvs(kept / "snapshot_overview_all_files") == before
+    assert "previous version kept in" in again.describe()
+
+
+def test_run_definition_snapshot_key(tmp_path):
+    f = tmp_path / "2024-05.yaml"
+    f.write_text('period: "2024-05"\ntemplates: [snapshot_overview]\nsnapshot: "abc"\n',
+                 encoding="utf-8")
+    assert params.load_run(f).snapshot == "abc"
+    f.write_text('period: "2024-05"\ntemplates: [snapshot_overview]\n', encoding="utf-8")
+    assert params.load_run(f).snapshot is None
+
+
+def test_cli_run_and_batch_take_snapshot():
+    from click.testing import CliRunner
+
+    from casework.run.cli import cli
+
+    for cmd in ("run", "batch"):
+        out = CliRunner().invoke(cli, [cmd, "--help"])
+        assert "--snapshot" in out.output
+
+
+def test_lazy_public_submodules_in_a_fresh_interpreter(demo_home):
+    code = ("import sys, casework as cw\n"
+            "assert 'casework.analysis.panel' not in sys.modules\n"
+            "df = cw.store.read('records', purpose='test')\n"
+            "print(len(df), callable(cw.panel.compute), callable(cw.periods.parse))\n")
+    env = dict(os.environ, CASEWORK_HOME=str(demo_home), CASEWORK_USER="test-analyst")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    n, panel_ok, periods_ok = out.stdout.split()
+    assert int(n) > 0 and panel_ok == "True" and periods_ok == "True"
