@@ -90,3 +90,19 @@ def test_lazy_public_submodules_in_a_fresh_interpreter(demo_home):
     assert out.returncode == 0, out.stderr
     n, panel_ok, periods_ok = out.stdout.split()
     assert int(n) > 0 and panel_ok == "True" and periods_ok == "True"
+
+
+def test_list_prints_one_line_each_with_chinese_labels(demo_home):
+    from click.testing import CliRunner
+
+    from casework.run.cli import cli
+
+    for kind, key, label in (("templates", "snapshot_overview", "数据概况"),
+                             ("indicators", "accepted_arrest_review", "受理审查逮捕"),
+                             ("rules", "missing_case_type", "案件类别未填录"),
+                             ("mappings", "judgment_corpus", "裁判文书"),
+                             ("snapshots", store.latest_id(), "最新")):
+        out = CliRunner().invoke(cli, ["list", kind])
+        assert out.exit_code == 0, out.output
+        line = next(ln for ln in out.output.splitlines() if ln.startswith(key))
+        assert label in line

@@ -20,7 +20,7 @@ from casework.base import config
 from casework.base.errors import CaseworkError, check_choice
 from casework.ingest import importer
 from casework.present import quality_text
-from casework.run import batch, deliverables, report
+from casework.run import batch, deliverables, listing, report
 
 
 @click.group(help="casework：检察业务数据分析工作台 / "
@@ -143,6 +143,17 @@ def demo_cmd(workers):
     click.echo(batch.format_summary(result))
     click.echo(f"打开目录页 / open the index page: {result.index}")
     sys.exit(0 if result.ok else 1)
+
+
+@cli.command("list", help="列出数据快照、报告模板、指标、质量规则或导入映射 / "
+                         "list snapshots, templates, indicators, rules or mappings")
+@click.argument("kind", type=click.Choice(list(listing.KINDS)))
+def list_cmd(kind):
+    lines = listing.list_lines(kind)
+    for line in lines:
+        click.echo(line)
+    if not lines:
+        click.echo(f"（没有{listing.KINDS[kind]} / no {kind}）")
 
 
 @cli.command("check", help="案卡质量检查 / case-card quality check")
