@@ -106,3 +106,22 @@ def test_list_prints_one_line_each_with_chinese_labels(demo_home):
         assert out.exit_code == 0, out.output
         line = next(ln for ln in out.output.splitlines() if ln.startswith(key))
         assert label in line
+
+
+def test_progress_only_on_a_terminal(monkeypatch, capsys):
+    import io
+
+    from casework.run import progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert not progress.enabled(io.StringIO())
+    monkeypatch.delenv("CI", raising=False)
+    assert progress.enabled(Tty())
+    monkeypatch.setenv("CI", "1")
+    assert not progress.enabled(Tty())
+    with progress.activity("导入") as shown:
+        pass
+    assert shown is False and capsys.readouterr().err == ""

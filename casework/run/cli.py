@@ -20,7 +20,7 @@ from casework.base import config
 from casework.base.errors import CaseworkError, check_choice
 from casework.ingest import importer
 from casework.present import quality_text
-from casework.run import batch, deliverables, listing, report
+from casework.run import batch, deliverables, listing, progress, report
 
 
 @click.group(help="casework：检察业务数据分析工作台 / "
@@ -42,10 +42,11 @@ def cli():
 @click.option("--null", "null", is_flag=True, help="plant nothing / 不植入任何模式")
 @click.option("--no-exports", is_flag=True, help="skip the CSV/xlsx exports (Parquet only)")
 def synth_cmd(out_dir, units, years, end, persons, seed, null, no_exports):
-    summary = synth.generate(
-        out_dir, units=units, years=years, end=end, persons=persons, seed=seed,
-        null=null, exports=not no_exports,
-    )
+    with progress.activity("生成合成数据"):
+        summary = synth.generate(
+            out_dir, units=units, years=years, end=end, persons=persons, seed=seed,
+            null=null, exports=not no_exports,
+        )
     click.echo(synth.describe(summary))
 
 
@@ -58,7 +59,9 @@ def synth_cmd(out_dir, units, years, end, persons, seed, null, no_exports):
 @click.option("--account", default=None, help="导入账号 / importing account")
 def import_cmd(files, mapping, table, account):
     try:
-        result = importer.import_files(list(files), mapping=mapping, table=table, account=account)
+        with progress.activity(f"导入 {len(files)} 个文件"):
+            result = importer.import_files(list(files), mapping=mapping, table=table,
+                                           account=account)
     except (CaseworkError, MemoryError, KeyboardInterrupt):
         raise
     except Exception as err:  # never a traceback: name the failure, keep nothing half-written
@@ -167,8 +170,9 @@ def check_cmd(snapshot, fail_on, rules):
     # when findings at or above fail_on exist
     check_choice("fail_on", fail_on, quality.SEVERITIES)
     rule_set = quality.load_rules(rules)  # a bad rule file fails before any data are read
-    records = store.read("records", snapshot=snapshot, purpose="案卡质量检查")
-    findings = quality.run_rules(records, rules=rule_set)
+    with progress.activity("案卡质量检查"):
+        records = store.read("records", snapshot=snapshot, purpose="案卡质量检查")
+        findings = quality.run_rules(records, rules=rule_set)
     man = store.manifest(snapshot)
     shown = str(man.get("snapshot_id") or man.get("id") or snapshot)
     click.echo(quality_text.summary_text(findings, records, snapshot=shown, fail_on=fail_on))
