@@ -125,3 +125,42 @@ def test_progress_only_on_a_terminal(monkeypatch, capsys):
     with progress.activity("导入") as shown:
         pass
     assert shown is False and capsys.readouterr().err == ""
+
+
+def test_findings_say_what_changed_since_the_previous_run(tmp_path):
+    import numpy as np
+
+    from casework.notebook import findings as nb_findings
+    from tests.test_findings import _params, _report_signals
+
+    P = _params(tmp_path)
+    frame = nb_findings.report_findings(P, _report_signals(np.random.default_rng(1)))
+    assert "与上次报告" not in nb_findings.findings_bullets(frame)  # no previous run
+    doc = json.loads((P.output_dir / "findings.json").read_text(encoding="utf-8"))
+    assert "changes" not in doc
+    keep, gone = doc["findings"][0], {**doc["findings"][0], "entity_id": "old/gone",
+                                      "entity_name": "已消失的单位"}
+    prev = tmp_path / "prev.json"
+    prev.write_text(json.dumps({"period": "2026-09", "period_label": "2026年9月",
+                                "findings": [keep, gone]}, ensure_ascii=False),
+                    encoding="utf-8")
+    P.previous_findings = str(prev)
+    frame = nb_findings.report_findings(P, _report_signals(np.random.default_rng(1)))
+    doc = json.loads((P.output_dir / "findings.json").read_text(encoding="utf-8"))
+    n = len(doc["findings"])
+    assert doc["changes"]["previous_period"] == "2026-09"
+    assert len(doc["changes"]["continuing"]) == 1 and len(doc["changes"]["new"]) == n - 1
+    assert doc["changes"]["resolved"] == [["old/gone", keep["indicator"]]]
+    md = nb_findings.findings_bullets(frame)
+    assert "与上次报告（2026年9月）相比" in md and f"新出现 {n - 1} 项" in md
+    assert "已不再出现 1 项（已消失的单位" in md
+    assert "与上次报告" not in nb_findings.findings_bullets(frame, problems_only=True)
+
+
+def test_previous_findings_is_found_in_the_latest_earlier_period(tmp_path):
+    for p in ("2024-03", "2024-04", "2024-06"):
+        d = tmp_path / p / "x_all_files"
+        d.mkdir(parents=True)
+        (d / "findings.json").write_text("{}", encoding="utf-8")
+    assert report.previous_findings(tmp_path, "2024-05", "x_all").parts[-3] == "2024-04"
+    assert report.previous_findings(tmp_path, "2024-05", "y_all") is None

@@ -21,7 +21,8 @@ the names, the ids and ``findings.json``.
                    "indicator_name", "direction", "start_month", "months_signalling",
                    "latest_value", "baseline", "effect", "effect_lower", "effect_upper",
                    "n", "p_value", "q_value", "detector", "section", "section_title",
-                   "sentence"}, …]}
+                   "sentence"}, …],
+     "changes": {"previous_period", "new", "continuing", "resolved"}}  # when it ran before
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import pandas as pd
 from casework.analysis import findings as _findings
 from casework.analysis import signals as _signals
 from casework.notebook import page
-from casework.present import findings_text, privacy
+from casework.present import findings_changes, findings_text, privacy
 
 #: File name of the machine-readable findings beside each report.
 FILENAME = "findings.json"
@@ -154,6 +155,19 @@ def document(P, selected: pd.DataFrame, *, q: float, min_months: int) -> dict:
     }
 
 
+def _previous(P) -> dict | None:
+    """The previous run's ``findings.json`` (``P.previous_findings``), ``None`` when absent
+    or unreadable (then there is nothing to compare with)."""
+    path = getattr(P, "previous_findings", None)
+    if not path:
+        return None
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
 def report_findings(P, signals, *, section_titles: dict | None = None, q: float = 0.05,
                     min_months: int = 2) -> pd.DataFrame:
     """Select the report's findings, write ``findings.json`` and return every signal row.
@@ -188,6 +202,12 @@ def report_findings(P, signals, *, section_titles: dict | None = None, q: float 
         [findings_text.sentence(r) if hit else "" for hit, (_, r)
          in zip(is_f, selected.iterrows())], dtype="string")
     doc = document(P, selected, q=q, min_months=min_months)
+    changes = findings_changes.compare(doc["findings"], _previous(P))
+    if changes["previous_period"]:
+        doc["changes"] = {"previous_period": changes["previous_period"],
+                          **{k: [[i.get("entity_id"), i.get("indicator")] for i in changes[k]]
+                             for k in ("new", "continuing", "resolved")}}
+    selected.attrs["changes_text"] = findings_changes.changes_text(changes)
     out_dir = Path(P.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_atomic(out_dir / FILENAME, json.dumps(doc, ensure_ascii=False, indent=1))
@@ -198,9 +218,13 @@ def findings_bullets(selected: pd.DataFrame, *, problems_only: bool = False,
                      top: int | None = None) -> str:
     """Markdown of the findings for ``page.md``: a bullet list, or 本期未发现需关注的问题。
 
-    ``problems_only`` keeps unfavourable and neutral findings (存在问题).
+    ``problems_only`` keeps unfavourable and neutral findings (存在问题). Otherwise, when the
+    report ran before (an earlier period), a last line says which findings are new,
+    continuing or no longer present (:mod:`casework.present.findings_changes`).
     """
-    return findings_text.bullets(selected, problems_only=problems_only, top=top)
+    text = findings_text.bullets(selected, problems_only=problems_only, top=top)
+    changes = selected.attrs.get("changes_text") if not problems_only else ""
+    return f"{text}\n\n{changes}" if changes else text
 
 
 def signals_table(selected: pd.DataFrame, *, statuses=None) -> pd.DataFrame:

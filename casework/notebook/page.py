@@ -132,6 +132,9 @@ class Params:
         Folder for the artefacts (CSV, PNG, xlsx) beside the HTML report.
     values : dict
         Every sidecar parameter, typed (also available as attributes: ``P.top_n``).
+    previous_findings : str or None
+        ``findings.json`` of the last earlier run of this report (set by the runner), for
+        "what changed since last time" (:mod:`casework.notebook.findings`).
     """
 
     def __init__(self, **kw):
@@ -314,7 +317,8 @@ def setup(namespace: dict, *, template: str) -> Params:
                output_dir=out, values=values, sidecar=sidecar, manifest=manifest,
                unit_label="全部单位" if unit == "all" else unit, unit_name=None,
                code_version=run.get("code_version") or config.code_version(),
-               account=config.current_account(), started_at=_dt.datetime.now().astimezone())
+               account=config.current_account(), started_at=_dt.datetime.now().astimezone(),
+               previous_findings=run.get("previous_findings") or None)
     for k, v in values.items():
         if k not in ("period",):
             setattr(P, k, v)

@@ -408,6 +408,39 @@ def _keep_previous(period_dir: Path, stem: str) -> Path | None:
     return dest
 
 
+def previous_findings(reports_root: Path, period: str, stem: str) -> Path | None:
+    """``findings.json`` of the last earlier run of the same report (same template and unit,
+    same kind of period, the latest period ending before this one), or ``None``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for p in ("2024-03", "2024-04", "2024-Q1"):
+    ...     d = root / p / "x_all_files"
+    ...     d.mkdir(parents=True)
+    ...     _ = (d / "findings.json").write_text("{}", encoding="utf-8")
+    >>> previous_findings(root, "2024-05", "x_all").parent.parent.name
+    '2024-04'
+    >>> previous_findings(root, "2024-03", "x_all") is None
+    True
+    """
+    this = periods.parse(period)
+    best = None
+    for folder in Path(reports_root).iterdir() if Path(reports_root).is_dir() else ():
+        path = folder / f"{stem}_files" / FINDINGS_FILE
+        if not path.is_file():
+            continue
+        try:
+            other = periods.parse(folder.name)
+        except (ParameterError, ValueError):
+            continue
+        if other.kind == this.kind and other.end < this.start and (
+                best is None or other.end > best[0]):
+            best = (other.end, path)
+    return best[1] if best else None
+
+
 def _move_into_place(tmp: Path, stem: str, period_dir: Path) -> Path:
     """Move ``tmp/<stem>_files`` and ``tmp/<stem>.html`` into ``period_dir`` (HTML last)."""
     files_new, html_new = tmp / f"{stem}_files", tmp / f"{stem}.html"
@@ -588,6 +621,7 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
         "output_dir": str(files), "snapshot": sid,
         "templates_dir": str(sidecar.path.parent),
         "code_version": code_version or config.code_version(),
+        "previous_findings": str(previous_findings(reports_root, period_code, stem) or ""),
     }
     try:
         nb, attempts, error = _execute(sidecar.notebook, out_nb, injected, files,
@@ -760,5 +794,5 @@ def _execute(input_nb: Path, output_nb: Path, parameters: dict, cwd: Path,
 
 
 __all__ = ["RunResult", "run", "prepare", "render_html", "ensure_kernel", "output_paths",
-           "recover", "now_iso", "previous_dir", "EXECUTION_TIMEOUT", "START_TIMEOUT",
-           "HTML_BUDGET_BYTES", "FINDINGS_FILE"]
+           "recover", "now_iso", "previous_dir", "previous_findings", "EXECUTION_TIMEOUT",
+           "START_TIMEOUT", "HTML_BUDGET_BYTES", "FINDINGS_FILE"]
