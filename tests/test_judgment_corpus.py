@@ -198,3 +198,89 @@ def test_templates_run_on_the_corpus(imported, template, tmp_path):
     else:
         assert "数据中没有受理日期" in html
         assert (files / "keywords.csv").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 14: every record counted, every charge grouped
+# ---------------------------------------------------------------------------------------------
+
+#: Charges outside the 26 of the old charge table, as a corpus writes them.
+NEW_CHARGES = ["滥用职权", "玩忽职守", "非法经营", "[窝藏、转移、隐瞒]毒品、毒赃",
+               "组织他人偷越国（边）境", "[伪造、变造、买卖]国家机关[公文、证件、印章]",
+               "贩卖毒品", "拒不支付劳动报酬"]
+
+
+def issue14_frame() -> pd.DataFrame:
+    """Judgment-only rows: zero term and no fine, charges outside the old table, six-month
+    危险驾驶 (alone and with another charge), multi-charge persons, an unlisted name, a row with
+    nothing known and a row without charge."""
+    rows = []
+    for i, c in enumerate(NEW_CHARGES * 3):
+        rows.append({"charges": [c], "term_months": float(6 + 5 * i), "fine": 1000.0})
+    rows += [{"charges": ["盗窃"], "term_months": 0.0, "fine": 0.0}] * 3       # 免予（推断）
+    rows += [{"charges": ["滥用职权"], "term_months": 0.0, "fine": None}] * 2
+    rows += [{"charges": ["危险驾驶"], "term_months": 6.0, "fine": 3000.0}] * 4   # 拘役
+    rows += [{"charges": ["危险驾驶"], "term_months": 4.0, "fine": 2000.0}] * 3
+    rows += [{"charges": ["危险驾驶", "交通肇事"], "term_months": 6.0, "fine": 0.0}]  # ambiguous
+    rows += [{"charges": ["盗窃"], "term_months": 6.0, "fine": 1000.0}] * 2        # ambiguous
+    rows += [{"charges": ["诈骗", "盗窃", "诈骗"], "term_months": 30.0, "fine": 5000.0}] * 2
+    rows += [{"charges": ["投机倒把"], "term_months": 12.0, "fine": None}]           # unlisted
+    rows += [{"charges": ["盗窃"], "term_months": None, "fine": None}]              # unknown
+    rows += [{"charges": [], "term_months": 10.0, "fine": None}]                    # no charge
+    df = pd.DataFrame(rows)
+    df.insert(0, "stage", "judgment")
+    df["death_penalty"] = False
+    df["life_imprisonment"] = False
+    return df
+
+
+def _per_charge_rows(df: pd.DataFrame) -> int:
+    return sum(max(1, len(dict.fromkeys(c))) for c in df["charges"])
+
+
+def test_issue14_every_record_counted_and_every_charge_grouped():
+    from casework.model import charges as charge_table
+
+    df = issue14_frame()
+    n = len(df)
+    j = sentencing.judgments(df)
+    assert len(j) == n
+    # every listed charge has a group; the unlisted one is 其他, the empty row 罪名未填
+    groups = {c: charge_table.group_of(c) for lst in df["charges"] for c in lst}
+    assert all(g not in ("other", "unknown") for c, g in groups.items() if c != "投机倒把")
+    assert groups["投机倒把"] == "other" and groups["滥用职权"] == "duty"
+    assert groups["贩卖毒品"] == groups["[窝藏、转移、隐瞒]毒品、毒赃"] == "drugs"
+    notes = " ".join(j.attrs["notes_zh"])
+    assert "投机倒把" in notes and "免予刑事处罚" in notes and "六个月" in notes
+
+    mix = sentencing.penalty_mix(j)
+    total = mix[mix["charge"] == "合计"].set_index("band")["n"]
+    assert total.sum() == n                                      # 合计 = the row count
+    assert mix[mix["charge"] != "合计"]["n"].sum() == _per_charge_rows(df)
+    assert total["exempted_inferred"] == 5 and total["unknown"] == 1
+    # six months: 2 盗窃, 危险驾驶+交通肇事, the first 滥用职权
+    assert total["six_months"] == 4
+    drink = mix[mix["charge"] == "危险驾驶"].set_index("band")["n"].to_dict()
+    assert drink == {"criminal_detention": 7, "six_months": 1}
+    assert "未知" in set(mix["charge"])                            # the row without a charge
+
+    by_group = sentencing.penalty_mix(j, by="charge_group")
+    assert by_group[by_group["charge_group"] == "合计"]["n"].sum() == n
+    per_group = by_group[by_group["charge_group"] != "合计"].groupby("charge_group")["n"].sum()
+    assert per_group["other"] == 1 and per_group["unknown"] == 1 and per_group["duty"] == 3 + 3 + 2
+    assert sentencing.penalty_mix(j, by=None)["n"].sum() == n
+    assert sentencing.penalty_table(j, by=None)["n"].sum() == n
+    # rates: the unknown row is the only one outside the convicted denominators
+    assert sentencing.fines(j, by=None)["denominator"].iloc[0] == n - 1
+    assert sentencing.minor_offence_share(j, by=None)["denominator"].iloc[0] == n - 1
+    pt = sentencing.penalty_table(j)
+    assert pt[pt["charge"] != "合计"]["n"].sum() == _per_charge_rows(df)
+
+
+def test_issue14_outlier_screen_leaves_multi_charge_persons_out_and_says_so():
+    from casework.analysis.topics import consistency
+
+    df = issue14_frame()
+    out = consistency.outlying_sentences(df, min_n=2)
+    multi = sum(len(dict.fromkeys(c)) > 1 for c in df["charges"])
+    assert out.attrs["multi_charge"] == multi and out.attrs["notes_zh"]

@@ -134,13 +134,17 @@ class TestDerivation:
             "life_imprisonment": [False, False, False, False, False, False, True, False],
         })
         out = sentencing.derive_principal_penalty(df)
+        # issue 14: a zero term with no fine is an inferred 免予刑事处罚, never dropped
         assert out["principal_penalty"].fillna("unknown").tolist() == [
-            "unknown", "fine_only", "criminal_detention", "fixed_term", "fixed_term", "death",
+            "exempted", "fine_only", "criminal_detention", "fixed_term", "fixed_term", "death",
             "life",
             "public_surveillance"]
-        assert out["penalty_derived"].tolist() == [False, True, True, True, True, True, True,
+        assert out["penalty_derived"].tolist() == [True, True, True, True, True, True, True,
                                                    False]
         assert out["term_months"].isna().tolist()[5:7] == [True, True]
+        assert sentencing.bands(out)[:4] == ["exempted_inferred", "fine_only",
+                                             "criminal_detention", "six_months"]
+        assert out["penalty_ambiguous"].tolist() == [False, False, False, True] + [False] * 4
 
 
 def _planted(n=900, seed=3):

@@ -26,13 +26,13 @@ Examples
 from __future__ import annotations
 
 import re
-import unicodedata
 
 import pandas as pd
 
 from casework.analysis import periods
 from casework.base.errors import ParameterError, check_choice
-from casework.model import schema
+from casework.model import charges as charge_table
+from casework.model.charges import normalise_charge
 
 __all__ = [
     "normalise_charge",
@@ -46,37 +46,16 @@ __all__ = [
     "describe_topic",
     "topic_cases",
     "has_values",
+    "charge_notes",
+    "group_of",
+    "UNKNOWN_ZH",
 ]
-
-_BRACKETS = re.compile(r"[\[\]〔〕【】（）()]")
 
 #: Stage preference when counting persons once (a person appears once per stage case).
 STAGE_PREFERENCE = ("prosecution_review", "judgment", "arrest_review")
 
-
-def normalise_charge(name) -> str | None:
-    """Canonical form of a charge name; ``None`` for missing values.
-
-    NFKC (full/half width), brackets dropped (``[走私、贩卖、运输、制造]毒品`` →
-    ``走私、贩卖、运输、制造毒品``), trailing 罪 removed, spaces removed.
-
-    Examples
-    --------
-    >>> normalise_charge("【走私、贩卖、运输、制造】毒品罪")
-    '走私、贩卖、运输、制造毒品'
-    >>> normalise_charge(" 危险驾驶 ")
-    '危险驾驶'
-    >>> normalise_charge(None) is None
-    True
-    """
-    if name is None or name is pd.NA or (isinstance(name, float) and name != name):
-        return None
-    text = unicodedata.normalize("NFKC", str(name))
-    text = _BRACKETS.sub("", text)
-    text = re.sub(r"\s+", "", text)
-    if text.endswith("罪") and len(text) > 1:
-        text = text[:-1]
-    return text or None
+#: Label of a missing grouping value in topic tables (the row is counted, not dropped).
+UNKNOWN_ZH = "未知"
 
 
 def _as_list(value) -> list:
@@ -128,8 +107,10 @@ def explode_charges(data: pd.DataFrame, *, column: str = "charge") -> pd.DataFra
     """One row per (row, charge): the per-charge view used by per-charge tables.
 
     A person with several charges counts once for each of them; the normalised charge is
-    written to ``column`` and ``charge_group`` is filled from :data:`casework.model.schema.CHARGES`
-    where known. Rows with no charge at all are kept with ``column`` missing.
+    written to ``column`` and ``charge_group`` from the charge reference
+    (:func:`casework.model.charges.group_of`: ``other`` for a name not in it, ``unknown`` for
+    no charge; a row's own ``charge_group`` is kept where the reference has none). Rows with no
+    charge at all are kept with ``column`` missing.
 
     Examples
     --------
@@ -145,17 +126,53 @@ def explode_charges(data: pd.DataFrame, *, column: str = "charge") -> pd.DataFra
     out["_charge_list"] = [lst if lst else [None] for lst in lists]
     out = out.explode("_charge_list", ignore_index=True)
     out[column] = out.pop("_charge_list").astype("string")
-    groups = [schema.charge_group_of(c) if isinstance(c, str) else None for c in out[column]]
+    groups = pd.Series([group_of(c) for c in out[column]], index=out.index, dtype="string")
     if "charge_group" in out.columns:
-        known = pd.Series(groups, index=out.index, dtype="string")
-        out["charge_group"] = known.fillna(out["charge_group"].astype("string"))
-    else:
-        out["charge_group"] = pd.Series(groups, index=out.index, dtype="string")
+        own = out["charge_group"].astype("string")
+        vague = groups.isin([charge_table.OTHER, charge_table.UNKNOWN]) & own.notna()
+        groups = groups.where(~vague, own)
+    out["charge_group"] = groups
     return out
 
 
+def group_of(charge) -> str:
+    """The charge group of one (normalised or raw) charge name
+    (:func:`casework.model.charges.group_of`).
+
+    Examples
+    --------
+    >>> group_of("滥用职权"), group_of("投机倒把"), group_of(None)
+    ('duty', 'other', 'unknown')
+    """
+    return charge_table.group_of(charge if isinstance(charge, str) else None)
+
+
 def _groups_of(row_charges: list[str]) -> set[str]:
-    return {g for g in (schema.charge_group_of(c) for c in row_charges) if g}
+    return {group_of(c) for c in row_charges}
+
+
+def charge_notes(data: pd.DataFrame) -> list[str]:
+    """Notes (Chinese) on charges the reference does not hold and rows without a charge.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"charges": [["盗窃"], ["投机倒把"], None]})
+    >>> for note in charge_notes(df):  # doctest: +ELLIPSIS
+    ...     print(note)
+    罪名“投机倒把”不在罪名表（刑法分则罪名，见 casework/resources/charges.csv）中，涉及1人，...
+    1人没有罪名，罪名类别计为“罪名未填”
+    """
+    lists = charge_lists(data)
+    notes = []
+    names = lists.explode().dropna()
+    for name in charge_table.unlisted(names):
+        n = int(lists.map(lambda lst, x=name: x in lst).sum())
+        notes.append(f"罪名“{name}”不在罪名表（刑法分则罪名，见 casework/resources/charges.csv）"
+                     f"中，涉及{n}人，计入“其他”类别")
+    empty = int(lists.map(len).eq(0).sum())
+    if empty:
+        notes.append(f"{empty}人没有罪名，罪名类别计为“罪名未填”")
+    return notes
 
 
 def topic_mask(data: pd.DataFrame, *, charges=None, charge_group=None) -> pd.Series:
@@ -166,9 +183,9 @@ def topic_mask(data: pd.DataFrame, *, charges=None, charge_group=None) -> pd.Ser
     charges : str or list of str, optional
         Charge names in any spelling :func:`normalise_charge` understands.
     charge_group : str or list of str, optional
-        Codes of :data:`casework.model.schema.CHARGE_GROUPS` (``property``, ``drugs`` …) or their
+        Codes of :data:`casework.model.charges.GROUPS` (``property``, ``drugs`` …) or their
         Chinese labels. A row's own ``charge_group`` column is used when its charges are not in
-        the schema's charge table.
+        the charge reference.
 
     Examples
     --------
@@ -193,11 +210,11 @@ def topic_mask(data: pd.DataFrame, *, charges=None, charge_group=None) -> pd.Ser
         mask |= lists.map(lambda lst: bool(wanted.intersection(lst)))
     if charge_group is not None:
         groups = [charge_group] if isinstance(charge_group, str) else list(charge_group)
-        by_label = {zh: code for code, (zh, _en) in schema.CHARGE_GROUPS.items()}
+        by_label = {zh: code for code, (zh, _en) in charge_table.GROUPS.items()}
         codes = set()
         for g in groups:
             code = by_label.get(g, g)
-            check_choice("charge_group", code, list(schema.CHARGE_GROUPS) + list(by_label))
+            check_choice("charge_group", code, list(charge_table.GROUPS) + list(by_label))
             codes.add(code)
         own = (data["charge_group"].astype("string") if "charge_group" in data.columns
                else pd.Series(pd.NA, index=data.index, dtype="string"))
@@ -302,7 +319,7 @@ def describe_topic(*, charges=None, charge_group=None) -> str:
         parts.append("、".join(filter(None, (normalise_charge(c) for c in items))))
     if charge_group is not None:
         groups = [charge_group] if isinstance(charge_group, str) else list(charge_group)
-        parts.append("、".join(schema.label("charge_group", g) for g in groups))
+        parts.append("、".join(charge_table.group_label(g) for g in groups))
     return "、".join(p for p in parts if p)
 
 
@@ -361,11 +378,10 @@ def topic_cases(
             notes.append("数据中没有受理日期，未按统计期间筛选，以下为全部数据")
     if charges is not None:
         wanted = [charges] if isinstance(charges, str) else list(charges)
-        known = set(schema.CHARGES)
         present = set(charge_lists(data).explode().dropna()) if len(data) else set()
         for c in wanted:
             norm = normalise_charge(c)
-            if norm and norm not in known and norm not in present:
+            if norm and charge_table.canonical(norm) is None and norm not in present:
                 notes.append(f"罪名“{norm}”既不在罪名表中，也未出现在数据中，请检查拼写")
     df = df.copy()
     df["in_topic"] = topic_mask(df, charges=charges, charge_group=charge_group).to_numpy()

@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats as _st
 
 from casework.analysis import signals as _signals
-from casework.analysis.topics import explode_charges
+from casework.analysis.topics import charge_lists, explode_charges
 from casework.analysis.topics.sentencing import CUSTODIAL_TERMS, has_data, judgments
 from casework.base.errors import check_choice
 
@@ -122,9 +122,14 @@ def outlying_sentences(data: pd.DataFrame, *, threshold: float = 3.5,
                        min_n: int = 10) -> pd.DataFrame:
     """Sentences far from others for the same charge (robust z of the log term).
 
-    ``robust_z = 0.6745 × (log term − median) / MAD`` within the person's first charge (the
+    ``robust_z = 0.6745 × (log term − median) / MAD`` within the person's charge (the
     Iglewicz–Hoaglin modified z; when MAD is 0 the mean absolute deviation × 1.2533 is used).
     Charges with fewer than ``min_n`` persons are not screened.
+
+    Only persons with a single charge are screened: a multi-charge person's term is a combined
+    sentence (数罪并罚), comparable with no single charge's terms, and the order of charges in
+    a judgment has no legal meaning. ``attrs["multi_charge"]`` is the number of such persons
+    left out of the screen and ``attrs["notes_zh"]`` says so.
 
     Returns
     -------
@@ -143,6 +148,9 @@ def outlying_sentences(data: pd.DataFrame, *, threshold: float = 3.5,
     [[96.0, '偏重']]
     """
     df = _custodial_terms(data, explode=False)
+    n_charges = charge_lists(df).map(len)
+    multi, none = int((n_charges > 1).sum()), int((n_charges == 0).sum())
+    df = df[(n_charges == 1).to_numpy()]
     keep = ["unit_code", "unit_name", "court", "dept_case_no", "person_id", "charge",
             "principal_penalty", "term_months"]
     cols = keep + ["charge_n", "charge_median", "robust_z", "direction_zh"]
@@ -167,15 +175,22 @@ def outlying_sentences(data: pd.DataFrame, *, threshold: float = 3.5,
         hit["charge_median"] = float(sub["term_months"].median())
         hit["robust_z"] = z[z.abs() >= threshold]
         rows.append(hit)
+    notes = ([f"被判处多个罪名（数罪并罚）的{multi}人不参与按罪名的偏离筛查（其刑期为决定执行的"
+              "总和刑期，不能与单一罪名的刑期比较）"] if multi else [])
+    notes += [f"没有罪名的{none}人不参与按罪名的偏离筛查"] if none else []
     if not rows:
-        return pd.DataFrame(columns=cols)
+        out = pd.DataFrame(columns=cols)
+        out.attrs.update(multi_charge=multi, notes_zh=notes)
+        return out
     out = pd.concat(rows)
     for k in keep:
         if k not in out.columns:
             out[k] = pd.NA
     out["direction_zh"] = np.where(out["robust_z"] > 0, "偏重", "偏轻")
     out = out.assign(_abs=out["robust_z"].abs()).sort_values("_abs", ascending=False)
-    return out[cols].reset_index(drop=True)
+    out = out[cols].reset_index(drop=True)
+    out.attrs.update(multi_charge=multi, notes_zh=notes)
+    return out
 
 
 def outlier_summary(outliers: pd.DataFrame) -> pd.DataFrame:

@@ -19,10 +19,23 @@ Deriving the principal penalty (judgment-only data)
 ---------------------------------------------------
 Judgment corpora give months of imprisonment plus death / life flags, not a penalty type. Where
 ``principal_penalty`` is missing, :func:`derive_principal_penalty` fills it, in this order:
-``death_penalty`` true → 死刑; ``life_imprisonment`` true → 无期徒刑; ``term_months`` ≥ 6 →
-有期徒刑; 0 < ``term_months`` < 6 → 拘役 (6 months is both the 拘役 maximum and the 有期徒刑
-minimum; such rows are read as 有期徒刑); ``term_months`` = 0 with a fine → 单处罚金. Anything
-else stays unknown (未知). Derived rows are flagged in ``penalty_derived``.
+
+- ``death_penalty`` true → 死刑; ``life_imprisonment`` true → 无期徒刑;
+- every charge of the person has 拘役 as its custodial ceiling in the charge reference
+  (:mod:`casework.model.charges`, e.g. 危险驾驶) and 0 < ``term_months`` ≤ 12 → 拘役 (12: the
+  maximum of 拘役 under 数罪并罚);
+- 0 < ``term_months`` < 6 → 拘役; ``term_months`` > 6 → 有期徒刑;
+- ``term_months`` = 6 otherwise: 6 months is both the 拘役 maximum and the 有期徒刑 minimum.
+  Such rows are read as 有期徒刑 (``principal_penalty``) but flagged in ``penalty_ambiguous``
+  and shown as their own band ``six_months`` (六个月（拘役或有期徒刑，无法区分）);
+- ``term_months`` = 0 (or missing) with a fine → 单处罚金;
+- ``term_months`` = 0 with no fine → 免予刑事处罚 inferred: a judgment in a criminal corpus
+  convicts, and a conviction with neither term nor fine is most likely 免予刑事处罚 (刑法第三十
+  七条). Band ``exempted_inferred`` (免予刑事处罚（推断）);
+- anything else (no term, no fine, no flag) stays unknown (band ``unknown``, 未知) and is
+  counted in every table, never dropped.
+
+Derived rows are flagged in ``penalty_derived``.
 
 Examples
 --------
@@ -53,6 +66,9 @@ import pandas as pd
 
 from casework.analysis.stats import wilson_interval
 from casework.analysis.topics import (
+    UNKNOWN_ZH,
+    charge_lists,
+    charge_notes,
     explode_charges,
     filter_units,
     in_period,
@@ -60,6 +76,7 @@ from casework.analysis.topics import (
     topic_mask,
 )
 from casework.base.errors import check_choice
+from casework.model import charges as charge_table
 
 # ---------------------------------------------------------------------------------------------
 # Penalty bands
@@ -69,6 +86,7 @@ from casework.base.errors import check_choice
 PENALTY_BANDS: dict[str, str] = {
     "public_surveillance": "管制",
     "criminal_detention": "拘役",
+    "six_months": "六个月（拘役或有期徒刑，无法区分）",
     "fixed_term_le1": "有期徒刑一年以下",
     "fixed_term_1_3": "有期徒刑一年以上三年以下",
     "fixed_term_3_10": "有期徒刑三年以上十年以下",
@@ -78,6 +96,7 @@ PENALTY_BANDS: dict[str, str] = {
     "death": "死刑",
     "fine_only": "单处罚金",
     "exempted": "免予刑事处罚",
+    "exempted_inferred": "免予刑事处罚（推断）",
     "acquitted": "无罪",
     "unknown": "未知",
 }
@@ -94,7 +113,8 @@ FINE_BANDS = (
 
 #: Principal penalties with a term (拘役, 有期徒刑).
 CUSTODIAL_TERMS = ("criminal_detention", "fixed_term")
-_LIGHT = ("public_surveillance", "criminal_detention", "fine_only", "exempted")
+_LIGHT = ("public_surveillance", "criminal_detention", "six_months", "fine_only", "exempted",
+          "exempted_inferred")
 
 #: Covariates of the models: column -> Chinese label.
 COVARIATES: dict[str, str] = {
@@ -195,19 +215,30 @@ def has_data(data: pd.DataFrame, column: str) -> bool:
 
 
 def derive_principal_penalty(data: pd.DataFrame) -> pd.DataFrame:
-    """Fill missing ``principal_penalty`` from death/life flags, ``term_months`` and ``fine``.
+    """Fill missing ``principal_penalty`` from death/life flags, ``term_months``, ``fine`` and
+    the charges' custodial ceilings.
 
-    Rules in the module notes; adds ``penalty_derived`` (True where filled here). Given
-    penalties are never changed.
+    Rules in the module notes; adds ``penalty_derived`` (True where filled here) and
+    ``penalty_ambiguous`` (True for derived six-month terms that may be 拘役 or 有期徒刑).
+    Given penalties are never changed.
 
     Examples
     --------
-    >>> df = pd.DataFrame({"principal_penalty": [None, None, None, None, "exempted"],
-    ...                    "term_months": [0, 18, 3, 0, None], "fine": [2000, None, None, None,
-    ...                                                                 None],
-    ...                    "life_imprisonment": [False, False, False, True, False]})
-    >>> derive_principal_penalty(df)["principal_penalty"].tolist()
-    ['fine_only', 'fixed_term', 'criminal_detention', 'life', 'exempted']
+    >>> df = pd.DataFrame({"principal_penalty": [None, None, None, None, "exempted", None, None],
+    ...                    "term_months": [0, 18, 3, 0, None, 0, 6],
+    ...                    "fine": [2000, None, None, None, None, None, None],
+    ...                    "life_imprisonment": [False, False, False, True, False, False, False],
+    ...                    "charge": ["盗窃"] * 7})
+    >>> out = derive_principal_penalty(df)
+    >>> out["principal_penalty"].tolist()  # doctest: +NORMALIZE_WHITESPACE
+    ['fine_only', 'fixed_term', 'criminal_detention', 'life', 'exempted', 'exempted',
+     'fixed_term']
+    >>> out["penalty_ambiguous"].tolist()[-1]
+    True
+    >>> six = pd.DataFrame({"charges": [["危险驾驶"], ["危险驾驶", "盗窃"]],
+    ...                     "term_months": [6, 6]})
+    >>> derive_principal_penalty(six)["principal_penalty"].tolist()
+    ['criminal_detention', 'fixed_term']
     """
     out = data.copy()
     given = column_as(out, "principal_penalty", "string")
@@ -215,19 +246,69 @@ def derive_principal_penalty(data: pd.DataFrame) -> pd.DataFrame:
     fine = column_as(out, "fine", "float")
     death = column_as(out, "death_penalty", "bool").fillna(False).astype(bool)
     life = column_as(out, "life_imprisonment", "bool").fillna(False).astype(bool)
+    lists = (charge_lists(out) if ("charges" in out.columns or "charge" in out.columns)
+             else pd.Series([[]] * len(out), index=out.index, dtype="object"))
+    detention_only = lists.map(
+        lambda lst: bool(lst) and all(charge_table.ceiling_of(c) == "criminal_detention"
+                                      for c in lst)).astype(bool)
+    fined = fine > 0
     derived = pd.Series(pd.NA, index=out.index, dtype="string")
-    derived[(fine > 0) & (term.fillna(0) == 0)] = "fine_only"
+    derived[(term == 0) & ~fined] = "exempted"
+    derived[fined & (term.fillna(0) == 0)] = "fine_only"
     derived[(term > 0) & (term < 6)] = "criminal_detention"
     derived[term >= 6] = "fixed_term"
+    derived[detention_only & (term > 0) & (term <= 12)] = "criminal_detention"
     derived[life] = "life"
     derived[death] = "death"
     fill = given.isna() & derived.notna()
     out["principal_penalty"] = given.where(~fill, derived)
     out["penalty_derived"] = fill.to_numpy()
+    out["penalty_ambiguous"] = (fill & (derived == "fixed_term") & (term == 6)).to_numpy()
     if "term_months" in out.columns:
         # death / life rows carry no fixed term (corpora write 0 there)
         out["term_months"] = term.where(~out["principal_penalty"].isin(["death", "life"]))
     return out
+
+
+def bands(df: pd.DataFrame) -> list[str]:
+    """Penalty band of each row (:func:`band_of`), with the derived classes of
+    :func:`derive_principal_penalty`: ``six_months`` for ambiguous six-month terms and
+    ``exempted_inferred`` for an inferred 免予刑事处罚.
+
+    Examples
+    --------
+    >>> bands(derive_principal_penalty(pd.DataFrame({"term_months": [6, 0, None],
+    ...                                              "charge": "盗窃"})))
+    ['six_months', 'exempted_inferred', 'unknown']
+    """
+    term = column_as(df, "term_months", "float")
+    derived = column_as(df, "penalty_derived", "bool").fillna(False).astype(bool)
+    ambiguous = column_as(df, "penalty_ambiguous", "bool").fillna(False).astype(bool)
+    out = []
+    for p, t, d, a in zip(df["principal_penalty"] if "principal_penalty" in df.columns
+                          else [None] * len(df), term, derived, ambiguous):
+        b = band_of(p, t)
+        if a:
+            b = "six_months"
+        elif d and b == "exempted":
+            b = "exempted_inferred"
+        out.append(b)
+    return out
+
+
+def _judged(df: pd.DataFrame) -> pd.Series:
+    """Rows that are judgments: stage 判决, or any judgment item filled (all rows when the data
+    have no stage column)."""
+    if "stage" not in df.columns:
+        return pd.Series(True, index=df.index)
+    items = ["principal_penalty", "term_months", "fine", "judgment_on", "probation"]
+    filled = pd.Series(False, index=df.index)
+    for c in items:
+        if c in df.columns:
+            filled |= df[c].notna().to_numpy()
+    for c in ("death_penalty", "life_imprisonment"):
+        filled |= column_as(df, c, "bool").fillna(False).astype(bool).to_numpy()
+    return (df["stage"].astype("string") == "judgment").fillna(False) | filled
 
 
 def judgments(
@@ -256,8 +337,11 @@ def judgments(
     -------
     DataFrame
         The selected rows with ``principal_penalty`` derived where missing, a normalised
-        ``charge`` (the first charge) and ``band`` (:data:`PENALTY_BANDS`).
-        ``attrs["notes_zh"]`` lists what could not be applied.
+        ``charge`` (the first charge) and ``band`` (:data:`PENALTY_BANDS`). Every judgment is
+        kept: one whose penalty cannot be told is in band ``unknown`` (未知).
+        ``attrs["notes_zh"]`` lists what could not be applied and how many rows were classed
+        by inference (免予刑事处罚（推断）, 六个月, 未知); rows that are no judgment (other
+        stages without judgment items) are not selected.
 
     Examples
     --------
@@ -270,8 +354,8 @@ def judgments(
     [['盗窃', 'fixed_term_le1']]
     """
     notes: list[str] = []
-    df = derive_principal_penalty(filter_units(data, units))
-    df = df[df["principal_penalty"].notna()]
+    df = filter_units(data, units)
+    df = derive_principal_penalty(df[_judged(df)])
     if "stage" in df.columns and "unified_case_no" in df.columns and "person_id" in df.columns:
         rank = df["stage"].map({"judgment": 0, "prosecution_review": 1,
                                 "arrest_review": 2}).fillna(3)
@@ -293,9 +377,45 @@ def judgments(
     df["charge"] = df["charge"].astype("string")
     term = column_as(df, "term_months", "float")
     df["term_months"] = term
-    df["band"] = [band_of(p, t) for p, t in zip(df["principal_penalty"], term)]
+    df["band"] = bands(df)
+    notes.extend(classification_notes(df))
+    notes.extend(charge_notes(df))
     df.attrs["notes_zh"] = notes
     return df
+
+
+def classification_notes(df: pd.DataFrame) -> list[str]:
+    """Notes (Chinese) saying how many judgments were classed by inference or stay unknown,
+    and why; every number computed from ``df`` (the output of :func:`judgments`).
+
+    Examples
+    --------
+    >>> j = judgments(pd.DataFrame({"charge": ["盗窃", "盗窃", "危险驾驶"],
+    ...                             "term_months": [0, 6, 6]}))
+    >>> classification_notes(j)  # doctest: +NORMALIZE_WHITESPACE
+    ['判决中既无刑期也无罚金的1人推断为免予刑事处罚（标为“免予刑事处罚（推断）”），计入合计和各比例的分母',
+     '刑期恰为六个月的1人无法区分拘役与有期徒刑（六个月既是拘役上限也是有期徒刑下限），单列为“六个月”一类；所涉罪名只能判处拘役的已按拘役计（1人）']
+    """
+    notes = []
+    b = pd.Series(df["band"]) if "band" in df.columns else pd.Series(bands(df))
+    n_ex = int((b == "exempted_inferred").sum())
+    if n_ex:
+        notes.append(f"判决中既无刑期也无罚金的{n_ex}人推断为免予刑事处罚（标为“免予刑事处罚"
+                     "（推断）”），计入合计和各比例的分母")
+    n_six = int((b == "six_months").sum())
+    term = column_as(df, "term_months", "float")
+    derived = column_as(df, "penalty_derived", "bool").fillna(False).astype(bool)
+    n_det6 = int((derived & (term == 6) & (df.get("principal_penalty") == "criminal_detention")
+                  .fillna(False).astype(bool)).sum())
+    if n_six or n_det6:
+        s = (f"刑期恰为六个月的{n_six}人无法区分拘役与有期徒刑（六个月既是拘役上限也是有期徒刑"
+             "下限），单列为“六个月”一类")
+        notes.append(s + (f"；所涉罪名只能判处拘役的已按拘役计（{n_det6}人）" if n_det6 else ""))
+    n_unk = int((b == "unknown").sum())
+    if n_unk:
+        notes.append(f"{n_unk}人的刑罚无法判断（既无刑种，也无刑期、罚金或死刑、无期徒刑标记），"
+                     "列为“未知”，计入合计，不计入各比例的分母")
+    return notes
 
 
 def _per_charge(df: pd.DataFrame, by) -> pd.DataFrame:
@@ -325,6 +445,10 @@ def _prepare(data: pd.DataFrame, by) -> pd.DataFrame:
         df = df.assign(plea_leniency=column_as(df, "plea_leniency", "bool"))
     if "charge" in _keys(by):
         df = explode_charges(df)
+    elif "charge_group" in _keys(by):
+        # a person counts once per group, however many of their charges fall in it
+        per = explode_charges(df.assign(_person=np.arange(len(df))))
+        df = per.drop_duplicates(["_person", "charge_group"]).drop(columns="_person")
     return df
 
 
@@ -332,8 +456,11 @@ def _with_total(df: pd.DataFrame, per: pd.DataFrame, by, fn, total: bool) -> pd.
     keys = _keys(by)
     if not keys:
         return fn(df).assign(**{})
+    # a missing grouping value is its own group (未知): every row is counted
+    per = per.assign(**{k: per[k].astype("object").where(per[k].notna(), UNKNOWN_ZH)
+                        for k in keys if k in per.columns})
     parts = [fn(g).assign(**dict(zip(keys, k if isinstance(k, tuple) else (k,))))
-             for k, g in per.groupby(keys, dropna=True, sort=True)]
+             for k, g in per.groupby(keys, dropna=False, sort=True)]
     if total:
         parts.append(fn(df).assign(**{k: "合计" for k in keys}))
     if not parts:
@@ -571,12 +698,14 @@ def minor_offence_share(data: pd.DataFrame, *, by="charge", total: bool = True) 
 
 
 def median_terms(data: pd.DataFrame, *, by="charge", total: bool = True) -> pd.DataFrame:
-    """Median and quartiles of the term (months) of 拘役 and 有期徒刑, per group.
+    """Median, quartiles and 10th/90th percentiles of the term (months) of 拘役 and 有期徒刑
+    (six-month terms of either included), per group.
 
     Returns
     -------
     DataFrame
-        ``<by>, n, median, q1, q3, mean`` (months).
+        ``<by>, n, median, q1, q3, p10, p90, mean`` (months; quantiles linearly interpolated,
+        pandas' default).
 
     Examples
     --------
@@ -592,9 +721,12 @@ def median_terms(data: pd.DataFrame, *, by="charge", total: bool = True) -> pd.D
 
     def fn(g):
         t = g["term_months"][g["principal_penalty"].isin(CUSTODIAL_TERMS)].dropna()
+
+        def q(x):
+            return t.quantile(x) if len(t) else np.nan
+
         return pd.DataFrame([{"n": len(t), "median": t.median() if len(t) else np.nan,
-                              "q1": t.quantile(0.25) if len(t) else np.nan,
-                              "q3": t.quantile(0.75) if len(t) else np.nan,
+                              "q1": q(0.25), "q3": q(0.75), "p10": q(0.1), "p90": q(0.9),
                               "mean": t.mean() if len(t) else np.nan}])
 
     return _with_total(df, per, by, fn, total)
