@@ -482,6 +482,7 @@ def _read_xlsx(path: Path, known=frozenset()) -> Raw:
             cols: list[list] = [[] for _ in range(n)]
             rows = []
             beyond: list[int] = []
+            beyond_cols: set[int] = set()
             for r_i, row in enumerate(ws.iter_rows(min_row=header_row + 1, values_only=True),
                                       header_row + 1):
                 if not any(v is not None and (not isinstance(v, str) or v.strip()) for v in row):
@@ -492,16 +493,19 @@ def _read_xlsx(path: Path, known=frozenset()) -> Raw:
                     cols[j].append(_cell_text(v))
                 if len(row) > n and any(v is not None for v in row[n:]):
                     beyond.append(r_i)  # cells beyond the last header column: noted below
+                    beyond_cols.update(j for j in range(n, min(len(row), MAX_COLUMNS))
+                                       if row[j] is not None)
         finally:
             wb.close()
     notes = []
     if skipped or hidden:
         notes.append(f"{path.name}：{context[0]} / {path.name}: {context[1]}")
     if beyond:
+        letters = ", ".join(column_label(j, "xlsx") for j in sorted(beyond_cols)[:20])
         notes.append(
-            f"{path.name}：{rows_zh(beyond)}在表头之外的列还有内容，已忽略 / {path.name}:"
-            f" {rows_en(beyond)} have "
-            "cells beyond the last header column; ignored")
+            f"{path.name}：{rows_zh(beyond)}在表头之外的列（列 {letters}，表头为空或是合并单元格）"
+            f"还有内容，已忽略 / {path.name}: {rows_en(beyond)} have cells beyond the last "
+            f"header column (column {letters}: blank or merged header); ignored")
     data = [pa.chunked_array([pa.array(c, pa.string())]) for c in cols]
     return Raw(path, "xlsx", headers, data, np.asarray(rows, dtype=np.int64), None, notes,
                context)

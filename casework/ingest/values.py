@@ -237,7 +237,8 @@ def normalise_id(a: pa.Array) -> pa.Array:
 def parse_numbers(a: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(float64 values with NaN, bad mask) for one column."""
     if pa.types.is_integer(a.type) or pa.types.is_floating(a.type) or pa.types.is_decimal(a.type):
-        v = pc.cast(a, pa.float64()).to_numpy(zero_copy_only=False)
+        # unsafe: int64 beyond 2**53 becomes the nearest float (then refused as out of range)
+        v = pc.cast(a, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
         return np.asarray(v, dtype=np.float64), np.zeros(len(a), bool)
     if pa.types.is_boolean(a.type):
         a = pc.cast(a, pa.int8())
