@@ -164,3 +164,64 @@ def test_previous_findings_is_found_in_the_latest_earlier_period(tmp_path):
         (d / "findings.json").write_text("{}", encoding="utf-8")
     assert report.previous_findings(tmp_path, "2024-05", "x_all").parts[-3] == "2024-04"
     assert report.previous_findings(tmp_path, "2024-05", "y_all") is None
+
+
+def _fresh_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("CASEWORK_") and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(CASEWORK_USER="test-analyst",
+               JUPYTER_PATH=str(Path(sys.prefix) / "share" / "jupyter"), **extra)
+    return env
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("notebooks")
+def test_wheel_in_a_fresh_venv_inits_a_workspace_and_runs_the_demo(tmp_path):
+    """Build the wheel, install it (no dependencies downloaded: they come from this
+    environment through a .pth file) into a new venv away from the checkout, then
+    ``casework init`` and a small ``casework demo`` inside the workspace. JUPYTER_PATH points
+    at this environment's share/jupyter, where the dependencies' data files (nbconvert's HTML
+    templates) are: a real install into the new venv would put them under its own prefix."""
+    import sysconfig
+
+    project = Path(__file__).resolve().parents[1]
+    dist = tmp_path / "dist"
+    run = dict(capture_output=True, text=True, timeout=240)
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                          str(dist), str(project)], **run)
+    assert out.returncode == 0, out.stderr
+    wheel = next(dist.glob("casework-*.whl"))
+    venv = tmp_path / "venv"
+    out = subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], **run)
+    assert out.returncode == 0, out.stderr
+    py = venv / "bin" / "python"
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()"
+                           "['purelib'])"], **run).stdout.strip()
+    (Path(site) / "casework_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n",
+                                                  encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q",
+                          "--no-deps", "--no-index", str(wheel)], **run)
+    assert out.returncode == 0, out.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    where = subprocess.run([str(py), "-c", "import casework; print(casework.__file__)"],
+                           cwd=elsewhere, env=_fresh_env(), **run)
+    assert where.stdout.startswith(site), where.stdout + where.stderr
+    cw = str(venv / "bin" / "casework")
+    out = subprocess.run([cw, "init", "ws"], cwd=elsewhere, env=_fresh_env(), **run)
+    assert out.returncode == 0, out.stdout + out.stderr
+    ws = elsewhere / "ws"
+    assert (ws / "notebooks" / "reports" / "snapshot_overview.ipynb").is_file()
+    assert (ws / "params" / "monthly" / "2024-05.yaml").is_file()
+    inside = ws / "reports"  # any folder inside the workspace finds it
+    out = subprocess.run([cw, "demo", "--units", "2", "--years", "1", "--workers", "1",
+                          "--template", "snapshot_overview"], cwd=inside,
+                         env=_fresh_env(), **run)
+    assert out.returncode == 0, out.stdout + out.stderr
+    index = next(ws.glob("reports/*/index.html"))
+    assert index.is_file() and str(index) in out.stdout
+    assert next(ws.glob("reports/*/snapshot_overview_all.html")).is_file()
+    assert (ws / "data" / "snapshots" / "latest").is_file()
+    assert not (project / "casework" / "templates").exists()
+    listing = subprocess.run([cw, "list", "templates"], cwd=ws, env=_fresh_env(), **run)
+    assert "snapshot_overview" in listing.stdout

@@ -1,7 +1,13 @@
 """Every path casework uses, derived from one root; the account and the code version.
 
-``CASEWORK_HOME`` (environment) moves the data and report folders, so tests and the
-benchmarks work in a temporary directory without touching the project's own ``data/``.
+The root (:func:`home`) holding ``data/`` and ``reports/`` is, in order: ``CASEWORK_HOME``
+(environment; tests and the benchmarks use a temporary directory), the workspace the current
+folder is in (a folder made by ``casework init``, recognised by its :data:`MARKER` file,
+searched upward from the current folder), the project checkout when casework runs from one,
+else the current folder. Templates, their sidecars and the example run definitions come from
+the checkout (``notebooks/reports``, ``params/monthly``) or, in an installed wheel, from the
+package (``casework/templates``, ``casework/run_definitions``); a workspace's own
+``notebooks/reports`` (copies to adapt) takes precedence (:func:`templates_dir`).
 
 Examples
 --------
@@ -18,20 +24,68 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-PROJ_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+PROJ_ROOT = PACKAGE_DIR.parent
 NOTEBOOKS_DIR = PROJ_ROOT / "notebooks"
-TEMPLATES_DIR = NOTEBOOKS_DIR / "reports"
+#: True when casework runs from the project checkout (not from an installed wheel).
+IN_CHECKOUT = (PROJ_ROOT / "pyproject.toml").is_file() and (NOTEBOOKS_DIR / "reports").is_dir()
+#: The shipped report templates (``.ipynb`` + sidecar ``.yaml``).
+TEMPLATES_DIR = NOTEBOOKS_DIR / "reports" if IN_CHECKOUT else PACKAGE_DIR / "templates"
 TRAINING_DIR = NOTEBOOKS_DIR / "training"
+#: The shipped example run definitions (``<YYYY-MM>.yaml``).
+RUN_DEFINITIONS_DIR = (PROJ_ROOT / "params" / "monthly" if IN_CHECKOUT
+                       else PACKAGE_DIR / "run_definitions")
 PARAMS_DIR = PROJ_ROOT / "params"
-RESOURCES_DIR = Path(__file__).resolve().parents[1] / "resources"
+RESOURCES_DIR = PACKAGE_DIR / "resources"
+#: File marking a workspace's root (written by ``casework init``).
+MARKER = ".casework-workspace"
 
 #: Kernel name every notebook and the runner use (pitfall P1 in the style guide).
 KERNEL_NAME = "casework"
 
 
+def find_workspace(start=None) -> Path | None:
+    """The workspace folder holding ``start`` (default the current folder): the nearest
+    folder, ``start`` or above, with a :data:`MARKER` file; ``None`` outside any workspace.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ws = Path(tempfile.mkdtemp())
+    >>> _ = (ws / MARKER).write_text("", encoding="utf-8")
+    >>> (ws / "reports" / "2024-05").mkdir(parents=True)
+    >>> find_workspace(ws / "reports" / "2024-05") == ws.resolve()
+    True
+    """
+    try:
+        here = Path(start or Path.cwd()).resolve()
+    except OSError:  # the current folder was removed
+        return None
+    for folder in (here, *here.parents):
+        if (folder / MARKER).is_file():
+            return folder
+    return None
+
+
 def home() -> Path:
-    """Root under which ``data/`` and ``reports/`` live (``CASEWORK_HOME`` or the project)."""
-    return Path(os.environ.get("CASEWORK_HOME", PROJ_ROOT)).resolve()
+    """Root under which ``data/`` and ``reports/`` live: ``CASEWORK_HOME``, else the
+    workspace around the current folder, else the project checkout, else the current folder."""
+    env = os.environ.get("CASEWORK_HOME")
+    if env:
+        return Path(env).resolve()
+    ws = find_workspace()
+    if ws is not None:
+        return ws
+    return PROJ_ROOT if IN_CHECKOUT else Path.cwd().resolve()
+
+
+def templates_dir() -> Path:
+    """Folder of report templates: the workspace's ``notebooks/reports`` when it has one
+    (copies made by ``casework init``, to adapt), else the shipped :data:`TEMPLATES_DIR`."""
+    own = home() / "notebooks" / "reports"
+    if own.is_dir() and any(own.glob("*.yaml")):
+        return own
+    return TEMPLATES_DIR
 
 
 def data_dir() -> Path:

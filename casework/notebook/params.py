@@ -67,9 +67,10 @@ _FALSE = {"false", "no", "n", "0", "否", "f", "off"}
 
 
 def templates_dir() -> Path:
-    """Folder of report templates: ``CASEWORK_TEMPLATES`` or ``notebooks/reports``."""
+    """Folder of report templates: ``CASEWORK_TEMPLATES``, else
+    :func:`casework.base.config.templates_dir` (the workspace's copies or the shipped ones)."""
     env = os.environ.get("CASEWORK_TEMPLATES")
-    return Path(env).resolve() if env else config.TEMPLATES_DIR
+    return Path(env).resolve() if env else config.templates_dir()
 
 
 @dataclass(frozen=True)

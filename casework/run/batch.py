@@ -272,7 +272,8 @@ def format_summary(result: BatchResult) -> str:
 
 
 def demo(*, workers: int = 2, units: str | list = "all", progress: bool | None = None,
-         templates_dir=None, echo=None) -> BatchResult:
+         templates_dir=None, echo=None, n_units: int = 6, years: int = 3,
+         templates: list | None = None) -> BatchResult:
     """The demo end to end: synthetic data → GB18030 exports → real importer → monthly batch.
 
     Generates ``casework.synth.generate(config.demo_dir(), units=6, years=3)``, imports the CSV
@@ -291,6 +292,10 @@ def demo(*, workers: int = 2, units: str | list = "all", progress: bool | None =
     echo : callable, optional
         Receives a Chinese summary of each data step (generation, import); the CLI passes
         ``click.echo`` so the demo says what it made before the batch starts.
+    n_units, years : int
+        Size of the synthetic data (6 procuratorates × 3 years by default).
+    templates : list of str, optional
+        Templates to run (default every template found).
 
     Returns
     -------
@@ -300,7 +305,7 @@ def demo(*, workers: int = 2, units: str | list = "all", progress: bool | None =
     echo = echo or (lambda text: None)
 
     out = config.demo_dir()
-    summary = synth.generate(out, units=6, years=3)
+    summary = synth.generate(out, units=n_units, years=years)
     end = summary.get("end") if isinstance(summary, dict) else None
     truth = out / "truth.json"
     if not end and truth.exists():
@@ -312,7 +317,8 @@ def demo(*, workers: int = 2, units: str | list = "all", progress: bool | None =
     echo(synth.describe(summary))
     echo(importer.describe(importer.import_files(csvs, account=config.current_account())))
     definition = _params.RunDefinition(period=end, units=units,
-                                       templates=_params.discover(templates_dir),
+                                       templates=list(templates or
+                                                      _params.discover(templates_dir)),
                                        level="internal", params={}, path=None)
     return batch(definition, workers=workers, progress=progress, templates_dir=templates_dir)
 

@@ -20,7 +20,7 @@ from casework.base import config
 from casework.base.errors import CaseworkError, check_choice
 from casework.ingest import importer
 from casework.present import quality_text
-from casework.run import batch, deliverables, listing, progress, report
+from casework.run import batch, deliverables, listing, progress, report, workspace
 
 
 @click.group(help="casework：检察业务数据分析工作台 / "
@@ -141,11 +141,23 @@ def batch_cmd(file, workers, snapshot):
 
 @cli.command("demo", help="生成演示数据、导入并运行月度批处理 / the demo, end to end")
 @click.option("--workers", type=int, default=2, show_default=True)
-def demo_cmd(workers):
-    result = batch.demo(workers=workers, echo=click.echo)
+@click.option("--units", "n_units", type=int, default=6, show_default=True,
+              help="演示数据的院数 / procuratorates in the demo data")
+@click.option("--years", type=int, default=3, show_default=True)
+@click.option("--template", "templates", multiple=True,
+              help="只运行这些模板（可重复）/ run only these templates (repeatable)")
+def demo_cmd(workers, n_units, years, templates):
+    result = batch.demo(workers=workers, echo=click.echo, n_units=n_units, years=years,
+                        templates=list(templates) or None)
     click.echo(batch.format_summary(result))
     click.echo(f"打开目录页 / open the index page: {result.index}")
     sys.exit(0 if result.ok else 1)
+
+
+@cli.command("init", help="创建工作区（数据、报告、运行定义、模板副本）/ create a workspace")
+@click.argument("folder", type=click.Path(path_type=Path), default=".")
+def init_cmd(folder):
+    click.echo(workspace.init(folder).describe())
 
 
 @cli.command("list", help="列出数据快照、报告模板、指标、质量规则或导入映射 / "
