@@ -1,5 +1,6 @@
 # The two commands a new analyst needs: `make demo` and `make test`. Both bootstrap .venv on a
-# fresh machine (uv when available, pip otherwise) and register the `casework` Jupyter kernel.
+# fresh machine (uv when available, pip otherwise) at the exact versions of requirements.lock
+# and register the `casework` Jupyter kernel.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,11 +8,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lab bench clean env
 
-$(STAMP): pyproject.toml
+# Exact versions from requirements.lock first, then the package (editable, with its dev and lab
+# extras) on top: the ranges of pyproject.toml are satisfied by the lock, nothing is upgraded.
+$(STAMP): pyproject.toml requirements.lock
 	@if command -v uv >/dev/null 2>&1; then \
-	  uv venv --python $(PYTHON) $(VENV) && uv pip install --python $(PY) -e . ; \
+	  uv venv --python $(PYTHON) $(VENV) && uv pip install --python $(PY) -r requirements.lock \
+	    && uv pip install --python $(PY) -e '.[dev,lab]' ; \
 	else \
-	  $(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -e . ; \
+	  $(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q --upgrade pip \
+	    && $(PY) -m pip install -q -r requirements.lock && $(PY) -m pip install -q -e '.[dev,lab]' ; \
 	fi
 	$(PY) -m ipykernel install --sys-prefix --name casework --display-name "casework (Python)" >/dev/null
 	@touch $(STAMP)
