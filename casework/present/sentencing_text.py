@@ -43,16 +43,23 @@ def reading(r, ref: str, *, kind: str, alpha: float) -> str:
     if kind == "ols":
         if r.term == "log_amount":
             factor = 2 ** r.estimate
+            ci = f"{level}置信区间{2 ** r.ci_lower:.2f}至{2 ** r.ci_upper:.2f}倍"
+            if factor >= 2:
+                return (f"其他条件相同时，涉案金额每增加一倍，刑期约为原来的{factor:.1f}倍"
+                        f"（{ci}）")
             change = factor - 1
             verb = "延长" if change > 0 else "缩短"
             return (f"其他条件相同时，涉案金额每增加一倍，刑期约{verb}{abs(change):.1%}"
                     f"（{level}置信区间：{2 ** r.ci_lower - 1:+.1%}至{2 ** r.ci_upper - 1:+.1%}）")
+        name = COVARIATES.get(r.term, r.term)
+        who, other = ((f"{r.term[7:]}案件的刑期", f"{ref}案件") if r.term.startswith("charge:")
+                      else (f"{name}者的刑期", f"非{name}者"))
+        if r.exp_estimate >= 2:  # "约为…的 N 倍": no percentages over 100 %
+            return (f"其他条件相同时，{who}约为{other}的{r.exp_estimate:.1f}倍"
+                    f"（{level}置信区间{r.exp_ci_lower:.2f}至{r.exp_ci_upper:.2f}倍）")
         change = r.exp_estimate - 1
         verb = "长" if change > 0 else "短"
-        who = (f"{r.term[7:]}案件的刑期比{ref}案件" if r.term.startswith("charge:")
-               else f"{COVARIATES.get(r.term, r.term)}者的刑期比非{COVARIATES.get(r.term, r.term)}"
-                    "者")
-        return (f"其他条件相同时，{who}约{verb}{abs(change):.1%}"
+        return (f"其他条件相同时，{who}比{other}约{verb}{abs(change):.1%}"
                 f"（为其{r.exp_estimate:.2f}倍，{level}置信区间{r.exp_ci_lower:.2f}"
                 f"至{r.exp_ci_upper:.2f}）")
     # logit on probation: odds ratios
@@ -82,6 +89,11 @@ def with_readings(table: pd.DataFrame) -> pd.DataFrame:
     >>> t.attrs.update(kind="ols", reference="盗窃", alpha=0.05)
     >>> with_readings(t)["reading_zh"].tolist()[1]
     '其他条件相同时，认罪认罚者的刑期比非认罪认罚者约短20.0%（为其0.80倍，95%置信区间0.74至0.87）'
+    >>> t2 = t.assign(term=["const", "charge:故意杀人"], exp_estimate=[1.0, 45.5],
+    ...               exp_ci_lower=[1.0, 30.2], exp_ci_upper=[1.0, 68.0])
+    >>> t2.attrs.update(t.attrs)
+    >>> with_readings(t2)["reading_zh"].tolist()[1]
+    '其他条件相同时，故意杀人案件的刑期约为盗窃案件的45.5倍（95%置信区间30.20至68.00倍）'
     """
     out = table.copy()
     if out.empty:
@@ -179,6 +191,7 @@ LABELS: dict[str, str] = {
     "fine_q3": "罚金上四分位数（元）",
     "fine_mean": "罚金平均数（元）", "upper": "上限（元）", "fine_band_zh": "罚金数额",
     "median": "刑期中位数（月）", "q1": "下四分位数（月）", "q3": "上四分位数（月）",
+    "p10": "第10百分位数（月）", "p90": "第90百分位数（月）", "charge_group": "罪名类别",
     "mean": "平均刑期（月）",
     "iqr": "四分位距（月）", "mad": "绝对中位差（月）",
     "deviation_n": "可比较人数", "deviation_mean": "平均偏差（月）",
@@ -202,6 +215,7 @@ FORMATS: dict[str, str] = {
     "lighter_share": "{:.1%}", "equal_share": "{:.1%}", "heavier_share": "{:.1%}",
     "deviation_mean": "{:+.1f}", "deviation_median": "{:+.1f}",
     "median": "{:.1f}", "q1": "{:.1f}", "q3": "{:.1f}", "mean": "{:.1f}", "iqr": "{:.1f}",
+    "p10": "{:.1f}", "p90": "{:.1f}",
     "mad": "{:.1f}", "fine_median": "{:,.0f}", "fine_q1": "{:,.0f}", "fine_q3": "{:,.0f}",
     "fine_mean": "{:,.0f}", "upper": "{:,.0f}",
     "estimate": "{:.3f}", "std_err": "{:.3f}", "ci_lower": "{:.3f}", "ci_upper": "{:.3f}",
