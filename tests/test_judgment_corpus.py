@@ -284,3 +284,19 @@ def test_issue14_outlier_screen_leaves_multi_charge_persons_out_and_says_so():
     out = consistency.outlying_sentences(df, min_n=2)
     multi = sum(len(dict.fromkeys(c)) > 1 for c in df["charges"])
     assert out.attrs["multi_charge"] == multi and out.attrs["notes_zh"]
+
+
+def test_bundled_mapping_by_name_from_any_folder(corpus, casework_home, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from casework import store
+    from casework.run import cli
+
+    rows, path = corpus
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    res = CliRunner().invoke(cli.cli, ["import", str(path), "--mapping", "judgment_corpus"])
+    assert res.exit_code == 0, res.output
+    records = store.read("records", purpose="测试：按名称使用内置映射")
+    assert len(records) == len(rows) and set(records["stage"]) == {"judgment"}

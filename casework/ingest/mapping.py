@@ -62,8 +62,32 @@ from pathlib import Path
 
 import yaml
 
+from casework.base.config import RESOURCES_DIR
 from casework.base.errors import ParameterError
 from casework.model import schema
+
+#: Folder of the bundled mappings (``--mapping judgment_corpus`` names one of them).
+BUNDLED_MAPPINGS = RESOURCES_DIR / "mappings"
+
+
+def bundled(spec) -> Path | None:
+    """The bundled mapping a name or path stands for, when ``spec`` is no existing file.
+
+    ``judgment_corpus``, ``judgment_corpus.yaml`` or a path ending in a bundled mapping's file
+    name (``casework/resources/mappings/judgment_corpus.yaml`` typed outside the checkout)
+    resolve to ``casework/resources/mappings/judgment_corpus.yaml``; anything else to ``None``.
+
+    Examples
+    --------
+    >>> bundled("judgment_corpus").name, bundled("no_such_mapping") is None
+    ('judgment_corpus.yaml', True)
+    """
+    path = Path(spec)
+    if path.exists():
+        return None
+    name = path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml"
+    found = BUNDLED_MAPPINGS / name
+    return found if name != ".yaml" and found.is_file() else None
 
 #: Tables an export can be imported into.
 IMPORT_TABLES = ("records", "modifications")
@@ -195,7 +219,8 @@ def _bad(zh: str, en: str, where: str) -> ParameterError:
 
 
 def load(spec) -> Mapping | None:
-    """Parse a mapping: ``None``, a :class:`Mapping`, a dict, or the path of a YAML file.
+    """Parse a mapping: ``None``, a :class:`Mapping`, a dict, the path of a YAML file or the
+    name of a bundled mapping (:func:`bundled`: ``judgment_corpus``, from any folder).
 
     Raises :class:`~casework.base.errors.ParameterError` (Chinese and English) for an unreadable
     file, unknown keys or unknown canonical column names.
@@ -204,7 +229,7 @@ def load(spec) -> Mapping | None:
         return spec
     path = None
     if isinstance(spec, (str, Path)):
-        path = Path(spec)
+        path = bundled(spec) or Path(spec)
         where = path.name
         try:
             st = os.stat(path)
