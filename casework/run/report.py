@@ -696,6 +696,8 @@ def _kernel_manager_class():
 
 
 _ENGINE = "casework"
+#: Non-empty once :func:`_register_engine` has registered the engine in this process.
+_REGISTERED: list = []
 
 
 def _register_engine() -> str:
@@ -705,7 +707,7 @@ def _register_engine() -> str:
     # papermill is heavy: loaded only when a report runs
     from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 
-    if _ENGINE in papermill_engines._engines:
+    if _REGISTERED:  # papermill's public API only: register once per process, never peek
         return _ENGINE
 
     class ThrottledManager(NotebookExecutionManager):
@@ -738,6 +740,7 @@ def _register_engine() -> str:
             return nb_man.nb
 
     papermill_engines.register(_ENGINE, Engine)
+    _REGISTERED.append(_ENGINE)
     return _ENGINE
 
 
