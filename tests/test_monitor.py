@@ -304,7 +304,8 @@ def test_watch_reports_the_planted_station_with_chinese_labels(synth_small, plan
                                              "accepted_prosecution_review"}
     assert w["scanned"] == ["police_station", "charge_group"]
     f = w["flags"]
-    hit = f[(f["dimension"] == "派出所") & (f["group"] == pat["where"]["police_station"])
+    # the station is named in full (its agency + station), never by a bare station name
+    hit = f[(f["dimension"] == "派出所") & (f["group"] == pat["entity_name"])
             & (f["indicator"] == "post_arrest_bail_rate")]
     assert len(hit) and hit["adverse"].all()
     groups = set(f.loc[f["dimension"] == "罪名类别", "group"])
@@ -312,7 +313,7 @@ def test_watch_reports_the_planted_station_with_chinese_labels(synth_small, plan
     table = tables.flag_table(f, since=hit["last_month"].max(), top=100)
     assert list(table.columns) == ["维度", "对象", "指标", "起始月份", "最近月份", "信号月数",
                                    "方向", "规则", "最近值"]
-    assert (table["对象"] == pat["where"]["police_station"]).any()
+    assert (table["对象"] == pat["entity_name"]).any()
 
 
 def test_recent_start():

@@ -305,7 +305,7 @@ def test_periodic_overview_report_matches_the_panel(demo_home, tmp_path, synth_s
     text = _html.unescape(Path(res.html).read_text(encoding="utf-8"))
     sentence = narrative.indicator_sentence(expected.loc["accepted_prosecution_review"])
     assert sentence in text
-    for section in ("一、范围与口径", "二、总体态势", "五、月度趋势与控制限", "七、存在问题",
-                    "八、原因分析与对策建议", "九、说明与局限"):
+    for section in ("一、范围与口径", "二、要点", "三、总体态势", "六、月度趋势与控制限",
+                    "八、存在问题", "九、原因分析与对策建议", "十、说明与局限"):
         assert section in text
     assert (files / "trends.png").exists() and (files / "problems.csv").exists()

@@ -34,6 +34,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from casework.analysis import periods as _periods
 from casework.base import config
 from casework.base.checks import check_expression
 from casework.base.errors import ParameterError
@@ -145,6 +146,7 @@ class Indicator:
     unit_zh: str = ""
     source: str = ""
     caveats: str = ""
+    follow_up_months: int = 0
     origin: str = field(default="builtin", compare=False)
 
     # --- derived facts -----------------------------------------------------------------------
@@ -211,6 +213,30 @@ class Indicator:
             coh = cohorts()[name]
             cols |= {coh.column} if coh.type == "date" else {"accepted_on", "closed_on"}
         return cols
+
+    def immature(self, period, last_month) -> bool:
+        """True when the period's cohort has not been followed long enough (尚未成熟).
+
+        An indicator whose numerator happens after the cohort date (``follow_up_months`` > 0:
+        捕后取保候审 after the arrest month, 撤回起诉 after the indictment, 上诉 after the
+        judgment) is right-censored for recent cohorts: their later events have not happened
+        yet, so the rate is too low. A period is immature when its last month is less than
+        ``follow_up_months`` months before ``last_month`` (the last month with data).
+
+        Examples
+        --------
+        >>> ind = get("post_arrest_bail_rate")
+        >>> ind.follow_up_months, ind.immature("2026-11", "2026-11")
+        (3, True)
+        >>> ind.immature("2026-08", "2026-11"), get("non_arrest_rate").immature("2026-11",
+        ...                                                                     "2026-11")
+        (False, False)
+        """
+        if not self.follow_up_months or last_month is None:
+            return False
+        end = _periods.parse(period).months()[-1]
+        mature_through = _periods.parse(last_month).months()[-1].shift(-self.follow_up_months)
+        return end.start > mature_through.start
 
     def label(self, unit: str | None = None) -> str:
         """Display name with the count unit for counts, e.g. ``受理审查起诉（人）``."""
@@ -328,6 +354,10 @@ def _build(entry: dict, origin: str, known_cohorts: dict[str, Cohort]) -> Indica
                              f"{role} must be an expression or {{sum: ...}} / {{sum_of: [...]}}")
         if isinstance(spec, bool):
             kw[role] = "TRUE" if spec else "FALSE"
+    lag = kw.get("follow_up_months", 0)
+    if isinstance(lag, bool) or not isinstance(lag, int) or lag < 0:
+        raise _bad_entry(origin, code, f"follow_up_months 应为非负整数，收到 {lag!r}",
+                         f"follow_up_months must be a non-negative integer, got {lag!r}")
     for key in ("where", "value"):
         if isinstance(kw.get(key), bool):
             kw[key] = "TRUE" if kw[key] else "FALSE"

@@ -74,13 +74,13 @@ from casework.analysis import cusum as _cusum
 from casework.analysis import indicators as _ind
 from casework.analysis import panel as _panel
 from casework.analysis import periods as _periods
+from casework.analysis import signals as _signals
 
 # the case-level CUSUM stays part of the monitor's API; its code is in analysis.cusum
 from casework.analysis.cusum import bernoulli_cusum, cusum_arl, cusum_threshold  # noqa: F401
 from casework.analysis.stats import safe_ratio
 from casework.base.errors import ParameterError, check_choice
 from casework.model import journeys as _journeys
-from casework.model import schema
 
 #: Tail probability per side equivalent to 3σ.
 TAIL = float(_st.norm.sf(3.0))
@@ -744,13 +744,39 @@ def _month_no(code) -> int:
 TRENDS = ("accepted_prosecution_review", "non_arrest_rate", "non_prosecution_rate",
           "post_arrest_bail_rate", "plea_leniency_rate", "prosecution_review_days_mean")
 
-#: Groupings the periodic overview scans for 存在问题 (each with its Chinese name).
-GROUPINGS = {"unit_code": "单位", "department": "承办部门", "charge_group": "罪名类别",
-             "referring_agency": "侦查机关", "police_station": "派出所"}
+#: Groupings the overview's monitor scans: entity type
+#: (:data:`casework.analysis.signals.GROUPINGS`) → 维度. Departments are keyed by unit and
+#: department, stations by agency and station.
+GROUPINGS = {"unit": "单位", "department": "承办部门", "charge_group": "罪名类别",
+             "agency": "侦查机关", "station": "派出所"}
+
+#: Column names accepted for the entity types of :data:`GROUPINGS` (older calls).
+GROUPING_ALIASES = {"unit_code": "unit", "referring_agency": "agency",
+                    "police_station": "station"}
+
+
+def _mask_immature(monthly: pd.DataFrame, last_month) -> pd.DataFrame:
+    """Leave out the months after ``last_month`` and, for indicators with a follow-up lag,
+    the months whose cohorts are not yet mature (values set to NaN: no point, no flag)."""
+    if last_month is None or monthly.empty:
+        return monthly
+    last = _periods.parse(last_month).months()[-1]
+    cut = {code: last.shift(-_ind.get(code).follow_up_months).code
+           for code in monthly["indicator"].unique() if code in _ind.registry()}
+    stop = monthly["indicator"].map(cut).fillna(last.code)
+    late = monthly["month"].astype(str) > stop.astype(str)
+    if not late.any():
+        return monthly
+    out = monthly.copy()
+    for c in ("numerator", "denominator", "value", "value_ci_lower", "value_ci_upper",
+              "value_se"):
+        if c in out.columns:
+            out.loc[late, c] = np.nan
+    return out
 
 
 def watch(records, *, end, indicators=TRENDS, groupings=tuple(GROUPINGS), months: int = 24,
-          journeys=None, count_unit: str = "case", **chart_options) -> dict:
+          journeys=None, count_unit: str = "case", last_month=None, **chart_options) -> dict:
     """Charts and flags for a report: the total series and every grouping, in one call.
 
     Parameters
@@ -761,11 +787,17 @@ def watch(records, *, end, indicators=TRENDS, groupings=tuple(GROUPINGS), months
         Last month shown (the report period's last month).
     indicators : codes
         Indicators to chart and scan.
-    groupings : sequence of column names
-        Each is scanned on its own (e.g. by department, then by police station); groupings
-        with a single value in the data (one unit) are skipped.
+    groupings : sequence of entity types
+        Keys of :data:`GROUPINGS` (or the column names of :data:`GROUPING_ALIASES`), each
+        scanned on its own, grouped by :data:`casework.analysis.signals.GROUPINGS` — a
+        department within its unit, a station within its agency — and named in full;
+        groupings with a single entity in the data are skipped.
     months : int
         Length of the series (default 24).
+    last_month : str or Period, optional
+        Last month with data: the series end there when ``end`` is later (trailing months
+        without data are left out), and the immature months of lagged cohort rates
+        (``follow_up_months``) are left out too.
 
     Returns
     -------
@@ -773,7 +805,7 @@ def watch(records, *, end, indicators=TRENDS, groupings=tuple(GROUPINGS), months
         ``trends``: :func:`control_chart` rows of the total series; ``trend_data``: the same
         reduced to the columns a reader needs beside the chart; ``flags``: episodes
         (:func:`flags`) of the total and of every grouping, with ``dimension`` (维度, Chinese)
-        and ``group`` (the group's value) columns, most recent first; ``scanned``: the
+        and ``group`` (the entity's full name) columns, most recent first; ``scanned``: the
         groupings scanned.
 
     Examples
@@ -787,29 +819,47 @@ def watch(records, *, end, indicators=TRENDS, groupings=tuple(GROUPINGS), months
     >>> w = watch(recs, end="2024-06", indicators=["closed_arrest_review"], months=18)
     >>> len(w["trends"]), w["scanned"]
     (18, [])
+    >>> w = watch(recs, end="2024-12", indicators=["closed_arrest_review"], months=18,
+    ...           last_month="2024-08")
+    >>> w["trends"]["month"].iloc[-1]
+    '2024-08'
     """
-    end_p = _periods.parse(end)
+    end_p = _periods.parse(end).months()[-1]
+    if last_month is not None:
+        end_p = min(end_p, _periods.parse(last_month).months()[-1], key=lambda p: p.start)
     ms = _periods.trailing_months(end_p, months)
     kw = dict(indicators=indicators, start=ms[0], end=ms[-1], journeys=journeys,
               count_unit=count_unit)
     if journeys is None and not isinstance(records, (str,)) and hasattr(records, "columns"):
         if any(_ind.get(c).table == "journeys" for c in _ind.resolve(indicators)):
             kw["journeys"] = _journeys.build(records)
-    total = control_chart(_panel.monthly(records, **kw), **chart_options)
+
+    def charted(by=()):
+        return control_chart(_mask_immature(_panel.monthly(records, by=by, **kw), last_month),
+                             **chart_options)
+
+    total = charted()
     episodes = [flags(total).assign(dimension="总体", group="总体")]
     scanned = []
     cols = list(records.columns) if hasattr(records, "columns") else []
+    names = None
+    if {"unit_code", "unit_name"} <= set(cols):
+        u = records[["unit_code", "unit_name"]].dropna().drop_duplicates("unit_code")
+        names = dict(zip(u["unit_code"].astype(str), u["unit_name"].astype(str), strict=True))
     for key in groupings:
-        if cols and key not in cols and not (key == "charge_group" and "charge" in cols):
+        etype = GROUPING_ALIASES.get(key, key)
+        keys = list(_signals.GROUPINGS[etype])
+        present = [k for k in keys if k in cols or (k == "charge_group" and "charge" in cols)]
+        if cols and len(present) < len(keys):
             continue
-        if cols and key in cols and records[key].nunique(dropna=True) < 2:
+        if cols and keys and all(k in cols for k in keys) and len(
+                records[keys].drop_duplicates()) < 2:
             continue
-        ch = control_chart(_panel.monthly(records, by=key, **kw), **chart_options)
-        f = flags(ch)
+        f = flags(charted(keys))
         if len(f):
-            f = f.assign(dimension=GROUPINGS.get(key, key),
-                         group=_group_labels(records, key, f[key]))
-            f = f.drop(columns=[key])
+            f = f.assign(dimension=GROUPINGS.get(etype, etype),
+                         group=_signals.entity_labels(f, etype, unit_names=names)["entity_name"])
+            f = f.drop(columns=[k for k in keys if k in f.columns])
         episodes.append(f)
         scanned.append(key)
     fl = pd.concat([e for e in episodes if len(e)], ignore_index=True) if any(
@@ -822,18 +872,6 @@ def watch(records, *, end, indicators=TRENDS, groupings=tuple(GROUPINGS), months
                               "chart", "centre", "lcl", "ucl", "flag", "flag_since")
                   if c in total.columns]]
     return {"trends": total, "trend_data": data, "flags": fl, "scanned": scanned}
-
-
-def _group_labels(records, key: str, values: pd.Series) -> pd.Series:
-    """Display names of group values: charge groups in Chinese, units by their names."""
-    if key == "charge_group":
-        return values.map(lambda v: schema.label("charge_group", v) if isinstance(v, str) else v
-                          ).astype("string")
-    if key == "unit_code" and hasattr(records, "columns") and "unit_name" in records.columns:
-        names = (records[["unit_code", "unit_name"]].dropna().drop_duplicates("unit_code")
-                 .set_index("unit_code")["unit_name"])
-        return values.map(lambda v: names.get(v, v)).astype("string")
-    return values.astype("string")
 
 
 def recent_start(period, months: int = 3) -> str:

@@ -806,7 +806,8 @@ COMPOSITION = {"department": ("accepted_arrest_review", "accepted_prosecution_re
 
 
 def overview(records, *, period, journeys=None, headline=HEADLINE, indicators="all",
-             count_unit: str = "person", alpha: float = 0.05, extra=None) -> dict:
+             count_unit: str = "person", alpha: float = 0.05, extra=None,
+             last_month=None) -> dict:
     """Every row the periodic overview (按期分析) shows, computed once.
 
     Parameters
@@ -819,11 +820,16 @@ def overview(records, *, period, journeys=None, headline=HEADLINE, indicators="a
         Headline counts (default :data:`HEADLINE`).
     indicators : codes, group names or "all"
         Indicators of the main table.
+    last_month : str or Period, optional
+        Last month with data: rows get ``immature`` (bool), true for a cohort rate whose later
+        events have not had time to happen
+        (:meth:`casework.analysis.indicators.Indicator.immature`).
 
     Returns
     -------
     dict
-        ``panel``: :func:`compute` rows of headline + indicators (no grouping);
+        ``panel``: :func:`compute` rows of headline + indicators (no grouping), with
+        ``immature``;
         ``headline_codes`` and ``indicator_codes``: the codes asked for (lists);
         ``lines``: :func:`compute` rows holding the :data:`LINES` indicators;
         ``by_department`` and ``by_charge``: :func:`compute` rows of the
@@ -851,6 +857,8 @@ def overview(records, *, period, journeys=None, headline=HEADLINE, indicators="a
     wanted = list(dict.fromkeys(heads + inds))
     rows = compute(records, indicators=wanted, period=p, journeys=journeys,
                    count_unit=count_unit, alpha=alpha, extra=extra)
+    rows["immature"] = [_ind.get(c, extra=extra).immature(p, last_month)
+                        for c in rows["indicator"]]
     line_codes = [c for line in LINES for c in line[1:]]
     lines = rows
     if not set(line_codes) <= set(rows["indicator"]):

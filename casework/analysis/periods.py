@@ -450,6 +450,118 @@ def trailing_months(period, n: int = 24) -> list[Period]:
     return [month(*_ym(i)) for i in range(last - n + 1, last + 1)]
 
 
+#: A trailing month counts as data when it holds at least this share of the median month.
+MIN_MONTH_SHARE = 0.3
+
+
+def last_data_month(dates, *, min_share: float = MIN_MONTH_SHARE) -> Period | None:
+    """The last month with data in a column of dates (None when there are no dates).
+
+    Trailing months holding fewer than ``min_share`` of the median monthly count are not
+    data — a few mistyped future dates, or a snapshot taken in the first days of a month — so
+    trends and periods never end on an empty or nearly empty month.
+
+    Examples
+    --------
+    >>> d = pd.Series(pd.date_range("2026-01-01", "2026-11-30", freq="D").tolist()
+    ...               + [pd.Timestamp("2027-03-02")])
+    >>> last_data_month(d).code
+    '2026-11'
+    >>> last_data_month(pd.Series([], dtype="datetime64[ns]")) is None
+    True
+    """
+    d = pd.to_datetime(pd.Series(dates), errors="coerce").dropna()
+    if d.empty:
+        return None
+    counts = d.dt.to_period("M").value_counts().sort_index()
+    full = counts.reindex(pd.period_range(counts.index.min(), counts.index.max(), freq="M"),
+                          fill_value=0)
+    med = float(full[full > 0].median())
+    last = full[full >= min_share * med].index.max()
+    return month(last.year, last.month)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of a report period the data cover (:func:`coverage`).
+
+    Attributes
+    ----------
+    period : Period
+        The period asked for.
+    effective : Period
+        The part of it with data: the period itself when complete, else January (or the
+        period's first month) to the last month with data — ``2026年1-11月`` for 2026 with
+        data to November. Tables, 同比 and 环比 use it, so a year of eleven months is never
+        compared with a full one.
+    last_month : Period or None
+        The last month with data.
+    months_in_period, months_with_data : int
+        Calendar months of the period, and how many of them have data.
+    """
+
+    period: Period
+    effective: Period
+    last_month: Period | None
+    months_in_period: int
+    months_with_data: int
+
+    @property
+    def complete(self) -> bool:
+        """True when every month of the period has data."""
+        return self.months_with_data >= self.months_in_period
+
+
+def coverage(period, dates=None, *, last_month=None,
+             min_share: float = MIN_MONTH_SHARE) -> Coverage:
+    """Which part of ``period`` the data cover (an incomplete period is flagged, not hidden).
+
+    Parameters
+    ----------
+    period : str or Period
+        The report period.
+    dates : column of dates, optional
+        E.g. ``records.accepted_on``; the last month with data is
+        :func:`last_data_month` of it.
+    last_month : str or Period, optional
+        Give the last month with data directly instead.
+
+    Raises
+    ------
+    ParameterError
+        When the period starts after the last month with data.
+
+    Examples
+    --------
+    >>> c = coverage("2026", last_month="2026-11")
+    >>> c.complete, c.months_with_data, c.effective.code, c.effective.label_zh
+    (False, 11, '2026-YTD11', '2026年1-11月')
+    >>> c.effective.year_ago().label_zh
+    '2025年1-11月'
+    >>> coverage("2026-Q4", last_month="2026-11").effective.label_zh
+    '2026年10-11月'
+    >>> coverage("2026-Q3", last_month="2026-11").complete
+    True
+    """
+    p = parse(period)
+    last = _as_period(last_month) if last_month is not None else (
+        last_data_month(dates, min_share=min_share) if dates is not None else None)
+    months = p.months()
+    if last is None or p.end <= last.end:
+        return Coverage(p, p, last, len(months), len(months))
+    if last.end < p.start:
+        raise ParameterError(
+            f"统计期间{p.label_zh}没有数据：数据截至{last.label_zh}",
+            f"no data in period {p.code}: the data end in {last.code}",
+            hint=f"例如 / e.g. --period {last.code}")
+    covered = [m for m in months if m.end <= last.end]
+    if p.start.month == 1 and p.kind in ("year", "half", "quarter", "ytd"):
+        eff = ytd(p.start.year, last.start.month)
+    else:
+        eff = custom(p.start, last.end)
+    return Coverage(p, eff, last, len(months), len(covered))
+
+
 def _as_period(x) -> Period:
     if isinstance(x, Period):
         return x

@@ -145,7 +145,7 @@ def _unit_zh(row) -> str | None:
     return u
 
 
-def change_clause(row, *, compare: str = "year_ago") -> str:
+def change_clause(row, *, compare: str = "year_ago", verdict: bool = True) -> str:
     """How the value moved against the comparison period, e.g. ``同比下降2.4个百分点``.
 
     Parameters
@@ -155,6 +155,16 @@ def change_clause(row, *, compare: str = "year_ago") -> str:
         optionally ``<compare>_notable``, ``<compare>_p_value``, ``direction``).
     compare : {"year_ago", "previous"}
         同比 or 环比.
+    verdict : bool
+        Add 需关注 / 向好 to a change beyond noise. A report that names problems only through
+        its error-controlled findings passes False, so no single uncorrected test is called a
+        problem.
+
+    Notes
+    -----
+    A row with ``immature`` true (a cohort rate whose later events have not happened yet,
+    :meth:`casework.analysis.indicators.Indicator.immature`) gets no change words at all:
+    ``同比不作比较（尚未成熟）``.
 
     Examples
     --------
@@ -168,9 +178,13 @@ def change_clause(row, *, compare: str = "year_ago") -> str:
     '同比持平'
     >>> change_clause({**r, "year_ago_change": float("nan")})
     '同比—'
+    >>> change_clause(r, verdict=False), change_clause({**r, "immature": True})
+    ('同比上升3.1个百分点', '同比不作比较（尚未成熟）')
     """
     check_choice("compare", compare, COMPARE_ZH)
     word = COMPARE_ZH[compare]
+    if _get(row, "immature") is True or _get(row, "immature") == 1:
+        return f"{word}不作比较（尚未成熟）"
     kind = _get(row, "kind", "rate")
     change = _get(row, f"{compare}_change")
     if is_missing(change):
@@ -189,7 +203,7 @@ def change_clause(row, *, compare: str = "year_ago") -> str:
     verb = "上升" if change > 0 else "下降"
     text = f"{word}{verb}{_abs_change_text(change, kind, unit)}"
     direction = _get(row, "direction", "range")
-    if testable and bool(notable) and direction in ("lower_better", "higher_better"):
+    if verdict and testable and bool(notable) and direction in ("lower_better", "higher_better"):
         adverse = (change > 0) == (direction == "lower_better")
         text += "，需关注" if adverse else "，向好"
     return text
@@ -210,7 +224,8 @@ def value_clause(row, *, name: str | None = None) -> str:
     return f"{nm}{val}"
 
 
-def indicator_sentence(row, *, compare=("year_ago",), name: str | None = None) -> str:
+def indicator_sentence(row, *, compare=("year_ago",), name: str | None = None,
+                       verdict: bool = True) -> str:
     """Value plus one or two change clauses, e.g. ``不捕率38.1%，同比下降2.4个百分点``.
 
     Examples
@@ -225,12 +240,12 @@ def indicator_sentence(row, *, compare=("year_ago",), name: str | None = None) -
         compare = (compare,)
     parts = [value_clause(row, name=name)]
     for c in compare:
-        parts.append(change_clause(row, compare=c))
+        parts.append(change_clause(row, compare=c, verdict=verdict))
     return "，".join(parts)
 
 
 def summary(panel_rows: pd.DataFrame, *, indicators=None, compare=("year_ago",),
-            lead: str = "", end: str = "。") -> str:
+            lead: str = "", end: str = "。", verdict: bool = True) -> str:
     """One sentence for several indicators, joined by ``；`` — the opening of a report.
 
     Parameters
@@ -243,6 +258,8 @@ def summary(panel_rows: pd.DataFrame, *, indicators=None, compare=("year_ago",),
         ``year_ago`` (同比), ``previous`` (环比) or both.
     lead : str
         Text before the first clause, e.g. ``"2024年1-5月，全院共"``.
+    verdict : bool
+        As in :func:`change_clause`.
 
     Examples
     --------
@@ -257,7 +274,8 @@ def summary(panel_rows: pd.DataFrame, *, indicators=None, compare=("year_ago",),
         rows = rows[rows["indicator"].isin(order)].copy()
         rows["_o"] = rows["indicator"].map({c: i for i, c in enumerate(order)})
         rows = rows.sort_values("_o")
-    clauses = [indicator_sentence(r, compare=compare) for _, r in rows.iterrows()]
+    clauses = [indicator_sentence(r, compare=compare, verdict=verdict)
+               for _, r in rows.iterrows()]
     if not clauses:
         return ""
     return lead + "；".join(clauses) + end
@@ -501,7 +519,8 @@ def bullets(lines) -> str:
 
 
 def overview_findings(panel_rows: pd.DataFrame, *, period, scope_zh: str = "",
-                      counts=OVERVIEW_COUNTS, rates=OVERVIEW_RATES, top: int = 5) -> list[str]:
+                      counts=OVERVIEW_COUNTS, rates=OVERVIEW_RATES, top: int = 5,
+                      verdict: bool = True, others: bool = True) -> list[str]:
     """The findings of the periodic overview, as sentences (总体态势 → 主要指标 → 变化).
 
     Parameters
@@ -517,6 +536,13 @@ def overview_findings(panel_rows: pd.DataFrame, *, period, scope_zh: str = "",
         Indicators of the first and second sentence (missing ones are left out).
     top : int
         At most this many further changes beyond noise (同比) are listed.
+    verdict : bool
+        Word changes with 需关注 / 向好 (:func:`change_clause`); False when the report names
+        problems only through its error-controlled findings.
+    others : bool
+        List the further changes beyond noise (one uncorrected test per indicator); False
+        for the same reason. Rows marked ``immature`` are never worded as a change, and a
+        sentence says which rates are not yet mature (:func:`immature_note`).
 
     Returns
     -------
@@ -536,21 +562,150 @@ def overview_findings(panel_rows: pd.DataFrame, *, period, scope_zh: str = "",
     """
     out = []
     shown_counts = [c for c in counts if c in set(panel_rows["indicator"])]
-    first = summary(panel_rows, indicators=shown_counts, lead=lead(period, scope_zh=scope_zh))
+    first = summary(panel_rows, indicators=shown_counts, lead=lead(period, scope_zh=scope_zh),
+                    verdict=verdict)
     if first:
         out.append(first)
     present = [c for c in rates if c in set(panel_rows["indicator"])]
-    second = summary(panel_rows, indicators=present, lead="主要指标：")
+    second = summary(panel_rows, indicators=present, lead="主要指标：", verdict=verdict)
     if second:
         out.append(second)
-    shown = set(counts) | set(rates)
-    rest = panel_rows[~panel_rows["indicator"].isin(shown)]
-    changes = notable_changes(rest, top=top)
-    if changes:
-        out.append("同比变化超出正常波动范围的还有：" + "；".join(changes) + "。")
-    elif len(rest):
-        out.append("其余指标同比变化均在正常波动范围内。")
+    if others:
+        shown = set(counts) | set(rates)
+        rest = panel_rows[~panel_rows["indicator"].isin(shown)]
+        if "immature" in rest.columns:
+            rest = rest[~rest["immature"].fillna(False).astype(bool)]
+        changes = notable_changes(rest, top=top)
+        if changes:
+            out.append("同比变化超出正常波动范围的还有：" + "；".join(changes) + "。")
+        elif len(rest):
+            out.append("其余指标同比变化均在正常波动范围内。")
+    note = immature_note(panel_rows)
+    if note:
+        out.append(note)
     return out
+
+
+def immature_note(panel_rows: pd.DataFrame) -> str:
+    """Which rates of the period are not yet mature (rows with ``immature`` true), or "".
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"indicator": ["post_arrest_bail_rate", "non_arrest_rate"],
+    ...                      "name_zh": ["捕后取保候审率", "不捕率"], "immature": [True, False]})
+    >>> immature_note(rows).split("：")[0]
+    '捕后取保候审率尚未成熟'
+    """
+    if panel_rows is None or "immature" not in panel_rows.columns:
+        return ""
+    hit = panel_rows[panel_rows["immature"].fillna(False).astype(bool)]
+    names = list(dict.fromkeys(hit["name_zh"].astype(str)))
+    if not names:
+        return ""
+    return ("、".join(names) + "尚未成熟：本期的逮捕、起诉、判决人员观察时间较短，"
+            "其后的变更、撤回、"
+            "上诉尚未全部发生，数值偏低，不能据此判断上升或下降，待观察期满后再作比较。")
+
+
+def coverage_note(coverage) -> str:
+    """A sentence flagging an incomplete period (:func:`casework.analysis.periods.coverage`),
+    or "" when the data cover the whole period.
+
+    Examples
+    --------
+    >>> from casework.analysis import periods
+    >>> print(coverage_note(periods.coverage("2026", last_month="2026-11")))
+    注意：数据截至2026年11月，2026年不完整（12个月中有11个月有数据）。本报告的数字为2026年1-11月，同比与2025年1-11月比较，趋势不含没有数据的月份。
+    >>> coverage_note(periods.coverage("2026-11", last_month="2026-11"))
+    ''
+    """
+    if coverage is None or coverage.complete:
+        return ""
+    p, e = coverage.period, coverage.effective
+    return (f"注意：数据截至{coverage.last_month.label_zh}，{p.label_zh}不完整（"
+            f"{coverage.months_in_period}个月中有{coverage.months_with_data}个月有数据）。"
+            f"本报告的数字为{e.label_zh}，同比与{e.year_ago().label_zh}比较，"
+            "趋势不含没有数据的月份。")
+
+
+#: 原因分析 when no problem passed error control.
+NO_PROMPTS = "本期未发现需关注的问题，无需专门分析原因。"
+
+_CHARGE_HINT = ("请结合发案形势、作案手段的变化（可作多发性案件专题分析）及侦查机关移送情况"
+                "分析原因，并提出对策建议。")
+
+
+def finding_prompts(selected: pd.DataFrame, *, top: int = 5, empty: str | None = None
+                    ) -> list[str]:
+    """原因分析 / 对策建议 prompts for the analyst, one per problem finding (the ``finding``
+    rows of :func:`casework.analysis.findings.select` that are not favourable), strongest
+    first; ``empty`` when there is none.
+
+    Examples
+    --------
+    >>> sel = pd.DataFrame([{"status": "finding", "rank": 1, "direction": "unfavourable",
+    ...     "entity_name": "江州市东湖区人民检察院", "indicator": "recommendation_adoption_rate",
+    ...     "indicator_name": "量刑建议采纳率", "start_month": "2025-12", "effect": -0.24}])
+    >>> finding_prompts(sel)[0].split("：")[0]
+    '江州市东湖区人民检察院量刑建议采纳率自2025年12月起明显下降'
+    """
+    if selected is None or not len(selected) or "status" not in selected.columns:
+        return [empty] if empty else []
+    f = selected[(selected["status"] == "finding") & (selected["direction"] != "favourable")]
+    if "rank" in f.columns:
+        f = f.sort_values("rank", kind="mergesort")
+    out = []
+    for _, r in f.head(top).iterrows():
+        code = str(_get(r, "indicator", ""))
+        try:
+            group = _ind.get(code).group
+        except Exception:  # detector codes (charge trends) are not registry indicators
+            group = "other"
+        hint = (_CHARGE_HINT if _get(r, "entity_type") == "charge" or code.startswith("charge")
+                else _PROMPT_HINTS.get(code) or _PROMPT_HINTS.get(group)
+                or _PROMPT_HINTS["other"])
+        eff = _get(r, "effect")
+        word = "明显变化" if is_missing(eff) or float(eff) == 0 else (
+            "明显上升" if float(eff) > 0 else "明显下降")
+        since = _month_zh(_get(r, "start_month"))
+        when = f"自{since}起" if since else ""
+        out.append(f"{_get(r, 'entity_name', '')}{_get(r, 'indicator_name', '')}{when}{word}："
+                   f"{hint}")
+    return out or ([empty] if empty else [])
+
+
+def charge_reason(row) -> str:
+    """Why a charge was chosen, from a row of
+    :func:`casework.analysis.charge_trends.rising_charges`.
+
+    Examples
+    --------
+    >>> print(charge_reason({"charge": "盗窃", "reason": "rising,frequent", "cases": 272,
+    ...     "year_ago_cases": 111, "change": 145.0, "share": 0.28, "rank": 2,
+    ...     "start_month": "2026-02", "months_signalling": 10, "latest_value": 194.0,
+    ...     "baseline": 127.1}))
+    盗窃：自2026年2月起持续上升（近10个月月均新受理194.0件，此前127.1件）；本期新受理272件，同比+145.0%，占28.0%，居第2位。
+    >>> print(charge_reason({"charge": "危险驾驶", "reason": "frequent", "cases": 294,
+    ...     "year_ago_cases": 277, "change": 6.1, "share": 0.31, "rank": 1}))
+    危险驾驶：多发，本期新受理294件，同比+6.1%，占31.0%，居第1位。
+    """
+    reason = str(_get(row, "reason", ""))
+    parts = []
+    if "rising" in reason:
+        k = int(_get(row, "months_signalling", 0) or 0)
+        parts.append(f"自{_month_zh(_get(row, 'start_month'))}起持续上升（近{k}个月月均新受理"
+                     f"{_get(row, 'latest_value', 0):.1f}件，"
+                     f"此前{_get(row, 'baseline', 0):.1f}件）")
+    tail = f"本期新受理{fmt_count(_get(row, 'cases'), '件')}"
+    if not is_missing(_get(row, "change")):
+        tail += f"，同比{fmt_change(_get(row, 'change'), kind='count')}"
+    if not is_missing(_get(row, "share")):
+        tail += f"，占{fmt_pct(_get(row, 'share'))}"
+    if not is_missing(_get(row, "rank")):
+        tail += f"，居第{int(_get(row, 'rank'))}位"
+    head = "" if "rising" in reason else "多发，"
+    parts.append(head + tail)
+    return f"{_get(row, 'charge', '')}：" + "；".join(parts) + "。"
 
 
 def scope_text(period, *, scope_zh: str, count_unit: str = "person", snapshot: str = "") -> str:
@@ -600,6 +755,13 @@ def overview_limitations(period, *, count_unit: str = "person", months: int = 24
         "案卡中没有退查、延长、上诉的发生日期，分别以审结日期、判决日期代替；"
         "办案天数含退回补充侦查期间。",
         "指标用于分析研判，不作排名和考核；结构差异（罪名、认罪认罚、未成年人等）会影响横向比较。",
+        "要点和存在问题只列经全报告误报控制的发现：对全部单位、各院、各部门（按院区分）、"
+        "各侦查机关和派出所（按所属机关区分）的主要比率和办案天数逐一检验是否自某月起持续变化"
+        "（各对象与同院、同机关的其他部分相比，并须至少持续两个月），对每个有一定案件量的罪名"
+        "检验新受理案件是否持续上升或同比上升（与其他罪名相比，抵消季节因素），再对本报告所做的"
+        f"全部检验统一控制错误发现率（{alpha:.0%}）；未达到要求的信号只列入明细表并标明“提示”。",
+        "尚未成熟的比率（如最近几个月的捕后取保候审率、撤回起诉率、上诉率）只检验到观察期满的月份，"
+        "报告中不作上升或下降的判断。",
     ]
     if data_start is not None and not (isinstance(data_start, float) and math.isnan(data_start)):
         start = pd.Timestamp(data_start)

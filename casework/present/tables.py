@@ -41,7 +41,11 @@ def assessment(row) -> str:
     '▼向好'
     >>> assessment({"year_ago_change": float("nan")})
     '—'
+    >>> assessment({**base, "year_ago_change": -3.0, "immature": True})
+    '尚未成熟'
     """
+    if row.get("immature") is True or row.get("immature") == 1:
+        return "尚未成熟"
     change, notable = row.get("year_ago_change"), row.get("year_ago_notable")
     if narrative.is_missing(change):
         return "—"
@@ -195,7 +199,7 @@ def composition_table(rows: pd.DataFrame, *, codes, key: str, top: int | None = 
 
 def overview_tables(records, *, period, journeys=None, headline=_panel.HEADLINE,
                     indicators="all", top_charges: int = 10, count_unit: str = "person",
-                    alpha: float = 0.05, extra=None) -> dict:
+                    alpha: float = 0.05, extra=None, last_month=None) -> dict:
     """Everything tabular the periodic overview (按期分析) shows, computed once
     (:func:`casework.analysis.panel.overview`) and formatted for display.
 
@@ -211,6 +215,8 @@ def overview_tables(records, *, period, journeys=None, headline=_panel.HEADLINE,
         Rows of the indicator table.
     top_charges : int
         How many charges the composition by charge shows.
+    last_month : str or Period, optional
+        Last month with data: cohort rates not yet mature are marked 尚未成熟 in ``评价``.
 
     Returns
     -------
@@ -243,7 +249,8 @@ def overview_tables(records, *, period, journeys=None, headline=_panel.HEADLINE,
      'indicators', 'panel', 'protect']
     """
     o = _panel.overview(records, period=period, journeys=journeys, headline=headline,
-                        indicators=indicators, count_unit=count_unit, alpha=alpha, extra=extra)
+                        indicators=indicators, count_unit=count_unit, alpha=alpha, extra=extra,
+                        last_month=last_month)
     rows, heads, inds = o["panel"], o["headline_codes"], o["indicator_codes"]
     out = {"panel": rows}
     out["headline"] = display_rows(rows[rows["indicator"].isin(heads)], counts=True).drop(
@@ -312,3 +319,45 @@ def flag_table(flags_frame: pd.DataFrame, *, since=None, top: int = 20) -> pd.Da
                                 unit_zh=ind.unit_zh if ind.kind in ("mean", "median") else None),
         ])
     return pd.DataFrame(rows, columns=cols)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rising and frequent charges
+# ---------------------------------------------------------------------------------------------
+
+#: ``page.table`` options for :func:`charge_table`: case counts and what is computed from them.
+CHARGE_TABLE_PROTECT = {"counts": ["本期新受理（件）", "去年同期（件）"],
+                        "dependent": ["同比", "占比"]}
+
+
+def charge_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Display table of :func:`casework.analysis.charge_trends.rising_charges`: 罪名, 类型
+    (持续上升 / 多发), 本期新受理（件）, 去年同期（件）, 同比, 占比, 上升起始月份, 说明.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame([{"charge": "盗窃", "reason": "rising,frequent", "cases": 272.0,
+    ...     "year_ago_cases": 111.0, "change": 145.0, "share": 0.28, "rank": 2,
+    ...     "start_month": "2026-02", "months_signalling": 10, "latest_value": 194.0,
+    ...     "baseline": 127.1}])
+    >>> charge_table(rows).iloc[0, :7].astype(str).tolist()
+    ['盗窃', '持续上升、多发', '272', '111', '+145.0%', '28.0%', '2026年2月']
+    """
+    cols = ["罪名", "类型", "本期新受理（件）", "去年同期（件）", "同比", "占比", "上升起始月份",
+            "说明"]
+    if rows is None or rows.empty:
+        return pd.DataFrame(columns=cols)
+    kinds = {"rising": "持续上升", "frequent": "多发"}
+    out = pd.DataFrame({
+        "罪名": rows["charge"].astype(str),
+        "类型": ["、".join(kinds[k] for k in str(r).split(",") if k in kinds)
+               for r in rows["reason"]],
+        "本期新受理（件）": [int_or_na(v) for v in rows["cases"]],
+        "去年同期（件）": [int_or_na(v) for v in rows["year_ago_cases"]],
+        "同比": [narrative.fmt_change(v, kind="count") for v in rows["change"]],
+        "占比": [narrative.fmt_pct(v) for v in rows["share"]],
+        "上升起始月份": [_periods.parse(m).label_zh if isinstance(m, str) else "—"
+                   for m in rows["start_month"]],
+        "说明": [narrative.charge_reason(r) for _, r in rows.iterrows()],
+    }, columns=cols)
+    return out.astype({"本期新受理（件）": "Int64", "去年同期（件）": "Int64"})
