@@ -300,3 +300,16 @@ def test_bundled_mapping_by_name_from_any_folder(corpus, casework_home, tmp_path
     assert res.exit_code == 0, res.output
     records = store.read("records", purpose="测试：按名称使用内置映射")
     assert len(records) == len(rows) and set(records["stage"]) == {"judgment"}
+
+
+def test_default_topic_on_undated_corpus_is_the_most_frequent_charge():
+    rows = corpus_rows()
+    flat = pd.json_normalize(rows)
+    df = pd.DataFrame({"stage": "judgment", "charges": flat["meta.accusation"],
+                       "case_summary": flat["fact"], "accepted_on": pd.NaT})
+    chosen = recurring.choose_charges(df, period="2024")
+    top, n = expected_counts(rows).most_common(1)[0]
+    assert chosen[["charge", "persons", "chosen"]].values.tolist() == [[top, n, "undated"]]
+    r = recurring.characteristics(df, charges=list(chosen["charge"]), period="2024")
+    assert r.persons == n > 0
+    assert "数据中没有受理日期" in recurring_text.choice_text(chosen)

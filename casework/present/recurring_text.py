@@ -286,9 +286,17 @@ def choice_text(chosen: pd.DataFrame | None, *, topic_zh: str = "") -> str:
     >>> c = c.assign(chosen="frequent", start_month=None)
     >>> print(choice_text(c))
     本期没有经检验持续上升的罪名，自动选取本期新受理案件最多的罪名：盗窃（本期新受理412件，占全部的21.0%）。
+    >>> u = pd.DataFrame({"charge": ["盗窃"], "persons": [18], "share": [0.225],
+    ...                   "chosen": ["undated"]})
+    >>> print(choice_text(u))
+    数据中没有受理日期，无法按本期趋势选取罪名，自动选取人数最多的罪名：盗窃（18人，占全部的22.5%）。
     """
     if chosen is None or not len(chosen):
         return ""
+    if (chosen["chosen"] == "undated").all():
+        r = chosen.iloc[0]
+        return ("数据中没有受理日期，无法按本期趋势选取罪名，自动选取人数最多的罪名："
+                f"{r['charge']}（{int(r['persons']):,}人，占全部的{r['share']:.1%}）。")
     parts = []
     for r in chosen.itertuples():
         bits = []

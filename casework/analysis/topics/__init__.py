@@ -48,6 +48,7 @@ __all__ = [
     "has_values",
     "charge_notes",
     "group_of",
+    "most_frequent_charge",
     "UNKNOWN_ZH",
 ]
 
@@ -400,3 +401,31 @@ def has_values(df: pd.DataFrame, col: str) -> bool:
     (True, False)
     """
     return col in df.columns and bool(df[col].notna().any())
+
+
+def most_frequent_charge(records: pd.DataFrame) -> pd.DataFrame:
+    """The charge with most persons (one stage, any charge of a person counts): the automatic
+    topic for data without dates (a judgment corpus), where no trend can choose one.
+
+    Returns
+    -------
+    DataFrame
+        One row ``charge, persons, share, chosen`` (``chosen`` = ``"undated"``); empty when no
+        row has a charge.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"stage": "judgment", "charges": [["盗窃"], ["盗窃", "诈骗"], ["诈骗"],
+    ...                                                    ["盗窃"]]})
+    >>> most_frequent_charge(df).values.tolist()
+    [['盗窃', 3, 0.75, 'undated']]
+    """
+    chosen = pick_stage(records)
+    df = records if chosen is None else records[records["stage"].astype("string") == chosen]
+    counts = charge_lists(df).explode().dropna().value_counts(sort=False)
+    cols = ["charge", "persons", "share", "chosen"]
+    if counts.empty:
+        return pd.DataFrame(columns=cols)
+    counts = counts.sort_values(ascending=False, kind="stable")
+    return pd.DataFrame([[counts.index[0], int(counts.iloc[0]), counts.iloc[0] / len(df),
+                          "undated"]], columns=cols)

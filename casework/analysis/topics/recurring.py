@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-from casework.analysis import charge_trends, periods
+from casework.analysis import charge_trends, periods, topics
 from casework.analysis import signals as _signals
 from casework.analysis.topics import charge_lists, has_values, period_bounds, topic_cases
 from casework.analysis.topics.modus import emerging_terms, modus_operandi
@@ -879,6 +879,8 @@ def choose_charges(records: pd.DataFrame, *, period, last_month=None,
     >>> choose_charges(pd.DataFrame(rows), period="2024-Q4")[["charge", "chosen"]].values.tolist()
     [['盗窃', 'rising']]
     """
+    if not has_values(records, "accepted_on") and len(topics.most_frequent_charge(records)):
+        return topics.most_frequent_charge(records)  # undated data (a corpus): no trend
     rc = charge_trends.rising_charges(records, period=period, last_month=last_month)
     if rc.empty or not (rc["cases"].fillna(0) > 0).any():
         raise ParameterError("所选期间内没有任何罪名的新受理案件，无法自动选取专题罪名",
