@@ -50,10 +50,19 @@ def test_rerun_on_a_snapshot_reproduces_tables_after_a_newer_one(casework_home, 
     assert again.ok, again.describe()
     assert again.snapshot == old_id
     assert _csvs(files) == before
+    # the command line does the same (and the latest snapshot gives other tables)
+    env = dict(os.environ, CASEWORK_HOME=str(casework_home), CASEWORK_USER="test-analyst")
+    env.pop("CASEWORK_REPORTS", None)
+    cli = subprocess.run([sys.executable, "-m", "casework.run.cli", "run", "snapshot_overview",
+                          "--period", PERIOD, "--snapshot", old_id, "--no-docx"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert old_id in cli.stdout and _csvs(files) == before
     prov = json.loads((files / "provenance.json").read_text(encoding="utf-8"))
     assert old_id in json.dumps(prov, ensure_ascii=False)
     # the first version was kept, and the result says where
     assert again.previous and Path(again.previous).is_dir()
+    assert len(list(Path(again.previous).parent.iterdir())) == 2  # both earlier versions
     kept = Path(again.previous)
     assert (kept / "snapshot_overview_all.html").is_file()
     assert _csvs(kept / "snapshot_overview_all_files") == before
