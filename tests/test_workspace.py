@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -191,13 +193,19 @@ def test_wheel_in_a_fresh_venv_inits_a_workspace_and_runs_the_demo(tmp_path):
     ``casework init`` and a small ``casework demo`` inside the workspace. JUPYTER_PATH points
     at this environment's share/jupyter, where the dependencies' data files (nbconvert's HTML
     templates) are: a real install into the new venv would put them under its own prefix."""
-    import sysconfig
-
     project = Path(__file__).resolve().parents[1]
+    # build from a clean copy of what the wheel holds: no stale build/ folder, nothing written
+    # into the checkout
+    src = tmp_path / "src"
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+    for part in ("casework", "notebooks/reports", "params/monthly"):
+        shutil.copytree(project / part, src / part, ignore=skip)
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy2(project / name, src / name)
     dist = tmp_path / "dist"
     run = dict(capture_output=True, text=True, timeout=240)
     out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                          str(dist), str(project)], **run)
+                          str(dist), str(src)], **run)
     assert out.returncode == 0, out.stderr
     wheel = next(dist.glob("casework-*.whl"))
     venv = tmp_path / "venv"
