@@ -8,15 +8,16 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lab bench clean env
 
-# Exact versions from requirements.lock first, then the package (editable, with its dev and lab
-# extras) on top: the ranges of pyproject.toml are satisfied by the lock, nothing is upgraded.
+# Exact versions from requirements.lock first, then the package (editable, with its dev, lab and
+# spark extras) on top: the ranges of pyproject.toml are satisfied by the lock, nothing is
+# upgraded.
 $(STAMP): pyproject.toml requirements.lock
 	@if command -v uv >/dev/null 2>&1; then \
 	  uv venv --python $(PYTHON) $(VENV) && uv pip install --python $(PY) -r requirements.lock \
-	    && uv pip install --python $(PY) -e '.[dev,lab]' ; \
+	    && uv pip install --python $(PY) -e '.[dev,lab,spark]' ; \
 	else \
 	  $(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q --upgrade pip \
-	    && $(PY) -m pip install -q -r requirements.lock && $(PY) -m pip install -q -e '.[dev,lab]' ; \
+	    && $(PY) -m pip install -q -r requirements.lock && $(PY) -m pip install -q -e '.[dev,lab,spark]' ; \
 	fi
 	$(PY) -m ipykernel install --sys-prefix --name casework --display-name "casework (Python)" >/dev/null
 	@touch $(STAMP)
