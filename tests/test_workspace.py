@@ -242,3 +242,45 @@ def test_wheel_in_a_fresh_venv_inits_a_workspace_and_runs_the_demo(tmp_path):
     assert not (project / "casework" / "templates").exists()
     listing = subprocess.run([cw, "list", "templates"], cwd=ws, env=_fresh_env(), **run)
     assert "snapshot_overview" in listing.stdout
+
+
+def test_batch_resolves_the_snapshot_before_anything_runs(demo_home, tmp_path):
+    from casework.run import batch
+    from casework.store import StoreError
+
+    f = tmp_path / "2024-12.yaml"
+    f.write_text('period: "2024-12"\ntemplates: [snapshot_overview]\nsnapshot: "nope"\n',
+                 encoding="utf-8")
+    reports = tmp_path / "reports"
+    with pytest.raises(StoreError):  # the definition's snapshot is used …
+        batch.batch(f, reports_dir=reports)
+    with pytest.raises(StoreError):  # … and --snapshot wins over it
+        batch.batch(params.load_run(f), snapshot="also-missing", reports_dir=reports)
+    assert not reports.exists()
+
+
+def test_init_makes_a_workspace_that_commands_inside_it_use(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from casework.base import config
+    from casework.run.cli import cli
+
+    monkeypatch.delenv("CASEWORK_HOME", raising=False)
+    monkeypatch.delenv("CASEWORK_REPORTS", raising=False)
+    out = CliRunner().invoke(cli, ["init", str(tmp_path / "ws")])
+    assert out.exit_code == 0, out.output
+    ws = (tmp_path / "ws").resolve()
+    assert (ws / config.MARKER).is_file() and (ws / "params" / "monthly").is_dir()
+    deep = ws / "reports" / "2024-05"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert config.home() == ws and config.data_dir() == ws / "data"
+    assert config.reports_dir() == ws / "reports"
+    assert config.templates_dir() == ws / "notebooks" / "reports"
+    assert params.templates_dir() == ws / "notebooks" / "reports"
+    again = CliRunner().invoke(cli, ["init", str(ws)])  # nothing overwritten
+    assert again.exit_code == 0 and "kept" in again.output
+    monkeypatch.chdir(tmp_path)
+    assert config.find_workspace() is None
+    monkeypatch.setenv("CASEWORK_HOME", str(ws))
+    assert config.home() == ws
