@@ -261,12 +261,19 @@ def score_pattern(p: dict, reports: list[dict]) -> dict:
 
 
 def is_related(f: dict, truth: dict) -> bool:
-    """A finding on a planted entity (or one containing it / contained in it)."""
+    """A finding on a planted entity, on one containing it or contained in it, or inside the
+    procuratorate of a planted pattern (a station's jump also moves its procuratorate's and
+    departments' rates; a slow prosecutor's department's handling days)."""
     eid = str(f.get("entity_id") or "")
     for p in truth["patterns"]:
         pid = p["entity_id"]
         if f.get("entity_name") == p["entity_name"] or eid == pid or (
                 eid and (pid.startswith(eid + "/") or eid.startswith(pid + "/"))):
+            return True
+        unit = p.get("keys", {}).get("unit_code")
+        if unit and (eid == unit or eid.startswith(unit + "/")):
+            return True
+        if p["entity_type"] == "charge" and f.get("entity_type") in ("charge_group", "all"):
             return True
     return False
 
@@ -369,8 +376,9 @@ def print_table(s: dict, n_planted: int, n_null: int) -> None:
     if s["planted_other_findings_per_report"] is not None:
         log("")
         log(f"Planted data: {s['planted_other_findings_per_report']:.2f} findings per report on "
-            f"entities unrelated to any planted pattern ({s['planted_reports_with_json']} of "
-            f"{s['planted_reports']} reports wrote findings.json)")
+            "entities unrelated to any planted pattern (not the entity, its relatives or its "
+            f"procuratorate; {s['planted_reports_with_json']} of {s['planted_reports']} reports "
+            "wrote findings.json)")
 
 
 def main(argv=None) -> int:
