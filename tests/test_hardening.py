@@ -151,7 +151,7 @@ def _hostile_files() -> dict[str, bytes]:
     f["parquet_float_inf.parquet"] = _parquet(_pq_records(
         term_months=pa.array([6.0, float("inf"), 3.0])))
     f["parquet_duration_as_date.parquet"] = _parquet(_pq_records(
-        accepted_on=pa.array([86400 * 10**6] * 3, pa.duration("us"))))
+        accepted_on=pa.array([30, 400, 45000], pa.duration("s"))))  # once 1899/1900 dates
     f["parquet_time_as_date.parquet"] = _parquet(_pq_records(
         accepted_on=pa.array([3600 * 10**6] * 3, pa.time64("us"))))
     f["date_14_digits.csv"] = _gb(_csv_text([_row(1, 受理日期="20240301000000123")]))

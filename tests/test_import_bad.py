@@ -22,6 +22,7 @@ import re
 import struct
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -330,10 +331,20 @@ def run_import(args, home: Path, *, timeout=600):
         proc = subprocess.Popen([sys.executable, "-m", "casework.run.cli", "import",
                                  *map(str, args)],
                                 cwd=ROOT, env=env, stdout=fo, stderr=fe)
+        deadline = time.monotonic() + timeout
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            while True:  # os.wait4 has no timeout: poll, and kill a child that hangs
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    _, status, usage = os.wait4(proc.pid, 0)
+                    raise TimeoutError(f"the import did not finish within {timeout} s")
+                time.sleep(0.05)
         except BaseException:
-            proc.kill()
+            if proc.poll() is None:
+                proc.kill()
             raise
         proc.returncode = os.waitstatus_to_exitcode(status)
     return (proc.returncode, out.read_text("utf-8", errors="replace"),
