@@ -282,7 +282,8 @@ def summarise(results: list[dict]) -> dict:
     planted = [r for r in results if not r["null"]]
     nulls = [r for r in results if r["null"]]
     rows = []
-    for pid in PATTERNS:
+    seen = [p["id"] for res in planted for p in res["truth"]["patterns"]]
+    for pid in PATTERNS + [i for i in dict.fromkeys(seen) if i not in PATTERNS]:
         scored = []
         tpl = []
         for res in planted:
