@@ -188,6 +188,12 @@ def evaluate_seed(seed: int, *, null: bool, quick: bool, workers: int, end: str 
                    "--account", "eval-findings"], env)
         if res.returncode != 0:
             raise RuntimeError(f"import failed: {(res.stderr or res.stdout)[-800:]}")
+        for extra in sorted(data.glob("*.parquet")):  # further tables (e.g. supervision)
+            if extra.stem in ("records", "modifications", "errors"):
+                continue
+            res = cli(["import", str(extra), "--account", "eval-findings"], env)
+            if res.returncode != 0:
+                log(f"    {extra.name} not imported: {(res.stderr or res.stdout)[-300:]}")
         log(f"  [{kind} {seed}] data {truth['start']}–{truth['end']}, "
             f"{len(truth['patterns'])} patterns, generated and imported in "
             f"{time.perf_counter() - t0:.0f} s")
