@@ -184,16 +184,18 @@ def evaluate_seed(seed: int, *, null: bool, quick: bool, workers: int, end: str 
         if res.returncode != 0:
             raise RuntimeError(f"synth failed: {res.stderr[-800:]}")
         truth = json.loads((data / "truth.json").read_text(encoding="utf-8"))
-        res = cli(["import", str(data / "records.parquet"), str(data / "modifications.parquet"),
-                   "--account", "eval-findings"], env)
+        # one import = one snapshot: every table the generator wrote (e.g. supervision) at
+        # once; if the importer refuses a further table, records and modifications alone
+        tables = [data / "records.parquet", data / "modifications.parquet"]
+        extra = [p for p in sorted(data.glob("*.parquet"))
+                 if p.stem not in ("records", "modifications", "errors")]
+        res = cli(["import", *map(str, tables + extra), "--account", "eval-findings"], env)
+        if res.returncode != 0 and extra:
+            log(f"    {', '.join(p.name for p in extra)} not imported: "
+                f"{(res.stderr or res.stdout)[-300:]}")
+            res = cli(["import", *map(str, tables), "--account", "eval-findings"], env)
         if res.returncode != 0:
             raise RuntimeError(f"import failed: {(res.stderr or res.stdout)[-800:]}")
-        for extra in sorted(data.glob("*.parquet")):  # further tables (e.g. supervision)
-            if extra.stem in ("records", "modifications", "errors"):
-                continue
-            res = cli(["import", str(extra), "--account", "eval-findings"], env)
-            if res.returncode != 0:
-                log(f"    {extra.name} not imported: {(res.stderr or res.stdout)[-300:]}")
         log(f"  [{kind} {seed}] data {truth['start']}–{truth['end']}, "
             f"{len(truth['patterns'])} patterns, generated and imported in "
             f"{time.perf_counter() - t0:.0f} s")
