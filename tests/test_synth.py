@@ -19,8 +19,10 @@ KEY_FIELDS = ["decision", "closed_on", "charge", "term_months", "plea_leniency"]
 START_BACK = {"post_arrest_bail_jump": (8, 12), "slow_prosecutor": (6, 14),
               "rising_charge": (9, 14), "entry_error_run": (6, 11), "adoption_drop": (6, 12),
               "closed_case_editor": (6, 14)}
+#: The supervision patterns (synth._supervision; their placement is tested in test_supervision).
+SUPERVISION_BACK = {"supervision_gap": (11, 11), "correction_adoption_drop": (5, 11)}
 TEMPLATES = {"post_arrest_bail", "prosecutor_profiles", "periodic_overview", "topic_recurring",
-             "data_quality", "horizontal_comparison", "topic_sentencing"}
+             "data_quality", "horizontal_comparison", "topic_sentencing", "supervision_gaps"}
 
 
 def _pattern(data, pid):
@@ -75,6 +77,8 @@ def test_large_units_are_simulated_in_batches(monkeypatch):
         "entry_error_run",
         "adoption_drop",
         "closed_case_editor",
+        "supervision_gap",
+        "correction_adoption_drop",
     }
     # the same prosecutors serve every batch
     assert r["prosecutor_id"].nunique() < 30
@@ -97,13 +101,14 @@ def test_truth_manifest_shape(synth_small, synth_null_small):
     )
     ids = {p["id"] for p in t["patterns"]}
     assert ids == {"post_arrest_bail_jump", "slow_prosecutor", "rising_charge", "entry_error_run",
-                   "adoption_drop", "closed_case_editor"}
+                   "adoption_drop", "closed_case_editor", "supervision_gap",
+                   "correction_adoption_drop"}
     end = pd.Period(t["end"], "M")
     for p in t["patterns"]:
         assert set(p) >= {"id", "type", "what_zh", "entity_type", "entity_id", "entity_name",
                           "keys", "where", "from", "to", "effect", "templates"}
         assert re.fullmatch(r"\d{4}-\d{2}", p["from"])
-        lo, hi = START_BACK[p["id"]]
+        lo, hi = {**START_BACK, **SUPERVISION_BACK}[p["id"]]
         assert lo <= (end - pd.Period(p["from"], "M")).n <= hi, p["id"]
         assert p["keys"].items() <= p["where"].items()
         assert p["templates"] and set(p["templates"]) <= set(TEMPLATES)

@@ -90,7 +90,7 @@ def bundled(spec) -> Path | None:
     return found if name != ".yaml" and found.is_file() else None
 
 #: Tables an export can be imported into.
-IMPORT_TABLES = ("records", "modifications")
+IMPORT_TABLES = ("records", "modifications", "supervision")
 
 #: Trailing bracketed units that do not change a column's meaning.
 UNIT_SUFFIXES = ("月", "个月", "月份", "元", "人民币元")
@@ -158,7 +158,11 @@ def _match(text, table: str) -> tuple[str, int] | None:
 
 
 def detect_table(headers) -> str | None:
-    """``records`` or ``modifications`` from a file's headers; ``None`` when nothing matches."""
+    """``records``, ``modifications`` or ``supervision`` from a file's headers; ``None`` when
+    nothing matches."""
+    sup = {match_header(h, "supervision") for h in headers} - {None}
+    if len(sup & set(schema.SUPERVISION_ONLY)) >= 2:
+        return "supervision"
     rec = {match_header(h, "records") for h in headers} - {None}
     mod = {match_header(h, "modifications") for h in headers} - {None}
     if len(mod & set(_MODIFICATION_ONLY)) >= 2:
@@ -269,7 +273,7 @@ def load(spec) -> Mapping | None:
     if table is not None and table not in IMPORT_TABLES:
         raise _bad(f"table 应为 {' 或 '.join(IMPORT_TABLES)}",
                    f"table must be one of {IMPORT_TABLES}", where)
-    known = set(schema.column_names("records")) | set(schema.column_names("modifications"))
+    known = set().union(*(schema.column_names(t) for t in IMPORT_TABLES))
     if table:
         known = set(schema.column_names(table))
 

@@ -220,7 +220,7 @@ def _header_score(cells, known=frozenset()) -> int:
     n = 0
     for c in cells:
         if c is not None and str(c).strip() and (
-                _mapping.match_header(c, "records") or _mapping.match_header(c, "modifications")
+                any(_mapping.match_header(c, t) for t in _mapping.IMPORT_TABLES)
                 or _mapping.header_key(c) in known):
             n += 1
     return n

@@ -16,6 +16,11 @@ modifications
 journeys
     Derived (:mod:`casework.model.journeys`): one row per person across arrest review → prosecution
     review → judgment, linked by ``unified_case_no`` and ``person_id``.
+supervision
+    One row per legal-supervision matter (监督事项) as the unified system exports it: unit,
+    department, prosecutor, ``line`` (立案监督, 侦查活动监督, 审判监督, 刑事执行监督,
+    羁押必要性审查, 检察建议), ``kind`` (通知立案, 二审抗诉 …), the agency supervised, start
+    and result dates, ``result`` (采纳/纠正/未纠正, 改判/发回重审 …) and the linked case.
 
 Sensitivity
 -----------
@@ -132,6 +137,37 @@ CODE_TABLES: dict[str, dict[str, tuple[str, str]]] = {
         "bail": ("取保候审", "bail"),
         "residential_surveillance": ("监视居住", "residential surveillance"),
         "released": ("释放", "released"),
+    },
+    # --- supervision (法律监督) lines, forms and results (issue 20) ----------------------------
+    "supervision_line": {
+        "case_filing_supervision": ("立案监督", "case-filing supervision"),
+        "investigation_supervision": ("侦查活动监督", "investigation supervision"),
+        "trial_supervision": ("审判监督", "trial supervision"),
+        "execution_supervision": ("刑事执行监督", "criminal execution supervision"),
+        "custody_review": ("羁押必要性审查", "custody necessity review"),
+        "procuratorial_suggestion": ("检察建议", "procuratorial suggestion"),
+    },
+    "supervision_kind": {
+        "request_reasons": ("要求说明不立案理由", "request for reasons of not filing"),
+        "notice_to_file": ("通知立案", "notice to file a case"),
+        "request_withdrawal": ("要求撤案", "request to withdraw a case"),
+        "investigation_correction": ("纠正侦查活动违法", "correction of investigation"),
+        "appeal_protest": ("二审抗诉", "protest on appeal"),
+        "retrial_protest": ("审判监督程序抗诉", "protest in retrial procedure"),
+        "trial_correction": ("纠正审判活动违法", "correction of trial activity"),
+        "execution_correction": ("纠正刑事执行违法", "correction of criminal execution"),
+        "custody_suggestion": ("羁押必要性审查建议", "custody review suggestion"),
+        "suggestion": ("检察建议书", "procuratorial suggestion letter"),
+    },
+    "supervision_result": {
+        "adopted": ("采纳", "adopted"),
+        "not_adopted": ("未采纳", "not adopted"),
+        "corrected": ("纠正", "corrected"),
+        "not_corrected": ("未纠正", "not corrected"),
+        "sentence_changed": ("改判", "sentence changed"),
+        "remanded": ("发回重审", "remanded for retrial"),
+        "upheld": ("维持原判", "judgment upheld"),
+        "pending": ("尚未反馈", "pending"),
     },
 }
 
@@ -388,11 +424,41 @@ JOURNEYS: tuple[Column, ...] = (
     _c("principal_penalty", "string", "主刑", "principal penalty", codes="principal_penalty"),
 )
 
+SUPERVISION: tuple[Column, ...] = (
+    _c("unit_code", "string", "单位编码", "unit code", req=True,
+       aliases=("院编码", "检察院编码", "DWBM")),
+    _c("unit_name", "string", "承办单位", "unit", aliases=("单位名称", "检察院", "承办院")),
+    _c("matter_no", "string", "监督事项编号", "supervision matter number", req=True,
+       sens="internal", aliases=("监督案号", "监督事项案号", "监督文书号")),
+    _c("department", "string", "承办部门", "department", aliases=("办案部门",)),
+    _c("prosecutor_id", "string", "承办检察官工号", "prosecutor id", sens="internal",
+       aliases=("工号", "承办人工号", "检察官工号")),
+    _c("prosecutor_name", "string", "承办检察官", "prosecutor", sens="internal",
+       aliases=("承办人", "承办人姓名")),
+    _c("line", "string", "监督类型", "supervision line", req=True, codes="supervision_line",
+       aliases=("监督业务", "监督业务类型", "监督条线")),
+    _c("kind", "string", "监督方式", "supervision form", codes="supervision_kind",
+       aliases=("监督事项", "监督措施", "监督手段")),
+    _c("supervised_agency", "string", "被监督单位", "agency supervised",
+       aliases=("监督对象", "被监督机关", "被监督单位名称")),
+    _c("started_on", "date", "监督日期", "supervision started on", req=True,
+       aliases=("发出日期", "提出日期", "监督时间")),
+    _c("result_on", "date", "反馈日期", "result on", aliases=("回复日期", "结果日期")),
+    _c("result", "string", "监督结果", "result", codes="supervision_result",
+       aliases=("采纳情况", "纠正情况", "监督结果类型")),
+    _c("linked_case_no", "string", "关联统一受案号", "linked unified case number",
+       sens="internal", aliases=("关联案号", "关联案件受案号", "统一受案号")),
+)
+
 TABLES: dict[str, tuple[Column, ...]] = {
     "records": RECORDS,
     "modifications": MODIFICATIONS,
     "journeys": JOURNEYS,
+    "supervision": SUPERVISION,
 }
+
+#: Headers only a supervision export carries (the importer detects the table from them).
+SUPERVISION_ONLY = ("matter_no", "line", "kind", "supervised_agency", "result_on")
 
 #: A records row is identified by these columns (duplicates are an import error).
 RECORD_KEY = ("stage", "dept_case_no", "person_id")
@@ -417,7 +483,7 @@ _PANDAS_DTYPES = {
 
 
 def columns(table: str) -> tuple[Column, ...]:
-    """All columns of ``table`` (``records``, ``modifications`` or ``journeys``)."""
+    """All columns of ``table`` (``records``, ``modifications``, ``journeys``, ``supervision``)."""
     check_choice("table", table, TABLES)
     return TABLES[table]
 

@@ -94,10 +94,11 @@ from casework.base.errors import CaseworkError, DataError, ParameterError, check
 from casework.model import journeys, schema
 from casework.store import audit
 
-TABLES = ("records", "modifications", "journeys")
+TABLES = ("records", "modifications", "journeys", "supervision")
 
 #: Date column that gives the partition year of each table.
-_YEAR_OF = {"records": "accepted_on", "modifications": "modified_at", "journeys": None}
+_YEAR_OF = dict(records="accepted_on", modifications="modified_at", supervision="started_on",
+                journeys=None)
 
 #: Rows per Parquet row group: small enough that a period filter skips whole groups (their
 #: min/max date statistics), large enough to keep the per-group overhead low.
@@ -614,7 +615,7 @@ def snapshots() -> pd.DataFrame:
     ``sources`` (number of source files), ``warnings`` (number), ``snapshot_sha256``,
     ``latest`` (bool).
     """
-    cols = ["snapshot", "created_at", "account", "records", "modifications", "journeys",
+    cols = ["snapshot", "created_at", "account", *TABLES,
             "sources", "warnings", "snapshot_sha256", "latest"]
     root = config.snapshots_dir()
     try:
@@ -829,8 +830,8 @@ def read(table: str, *, snapshot: str = "latest", columns=None, where: str | Non
     derive = False
     source = table
     if table not in man["tables"]:
-        if table == "journeys" and "records" in man["tables"]:
-            derive, source = True, "records"
+        if table in ("journeys", "supervision") and "records" in man["tables"]:
+            derive, source = True, "records"  # supervision: none in an older snapshot
         else:
             raise StoreError(f"快照 {sid} 中没有 {table} 表",
                              f"snapshot {sid} has no {table} table",
@@ -839,7 +840,7 @@ def read(table: str, *, snapshot: str = "latest", columns=None, where: str | Non
         columns = [columns]
     if columns is not None:
         columns = [str(c) for c in columns]
-        available = schema.column_names("journeys") if derive else man["tables"][table]["columns"]
+        available = schema.column_names(table) if derive else man["tables"][table]["columns"]
         unknown = [c for c in columns if c not in available]
         if unknown:
             raise ParameterError(f"{table} 表没有这些列：{', '.join(unknown)}",
@@ -856,16 +857,16 @@ def read(table: str, *, snapshot: str = "latest", columns=None, where: str | Non
     post = None
     if derive:
         def post(recs):
-            return _derived_journeys(recs, columns=columns, where=where)
+            return _derived_journeys(recs, columns=columns, where=where, table=table)
     return _execute(folder, man, query, entry, account, table=table, post=post)
 
 
-def _derived_journeys(recs: pd.DataFrame, *, columns, where) -> pd.DataFrame:
-    """Journeys built from ``recs`` (a snapshot stored without them), filtered in DuckDB."""
+def _derived_journeys(recs: pd.DataFrame, *, columns, where, table="journeys") -> pd.DataFrame:
+    """Journeys built from ``recs`` (a snapshot stored without them; supervision: empty)."""
     import duckdb  # heavy: loaded only when the store is read
 
-    df = journeys.build(_cast(recs, "records"))
-    if where and where.strip():
+    df = journeys.build(_cast(recs, "records")) if table == "journeys" else recs.iloc[:0]
+    if where and where.strip() and table == "journeys":
         con = duckdb.connect(":memory:")
         try:
             con.execute("SET enable_external_access=false")
@@ -873,7 +874,8 @@ def _derived_journeys(recs: pd.DataFrame, *, columns, where) -> pd.DataFrame:
             df = _to_pandas(con.sql(f"SELECT * FROM journeys WHERE ({where})").to_arrow_table())
         finally:
             con.close()
-        df = _cast(df, "journeys")
+        df = _cast(df, table)
+    df = df if table == "journeys" else schema.empty_frame(table)
     return df[columns] if columns is not None else df
 
 

@@ -72,6 +72,7 @@ from casework.synth import _core as K
 from casework.synth import _export as X
 from casework.synth import _plan as L
 from casework.synth import _quality as Q
+from casework.synth import _supervision as S
 from casework.synth import _tables as T
 
 __all__ = ["SynthData", "make", "generate", "describe", "iter_units"]
@@ -96,6 +97,7 @@ class SynthData:
     modifications: pd.DataFrame
     truth: dict
     errors: pd.DataFrame = field(default_factory=pd.DataFrame)
+    supervision: pd.DataFrame = field(default_factory=lambda: schema.empty_frame("supervision"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,7 +431,11 @@ def make(*, units=6, years=3, end=None, persons=None, seed=20240501, null=False)
     records = schema.conform(pd.concat(recs, ignore_index=True), "records")
     modifications = schema.conform(pd.concat(mods, ignore_index=True), "modifications")
     errors = pd.concat(errs, ignore_index=True)
-    return SynthData(records=records, modifications=modifications, truth=truth, errors=errors)
+    supervision, pats = S.make(records, truth["units"], start=truth["start"], end=truth["end"],
+                               seed=seed, null=null)
+    truth["patterns"] += pats
+    return SynthData(records=records, modifications=modifications, truth=truth, errors=errors,
+                     supervision=supervision)
 
 
 def generate(out_dir, *, units=6, years=3, end=None, persons=None, seed=20240501, null=False,
@@ -473,6 +479,7 @@ def generate(out_dir, *, units=6, years=3, end=None, persons=None, seed=20240501
         X.Exporter(exp_dir, seed=seed, xlsx=expected <= X.XLSX_MAX_ROWS) if exports else None
     )
     first = True
+    caseload = []  # the columns supervision matters are linked to (synth._supervision)
     try:
         while True:
             try:
@@ -488,6 +495,7 @@ def generate(out_dir, *, units=6, years=3, end=None, persons=None, seed=20240501
                     writers[name] = pq.ParquetWriter(out / f"{name}.parquet", table.schema)
                 writers[name].write_table(table.cast(writers[name].schema))
                 counts[name] += len(frame)
+            caseload.append(r.loc[r["stage"] == "prosecution_review", S.CASELOAD_COLUMNS])
             for st, n in r["stage"].value_counts().items():
                 by_stage[st] = by_stage.get(st, 0) + int(n)
             if exporter is not None:
@@ -499,6 +507,13 @@ def generate(out_dir, *, units=6, years=3, end=None, persons=None, seed=20240501
     files = [str(out / f"{n}.parquet") for n in ("records", "modifications", "errors")]
     if exporter is not None:
         files += exporter.finish()
+    sup, pats = S.make(pd.concat(caseload, ignore_index=True), truth["units"],
+                       start=truth["start"], end=truth["end"], seed=seed, null=null)
+    truth["patterns"] += pats
+    sup.to_parquet(out / "supervision.parquet", index=False)
+    files.append(str(out / "supervision.parquet"))
+    if exports:
+        files += S.export(sup, exp_dir)
     (out / "truth.json").write_text(
         json.dumps(truth, ensure_ascii=False, indent=2), encoding="utf-8"
     )
@@ -511,6 +526,7 @@ def generate(out_dir, *, units=6, years=3, end=None, persons=None, seed=20240501
         "out_dir": str(out),
         "records": counts["records"],
         "modifications": counts["modifications"],
+        "supervision": len(sup),
         "errors": counts["errors"],
         "units": truth["units"],
         "start": truth["start"],

@@ -56,6 +56,8 @@ START_BACK = {
     "entry_error_run": (6, 11),
     "adoption_drop": (6, 12),
     "closed_case_editor": (6, 14),
+    "supervision_gap": (11, 11),  # synth._supervision: the last 12 months
+    "correction_adoption_drop": (5, 11),
 }
 
 #: Effect sizes: uniform ranges of the drawn values.
@@ -88,6 +90,8 @@ TEMPLATES = {
     "entry_error_run": ["data_quality"],
     "adoption_drop": ["periodic_overview", "horizontal_comparison"],
     "closed_case_editor": ["data_quality"],
+    "supervision_gap": ["supervision_gaps"],
+    "correction_adoption_drop": ["supervision_gaps"],
 }
 
 _UNIT_ROLES = ("bail", "slow", "errors", "adoption", "editor")
