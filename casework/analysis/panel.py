@@ -7,6 +7,9 @@ series that :mod:`casework.analysis.monitor` charts. Both compile the registry's
 (WHERE …)``, ``SUM``, ``quantile_cont``); DuckDB reads the pandas frames in place, in a
 connection with external access disabled. Frames only: a file path is refused (case data come
 through :func:`casework.store.read`, which writes the audit row); :func:`sql` shows the text.
+Where the data live on a platform, ``records``/``journeys`` may instead be engine tables
+(:class:`casework.store.engines.SparkTable`: ``sql_name``, ``columns``, ``execute(sql)``): the
+same SQL then runs there, translated and audited by the store (issue 17).
 
 Output columns (tidy, one row per group × indicator [× month]):
 
@@ -84,9 +87,16 @@ def _is_path(x) -> bool:
     return isinstance(x, (str, Path))
 
 
+def is_table(x) -> bool:
+    """True for an engine table (``sql_name``, ``columns``, ``execute``) instead of a frame."""
+    return all(hasattr(x, a) for a in ("sql_name", "columns", "execute"))
+
+
 def _columns_of(src) -> list[str]:
     if src is None:
         return []
+    if is_table(src):
+        return list(src.columns)
     if _is_path(src):
         query = f"DESCRIBE SELECT * FROM read_parquet({_lit(src)})"
         return [r[0] for r in duckdb.sql(query).fetchall()]
@@ -111,6 +121,8 @@ def _prepare_records(records, by) -> object:
         raise ParameterError("缺少数据：records 为空", "records is required")
     if _is_path(records):
         raise _no_paths("records")
+    if is_table(records):
+        return records
     if not isinstance(records, pd.DataFrame):
         raise ParameterError("records 应为 DataFrame", "records must be a DataFrame")
     if "charge_group" in by and "charge" in records.columns:
@@ -129,6 +141,9 @@ def _prepare_journeys(journeys, records, needed: bool):
         if _is_path(journeys):
             raise _no_paths("journeys")
         return journeys
+    if is_table(records):
+        raise ParameterError("该引擎未配置 journeys 表（案件流转指标需要）",
+                             "journey indicators need a journeys table on this engine")
     if _is_path(records):
         sibling = Path(records).with_name("journeys.parquet")
         if sibling.exists():
@@ -352,6 +367,11 @@ def _build_sql(plan: _Plan, by, windows, monthly: bool, srcs: _Sources,
 
 def _run(plan: _Plan, by, windows, monthly: bool, srcs: _Sources) -> pd.DataFrame:
     """Run every query and return one wide frame: keys, _window, one column per part id."""
+    if is_table(srcs.records):  # the data live on an engine: it runs the same SQL, audited
+        names = {t: (s.sql_name if s is not None else f"_missing_{t}")
+                 for t, s in (("records", srcs.records), ("journeys", srcs.journeys))}
+        queries = _build_sql(plan, by, windows, monthly, srcs, names)
+        return _grid([_window_text(srcs.records.execute(q)) for _, q in queries], by, windows)
     con = duckdb.connect()
     try:  # library code never prints (outside Jupyter DuckDB would draw a progress bar)
         con.execute("SET enable_progress_bar = false")
@@ -385,18 +405,25 @@ def _run(plan: _Plan, by, windows, monthly: bool, srcs: _Sources) -> pd.DataFram
     frames = []
     for _, q in queries:
         try:
-            f = con.execute(q).df()
-            if len(f) and pd.api.types.is_datetime64_any_dtype(f["_window"]):
-                f["_window"] = f["_window"].dt.strftime("%Y-%m")
-            elif not len(f):
-                f["_window"] = f["_window"].astype("object")
-            frames.append(f)
+            frames.append(_window_text(con.execute(q).df()))
         except duckdb.Error as err:
             raise ParameterError(
                 f"指标表达式无法执行：{err}", f"indicator expression failed in DuckDB: {err}",
                 hint="检查自定义指标的 SQL 表达式与列名 / check the SQL of user indicators",
             ) from None
     con.close()
+    return _grid(frames, by, windows)
+
+
+def _window_text(f: pd.DataFrame) -> pd.DataFrame:
+    if len(f) and pd.api.types.is_datetime64_any_dtype(f["_window"]):
+        f["_window"] = f["_window"].dt.strftime("%Y-%m")
+    elif not len(f):
+        f["_window"] = f["_window"].astype("object")
+    return f
+
+
+def _grid(frames, by, windows) -> pd.DataFrame:
     keys = list(by) + ["_window"]
     # the grid: every group seen in any query × every window
     seen = [f[list(by)] for f in frames if len(f)] if by else []

@@ -52,7 +52,8 @@ from casework.model import schema
 __all__ = [
     "SEVERITIES", "SEVERITY_ZH", "KINDS", "KIND_ZH", "BUILTIN_RULES", "Rule", "load_rules",
     "rules_frame", "NOT_CARDS", "IDENTITY", "FINDING_COLUMNS", "MONTH_BASES", "POSITION_ZH",
-    "card_rows", "card_month", "card_keys", "flag_cards", "run_rules", "at_or_above",
+    "card_rows", "card_month", "card_keys", "flag_cards", "rule_query", "run_rules",
+    "at_or_above",
     "error_rates", "error_trend", "in_period", "rule_counts", "severity_counts",
 ]
 
@@ -156,6 +157,27 @@ def _duck_frame(records: pd.DataFrame, cols: list[str]):
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
+def rule_query(rule: Rule, order: int = 0) -> str:
+    """The SQL (DuckDB dialect) that finds one rule's faulty cards in a table ``records``.
+
+    It returns ``__rule`` (= ``order``) and ``__row`` (the card's row number, a column of
+    ``records``); the condition sees only the rule's fields and the identity columns. The
+    same text runs on Spark through :func:`casework.store.engines.translate`.
+
+    Examples
+    --------
+    >>> r = load_rules([{"id": "x", "kind": "consistency", "severity": "error",
+    ...     "message_zh": "审结早于受理", "fields": ["closed_on", "accepted_on"],
+    ...     "condition": "closed_on < accepted_on"}], builtin=False)[0]
+    >>> rule_query(r).endswith("AS card WHERE coalesce(((closed_on < accepted_on)), FALSE)")
+    True
+    """
+    cols = ", ".join(dict.fromkeys(["__row", "unit_code", "dept_case_no", "person_id",
+                                    "stage", "case_type", *rule.fields]))
+    return (f"SELECT {order} AS __rule, __row FROM (SELECT {cols} FROM records)"
+            f" AS card WHERE coalesce(({rule.predicate}), FALSE)")
+
+
 def run_rules(records: pd.DataFrame, *, rules=None, builtin: bool = True) -> pd.DataFrame:
     """Inspect case cards: one row per (rule, card) fault.
 
@@ -203,12 +225,7 @@ def run_rules(records: pd.DataFrame, *, rules=None, builtin: bool = True) -> pd.
     try:
         con.register("records", _duck_frame(data, needed))
         con.execute("SET enable_external_access = false")
-        queries = []
-        for order, r in enumerate(active):
-            cols = ", ".join(dict.fromkeys(["__row", "unit_code", "dept_case_no", "person_id",
-                                            "stage", "case_type", *r.fields]))
-            queries.append(f"SELECT {order} AS __rule, __row FROM (SELECT {cols} FROM records)"
-                           f" AS card WHERE coalesce(({r.predicate}), FALSE)")
+        queries = [rule_query(r, order) for order, r in enumerate(active)]
         hits = []
         if queries:
             try:  # one scan plan for all rules; on failure, find the rule to blame
