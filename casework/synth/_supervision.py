@@ -219,7 +219,7 @@ def truth_patterns(units: list[dict], pl: dict, *, end: str) -> list[dict]:
         "entity_type": "unit", "entity_id": du["unit_code"], "entity_name": du["unit_name"],
         "keys": {"unit_code": du["unit_code"]},
         "where": {"unit_code": du["unit_code"], "kind": "investigation_correction"},
-        "indicator": "correction_adoption_rate",
+        "indicator": "supervision_rate_investigation_supervision",
         "from": str(d["start"]), "to": None,
         "effect": {"rate_before": 0.9, "rate_after": d["after"]},
         "templates": ["supervision_gaps"],
