@@ -83,7 +83,13 @@ def line_name(line: str) -> str:
     return schema.label("supervision_line", line)
 
 
-def _window(period, months: int):
+def window(period, months: int):
+    """(start of the window before, start, end) of the ``months``-month window ending with
+    ``period``'s last day.
+
+    >>> [str(t.date()) for t in window("2024-06", 12)]
+    ['2022-07-01', '2023-07-01', '2024-06-30']
+    """
     p = _periods.parse(str(getattr(period, "code", period)))
     end = p.end
     start = (pd.Timestamp(end).to_period("M") - (months - 1)).to_timestamp()
@@ -126,7 +132,7 @@ def volume_table(supervision, records, *, period, months: int = 12) -> pd.DataFr
     ``previous`` (matters in the window before, same length) and ``previous_exposure``.
     Every unit with caseload or matters appears for every line.
     """
-    prev_start, start, end = _window(period, months)
+    prev_start, start, end = window(period, months)
     sup = supervision.copy()
     on = pd.to_datetime(sup["started_on"])
     sup["unit_code"] = sup["unit_code"].astype(str)
@@ -172,7 +178,7 @@ def rate_table(supervision, *, period, months: int = 12) -> pd.DataFrame:
     rate_upper`` (Wilson 95 %), ``peer_results, peer_favourable, previous_results,
     previous_favourable, pending``.
     """
-    prev_start, start, end = _window(period, months)
+    prev_start, start, end = window(period, months)
     sup = supervision.copy()
     sup["unit_code"] = sup["unit_code"].astype(str)
     on = pd.to_datetime(sup["started_on"])
@@ -236,7 +242,8 @@ def signals(supervision, records, *, period, months: int = 12,
             n=r.exposure, p_value=r.p_value,
             method="负二项模型（按案件量暴露、其他单位比率预期，单侧下尾）",
             line=r.line, line_zh=r.line_zh, observed=r.observed, expected=r.expected,
-            kind="count", unit_zh="件", baseline_zh="按案件量和其他单位水平的预期",
+            kind="count", unit_zh="件", count_unit="case",
+            baseline_zh="按案件量和其他单位水平的预期",
             note=(f"近{months}个月未开展{r.line_zh}（按案件量预期约{r.expected:.0f}件）"
                   if zero else "")))
     for r in rates.itertuples(index=False):
@@ -279,6 +286,19 @@ def supervision_indicators() -> list[dict]:
     path = config.RESOURCES_DIR / "indicators.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return list(data.get("supervision_indicators") or [])
+
+
+def indicator_definitions() -> pd.DataFrame:
+    """The supervision indicators' definitions (指标口径) for a report table.
+
+    >>> indicator_definitions().columns.tolist()
+    ['指标', '分子', '分母', '说明']
+    """
+    rows = [{"指标": i["name_zh"], "分子": str(i["numerator"]),
+             "分母": str(i["denominator"].get("exposure")) + "（records 表）"
+             if isinstance(i["denominator"], dict) else str(i["denominator"]),
+             "说明": i.get("caveats", "")} for i in supervision_indicators()]
+    return pd.DataFrame(rows, columns=["指标", "分子", "分母", "说明"])
 
 
 def indicator_table(supervision, *, by=("unit_code",), start=None, end=None,
