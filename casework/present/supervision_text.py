@@ -51,7 +51,8 @@ def finding_sentences(F: pd.DataFrame, *, months: int = 12) -> list[str]:
         if r.get("detector") == "supervision_volume":
             exp = float(r["expected"])
             if float(r["observed"]) == 0:
-                out.append(f"{who} 近{months}个月未开展{r['line_zh']}（按案件量预期约{exp:.0f}件）。")
+                out.append(f"{who} 近{months}个月未开展{r['line_zh']}"
+                           f"（按案件量预期约{exp:.0f}件）。")
             else:
                 word = "明显少于" if r["direction"] == "unfavourable" else "明显多于"
                 out.append(f"{who} 近{months}个月{r['line_zh']}{int(r['observed'])}件，"
