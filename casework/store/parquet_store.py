@@ -97,8 +97,7 @@ from casework.store import audit
 TABLES = ("records", "modifications", "journeys", "supervision")
 
 #: Date column that gives the partition year of each table.
-_YEAR_OF = dict(records="accepted_on", modifications="modified_at", supervision="started_on",
-                journeys=None)
+_YEAR_OF = {"records": "accepted_on", "modifications": "modified_at", "supervision": "started_on"}
 
 #: Rows per Parquet row group: small enough that a period filter skips whole groups (their
 #: min/max date statistics), large enough to keep the per-group overhead low.
@@ -242,7 +241,7 @@ def _snapshot_order(df: pd.DataFrame, table: str):
         pd.NA, index=df.index, dtype="string")
     if table == "journeys":
         year = df["arrest_accepted_on"].fillna(df["prosecution_accepted_on"]).dt.year
-    elif _YEAR_OF[table] in df.columns:
+    elif _YEAR_OF.get(table) in df.columns:
         year = df[_YEAR_OF[table]].dt.year
     else:
         year = pd.Series(pd.NA, index=df.index)
@@ -291,7 +290,7 @@ def _write_table(df: pd.DataFrame, table: str, folder: Path) -> dict:
         "rows": len(df),
         "columns": [str(c) for c in df.columns],
         "partitioned_by": ["unit_code"],
-        "ordered_by": ["unit_code", f"year({_YEAR_OF[table] or 'arrest_accepted_on'})",
+        "ordered_by": ["unit_code", f"year({_YEAR_OF.get(table) or 'arrest_accepted_on'})",
                        "import order"],
         "files": files,
     }
