@@ -284,3 +284,16 @@ def test_report_names_nothing_on_null_data(null, tmp_path_factory, tmp_path, mon
     doc, text, _ = _run(home, "internal", tmp_path, monkeypatch)
     assert doc["findings"] == []
     assert "本期未发现需关注的问题" in text and "未开展" not in text
+
+
+def test_single_unit_data_still_sees_its_own_gap(planted):
+    """A unit-level report loads one unit (no peers): the change against its own past."""
+    gap = _pattern(planted, "supervision_gap")
+    unit = gap["entity_id"]
+    sup = planted.supervision[planted.supervision["unit_code"] == unit]
+    recs = planted.records[planted.records["unit_code"] == unit]
+    sig = supervision.signals(sup, recs, period=PERIOD, months=12)
+    assert sig.loc[sig.detector == "supervision_volume", "p_value"].isna().all()  # no peers
+    sel = findings.select(sig)
+    f = sel[sel["status"] == "finding"]
+    assert gap["indicator"] in set(f["indicator"])

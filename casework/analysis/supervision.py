@@ -13,6 +13,10 @@ variance μ + αμ²) with α estimated by moments from the peers' own deviation
 p-value is the lower tail P(X ≤ observed) — a one-sided test of "fewer than expected", the
 gap the office is asked to find; a unit with more matters than expected gets a large p.
 
+*Volume over time.* The unit's matters in the window against its own window before, given
+the caseload of both (detector ``supervision_volume_change``: conditional binomial, lower
+tail) — the only volume test a single-unit report (no peers) can make.
+
 *Adoption / correction.* Per unit × line with results (尚未反馈 left out), the share adopted
 or corrected (采纳、纠正、改判、发回重审) with a Wilson interval, compared with the other units
 pooled (detector ``supervision_rate``) and with the unit's own previous window of the same
@@ -246,6 +250,28 @@ def signals(supervision, records, *, period, months: int = 12,
             baseline_zh="按案件量和其他单位水平的预期",
             note=(f"近{months}个月未开展{r.line_zh}（按案件量预期约{r.expected:.0f}件）"
                   if zero else "")))
+    for r in vol.itertuples(index=False):  # change over time: the unit against its own past
+        n = r.observed + r.previous
+        share = (r.exposure / (r.exposure + r.previous_exposure)
+                 if r.exposure > 0 and r.previous_exposure > 0 else np.nan)
+        testable = np.isfinite(share) and r.previous >= MIN_EXPECTED
+        expected = n * share if np.isfinite(share) else np.nan
+        rows.append(dict(
+            detector="supervision_volume_change", section=section, entity_type="unit",
+            entity_id=r.unit_code, entity_name=r.unit_name,
+            indicator=f"supervision_volume_{r.line}",
+            indicator_name=f"近{months}个月{r.line_zh}件数",
+            direction="unfavourable" if r.observed < expected else "favourable",
+            latest_value=r.observed, baseline=expected,
+            effect=r.observed - expected if np.isfinite(expected) else np.nan,
+            n=r.exposure,
+            p_value=float(_st.binom.cdf(r.observed, n, share)) if testable else np.nan,
+            method="条件二项检验（本期与此前同期按案件量分配，单侧下尾）",
+            line=r.line, line_zh=r.line_zh, observed=r.observed, expected=expected,
+            kind="count", unit_zh="件", count_unit="case",
+            baseline_zh=f"按本单位此前{months}个月水平的预期",
+            note=(f"近{months}个月未开展{r.line_zh}（按本单位此前水平预期约{expected:.0f}件）"
+                  if r.observed == 0 and testable else "")))
     for r in rates.itertuples(index=False):
         name = _RATE_NAME.get(r.line, f"{r.line_zh}采纳率")
         for det, k0, n0, base_zh in (

@@ -48,7 +48,7 @@ def finding_sentences(F: pd.DataFrame, *, months: int = 12) -> list[str]:
     out = []
     for _, r in f.iterrows():
         who = str(r["entity_name"])
-        if r.get("detector") == "supervision_volume":
+        if r.get("detector") in ("supervision_volume", "supervision_volume_change"):
             exp = float(r["expected"])
             if float(r["observed"]) == 0:
                 out.append(f"{who} 近{months}个月未开展{r['line_zh']}"
@@ -87,7 +87,7 @@ def _status_of(F: pd.DataFrame, detectors) -> dict:
 
 def volume_display(vol: pd.DataFrame, F: pd.DataFrame) -> pd.DataFrame:
     """Volume table for the report: observed vs expected per unit × line, with the status."""
-    st = _status_of(F, ["supervision_volume"])
+    st = _status_of(F, ["supervision_volume", "supervision_volume_change"])
     out = vol.copy()
     out["conclusion"] = [_STATUS.get(st.get((u, ln), "none"), "—")
                          if np.isfinite(p) else "样本不足，未检验"
