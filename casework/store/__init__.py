@@ -12,17 +12,17 @@ audit
 """
 
 from casework.store import audit
+from casework.store.audit import entries as audit_entries
+from casework.store.audit import format_entries as format_audit
+from casework.store.audit import verify as verify_audit
 from casework.store.parquet_store import (
     TABLES,
     StoreError,
-    audit_entries,
-    format_audit,
     latest_id,
     manifest,
     read,
     snapshots,
     sql,
-    verify_audit,
     verify_snapshot,
     write_snapshot,
 )

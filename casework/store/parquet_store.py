@@ -92,7 +92,7 @@ from casework import __version__
 from casework.base import config
 from casework.base.errors import CaseworkError, DataError, ParameterError, check_choice
 from casework.model import journeys, schema
-from casework.store import audit
+from casework.store import audit, permissions
 
 TABLES = ("records", "modifications", "journeys", "supervision")
 
@@ -440,7 +440,7 @@ def write_snapshot(tables: dict, *, sources=(), mapping=None, account=None, warn
             "mapping": _mapping_entry(mapping),
             "warnings": [str(w) for w in warnings],
         }
-        _restrict(tmp)
+        permissions.restrict(tmp)
         with _snapshots_lock(root):
             final = root / snapshot_id
             n = 1
@@ -452,7 +452,7 @@ def write_snapshot(tables: dict, *, sources=(), mapping=None, account=None, warn
                 json.dump(manifest_, fh, ensure_ascii=False, indent=1)
                 fh.flush()
                 os.fsync(fh.fileno())
-            _restrict_file(tmp / "manifest.json", _group_id())
+            permissions.restrict_file(tmp / "manifest.json", permissions.group_id())
             _flush_to_disk(tmp)
             os.rename(tmp, final)
             _fsync_dir(root)
@@ -463,37 +463,6 @@ def write_snapshot(tables: dict, *, sources=(), mapping=None, account=None, warn
             raise
         raise _storage_error(err, root) from err
     return {**manifest_, "path": str(final)}
-
-
-def _group_id() -> int | None:
-    """The gid of ``CASEWORK_GROUP`` (None when unset); an unknown group is an error."""
-    import grp  # POSIX only: loaded when a snapshot is written
-
-    name = config.snapshot_group()
-    if name is None:
-        return None
-    try:
-        return int(name) if name.isdigit() else grp.getgrnam(name).gr_gid
-    except KeyError:
-        raise ParameterError(f"CASEWORK_GROUP 指定的用户组不存在：{name}",
-                             f"CASEWORK_GROUP names an unknown group: {name}") from None
-
-
-def _restrict_file(path: Path, gid: int | None) -> None:
-    if gid is not None:
-        os.chown(path, -1, gid)
-    os.chmod(path, 0o440 if gid is not None else 0o400)
-
-
-def _restrict(folder: Path) -> None:
-    """Snapshot files readable by their owner (and ``CASEWORK_GROUP``) only, never written."""
-    gid = _group_id()
-    for dirpath, _dirs, files in os.walk(folder):
-        for f in files:
-            _restrict_file(Path(dirpath, f), gid)
-        if gid is not None:
-            os.chown(dirpath, -1, gid)
-        os.chmod(dirpath, 0o750 if gid is not None else 0o700)
 
 
 def _clean_stale(root: Path) -> None:
@@ -914,18 +883,3 @@ def sql(query: str, *, snapshot: str = "latest", purpose: str | None = None,
 # ---------------------------------------------------------------------------------------------
 # The audit log, as the store exposes it
 # ---------------------------------------------------------------------------------------------
-
-
-def audit_entries() -> pd.DataFrame:
-    """All rows of the query audit log (see :mod:`casework.store.audit` for the columns)."""
-    return audit.entries()
-
-
-def verify_audit(against=None) -> str:
-    """Verify the audit log's hash chain: a bilingual OK summary, or :class:`AuditError`."""
-    return audit.verify(against=against)
-
-
-def format_audit(df: pd.DataFrame) -> str:
-    """Audit rows (from :func:`audit_entries`) as a readable text table."""
-    return audit.format_entries(df)
