@@ -297,3 +297,20 @@ def test_single_unit_data_still_sees_its_own_gap(planted):
     sel = findings.select(sig)
     f = sel[sel["status"] == "finding"]
     assert gap["indicator"] in set(f["indicator"])
+
+
+def test_importer_errors_and_warnings_on_supervision(tmp_path, casework_home):
+    head = "单位编码,监督事项编号,监督类型,监督方式,被监督单位,监督日期,反馈日期,监督结果\n"
+    dup = tmp_path / "重复.csv"
+    dup.write_bytes((head + "930101,JD1,立案监督,通知立案,甲局,2024-05-03,,采纳\n"
+                     "930101,JD1,立案监督,通知立案,甲局,2024-05-04,,采纳\n").encode("gb18030"))
+    with pytest.raises(DataError) as err:
+        importer.import_files([dup], account="t")
+    assert "第 2、3 行" in err.value.zh and "监督事项编号" in err.value.zh
+    odd = tmp_path / "存疑.csv"
+    odd.write_bytes((head + "930101,JD1,审判监督,二审抗诉,甲院,2024-05-03,2024-04-01,纠正\n"
+                     ).encode("gb18030"))
+    result = importer.import_files([odd], account="t")
+    text = " ".join(result["warnings"])
+    assert "反馈日期早于监督日期" in text and "监督结果与监督方式不符" in text
+    assert result["row_counts"]["supervision"] == 1

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from casework.ingest import mapping as _mapping
-from casework.ingest import readers
+from casework.ingest import readers, supervision_checks
 from casework.ingest.messages import (
     Problem,
     examples,
@@ -281,6 +281,8 @@ def to_frame(raw: Raw, *, mapping: _mapping.Mapping | None, table: str | None) -
     warnings.extend(_suspicious(df, table, name, rows))
     if table == "modifications":
         warnings.extend(_canonical_modifications(df, name, rows))
+    if table == "supervision":
+        warnings.extend(supervision_checks.check(df, name, rows))
     df = schema.conform(df, table)
     return Frame(raw.path, raw.fmt, raw.encoding, table, df, rows, warnings)
 
