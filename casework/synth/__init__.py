@@ -564,7 +564,8 @@ def describe(summary: dict) -> str:
     )
     lines = [
         f"已生成合成演示数据：{summary['records']:,} 行案卡记录（{stages}），"
-        f"{summary['modifications']:,} 条修改记录",
+        f"{summary['modifications']:,} 条修改记录"
+        + (f"，{summary['supervision']:,} 件监督事项" if summary.get("supervision") else ""),
         f"单位：{units}（{more}）",
         f"期间：{summary['start']} 至 {summary['end']}，共 {summary['months']} 个月；"
         f"随机种子 {summary['seed']}",
