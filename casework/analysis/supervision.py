@@ -68,6 +68,9 @@ FINAL = (*FAVOURABLE, "not_adopted", "not_corrected", "upheld")
 MIN_RESULTS = 5
 #: Fewest expected matters for a volume test (below it the line is too rare to call a gap).
 MIN_EXPECTED = 3.0
+#: Fewest expected matters for the test against the unit's own past (one unit's history is
+#: noisier than the pooled peers: a rare line's quiet year is not called a gap).
+MIN_EXPECTED_CHANGE = 8.0
 
 LINES = schema.CODE_TABLES["supervision_line"]
 _RATE_NAME = {"case_filing_supervision": "立案监督采纳率",
@@ -254,8 +257,8 @@ def signals(supervision, records, *, period, months: int = 12,
         n = r.observed + r.previous
         share = (r.exposure / (r.exposure + r.previous_exposure)
                  if r.exposure > 0 and r.previous_exposure > 0 else np.nan)
-        testable = np.isfinite(share) and r.previous >= MIN_EXPECTED
         expected = n * share if np.isfinite(share) else np.nan
+        testable = np.isfinite(share) and expected >= MIN_EXPECTED_CHANGE
         rows.append(dict(
             detector="supervision_volume_change", section=section, entity_type="unit",
             entity_id=r.unit_code, entity_name=r.unit_name,
