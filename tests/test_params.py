@@ -304,3 +304,14 @@ def test_templates_folder_is_configurable(tmp_path, monkeypatch):
     monkeypatch.setenv("CASEWORK_TEMPLATES", str(tmp_path))
     assert params.discover() == ["copy_one"]
     assert yaml.safe_load((tmp_path / "copy_one.yaml").read_text(encoding="utf-8"))["title_zh"]
+
+
+def test_numeric_parameters_outside_their_sidecar_range_are_refused_before_a_kernel():
+    sc = params.load_sidecar("horizontal_comparison")
+    assert sc.parameters["min_n"].low == 1
+    with pytest.raises(ParameterError, match="超出范围"):
+        params.validate(sc, {"period": "2024-05", "min_n": "-5"}, from_text={"min_n"})
+    with pytest.raises(ParameterError, match="超出范围"):
+        params.validate(sc, {"period": "2024-05", "months": 0})
+    ok = params.validate(sc, {"period": "2024-05", "min_n": "7"}, from_text={"min_n"})
+    assert ok["min_n"] == 7

@@ -87,6 +87,9 @@ class ParamSpec:
         Chinese description shown in errors and in the provenance table.
     choices : tuple
         Allowed values for ``choice`` (and for each item of ``list`` when given).
+    low, high : float, optional
+        Inclusive range of an ``int`` or ``float`` parameter (sidecar keys ``min`` and ``max``),
+        checked before a kernel starts.
     """
 
     name: str
@@ -94,6 +97,8 @@ class ParamSpec:
     default: Any = None
     description: str = ""
     choices: tuple = ()
+    low: float | None = None
+    high: float | None = None
 
     @property
     def required(self) -> bool:
@@ -103,6 +108,8 @@ class ParamSpec:
     def describe(self) -> str:
         """One line: ``name (type, 中文类型) 默认 … — description``."""
         extra = f"，可选 {'/'.join(map(str, self.choices))}" if self.choices else ""
+        if self.low is not None or self.high is not None:
+            extra += f"，范围 {_bound(self.low)}–{_bound(self.high)}"
         dflt = "必填 required" if self.required else f"默认 {self.default!r}"
         kind = f"{self.type}/{TYPES.get(self.type, '?')}{extra}"
         return f"{self.name} ({kind}; {dflt}) — {self.description}"
@@ -138,6 +145,20 @@ def discover(folder: str | Path | None = None) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(p.stem for p in folder.glob("*.yaml") if p.with_suffix(".ipynb").exists())
+
+
+def _bound(value) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _in_range(spec: ParamSpec, value):
+    """``value`` when it lies within the spec's ``min``/``max``, else a bilingual error."""
+    too_low = spec.low is not None and value < spec.low
+    if too_low or (spec.high is not None and value > spec.high):
+        lo, hi = _bound(spec.low), _bound(spec.high)
+        raise ParameterError(f"参数 {spec.name} 的取值 {value!r} 超出范围 {lo}–{hi}",
+                             f"{spec.name} must lie within {lo}..{hi}; got {value!r}")
+    return value
 
 
 def load_sidecar(template: str, *, folder: str | Path | None = None) -> Sidecar:
@@ -183,7 +204,8 @@ def load_sidecar(template: str, *, folder: str | Path | None = None) -> Sidecar:
             raise ParameterError(f"模板参数文件 {path.name} 中参数 {name} 缺少 choices",
                                  f"sidecar {path.name}: choice parameter {name} needs 'choices'")
         specs[name] = ParamSpec(str(name), d["type"], d.get("default"),
-                                str(d.get("description", "")), tuple(d.get("choices") or ()))
+                                str(d.get("description", "")), tuple(d.get("choices") or ()),
+                                d.get("min"), d.get("max"))
     known = {"title_zh", "title_en", "description", "parameters"}
     return Sidecar(template, str(raw.get("title_zh", template)),
                    str(raw.get("title_en", template)), str(raw.get("description", "")), specs,
@@ -257,10 +279,10 @@ def coerce(spec: ParamSpec, value, *, from_text: bool = False):
         if isinstance(value, bool):
             raise _mistyped(spec, value, "整数")
         if isinstance(value, int):
-            return value
+            return _in_range(spec, value)
         if from_text and isinstance(value, str):
             try:
-                return int(value.strip())
+                return _in_range(spec, int(value.strip()))
             except ValueError:
                 pass
         raise _mistyped(spec, value, "整数")
@@ -268,12 +290,14 @@ def coerce(spec: ParamSpec, value, *, from_text: bool = False):
         if isinstance(value, bool):
             raise _mistyped(spec, value, "数值")
         if isinstance(value, (int, float)):
-            return float(value)
+            return _in_range(spec, float(value))
         if from_text and isinstance(value, str):
             try:
-                return float(value.strip())
+                number = float(value.strip())
             except ValueError:
-                pass
+                number = None
+            if number is not None:
+                return _in_range(spec, number)
         raise _mistyped(spec, value, "数值")
     if t == "list":
         if from_text and isinstance(value, str):
