@@ -44,19 +44,18 @@ def casework_home(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.fixture(scope="session")
-def _demo_home(tmp_path_factory, synth_small):
-    """A CASEWORK_HOME holding one snapshot of ``synth_small`` (built once per worker)."""
+def _snapshot_home(tmp_path_factory, name, data):
+    """A new CASEWORK_HOME holding one snapshot of ``data`` (records and modifications)."""
     import os
 
     from casework import store
 
-    home = tmp_path_factory.mktemp("demo_home")
+    home = tmp_path_factory.mktemp(name)
     old = os.environ.get("CASEWORK_HOME")
     os.environ["CASEWORK_HOME"] = str(home)
     try:
         store.write_snapshot(
-            {"records": synth_small.records, "modifications": synth_small.modifications},
+            {"records": data.records, "modifications": data.modifications},
             sources=[], mapping=None, account="fixture",
         )
     finally:
@@ -65,6 +64,18 @@ def _demo_home(tmp_path_factory, synth_small):
         else:
             os.environ["CASEWORK_HOME"] = old
     return home
+
+
+@pytest.fixture(scope="session")
+def _demo_home(tmp_path_factory, synth_small):
+    """A CASEWORK_HOME holding one snapshot of ``synth_small`` (built once per worker)."""
+    return _snapshot_home(tmp_path_factory, "demo_home", synth_small)
+
+
+@pytest.fixture(scope="session")
+def null_home(tmp_path_factory, synth_null_small):
+    """A CASEWORK_HOME holding one snapshot of the null data (nothing planted)."""
+    return _snapshot_home(tmp_path_factory, "null_home", synth_null_small)
 
 
 @pytest.fixture

@@ -299,28 +299,6 @@ def test_reports_name_the_planted_patterns(demo_home, synth_small, _reports):
     assert {"部门受案号", "办案环节", "受理日期", "审结日期"} <= set(cases.columns)
 
 
-@pytest.fixture(scope="module")
-def null_home(tmp_path_factory, synth_null_small):
-    """A CASEWORK_HOME holding one snapshot of the null data (nothing planted)."""
-    import os
-
-    from casework import store
-
-    home = tmp_path_factory.mktemp("null_home")
-    old = os.environ.get("CASEWORK_HOME")
-    os.environ["CASEWORK_HOME"] = str(home)
-    try:
-        store.write_snapshot({"records": synth_null_small.records,
-                              "modifications": synth_null_small.modifications},
-                             sources=[], mapping=None, account="fixture")
-    finally:
-        if old is None:
-            os.environ.pop("CASEWORK_HOME", None)
-        else:
-            os.environ["CASEWORK_HOME"] = old
-    return home
-
-
 @pytest.mark.notebook
 @pytest.mark.xdist_group("notebooks")
 def test_reports_on_null_data_say_nothing_is_wrong(null_home, monkeypatch, tmp_path):

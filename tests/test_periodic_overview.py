@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 from pathlib import Path
 
@@ -49,26 +48,6 @@ def _run(tmp_path, period=PERIOD):
     return doc, _prose(Path(res.html).read_text(encoding="utf-8"))
 
 
-@pytest.fixture(scope="session")
-def _null_home(tmp_path_factory, synth_null_small):
-    """A CASEWORK_HOME holding one snapshot of the null fixture (nothing planted)."""
-    from casework import store
-
-    home = tmp_path_factory.mktemp("null_home")
-    old = os.environ.get("CASEWORK_HOME")
-    os.environ["CASEWORK_HOME"] = str(home)
-    try:
-        store.write_snapshot({"records": synth_null_small.records,
-                              "modifications": synth_null_small.modifications},
-                             sources=[], mapping=None, account="fixture")
-    finally:
-        if old is None:
-            os.environ.pop("CASEWORK_HOME", None)
-        else:
-            os.environ["CASEWORK_HOME"] = old
-    return home
-
-
 @pytest.mark.notebook
 @pytest.mark.xdist_group("notebooks")
 def test_planted_rising_charge_and_adoption_drop_are_named_in_problems(demo_home, tmp_path,
@@ -95,8 +74,8 @@ def test_planted_rising_charge_and_adoption_drop_are_named_in_problems(demo_home
 
 @pytest.mark.notebook
 @pytest.mark.xdist_group("notebooks")
-def test_null_data_report_names_no_problem(_null_home, tmp_path, monkeypatch):
-    monkeypatch.setenv("CASEWORK_HOME", str(_null_home))
+def test_null_data_report_names_no_problem(null_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("CASEWORK_HOME", str(null_home))
     monkeypatch.setenv("CASEWORK_USER", "test-analyst")
     doc, prose = _run(tmp_path)
     assert doc["findings"] == [] and doc["n_tests"] > 100

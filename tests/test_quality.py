@@ -401,28 +401,6 @@ def test_check_on_the_demo_store_exits_1_and_names_the_top_department(demo_home,
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def null_home(tmp_path_factory, synth_null_small):
-    """A CASEWORK_HOME holding one snapshot of the null data (nothing planted)."""
-    import os
-
-    from casework import store
-
-    home = tmp_path_factory.mktemp("null_home")
-    old = os.environ.get("CASEWORK_HOME")
-    os.environ["CASEWORK_HOME"] = str(home)
-    try:
-        store.write_snapshot({"records": synth_null_small.records,
-                              "modifications": synth_null_small.modifications},
-                             sources=[], mapping=None, account="fixture")
-    finally:
-        if old is None:
-            os.environ.pop("CASEWORK_HOME", None)
-        else:
-            os.environ["CASEWORK_HOME"] = old
-    return home
-
-
 def _report_text(path) -> str:
     """The report's prose: the HTML without tables, figures, scripts and styles."""
     import html as _html

@@ -296,28 +296,6 @@ def test_planted_keywords_emerge_in_the_automatic_topic(synth_small):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def null_home(tmp_path_factory, synth_null_small):
-    """A CASEWORK_HOME holding one snapshot of the null data (nothing planted)."""
-    import os
-
-    from casework import store
-
-    home = tmp_path_factory.mktemp("null_home")
-    old = os.environ.get("CASEWORK_HOME")
-    os.environ["CASEWORK_HOME"] = str(home)
-    try:
-        store.write_snapshot({"records": synth_null_small.records,
-                              "modifications": synth_null_small.modifications},
-                             sources=[], mapping=None, account="fixture")
-    finally:
-        if old is None:
-            os.environ.pop("CASEWORK_HOME", None)
-        else:
-            os.environ["CASEWORK_HOME"] = old
-    return home
-
-
 def _prose(path) -> str:
     s = open(path, encoding="utf-8").read()
     s = re.sub(r"<(script|style|table|figure)[^>]*>.*?</\1>", " ", s, flags=re.S)
