@@ -343,18 +343,6 @@ def mean_shift(x, n, s2, *, search: int = 12, min_before: int = 6, tau2: float =
 
 
 # ---------------------------------------------------------------------------------------------
-# a report's scan
-# ---------------------------------------------------------------------------------------------
-
-
-def _direction(indicator_direction: str, effect: float) -> str:
-    if not np.isfinite(effect) or effect == 0 or indicator_direction == "range":
-        return "neutral"
-    up = effect > 0
-    return "unfavourable" if up == (indicator_direction == "lower_better") else "favourable"
-
-
-# ---------------------------------------------------------------------------------------------
 # relative to the rest of the parent (unit, agency …): where a shift sits
 # ---------------------------------------------------------------------------------------------
 
