@@ -48,12 +48,13 @@ from IPython.display import HTML, Image, Markdown, display
 from casework import store
 from casework.analysis import periods
 from casework.base import config
-from casework.base.errors import CaseworkError, ParameterError
+from casework.base.errors import CaseworkError, ParameterError, check_choice
 from casework.model import schema
 from casework.notebook import params as _params
 from casework.present import plotting, privacy
 from casework.present.markdown import escape_text
 from casework.present.workbook import write_xlsx
+from casework.store import engines
 
 #: At most this many rows are shown in an HTML table (CSV/xlsx hold every row).
 MAX_ROWS = 60
@@ -132,6 +133,10 @@ class Params:
         Folder for the artefacts (CSV, PNG, xlsx) beside the HTML report.
     values : dict
         Every sidecar parameter, typed (also available as attributes: ``P.top_n``).
+    engine : str
+        ``duckdb`` (the snapshot store) or ``spark`` (``casework run --engine spark``: tables
+        read through :class:`casework.store.engines.SparkEngine`; ``snapshot`` is then
+        ``spark:<address>``).
     previous_findings : str or None
         ``findings.json`` of the last earlier run of this report (set by the runner), for
         "what changed since last time" (:mod:`casework.notebook.findings`).
@@ -297,7 +302,11 @@ def setup(namespace: dict, *, template: str) -> Params:
 
     snapshot = str(run.get("snapshot") or values.get("snapshot") or "latest")
     manifest: dict = {}
-    if snapshot != "none":
+    engine = str(run.get("engine") or "duckdb")
+    check_choice("engine", engine, engines.ENGINES)
+    if engine == "spark":  # no local snapshot: the platform's tables, named by the config
+        snapshot = engines.load_config(run.get("spark_config") or "").label
+    elif snapshot != "none":
         manifest = dict(store.manifest(snapshot))
         sid, _ = _manifest_ids(manifest)
         snapshot = sid if sid != "?" else snapshot
@@ -318,7 +327,8 @@ def setup(namespace: dict, *, template: str) -> Params:
                unit_label="全部单位" if unit == "all" else unit, unit_name=None,
                code_version=run.get("code_version") or config.code_version(),
                account=config.current_account(), started_at=_dt.datetime.now().astimezone(),
-               previous_findings=run.get("previous_findings") or None)
+               previous_findings=run.get("previous_findings") or None,
+               engine=engine, spark_config=run.get("spark_config") or None)
     for k, v in values.items():
         if k not in ("period",):
             setattr(P, k, v)
@@ -384,6 +394,11 @@ def load(P: Params, *, tables=("records",), columns=None, where: str | None = No
     out = Tables()
     for t in tables:
         cols = columns.get(t) if isinstance(columns, dict) else columns
+        if getattr(P, "engine", "duckdb") == "spark":  # one audited Spark query per table
+            out[t] = engines.engine_for(P.spark_config).read(
+                t, columns=cols, unit=None if P.unit == "all" else P.unit, where=where,
+                purpose=purpose)
+            continue
         out[t] = store.read(t, snapshot=P.snapshot, columns=list(cols) if cols else None,
                             where=pred, purpose=purpose)
     rec = out.get("records")
@@ -822,6 +837,7 @@ def provenance(P: Params) -> None:
         rows.append((f"参数 {name}：{spec.description or name}", str(shown)))
     rows += [
         ("数据快照", P.snapshot),
+        ("查询引擎", "Apache Spark" if getattr(P, "engine", "") == "spark" else "DuckDB"),
         ("快照哈希（SHA-256）", P.snapshot_hash or "—"),
         ("代码版本", P.code_version),
         ("运行账号", P.account),
@@ -836,6 +852,7 @@ def provenance(P: Params) -> None:
     info = {"template": P.template, "title_zh": P.title_zh, "unit_label": P.unit_label,
             "parameters": P.values,
             "snapshot": P.snapshot, "snapshot_hash": P.snapshot_hash,
+            "engine": getattr(P, "engine", "duckdb"),
             "code_version": P.code_version, "account": P.account,
             "generated_at": rows[-1][1], "tables": list(_STATE.tables),
             # the audit position at run time: `casework audit --verify --against reports/`

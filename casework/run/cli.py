@@ -107,9 +107,20 @@ def audit_cmd(verify, against, tail):
               help="同时生成 Word 文档（公文格式）/ also write the .docx beside the HTML")
 @click.option("--snapshot", default="latest", show_default=True,
               help="数据快照编号（复现旧报告）/ snapshot id (reproduce an earlier report)")
-def run_cmd(template, period, unit, params, level, docx, snapshot):
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb",
+              show_default=True,
+              help="查询引擎：本机快照（DuckDB）或大数据平台（Apache Spark）/ query engine")
+@click.option("--spark-config", type=click.Path(path_type=Path), default=None,
+              envvar="CASEWORK_SPARK_CONFIG",
+              help="Spark 配置文件（master/remote、tables）；也可用环境变量 CASEWORK_SPARK_CONFIG"
+                   " / Spark config file")
+@click.pass_context
+def run_cmd(ctx, template, period, unit, params, level, docx, snapshot, engine, spark_config):
+    if engine == "duckdb" and ctx.get_parameter_source("spark_config") is not \
+            click.core.ParameterSource.COMMANDLINE:
+        spark_config = None  # CASEWORK_SPARK_CONFIG is only read with --engine spark
     result = report.run(template, period=period, unit=unit, params_text=params, level=level,
-                        docx=docx, snapshot=snapshot)
+                        docx=docx, snapshot=snapshot, engine=engine, spark_config=spark_config)
     click.echo(result.describe())
     for w in result.warnings:
         click.echo(f"  警告 / warning: {w}", err=True)

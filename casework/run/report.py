@@ -57,10 +57,11 @@ import pandas as pd
 from casework import store
 from casework.analysis import periods
 from casework.base import config
-from casework.base.errors import CaseworkError, ParameterError
+from casework.base.errors import CaseworkError, ParameterError, check_choice
 from casework.notebook import params as _params
 from casework.present.workbook import write_xlsx
 from casework.run import deliverables
+from casework.store import engines
 
 #: Seconds a single cell may run before the report fails (pitfall P10).
 EXECUTION_TIMEOUT = 900
@@ -543,7 +544,7 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
         params: dict | None = None, params_text=(), snapshot: str = "latest",
         templates_dir=None, reports_dir=None, execution_timeout: int = EXECUTION_TIMEOUT,
         start_timeout: int = START_TIMEOUT, code_version: str | None = None,
-        docx: bool = True) -> RunResult:
+        docx: bool = True, engine: str = "duckdb", spark_config=None) -> RunResult:
     """Run one report template and write its HTML report and artefacts atomically.
 
     Parameters
@@ -569,6 +570,12 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
     docx : bool
         Also write ``<template>_<unit>.docx`` beside the HTML (the Word version in 公文
         layout, :mod:`casework.run.deliverables`); a failure there only adds a warning.
+    engine : {"duckdb", "spark"}
+        Where the template's tables are read: the snapshot store (default) or Apache Spark.
+    spark_config : path, optional
+        With ``engine="spark"``: the config file (:func:`casework.store.engines.load_config`);
+        checked before the kernel starts (:func:`casework.store.engines.preflight`). The
+        report then names ``spark:<address>`` as its data and Spark as its engine.
 
     Returns
     -------
@@ -594,8 +601,20 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
     result = RunResult(template=template, period=period_code, unit=unit, level=level,
                        title_zh=sidecar.title_zh, unit_label="全部单位" if unit == "all" else unit,
                        started_at=started)
+    check_choice("engine", engine, engines.ENGINES)
+    if engine == "spark" and snapshot not in ("latest", None):
+        raise ParameterError("Spark 引擎读取平台上的表，不使用快照：不要同时给出 --snapshot",
+                             "the Spark engine reads the platform's tables, not a snapshot: "
+                             "do not give --snapshot with it")
+    if engine == "duckdb" and spark_config:
+        raise ParameterError("--spark-config 只用于 --engine spark",
+                             "--spark-config is only used with --engine spark")
+    spark = engines.preflight(spark_config) if engine == "spark" else None  # before any kernel
     ensure_kernel()
-    sid = store.manifest(snapshot)["id"] if snapshot != "none" else "none"
+    if spark is not None:
+        sid = spark.label
+    else:
+        sid = store.manifest(snapshot)["id"] if snapshot != "none" else "none"
     result.snapshot = sid
 
     try:
@@ -622,6 +641,7 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
         "templates_dir": str(sidecar.path.parent),
         "code_version": code_version or config.code_version(),
         "previous_findings": str(previous_findings(reports_root, period_code, stem) or ""),
+        "engine": engine, "spark_config": str(Path(spark.source).resolve()) if spark else "",
     }
     try:
         nb, attempts, error = _execute(sidecar.notebook, out_nb, injected, files,
@@ -644,8 +664,8 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
         plabel = periods.parse(period_code).label_zh
         title = f"{sidecar.title_zh} · {plabel} · {result.unit_label}"
         footer = (f"{sidecar.title_zh}（{template}）｜{plabel}｜{result.unit_label}｜"
-                  f"密级：{'内部' if level == 'internal' else '通报/外发'}｜数据快照 {sid}｜生成"
-                  f"于 {now_iso()}")
+                  f"密级：{'内部' if level == 'internal' else '通报/外发'}｜数据快照 {sid}｜"
+                  f"{'查询引擎 Spark｜' if spark else ''}生成于 {now_iso()}")
         text = render_html(nb, title=title, footer=footer)
         if docx:
             _write_docx(nb, files, tmp / f"{stem}.docx", sidecar, result, plabel)

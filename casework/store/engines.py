@@ -31,14 +31,19 @@ SELECT DATEDIFF(b, a) AS d FROM t
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pandas as pd
 import yaml
 
-from casework.base.errors import ParameterError
-from casework.model import schema
+from casework.base.errors import CaseworkError, ParameterError, check_choice
+from casework.model import journeys, schema
 from casework.store import audit
 
 #: The engines a panel can run on.
@@ -143,9 +148,11 @@ def load_config(path) -> SparkConfig:
     >>> c.master, c.tables["records"] == str(p.parent / "r.parquet")
     ('local[1]', True)
     """
+    if not path or not Path(path).is_file():
+        raise ParameterError(f"Spark 配置文件不存在：{path or '（未给出）'}",
+                             f"Spark config not found: {path or '(none given)'}",
+                             hint="--spark-config spark.yaml 或 / or CASEWORK_SPARK_CONFIG")
     path = Path(path)
-    if not path.exists():
-        raise ParameterError(f"Spark 配置文件不存在：{path}", f"Spark config not found: {path}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
@@ -168,8 +175,86 @@ def load_config(path) -> SparkConfig:
                        tables=tables, conf=dict(data.get("conf") or {}), source=str(path))
 
 
+def _unavailable(zh: str, en: str, hint: str) -> CaseworkError:
+    return CaseworkError(f"无法使用 Spark 引擎：{zh}", f"the Spark engine cannot be used: {en}",
+                         hint=hint, exit_code=2)
+
+
+def preflight(config) -> SparkConfig:
+    """Check, before any kernel or JVM starts, what can be checked of a Spark run.
+
+    The config file, PySpark and sqlglot installed, Java on the ``PATH`` (local mode and a
+    cluster master; Spark Connect needs none), local Parquet locations present, and a
+    ``spark://`` master or ``sc://`` Spark Connect address accepting connections.
+
+    Parameters
+    ----------
+    config : SparkConfig or path
+
+    Returns
+    -------
+    SparkConfig
+
+    Raises
+    ------
+    ParameterError
+        The config file is missing or malformed, or a local table location does not exist.
+    CaseworkError
+        PySpark, sqlglot or Java is missing, or the Spark address cannot be reached.
+    """
+    config = config if isinstance(config, SparkConfig) else load_config(config)
+    missing = [m for m in ("pyspark", "sqlglot") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise _unavailable(f"未安装 {', '.join(missing)}", f"{', '.join(missing)} not installed",
+                           "pip install 'casework[spark]'")
+    if not config.remote and shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise _unavailable("找不到 Java（PySpark 需要 Java 17）",
+                           "Java not found (PySpark needs Java 17)",
+                           "安装 / install: apt-get install openjdk-17-jre-headless，"
+                           "或在配置中改用 remote: sc://… (Spark Connect)")
+    for name, loc in config.tables.items():
+        if isinstance(loc, str) and "://" not in loc and not Path(loc).exists():
+            raise ParameterError(f"Spark 配置 {config.source} 中 {name} 表的位置不存在：{loc}",
+                                 f"the location of table {name} in {config.source} does not "
+                                 f"exist: {loc}")
+    address = config.remote or config.master
+    url = urlparse(address)
+    if url.scheme in ("sc", "spark") and url.hostname:
+        port = url.port or (15002 if url.scheme == "sc" else 7077)
+        try:
+            socket.create_connection((url.hostname, port), timeout=5).close()
+        except OSError as err:
+            raise _unavailable(f"无法连接 {address}（{err.strerror or err}）",
+                               f"cannot connect to {address} ({err})",
+                               "检查 Spark 服务是否已启动、地址和端口是否正确 / "
+                               "check that Spark is running and the address is right") from None
+    return config
+
+
 def session(config: SparkConfig):
-    """A Spark session for ``config`` (local mode, a cluster master, or Spark Connect)."""
+    """A Spark session for ``config`` (local mode, a cluster master, or Spark Connect).
+
+    Raises
+    ------
+    CaseworkError
+        The session cannot be created (no Java, the address unreachable, a bad setting).
+    """
+    try:
+        return _session(config)
+    except CaseworkError:
+        raise
+    except Exception as err:  # Py4J / pyspark / gRPC errors: say what failed, not a traceback
+        text = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        raise _unavailable(f"Spark 会话无法启动（{config.label}）：{text}",
+                           f"the Spark session could not start ({config.label}): {text}",
+                           "检查 Java 17、Spark 地址和配置 / check Java 17, the Spark address "
+                           "and the config") from None
+
+
+def _session(config: SparkConfig):
+    if importlib.util.find_spec("pyspark") is None:
+        raise _unavailable("未安装 pyspark", "pyspark is not installed",
+                           "pip install 'casework[spark]'")
     from pyspark.sql import SparkSession  # heavy: a JVM starts here
 
     if config.remote:
@@ -231,13 +316,13 @@ class SparkEngine:
         return SparkTable(self, name, purpose, account)
 
     def sql(self, query: str, *, purpose: str, account: str | None = None,
-            dialect: str = "duckdb") -> pd.DataFrame:
+            dialect: str = "duckdb", _entry: dict | None = None, _post=None) -> pd.DataFrame:
         """Run one SELECT (DuckDB dialect, translated) on Spark; one audit row, engine named."""
         if not isinstance(purpose, str) or not purpose.strip():
             raise ParameterError("请说明查询目的（purpose）", "a purpose is required")
         entry = {"snapshot": self.config.label, "kind": "sql", "engine": "spark",
                  "table": None, "columns": None, "filter": None, "query": query,
-                 "purpose": purpose}
+                 "purpose": purpose, **(_entry or {})}
         try:
             text = translate(query, "spark") if dialect == "duckdb" else query
         except ParameterError as err:  # refused statements are logged too: who tried what
@@ -256,9 +341,14 @@ class SparkEngine:
             raise ParameterError(*why)
         for name in names:
             self._register(name)
-        entry["table"] = ",".join(sorted(names))
+        entry["table"] = entry["table"] or ",".join(sorted(names))
         try:
             df = self.spark.sql(text).toPandas()
+            df = _post(df) if _post is not None else df
+        except CaseworkError as err:  # a bad predicate on derived journeys: logged as failed
+            audit.append({**entry, "rows": None, "outcome": "failed", "error": err.en[:500]},
+                         account=account)
+            raise
         except Exception as err:  # pyspark AnalysisException, Py4J errors …
             audit.append({**entry, "rows": None, "outcome": "failed", "error": str(err)[:500]},
                          account=account)
@@ -266,6 +356,62 @@ class SparkEngine:
                                  f"the Spark query failed: {str(err)[:300]}") from None
         audit.append({**entry, "rows": int(len(df)), "outcome": "returned"}, account=account)
         return df
+
+    def read(self, table: str, *, purpose: str, columns=None, unit: str | None = None,
+             where: str | None = None, account: str | None = None) -> pd.DataFrame:
+        """One table as :func:`casework.store.read` gives it, read by ONE audited Spark query.
+
+        ``SELECT <columns> FROM <table> WHERE unit_code = '<unit>' AND (<where>)``, conformed
+        (:func:`casework.model.schema.conform`). Not configured: ``journeys`` is built from the
+        unit's records (:func:`casework.model.journeys.build`; ``where`` then applies to the
+        journeys), ``supervision`` is empty (as in a snapshot without it); others are refused.
+
+        Parameters
+        ----------
+        table : {"records", "modifications", "journeys", "supervision"}
+        purpose : str
+            Recorded in the audit log.
+        columns : list of str, optional
+            Columns to return (default all canonical columns).
+        unit : str, optional
+            Unit code to filter on (default: every unit).
+        where : str, optional
+            Extra DuckDB predicate (translated), combined with the unit filter by ``AND``.
+        """
+        check_choice("table", table, schema.TABLES)
+        if where is not None and not isinstance(where, str):
+            raise ParameterError("where 必须是 SQL 条件字符串",
+                                 "where must be a SQL predicate string")
+        cols = [columns] if isinstance(columns, str) else list(columns or [])
+        unknown = [c for c in cols if c not in schema.column_names(table)]
+        if unknown:
+            raise ParameterError(f"{table} 表没有这些列：{', '.join(unknown)}",
+                                 f"table {table} has no column(s): {', '.join(unknown)}")
+        by_unit = f"unit_code = '{unit.replace(chr(39), chr(39) * 2)}'" if unit else None
+        derived = table not in self.config.tables
+        if derived and table == "supervision":
+            out = schema.empty_frame(table)
+            return out[cols] if cols else out
+        if derived and table != "journeys":
+            raise ParameterError(f"Spark 配置 {self.config.source} 中没有 {table} 表",
+                                 f"the Spark config {self.config.source} has no {table} table",
+                                 hint="在 tables: 下加上它的位置 / add its location under tables:")
+        preds = [p for p in (by_unit, None if derived else where) if p and p.strip()]
+        source = "records" if derived else table
+        select = "*" if derived or not cols else ", ".join(f'"{c}"' for c in cols)
+        query = f"SELECT {select} FROM {source}" + (
+            " WHERE " + " AND ".join(f"({p})" for p in preds) if preds else "")
+
+        def post(df):  # conformed; derived journeys: built, then the extra predicate on them
+            if derived:
+                df = journeys.build(schema.conform(df, "records"))
+                df = _filter(df, where) if where and where.strip() else df
+            df = schema.conform(df, table)
+            return df[cols] if cols else df
+
+        return self.sql(query, purpose=purpose, account=account, _post=post,
+                        _entry={"kind": "read", "table": table, "columns": cols or None,
+                                "filter": " AND ".join(preds) or None})
 
 
 @dataclass
@@ -285,3 +431,37 @@ class SparkTable:
     def execute(self, query: str) -> pd.DataFrame:
         """Run DuckDB-dialect SQL (translated) on Spark through the audited door."""
         return self.engine.sql(query, purpose=self.purpose, account=self.account)
+
+
+def _filter(df: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Rows of an in-memory frame matching a DuckDB predicate (no file access)."""
+    import duckdb  # heavy: only for a predicate on derived journeys
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET enable_external_access=false")
+        con.register("frame", df)
+        return con.sql(f"SELECT * FROM frame WHERE ({where})").df()
+    except duckdb.Error as err:
+        raise ParameterError(f"查询条件无效：{err}", f"bad predicate: {err}") from None
+    finally:
+        con.close()
+
+
+#: Engines opened in this process, by config file: a report's kernel reads several tables
+#: through one Spark session.
+_OPEN: dict[str, SparkEngine] = {}
+
+
+def engine_for(path) -> SparkEngine:
+    """The :class:`SparkEngine` of a config file, opened once per process.
+
+    Raises
+    ------
+    ParameterError, CaseworkError
+        As :func:`preflight` and :func:`session`.
+    """
+    key = str(Path(path).resolve())
+    if key not in _OPEN:
+        _OPEN[key] = SparkEngine(preflight(key))
+    return _OPEN[key]
