@@ -271,15 +271,16 @@ def _table(doc, block: dict, number: int) -> None:
     cap.paragraph_format.keep_with_next = True
     table = doc.add_table(rows=1 + len(rows), cols=len(cols))
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    for j, c in enumerate(cols):
-        cell = table.rows[0].cells[j]
-        cell.paragraphs[0].style = doc.styles[TABLE_STYLE]
-        cell.paragraphs[0].add_run(c).bold = True
-    for i, row in enumerate(rows, start=1):
-        cells = table.rows[i].cells
-        for j, v in enumerate(row):
-            cells[j].paragraphs[0].style = doc.styles[TABLE_STYLE]
-            cells[j].paragraphs[0].add_run("" if v is None else str(v))
+    # python-docx resolves a style name by scanning every style (and the default) on each
+    # assignment; a long table made that most of a report's Word time. Resolve it once.
+    style_id = doc.styles[TABLE_STYLE].style_id
+    for i, values in enumerate([cols, *rows]):
+        for cell, v in zip(table.rows[i].cells, values):
+            para = cell.paragraphs[0]
+            para._p.style = style_id
+            run = para.add_run("" if v is None else str(v))
+            if i == 0:
+                run.bold = True
     # the header row repeats on every page
     trpr = table.rows[0]._tr.get_or_add_trPr()
     hdr = OxmlElement("w:tblHeader")
