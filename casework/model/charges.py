@@ -224,9 +224,14 @@ def lookup(name) -> dict | None:
     found = _lookup(key) if key else None
     if found is None:
         return None
-    row = _table().loc[_table()["name"] == found[0]].iloc[0].to_dict()
-    row["matched_by"] = found[1]
-    return row
+    return {**_rows()[found[0]], "matched_by": found[1]}
+
+
+@functools.cache
+def _rows() -> dict[str, dict]:
+    """listed name -> its table row as a dict (built once: a boolean filter of the table per
+    call made row-wise callers such as :func:`ceiling_of` over a snapshot take seconds)."""
+    return {row["name"]: row for row in _table().to_dict("records")}
 
 
 def canonical(name) -> str | None:
@@ -249,8 +254,7 @@ def _group_of_key(key: str | None) -> str:
     found = _lookup(key)
     if found is None:
         return OTHER
-    t = _table()
-    return str(t.loc[t["name"] == found[0], "group"].iloc[0])
+    return str(_rows()[found[0]]["group"])
 
 
 def group_of(name) -> str:
@@ -287,10 +291,15 @@ def ceiling_of(name) -> str | None:
     >>> ceiling_of("代替考试罪"), ceiling_of("故意杀人")
     ('criminal_detention', None)
     """
-    found = lookup(name)
-    if not found or not found["ceiling"]:
+    return _ceiling_of_key(normalise_charge(name))
+
+
+@functools.cache
+def _ceiling_of_key(key: str | None) -> str | None:
+    found = _lookup(key) if key else None
+    if found is None:
         return None
-    return found["ceiling"]
+    return _rows()[found[0]]["ceiling"] or None
 
 
 def unlisted(names) -> list[str]:

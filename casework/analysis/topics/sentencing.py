@@ -248,9 +248,11 @@ def derive_principal_penalty(data: pd.DataFrame) -> pd.DataFrame:
     life = column_as(out, "life_imprisonment", "bool").fillna(False).astype(bool)
     lists = (charge_lists(out) if ("charges" in out.columns or "charge" in out.columns)
              else pd.Series([[]] * len(out), index=out.index, dtype="object"))
+    # one look-up per distinct charge name, not per row (charge_lists gives normalised strings)
+    detained = {c: charge_table.ceiling_of(c) == "criminal_detention"
+                for c in {c for lst in lists for c in lst}}
     detention_only = lists.map(
-        lambda lst: bool(lst) and all(charge_table.ceiling_of(c) == "criminal_detention"
-                                      for c in lst)).astype(bool)
+        lambda lst: bool(lst) and all(detained[c] for c in lst)).astype(bool)
     fined = fine > 0
     derived = pd.Series(pd.NA, index=out.index, dtype="string")
     derived[(term == 0) & ~fined] = "exempted"
