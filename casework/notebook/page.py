@@ -47,7 +47,7 @@ from IPython.display import HTML, Image, Markdown, display
 
 from casework import store
 from casework.analysis import periods
-from casework.base import config
+from casework.base import config, memo
 from casework.base.errors import CaseworkError, ParameterError, check_choice
 from casework.model import schema
 from casework.notebook import params as _params
@@ -311,6 +311,7 @@ def setup(namespace: dict, *, template: str) -> Params:
         sid, _ = _manifest_ids(manifest)
         snapshot = sid if sid != "?" else snapshot
     _, digest = _manifest_ids(manifest)
+    _use_cache(manifest if run.get("cache", True) else {})
 
     if run.get("output_dir"):
         out = Path(run["output_dir"])
@@ -339,6 +340,16 @@ def setup(namespace: dict, *, template: str) -> Params:
                  f"数据快照：{snapshot}"]
         md(" ｜ ".join(escape_text(s) for s in scope if s))
     return P
+
+
+def _use_cache(manifest: dict) -> None:
+    """Answer memoized analysis calls from ``<snapshot>/cache/`` (:mod:`casework.base.memo`);
+    off without a snapshot or where the folder cannot be written (then every call computes)."""
+    folder = Path(manifest["path"]) / "cache" if manifest.get("path") else None
+    try:
+        memo.activate(folder)
+    except OSError:
+        memo.activate(None)
 
 
 class Tables(dict):
@@ -856,7 +867,9 @@ def provenance(P: Params) -> None:
             "code_version": P.code_version, "account": P.account,
             "generated_at": rows[-1][1], "tables": list(_STATE.tables),
             # the audit position at run time: `casework audit --verify --against reports/`
-            "audit": store.audit.anchor()}
+            "audit": store.audit.anchor(),
+            # results answered from the snapshot's cache (identical to computing them)
+            "cache": {"folder": str(memo.active() or ""), "calls": memo.stats()}}
     (P.output_dir / "provenance.json").write_text(
         json.dumps(info, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
 

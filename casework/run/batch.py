@@ -94,7 +94,7 @@ def _units(definition, snapshot_id: str) -> list[str]:
 
 
 def jobs(definition, *, snapshot_id: str, templates_dir=None, reports_dir=None,
-         execution_timeout: int = EXECUTION_TIMEOUT) -> list[dict]:
+         execution_timeout: int = EXECUTION_TIMEOUT, cache: bool = True) -> list[dict]:
     """The (template × unit) runs of a run definition, as keyword dicts for :func:`run`.
 
     Templates without a ``unit`` parameter run once over all units.
@@ -111,13 +111,14 @@ def jobs(definition, *, snapshot_id: str, templates_dir=None, reports_dir=None,
                             params=dict(definition.params.get(tpl, {})), snapshot=snapshot_id,
                             templates_dir=str(templates_dir) if templates_dir else None,
                             reports_dir=str(reports_dir) if reports_dir else None,
-                            execution_timeout=execution_timeout, code_version=code_version))
+                            execution_timeout=execution_timeout, code_version=code_version,
+                            cache=cache))
     return out
 
 
 def batch(definition, *, workers: int = 2, progress: bool | None = None, templates_dir=None,
           reports_dir=None, execution_timeout: int = EXECUTION_TIMEOUT,
-          snapshot: str | None = None) -> BatchResult:
+          snapshot: str | None = None, cache: bool = True) -> BatchResult:
     """Run a run definition: templates × units in parallel, index page and log at the end.
 
     Parameters
@@ -135,6 +136,9 @@ def batch(definition, *, workers: int = 2, progress: bool | None = None, templat
     snapshot : str, optional
         Snapshot id every report reads (default: the definition's ``snapshot``, else the
         latest); recorded in the batch log and each report's provenance.
+    cache : bool
+        Reports answer analysis calls another report of the batch already made from the
+        snapshot's cache (:mod:`casework.base.memo`; the tables are the same either way).
 
     Returns
     -------
@@ -157,7 +161,7 @@ def batch(definition, *, workers: int = 2, progress: bool | None = None, templat
     if progress is None:
         progress = sys.stderr.isatty()
     todo = jobs(definition, snapshot_id=snapshot_id, templates_dir=templates_dir,
-                reports_dir=reports_dir, execution_timeout=execution_timeout)
+                reports_dir=reports_dir, execution_timeout=execution_timeout, cache=cache)
     root = Path(reports_dir).resolve() if reports_dir else config.reports_dir()
     period_dir = root / definition.period
     try:

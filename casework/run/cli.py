@@ -114,13 +114,17 @@ def audit_cmd(verify, against, tail):
               envvar="CASEWORK_SPARK_CONFIG",
               help="Spark 配置文件（master/remote、tables）；也可用环境变量 CASEWORK_SPARK_CONFIG"
                    " / Spark config file")
+@click.option("--cache/--no-cache", default=True, show_default=True,
+              help="复用本快照已算过的分析结果（结果相同）/ reuse results of this snapshot")
 @click.pass_context
-def run_cmd(ctx, template, period, unit, params, level, docx, snapshot, engine, spark_config):
+def run_cmd(ctx, template, period, unit, params, level, docx, snapshot, engine, spark_config,
+            cache):
     if engine == "duckdb" and ctx.get_parameter_source("spark_config") is not \
             click.core.ParameterSource.COMMANDLINE:
         spark_config = None  # CASEWORK_SPARK_CONFIG is only read with --engine spark
     result = report.run(template, period=period, unit=unit, params_text=params, level=level,
-                        docx=docx, snapshot=snapshot, engine=engine, spark_config=spark_config)
+                        docx=docx, snapshot=snapshot, engine=engine, spark_config=spark_config,
+                        cache=cache)
     click.echo(result.describe())
     for w in result.warnings:
         click.echo(f"  警告 / warning: {w}", err=True)
@@ -144,8 +148,10 @@ def documents_cmd(period, level):
 @click.option("--snapshot", default=None,
               help="数据快照编号（默认：运行定义中的 snapshot，否则最新）/ snapshot id "
                    "(default: the definition's snapshot, else the latest)")
-def batch_cmd(file, workers, snapshot):
-    result = batch.batch(file, workers=workers, snapshot=snapshot)
+@click.option("--cache/--no-cache", default=True, show_default=True,
+              help="各报告复用本快照已算过的分析结果（结果相同）/ share results across reports")
+def batch_cmd(file, workers, snapshot, cache):
+    result = batch.batch(file, workers=workers, snapshot=snapshot, cache=cache)
     click.echo(batch.format_summary(result))
     sys.exit(0 if result.ok else 1)
 

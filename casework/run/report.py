@@ -544,7 +544,8 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
         params: dict | None = None, params_text=(), snapshot: str = "latest",
         templates_dir=None, reports_dir=None, execution_timeout: int = EXECUTION_TIMEOUT,
         start_timeout: int = START_TIMEOUT, code_version: str | None = None,
-        docx: bool = True, engine: str = "duckdb", spark_config=None) -> RunResult:
+        docx: bool = True, engine: str = "duckdb", spark_config=None,
+        cache: bool = True) -> RunResult:
     """Run one report template and write its HTML report and artefacts atomically.
 
     Parameters
@@ -570,6 +571,9 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
     docx : bool
         Also write ``<template>_<unit>.docx`` beside the HTML (the Word version in 公文
         layout, :mod:`casework.run.deliverables`); a failure there only adds a warning.
+    cache : bool
+        Answer repeated analysis calls from the snapshot's cache (:mod:`casework.base.memo`:
+        the same tables either way; ``False`` computes everything afresh).
     engine : {"duckdb", "spark"}
         Where the template's tables are read: the snapshot store (default) or Apache Spark.
     spark_config : path, optional
@@ -642,6 +646,7 @@ def run(template: str, *, period: str, unit: str = "all", level: str = "internal
         "code_version": code_version or config.code_version(),
         "previous_findings": str(previous_findings(reports_root, period_code, stem) or ""),
         "engine": engine, "spark_config": str(Path(spark.source).resolve()) if spark else "",
+        "cache": bool(cache),
     }
     try:
         nb, attempts, error = _execute(sidecar.notebook, out_nb, injected, files,
