@@ -32,9 +32,11 @@ SELECT DATEDIFF(b, a) AS d FROM t
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
 import socket
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -240,7 +242,9 @@ def session(config: SparkConfig):
         The session cannot be created (no Java, the address unreachable, a bad setting).
     """
     try:
-        return _session(config)
+        with warnings.catch_warnings():  # PySpark's notices about the pandas version
+            warnings.filterwarnings("ignore", module=r"pyspark\.")
+            return _session(config)
     except CaseworkError:
         raise
     except Exception as err:  # Py4J / pyspark / gRPC errors: say what failed, not a traceback
@@ -268,7 +272,19 @@ def _session(config: SparkConfig):
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
     for key, value in config.conf.items():
         builder = builder.config(str(key), str(value))
-    return builder.getOrCreate()
+    spark = builder.getOrCreate()
+    # a failed query is reported once, as a ParameterError naming it: not also as a JSON
+    # traceback on the analyst's terminal
+    try:
+        from pyspark.logger import PySparkLogger  # heavy: only with a session
+    except ImportError:  # older PySpark: no structured query logger
+        PySparkLogger = None
+    if PySparkLogger is not None:
+        for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+            PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
+    if not config.remote:
+        spark.sparkContext.setLogLevel("ERROR")
+    return spark
 
 
 class SparkEngine:
@@ -343,7 +359,9 @@ class SparkEngine:
             self._register(name)
         entry["table"] = entry["table"] or ",".join(sorted(names))
         try:
-            df = self.spark.sql(text).toPandas()
+            with warnings.catch_warnings():  # PySpark's notices about the pandas version
+                warnings.filterwarnings("ignore", module=r"pyspark\.")
+                df = self.spark.sql(text).toPandas()
             df = _post(df) if _post is not None else df
         except CaseworkError as err:  # a bad predicate on derived journeys: logged as failed
             audit.append({**entry, "rows": None, "outcome": "failed", "error": err.en[:500]},
