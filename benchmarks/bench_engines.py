@@ -3,12 +3,15 @@
 Every registry indicator, by unit, for one year with its 环比 and 同比 windows
 (:func:`casework.analysis.panel.compute`), on the same synthetic Parquet files (cached by
 ``bench_indicators.prepare``). Each engine runs in a fresh process; the table gives wall time
-and peak memory (the Python process, plus for Spark its JVM: ``RUSAGE_CHILDREN``).
+and peak memory: of the Python process (DuckDB: the frames of the columns the panel names,
+as ``store.read`` returns them, and DuckDB's work over them) and, for Spark, of the driver JVM
+it starts (``VmHWM`` of the ``java`` child; its heap is capped by ``--driver-memory``).
 
 Usage::
 
     .venv/bin/python benchmarks/bench_engines.py                  # 1 M person rows
     .venv/bin/python benchmarks/bench_engines.py --ten-million    # also 10 M rows (slow)
+    .venv/bin/python benchmarks/bench_engines.py --only-ten-million
 
 Spark will be slower on one machine; the point is that the same definitions scale out.
 """
@@ -26,18 +29,23 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 CHILD = r"""
-import json, resource, sys, time, tempfile, os
+import json, os, resource, sys, time, tempfile
 os.environ.setdefault("CASEWORK_HOME", tempfile.mkdtemp())
-import pandas as pd
+engine, folder, here = sys.argv[1], sys.argv[2], sys.argv[3]
+sys.path.insert(0, here)
+from bench_engines import jvm_peak_kb
 from casework.analysis import panel
-engine, rec, jr = sys.argv[1], sys.argv[2], sys.argv[3]
 t0 = time.perf_counter()
-if engine == "duckdb":
-    records, journeys = pd.read_parquet(rec), pd.read_parquet(jr)
+if engine == "duckdb":  # frames of the columns the panel names, canonical dtypes (store.read)
+    from bench_indicators import load_frames
+    from pathlib import Path
+    records, journeys = load_frames(Path(folder), only_used=True)
 else:
     from casework.store import engines
-    cfg = engines.SparkConfig(master="local[2]", tables={"records": rec, "journeys": jr},
-                              conf={"spark.driver.memory": "2g"})
+    cfg = engines.SparkConfig(master="local[2]",
+                              tables={"records": os.path.join(folder, "records.parquet"),
+                                      "journeys": os.path.join(folder, "journeys.parquet")},
+                              conf={"spark.driver.memory": sys.argv[4]})
     eng = engines.SparkEngine(cfg)
     records = eng.table("records", purpose="benchmark")
     journeys = eng.table("journeys", purpose="benchmark")
@@ -45,19 +53,47 @@ t1 = time.perf_counter()
 out = panel.compute(records, indicators="all", by="unit_code", period="2024",
                     journeys=journeys)
 t2 = time.perf_counter()
-kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-kb_child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-if engine == "spark":
-    eng.spark.stop()
-    kb_child = max(kb_child, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+jvm = jvm_peak_kb() if engine == "spark" else 0
 print(json.dumps({"load": t1 - t0, "panel": t2 - t1, "rows": len(out),
-                  "peak_mb": (kb + kb_child) / 1024}))
+                  "py_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "jvm_mb": jvm / 1024}))
 """
 
 
-def run(engine: str, data: dict) -> dict:
-    proc = subprocess.run([sys.executable, "-c", CHILD, engine, str(data["records"]),
-                           str(data["journeys"])], capture_output=True, text=True)
+def jvm_peak_kb(root: int | None = None) -> int:
+    """Peak resident memory (``VmHWM``, kB) of the ``java`` processes below ``root`` (default:
+    this process) — the Spark driver JVM that PySpark starts in local mode."""
+    import os
+    import re
+
+    root = os.getpid() if root is None else root
+    parent = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            parent[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    total = 0
+    for pid in parent:
+        p, seen = pid, 0
+        while p in parent and p != root and seen < 64:
+            p, seen = parent[p], seen + 1
+        if p != root or pid == root:
+            continue
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        if re.search(r"^Name:\s+java$", status, re.MULTILINE):
+            total += int(re.search(r"^VmHWM:\s+(\d+)", status, re.MULTILINE).group(1))
+    return total
+
+
+def run(engine: str, data: dict, driver_memory: str) -> dict:
+    proc = subprocess.run([sys.executable, "-c", CHILD, engine, str(data["records"].parent),
+                           str(HERE), driver_memory], capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"{engine} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -70,19 +106,22 @@ def main() -> None:
     ap.add_argument("--persons", type=int, default=1_000_000)
     ap.add_argument("--units", type=int, default=10)
     ap.add_argument("--ten-million", action="store_true", help="also 10 M person rows")
+    ap.add_argument("--only-ten-million", action="store_true", help="10 M person rows only")
+    ap.add_argument("--driver-memory", default="2g", help="spark.driver.memory (JVM heap)")
     ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "cw_bench_data")
     args = ap.parse_args()
-    sizes = [(args.persons, args.data)]
-    if args.ten_million:
+    sizes = [] if args.only_ten_million else [(args.persons, args.data)]
+    if args.ten_million or args.only_ten_million:
         sizes.append((10_000_000, args.data.with_name(args.data.name + "_10m")))
-    print(f"{'rows':>12} {'engine':<14} {'load s':>8} {'panel s':>8} {'peak MB':>9} "
-          f"{'out rows':>9}")
+    print(f"{'rows':>12} {'engine':<14} {'load s':>8} {'panel s':>8} {'Python MB':>10} "
+          f"{'JVM MB':>8} {'out rows':>9}")
     for persons, folder in sizes:
         data = prepare(folder / str(persons), persons=persons, units=args.units)
         for engine, label in (("duckdb", "DuckDB"), ("spark", "Spark local[2]")):
-            r = run(engine, data)
+            r = run(engine, data, args.driver_memory)
+            jvm = f"{r['jvm_mb']:>8.0f}" if engine == "spark" else f"{'—':>8}"
             print(f"{data['rows']:>12,} {label:<14} {r['load']:>8.1f} {r['panel']:>8.1f} "
-                  f"{r['peak_mb']:>9.0f} {r['rows']:>9,}", flush=True)
+                  f"{r['py_mb']:>10.0f} {jvm} {r['rows']:>9,}", flush=True)
 
 
 if __name__ == "__main__":

@@ -209,6 +209,12 @@ def preflight(config) -> SparkConfig:
     if missing:
         raise _unavailable(f"未安装 {', '.join(missing)}", f"{', '.join(missing)} not installed",
                            "pip install 'casework[spark]'")
+    connect = [m for m in ("grpc", "grpc_status", "zstandard")
+               if config.remote and importlib.util.find_spec(m) is None]
+    if connect:
+        raise _unavailable(f"Spark Connect 客户端缺少 {', '.join(connect)}",
+                           f"the Spark Connect client needs {', '.join(connect)}",
+                           "pip install 'pyspark[connect]'")
     if not config.remote and shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         raise _unavailable("找不到 Java（PySpark 需要 Java 17）",
                            "Java not found (PySpark needs Java 17)",
