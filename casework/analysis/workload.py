@@ -39,6 +39,7 @@ from casework.analysis import signals as _signals
 from casework.analysis.casemix import group_labels, horizontal
 from casework.analysis.days import (
     DEFAULT_CELLS,
+    LABEL_COLUMNS,
     PROSECUTOR,
     case_days,
     handling_days,
@@ -423,10 +424,14 @@ DAYS_INDICATORS = {"arrest_review": ("arrest_review_days_mean", "审查逮捕平
                    "prosecution_review": ("prosecution_review_days_mean", "审查起诉平均办案天数")}
 
 
-def _t_one_sided(diff, var, df):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = diff / np.sqrt(var)
-    return float(_st.t.sf(t, max(df, 1))) if np.isfinite(t) else np.nan
+def _t_sf(t: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """One-sided p-values P(T > t) with ``df`` degrees of freedom; NaN where ``t`` is not
+    finite (a zero or negative variance)."""
+    out = np.full(len(t), np.nan)
+    ok = np.isfinite(t)
+    if ok.any():
+        out[ok] = _st.t.sf(t[ok], df[ok])
+    return out
 
 
 def days_shifts(
@@ -461,10 +466,21 @@ def days_shifts(
         against peers), ``candidates``, ``p_min``, ``p_value``. ``attrs``: ``keys``, ``stage``,
         ``maturity_days``, ``mature_through``.
     """
+    return _days_shifts(case_days(records, cells=cells), records, period=period, stage=stage,
+                        by=by, months=months)
+
+
+def _days_shifts(all_cases: pd.DataFrame, records: pd.DataFrame, *, period, stage: str, by,
+                 months: int) -> pd.DataFrame:
+    """:func:`days_shifts` from the :func:`~casework.analysis.days.case_days` of ``records``
+    (computed once for both stages by :func:`days_shifts_by_stage`)."""
     keys = as_keys(by)
     p = periods.parse(period)
-    cases = case_days(records, cells=cells)
-    cases = cases.loc[cases["stage"] == stage]
+    # only the columns used below (filtering and copying all record columns was slow)
+    used = keys + ["accepted_on", "closed_on", "days", "residual", "std_residual"] + \
+        [c for c in LABEL_COLUMNS if c in all_cases.columns]
+    cases = all_cases.loc[(all_cases["stage"] == stage).to_numpy(),
+                          list(dict.fromkeys(used))]
     first = periods.trailing_months(p, months)[0]
     acc = pd.to_datetime(cases["accepted_on"])
     closed = pd.to_datetime(cases["closed_on"])
@@ -480,62 +496,85 @@ def days_shifts(
     cases["_u"] = u
     month_idx = {m: i for i, m in enumerate(window)}
     cases["_m"] = cases["month"].map(month_idx)
+    nm = len(window)
     # all groups together, per month: count, sum, sum of squares (others = all − own)
-    allm = cases.groupby("_m")["_u"].agg(["size", "sum"]).reindex(range(len(window)),
-                                                                  fill_value=0)
+    allm = cases.groupby("_m")["_u"].agg(["size", "sum"]).reindex(range(nm), fill_value=0)
     all_n, all_s = allm["size"].to_numpy(float), allm["sum"].to_numpy(float)
     all_ss = cases.groupby("_m")["_u"].apply(lambda s: float((s ** 2).sum())).reindex(
-        range(len(window)), fill_value=0.0).to_numpy(float)
+        range(nm), fill_value=0.0).to_numpy(float)
     cols = keys + ["n", "start_month", "months_since_start", "cases_since_start",
                    "mean_days_since_start", "mean_days_before", "days_diff_lower",
                    "days_diff_upper", "ratio_since_start", "ratio_before", "candidates",
                    "p_min", "p_value"]
     end_m = pd.Period(p.end, freq="M")
+    # Per group × month counts and sums in one groupby over the narrow frame (grouping each
+    # group's full frame again cost seconds). A group-month's sum adds the same values in
+    # the same order as a groupby within the group, so every figure is unchanged.
+    narrow = cases[keys + ["_m", "_u", "days", "residual"]]
+    groups = narrow.groupby(keys, dropna=False, observed=True, sort=True)
+    gid = groups.ngroup().to_numpy()  # numbered in the order the loop below sees the groups
+    cell = narrow["_u"].groupby([gid, narrow["_m"].to_numpy()]).agg(["size", "sum"])
+    own_n_all = np.zeros((groups.ngroups, nm))
+    own_s_all = np.zeros((groups.ngroups, nm))
+    g_at, m_at = (cell.index.get_level_values(i).to_numpy() for i in (0, 1))
+    own_n_all[g_at, m_at] = cell["size"].to_numpy(float)
+    own_s_all[g_at, m_at] = cell["sum"].to_numpy(float)
     rows = []
-    for key, g in cases.groupby(keys, dropna=False, observed=True, sort=True):
+    for j, (key, g) in enumerate(groups):
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(keys, key))
         row.update(n=len(g), start_month=None, months_since_start=0, cases_since_start=0,
                    mean_days_since_start=np.nan, mean_days_before=np.nan,
                    days_diff_lower=np.nan, days_diff_upper=np.nan, ratio_since_start=np.nan,
                    ratio_before=np.nan, candidates=0, p_min=np.nan, p_value=np.nan)
-        own = g.groupby("_m")["_u"].agg(["size", "sum"]).reindex(range(len(window)),
-                                                                 fill_value=0)
-        own_n, own_s = own["size"].to_numpy(float), own["sum"].to_numpy(float)
-        own_ss = g.groupby("_m")["_u"].apply(lambda s: float((s ** 2).sum())).reindex(
-            range(len(window)), fill_value=0.0).to_numpy(float)
+        g_m = g["_m"].to_numpy()
+        own_n, own_s = own_n_all[j], own_s_all[j]
+        # sum of squares per month as Series.sum adds them (NaN as 0), one month at a time
+        sq = g["_u"].to_numpy(dtype="float64") ** 2
+        sq[np.isnan(sq)] = 0.0
+        own_ss = np.zeros(nm)
+        for m in np.unique(g_m):
+            own_ss[m] = sq[g_m == m].sum()
         on, os_, oss = all_n - own_n, all_s - own_s, all_ss - own_ss
-        best_p, best_tau, cand = np.nan, -1, 0
-        for tau in range(SHIFT_MIN_MONTHS_BEFORE, len(window)):
+        taus, ts, dfs = [], [], []
+        for tau in range(SHIFT_MIN_MONTHS_BEFORE, nm):
             n1, n0 = own_n[tau:].sum(), own_n[:tau].sum()
             m1, m0 = on[tau:].sum(), on[:tau].sum()
             if min(n1, n0) < SHIFT_MIN_CASES or min(m1, m0) < 2:
                 continue
-            cand += 1
             s1, s0 = own_s[tau:].sum(), own_s[:tau].sum()
             var_own = (own_ss.sum() - s1 ** 2 / n1 - s0 ** 2 / n0) / max(n1 + n0 - 2, 1)
             t1, t0 = os_[tau:].sum(), os_[:tau].sum()
             var_oth = (oss.sum() - t1 ** 2 / m1 - t0 ** 2 / m0) / max(m1 + m0 - 2, 1)
             diff = (s1 / n1 - s0 / n0) - (t1 / m1 - t0 / m0)
             var = var_own * (1 / n1 + 1 / n0) + var_oth * (1 / m1 + 1 / m0)
-            pv = _t_one_sided(diff, var, n1 + n0 - 2)
-            if np.isfinite(pv) and (not np.isfinite(best_p) or pv < best_p):
-                best_p, best_tau = pv, tau
-        if cand and best_tau >= 0:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ts.append(diff / np.sqrt(var))
+            taus.append(tau)
+            dfs.append(max(n1 + n0 - 2, 1))
+        cand = len(taus)
+        # one t.sf call for all candidates (the same values as one call each, far cheaper);
+        # the start is the first candidate with the smallest finite p
+        pvs = _t_sf(np.asarray(ts, dtype="float64"), np.asarray(dfs, dtype="float64"))
+        finite = np.flatnonzero(np.isfinite(pvs))
+        if len(finite):
+            best = finite[np.argmin(pvs[finite])]
+            best_p, best_tau = float(pvs[best]), taus[best]
             start = window[best_tau]
-            after = g.loc[g["_m"] >= best_tau]
-            before = g.loc[g["_m"] < best_tau]
-            d1, d0 = after["days"].to_numpy(float), before["days"].to_numpy(float)
+            after_at = g_m >= best_tau
+            days_g = g["days"].to_numpy(float)
+            d1, d0 = days_g[after_at], days_g[~after_at]
             diff = d1.mean() - d0.mean()
             se = np.sqrt(d1.var(ddof=1) / len(d1) + d0.var(ddof=1) / len(d0))
+            resid = g["residual"]
             row.update(start_month=start,
                        months_since_start=(end_m - pd.Period(start, freq="M")).n + 1,
                        cases_since_start=len(d1), mean_days_since_start=float(d1.mean()),
                        mean_days_before=float(d0.mean()),
                        days_diff_lower=float(diff - Z95 * se),
                        days_diff_upper=float(diff + Z95 * se),
-                       ratio_since_start=float(np.exp(after["residual"].mean())),
-                       ratio_before=float(np.exp(before["residual"].mean())),
+                       ratio_since_start=float(np.exp(resid.loc[after_at].mean())),
+                       ratio_before=float(np.exp(resid.loc[~after_at].mean())),
                        candidates=cand, p_min=best_p, p_value=min(1.0, best_p * cand))
         rows.append(row)
     out = pd.DataFrame(rows, columns=cols)
@@ -549,9 +588,10 @@ def days_shifts(
 def days_shifts_by_stage(records: pd.DataFrame, *, period, months: int = 36,
                          by: str | Sequence[str] = PROSECUTOR) -> pd.DataFrame:
     """:func:`days_shifts` for each stage, stacked with ``stage`` and ``stage_zh``."""
+    cases = case_days(records)  # both stages from one computation (it is per stage cell)
     parts = []
     for stage in ("arrest_review", "prosecution_review"):
-        s = days_shifts(records, period=period, stage=stage, by=by, months=months)
+        s = _days_shifts(cases, records, period=period, stage=stage, by=by, months=months)
         s.insert(0, "stage", stage)
         s.insert(1, "stage_zh", STAGE_ZH[stage])
         parts.append(s)
