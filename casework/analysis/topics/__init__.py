@@ -276,7 +276,7 @@ def pick_stage(data: pd.DataFrame, stage: str = "auto") -> str | None:
     check_choice("stage", stage, ("auto",) + STAGE_PREFERENCE)
     if "stage" not in data.columns or data["stage"].isna().all():
         return None
-    present = set(data["stage"].dropna().astype(str))
+    present = {str(s) for s in data["stage"].dropna().unique()}
     if stage != "auto":
         return stage
     for s in STAGE_PREFERENCE:
@@ -379,10 +379,13 @@ def topic_cases(
             notes.append("数据中没有受理日期，未按统计期间筛选，以下为全部数据")
     if charges is not None:
         wanted = [charges] if isinstance(charges, str) else list(charges)
-        present = set(charge_lists(data).explode().dropna()) if len(data) else set()
-        for c in wanted:
-            norm = normalise_charge(c)
-            if norm and charge_table.canonical(norm) is None and norm not in present:
+        unknown = [n for n in map(normalise_charge, wanted)
+                   if n and charge_table.canonical(n) is None]
+        # the charges present are read only when a wanted name is not in the charge table
+        present = (set(charge_lists(data).explode().dropna()) if unknown and len(data)
+                   else set())
+        for norm in unknown:
+            if norm not in present:
                 notes.append(f"罪名“{norm}”既不在罪名表中，也未出现在数据中，请检查拼写")
     df = df.copy()
     df["in_topic"] = topic_mask(df, charges=charges, charge_group=charge_group).to_numpy()
