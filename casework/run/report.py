@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import functools
 import json
 import logging
 import os
@@ -268,6 +269,31 @@ def _css() -> str:
     return (config.RESOURCES_DIR / "report.css").read_text(encoding="utf-8")
 
 
+@functools.cache
+def _exporter():
+    """The HTML exporter with casework's template, built once per process: a batch worker
+    renders many reports, and building it compiles the Jinja templates again (~0.2 s)."""
+    # nbconvert is heavy (about a second): loaded only when a report is rendered
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config  # comes with nbconvert; only needed with it
+
+    c = Config()
+    c.HTMLExporter.extra_template_basedirs = [str(config.RESOURCES_DIR / "nbconvert")]
+    c.HTMLExporter.template_name = "casework"
+    c.HTMLExporter.exclude_input = True
+    c.HTMLExporter.exclude_input_prompt = True
+    c.HTMLExporter.exclude_output_prompt = True
+    c.HTMLExporter.embed_images = True
+    c.HTMLExporter.mathjax_url = ""
+    c.HTMLExporter.require_js_url = ""
+    c.HTMLExporter.jupyter_widgets_base_url = ""
+    c.HTMLExporter.widget_renderer_url = ""
+    c.TagRemovePreprocessor.enabled = True
+    c.TagRemovePreprocessor.remove_cell_tags = set(REMOVED_TAGS)
+    c.HTMLExporter.preprocessors = ["nbconvert.preprocessors.TagRemovePreprocessor"]
+    return HTMLExporter(config=c)
+
+
 def render_html(nb, *, title: str, footer: str = "") -> str:
     """Render an executed notebook as an offline HTML report (no code, no remote URLs).
 
@@ -285,10 +311,6 @@ def render_html(nb, *, title: str, footer: str = "") -> str:
     str
         The HTML document.
     """
-    # nbconvert is heavy (about a second): loaded only when a report is rendered
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config  # comes with nbconvert; only needed with it
-
     nb = copy.deepcopy(nb)
     for cell in nb.cells:  # stderr (warnings) stays in the executed notebook, not the report
         if cell.get("cell_type") == "code":
@@ -296,21 +318,7 @@ def render_html(nb, *, title: str, footer: str = "") -> str:
                 o for o in cell.get("outputs", [])
                 if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     nb.metadata["title"] = title
-    c = Config()
-    c.HTMLExporter.extra_template_basedirs = [str(config.RESOURCES_DIR / "nbconvert")]
-    c.HTMLExporter.template_name = "casework"
-    c.HTMLExporter.exclude_input = True
-    c.HTMLExporter.exclude_input_prompt = True
-    c.HTMLExporter.exclude_output_prompt = True
-    c.HTMLExporter.embed_images = True
-    c.HTMLExporter.mathjax_url = ""
-    c.HTMLExporter.require_js_url = ""
-    c.HTMLExporter.jupyter_widgets_base_url = ""
-    c.HTMLExporter.widget_renderer_url = ""
-    c.TagRemovePreprocessor.enabled = True
-    c.TagRemovePreprocessor.remove_cell_tags = set(REMOVED_TAGS)
-    c.HTMLExporter.preprocessors = ["nbconvert.preprocessors.TagRemovePreprocessor"]
-    exporter = HTMLExporter(config=c)
+    exporter = _exporter()
     resources = {"metadata": {"name": title}, "casework_css": _css(), "casework_footer": footer}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
     return body
