@@ -100,7 +100,9 @@ def entity_keys(records: pd.DataFrame, keys: Sequence[str], entity_type: str) ->
               .size().reset_index(name="_n")
               .sort_values(["_n", "entity_id"], ascending=[False, True], kind="stable")
               .drop_duplicates(keys))
-    within = (frame.groupby(keys, dropna=False, observed=True)["within"]
+    # the set of units per group does not depend on repeats: join over distinct pairs only
+    within = (frame[[*keys, "within"]].drop_duplicates()
+              .groupby(keys, dropna=False, observed=True)["within"]
               .agg(lambda s: "|".join(sorted({w for w in s.dropna() if w}))).reset_index())
     out = counts[[*keys, "entity_id", "entity_name"]].merge(within, on=keys, how="left")
     return out.reset_index(drop=True)

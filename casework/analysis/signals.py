@@ -315,7 +315,11 @@ def _unit_names(df: pd.DataFrame, unit_names: Mapping | None) -> pd.Series:
         name = name.mask(name == "")
     else:
         name = pd.Series(pd.NA, index=df.index, dtype="string")
-    known = dict(zip(code[name.notna()], name[name.notna()]))  # a code named in other rows
+    # a code named in other rows (the last name a code carries, as a dict over all rows would
+    # keep; one pair per code first, since iterating every row's strings took most of the time)
+    named = pd.DataFrame({"code": code[name.notna()], "name": name[name.notna()]})
+    named = named.drop_duplicates("code", keep="last")
+    known = dict(zip(named["code"], named["name"]))
     known.update({str(k): str(v) for k, v in (unit_names or {}).items() if k not in known})
     if known:
         name = name.fillna(code.map(known).astype("string"))
