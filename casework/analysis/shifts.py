@@ -704,11 +704,40 @@ def _unit_names(records) -> dict | None:
     return None
 
 
-def _with_labels(m: pd.DataFrame, entity_type: str, records, names) -> pd.DataFrame:
+#: The columns :func:`casework.analysis.signals.entity_labels` reads.
+_LABEL_COLUMNS = ("unit_code", "unit_name", "department", "prosecutor_id", "prosecutor_name",
+                  "account", "referring_agency", "police_station", "charge", "charge_group")
+
+
+def _within(records, entity_type: str, cache: dict) -> pd.Series:
+    """entity_id → the units whose records include it (agencies, stations), once per scan.
+
+    Only the distinct (agency, station, unit) rows are labelled: ``within`` is a set of units,
+    the same whether a row occurs once or a thousand times."""
+    if entity_type not in cache:
+        cols = [c for c in ("referring_agency", "police_station", "unit_code")
+                if c in records.columns]
+        rows = records[cols].drop_duplicates() if isinstance(records, pd.DataFrame) else records
+        cache[entity_type] = (_signals.entity_table(rows, entity_type)
+                              .set_index("entity_id")["within"])
+    return cache[entity_type]
+
+
+def _with_labels(m: pd.DataFrame, entity_type: str, records, names,
+                 within_cache: dict | None = None) -> pd.DataFrame:
     """Monthly rows with entity_type, entity_id, entity_name and within."""
-    lab = _signals.entity_labels(m, entity_type, unit_names=names)
+    cols = [c for c in _LABEL_COLUMNS if c in m.columns]
+    if cols and "unit_name" not in cols:
+        # each row's label depends on its own keys only (no unit_name to borrow from other
+        # rows): label each distinct key once, not once per month and indicator
+        group = m.groupby(cols, dropna=False, sort=False).ngroup().to_numpy()
+        firsts = m.loc[~pd.Series(group).duplicated().to_numpy(), cols]  # in group order
+        lab = _signals.entity_labels(firsts, entity_type, unit_names=names)
+        lab = lab.iloc[group].set_axis(m.index)
+    else:
+        lab = _signals.entity_labels(m, entity_type, unit_names=names)
     if entity_type in ("agency", "station") and hasattr(records, "columns"):
-        within = _signals.entity_table(records, entity_type).set_index("entity_id")["within"]
+        within = _within(records, entity_type, {} if within_cache is None else within_cache)
         lab["within"] = lab["entity_id"].map(within).fillna("").astype("string")
     return m.assign(entity_type=entity_type, entity_id=lab["entity_id"],
                     entity_name=lab["entity_name"], within=lab["within"])
@@ -789,6 +818,7 @@ def scan(records, *, period, journeys=None, indicators=SCAN, entity_types=ENTITY
                                             key=lambda p: p.start)
         by_stop.setdefault(stop.code, []).append(ind)
     names = _unit_names(records)
+    within: dict = {}  # entity type → units of each agency / station, shared by the stops
     rows: list[dict] = []
     for stop, group in by_stop.items():
         codes = [p.code for p in _periods.trailing_months(_periods.parse(stop), months)]
@@ -803,7 +833,7 @@ def scan(records, *, period, journeys=None, indicators=SCAN, entity_types=ENTITY
                                count_unit=count_unit)
             if m.empty:
                 continue
-            m = _with_labels(m, etype, records, names)
+            m = _with_labels(m, etype, records, names, within)
             for ind in wanted:
                 mi = m[m["indicator"] == ind.code]
                 if len(mi):
