@@ -591,17 +591,21 @@ def _cells(m: pd.DataFrame, months_codes, kind: str, parent_keys) -> pd.DataFram
     cols = ["_num", "_den", "_ss"]
     cell = m.groupby(["entity_id", "_parent", "month"], sort=False)[cols].sum()
     parent = m.groupby(["_parent", "month"], sort=False)[cols].sum()
-    out = []
     L = len(months_codes)
-    for (eid, par), g in cell.groupby(level=[0, 1], sort=False):
-        arr = np.zeros((6, L))
-        mi = [pos[x] for x in g.index.get_level_values(2)]
-        arr[0, mi], arr[1, mi], arr[2, mi] = g["_num"], g["_den"], g["_ss"]
-        pg = parent.loc[par]
-        pi = [pos[x] for x in pg.index]
-        arr[3, pi], arr[4, pi], arr[5, pi] = pg["_num"], pg["_den"], pg["_ss"]
-        out.append((eid, arr))
-    return out
+    # the sums into (pair or parent) × column × month arrays by position, not a loop of
+    # .loc look-ups per (entity, parent cell); pairs in order of first appearance, as a
+    # groupby(sort=False) over them would give
+    pair_codes, pairs = pd.MultiIndex.from_arrays(
+        [cell.index.get_level_values(0), cell.index.get_level_values(1)]).factorize()
+    par_codes, parents = parent.index.get_level_values(0).factorize()
+    own = np.zeros((len(pairs), 3, L))
+    own[pair_codes, :, cell.index.get_level_values(2).map(pos).to_numpy()] = cell[cols].to_numpy()
+    tot = np.zeros((len(parents), 3, L))
+    tot[par_codes, :, parent.index.get_level_values(1).map(pos).to_numpy()] = \
+        parent[cols].to_numpy()
+    of_pair = parents.get_indexer(pairs.get_level_values(1))
+    return [(eid, np.concatenate([own[i], tot[of_pair[i]]]))
+            for i, eid in enumerate(pairs.get_level_values(0))]
 
 
 def _phi(arrays, baseline: int) -> float:
