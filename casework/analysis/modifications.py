@@ -111,8 +111,15 @@ def _to_code(field: str, values: pd.Series) -> pd.Series:
         return low.where(~low.isin(_TRUE), "true").where(~low.isin(_FALSE), "false")
     lookup = _code_lookup(field)
     if lookup:
-        return s.map(lambda v: lookup.get(v, v), na_action="ignore").astype("string")
+        return _map_distinct(s, lambda v: lookup.get(v, v)).astype("string")
     return s
+
+
+def _map_distinct(values: pd.Series, func) -> pd.Series:
+    """``values.map(func, na_action="ignore")``, calling ``func`` once per distinct value (a
+    log repeats a few field names and codes over thousands of rows)."""
+    distinct = values.dropna().unique()
+    return values.map(dict(zip(distinct, (func(v) for v in distinct))))
 
 
 def normalise(modifications: pd.DataFrame) -> pd.DataFrame:
@@ -136,16 +143,20 @@ def normalise(modifications: pd.DataFrame) -> pd.DataFrame:
                         hint="修改日志须含 单位编码、部门受案号、修改项、修改账号、修改时间")
     m = schema.conform(modifications.reset_index(drop=True), "modifications")
     m["field_raw"] = m["field"]
-    m["field"] = m["field"].map(lambda v: _FIELD_LOOKUP.get(str(v).strip(), v),
-                                na_action="ignore").astype("string")
-    m["field_zh"] = m["field"].map(
-        lambda v: schema.column("records", v).label_zh if v in _RECORD_COLS else v,
-        na_action="ignore").astype("string")
-    m["old_code"] = pd.Series(pd.NA, index=m.index, dtype="string")
-    m["new_code"] = pd.Series(pd.NA, index=m.index, dtype="string")
-    for fld, idx in m.groupby("field", dropna=True).groups.items():
-        m.loc[idx, "old_code"] = _to_code(fld, m.loc[idx, "old_value"]).to_numpy()
-        m.loc[idx, "new_code"] = _to_code(fld, m.loc[idx, "new_value"]).to_numpy()
+    m["field"] = _map_distinct(m["field"], lambda v: _FIELD_LOOKUP.get(str(v).strip(), v)
+                               ).astype("string")
+    m["field_zh"] = _map_distinct(
+        m["field"], lambda v: schema.column("records", v).label_zh if v in _RECORD_COLS else v
+    ).astype("string")
+    # codes field by field into plain arrays, set once (setting a text column's rows field by
+    # field was the slow part)
+    old_code = np.full(len(m), pd.NA, dtype=object)
+    new_code = np.full(len(m), pd.NA, dtype=object)
+    for fld, at in m.groupby("field", dropna=True).indices.items():
+        old_code[at] = _to_code(fld, m["old_value"].iloc[at]).to_numpy()
+        new_code[at] = _to_code(fld, m["new_value"].iloc[at]).to_numpy()
+    m["old_code"] = pd.array(old_code, dtype="string")
+    m["new_code"] = pd.array(new_code, dtype="string")
     m["modified_at"] = pd.to_datetime(m["modified_at"])
     m["date"] = m["modified_at"].dt.normalize()
     m["month"] = m["modified_at"].dt.strftime("%Y-%m").astype("string")
