@@ -386,6 +386,16 @@ def test_rank_intervals_wide_when_groups_overlap():
     assert "rank" not in out.columns  # never a bare rank
 
 
+def test_shrink_without_ranks_gives_the_same_shrunk_rates():
+    d = pd.DataFrame({"g": list("abcdef"), "numerator": [80, 20, 21, 19, 22, 1],
+                      "denominator": [100, 100, 100, 100, 100, 5]})
+    full = funnels.shrink(d, by="g", min_n=10)
+    quick = funnels.shrink(d, by="g", min_n=10, ranks=False)
+    cols = ["shrunk_value", "shrunk_ci_lower", "shrunk_ci_upper", "prior_alpha", "prior_beta"]
+    pd.testing.assert_frame_equal(quick[["g", *cols]], full[["g", *cols]], check_exact=True)
+    assert full["rank_lower"].notna().sum() == 5 and quick["rank_lower"].isna().all()
+
+
 def test_no_between_group_spread_pools_completely():
     d = pd.DataFrame({"g": list("abc"), "numerator": [10, 10, 10], "denominator": [100] * 3})
     out = funnels.shrink(d, by="g")

@@ -93,6 +93,19 @@ def test_planted_police_station_signals_with_start_month(planted):
     assert (cases["arrested_on"] >= pd.Timestamp(start + "-01")).all()
 
 
+@pytest.mark.parametrize("code", ["non_arrest_rate", "supplementary_investigation_rate",
+                                  "post_arrest_bail_rate"])
+def test_indicator_rows_with_columns_are_the_full_rows_cut_down(planted, code):
+    # person rows, case (件) rows and journey rows: the quick path returns the same rows and
+    # values as the full frame, only fewer columns
+    recs, jny, _ = planted
+    full = casemix.indicator_rows(recs, code, period="2024", journeys=jny)
+    cols = ["department", "charge_group", "detained"]
+    quick = casemix.indicator_rows(recs, code, period="2024", journeys=jny, columns=cols)
+    assert len(full) > 50 and set(cols) <= set(quick.columns) < set(full.columns)
+    pd.testing.assert_frame_equal(quick, full[list(quick.columns)], check_exact=True)
+
+
 def test_planted_slow_prosecutor_flagged_named_and_dated(planted):
     recs, jrn, truth = planted
     pat = _pattern(truth, "slow_prosecutor")

@@ -675,8 +675,9 @@ def _one_indicator(recs, ind, *, p, keys, journeys, adjust, covariates, method, 
 
 
 def _add_shrink(res, crude, keys, min_n):
-    sh = shrink(crude, by=keys, min_n=min_n)[keys + ["shrunk_value", "shrunk_ci_lower",
-                                                        "shrunk_ci_upper"]]
+    sh = shrink(crude, by=keys, min_n=min_n, ranks=False)[keys + ["shrunk_value",
+                                                                   "shrunk_ci_lower",
+                                                                   "shrunk_ci_upper"]]
     return res.merge(sh, on=keys, how="left")
 
 

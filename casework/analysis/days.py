@@ -193,6 +193,7 @@ def handling_days(
     overdispersion: str = "none",
     min_n: int = DEFAULT_MIN_N,
     stage: str | None = None,
+    cases: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Handling days adjusted for case mix, per prosecutor (or any grouping), on a funnel.
 
@@ -207,6 +208,9 @@ def handling_days(
         Keep one stage (``arrest_review`` / ``prosecution_review``).
     overdispersion, min_n
         As in :func:`casework.analysis.funnels.normal_funnel` (``min_n`` on the number of cases).
+    cases : DataFrame, optional
+        :func:`case_days` of ``records`` with the same ``period``, ``cells`` and ``reference``
+        when already computed (e.g. once for both stages); ``records`` is then not read.
 
     Returns
     -------
@@ -222,7 +226,8 @@ def handling_days(
     rules differ), so the peer cells should be read with that in mind.
     """
     keys = as_keys(by)
-    cases = case_days(records, period=period, cells=cells, reference=reference)
+    if cases is None:
+        cases = case_days(records, period=period, cells=cells, reference=reference)
     if stage is not None:
         cases = cases.loc[cases["stage"] == stage]
     g = cases.groupby(keys, dropna=False, observed=True)

@@ -602,13 +602,16 @@ def shrink(
     min_n: int = DEFAULT_MIN_N,
     draws: int = 4000,
     seed: int = 20240501,
+    ranks: bool = True,
 ) -> pd.DataFrame:
     """Beta-binomial shrinkage with intervals, and rank intervals instead of bare ranks.
 
     Each group's rate is pulled toward the pooled rate in proportion to how little its own
     data say: posterior Beta(α + y, β + n − y) with (α, β) from
     :func:`beta_binomial_prior`. Ranks (1 = highest rate) are summarised by their interval
-    over ``draws`` posterior draws; groups below ``min_n`` get no rank.
+    over ``draws`` posterior draws; groups below ``min_n`` get no rank. ``ranks=False`` skips
+    the draws (``rank_lower`` / ``rank_upper`` all ``<NA>``) when only the shrunk rates are
+    wanted; they do not depend on the draws.
 
     Returns
     -------
@@ -648,7 +651,7 @@ def shrink(
         rank_lo = pd.array([pd.NA] * len(b), dtype="Int64")
         rank_hi = pd.array([pd.NA] * len(b), dtype="Int64")
         idx = np.flatnonzero(~below)
-        if len(idx):
+        if len(idx) and ranks:
             sims = rng.beta(pa[idx], pb[idx], size=(draws, len(idx)))
             ranks = (-sims).argsort(axis=1).argsort(axis=1) + 1
             q = np.quantile(ranks, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0,

@@ -358,10 +358,11 @@ def days_by_stage(
         :func:`casework.analysis.days.handling_days`; ``attrs["keys"]``.
     """
     keys = as_keys(by)
+    cases = case_days(records, period=period)  # once for both stages (peers are per stage)
     parts = []
     for stage in ("arrest_review", "prosecution_review"):
         h = handling_days(records, by=keys, period=period, stage=stage,
-                          overdispersion=overdispersion, min_n=min_n)
+                          overdispersion=overdispersion, min_n=min_n, cases=cases)
         if h.empty:
             continue
         h.insert(0, "stage", stage)
