@@ -134,7 +134,11 @@ def case_mix_model(
     >>> round(float(p.iloc[0]), 3), round(float(p.iloc[-1]), 3)
     (0.5, 0.1)
     """
-    import statsmodels.api as sm  # heavy (about a second): only when a model is fitted
+    # heavy: only when a model is fitted, and only the GLM parts (statsmodels.api, which
+    # names the same objects, takes twice as long to import)
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
+    from statsmodels.tools.tools import add_constant
 
     check_choice("family", family, ["binomial", "poisson"])
     y = _outcome_vector(records, outcome)
@@ -159,7 +163,7 @@ def case_mix_model(
         dummies = pd.get_dummies(lev, prefix=cov, prefix_sep="=", dtype="float64")
         design.append(dummies.drop(columns=f"{cov}={ref}"))
     x = pd.concat(design, axis=1) if design else pd.DataFrame(index=yv.index)
-    x = sm.add_constant(x, has_constant="add")
+    x = add_constant(x, has_constant="add")
     # fit on the distinct covariate patterns (events and rows per pattern): the same
     # estimates and standard errors as the row-level fit, at a fraction of the cost
     cols = list(x.columns)
@@ -170,14 +174,14 @@ def case_mix_model(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if family == "binomial":
-            model = sm.GLM(agg["events"].to_numpy() / agg["rows"].to_numpy(), xp,
-                           family=sm.families.Binomial(), var_weights=agg["rows"].to_numpy())
+            model = GLM(agg["events"].to_numpy() / agg["rows"].to_numpy(), xp,
+                        family=families.Binomial(), var_weights=agg["rows"].to_numpy())
         else:
-            model = sm.GLM(agg["events"].to_numpy(), xp, family=sm.families.Poisson(),
-                           offset=np.log(agg["rows"].to_numpy(dtype="float64")))
+            model = GLM(agg["events"].to_numpy(), xp, family=families.Poisson(),
+                        offset=np.log(agg["rows"].to_numpy(dtype="float64")))
         res = model.fit()
     linear = xp @ np.asarray(res.params)
-    per_pattern = pd.Series(np.asarray(sm.families.Binomial().link.inverse(linear))
+    per_pattern = pd.Series(np.asarray(families.Binomial().link.inverse(linear))
                             if family == "binomial" else np.exp(linear), index=agg.index)
     pred = pd.Series(np.nan, index=records.index, dtype="float64")
     pred[have] = per_pattern.reindex(pattern).to_numpy()
