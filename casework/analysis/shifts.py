@@ -195,20 +195,37 @@ def _plain(out: dict) -> dict:
             for k, v in out.items()}
 
 
-def _rate_p(ka, na, kb, nb, wa2, wb2, tau2):
-    """Two-sided p of rate(after) − rate(before): max of the z-test with τ² and Fisher's."""
+def _rate_args(ka, na, kb, nb, wa2, wb2, tau2):
+    """What :func:`_rate_p` tests: (|z|, obs, total, events, draws); None when the variance
+    is not positive (p = 1)."""
     p0 = (ka + kb) / (na + nb)
     var = p0 * (1 - p0) * (1 / na + 1 / nb) + tau2 * (wa2 + wb2)
     if var <= 0:
-        return 1.0
+        return None
     z = (ka / na - kb / nb) / np.sqrt(var)
-    pz = float(2 * _st.norm.sf(abs(z)))
     total, events, draws = int(round(na + nb)), int(round(ka + kb)), int(round(na))
-    obs = int(round(ka))
-    lower = float(_st.hypergeom.cdf(obs, total, events, draws))
-    upper = float(_st.hypergeom.sf(obs - 1, total, events, draws))
-    pf = min(1.0, 2 * min(lower, upper))
-    return max(pz, pf)
+    return abs(z), int(round(ka)), total, events, draws
+
+
+def _rate_ps(args: list) -> list[float]:
+    """:func:`_rate_p` of many :func:`_rate_args` at once: one SciPy call per distribution
+    (the same values element by element; per-call overhead dominated the scan)."""
+    out = [1.0] * len(args)
+    todo = [i for i, x in enumerate(args) if x is not None]
+    if todo:
+        z, obs, total, events, draws = (np.array([args[i][j] for i in todo]) for j in range(5))
+        pz = 2 * _st.norm.sf(z)
+        lower = _st.hypergeom.cdf(obs, total, events, draws)
+        upper = _st.hypergeom.sf(obs - 1, total, events, draws)
+        for j, i in enumerate(todo):
+            pf = min(1.0, 2 * min(float(lower[j]), float(upper[j])))
+            out[i] = max(float(pz[j]), pf)
+    return out
+
+
+def _rate_p(ka, na, kb, nb, wa2, wb2, tau2):
+    """Two-sided p of rate(after) − rate(before): max of the z-test with τ² and Fisher's."""
+    return _rate_ps([_rate_args(ka, na, kb, nb, wa2, wb2, tau2)])[0]
 
 
 def rate_shift(k, n, *, search: int = 12, min_before: int = 6, tau2: float = 0.0) -> dict:
@@ -365,30 +382,50 @@ def _seg(a, mask):
     return a[:, mask].sum(axis=1)
 
 
-def _relative_p(ke, n, re_, rn, a, b, phi):
-    """(p, side) of the child's rare-side events after vs before, each against the rest of its
-    parent cells: exact conditional binomial test (expected counts from the rest's rates)
-    and a log rate-ratio z-test with dispersion ``phi``; the larger p is kept."""
+def _relative_args(ke, n, re_, rn, a, b, phi):
+    """What :func:`_relative_p` tests: (obs, total, pi, |z|, side); None when untestable
+    (p NaN), ``()`` when there is nothing to test (p 1, side 0)."""
     ka, kb, na, nb = _seg(ke, a), _seg(ke, b), _seg(n, a), _seg(n, b)
     ra, rb, rna, rnb = _seg(re_, a), _seg(re_, b), _seg(rn, a), _seg(rn, b)
     ok = (rna > 0) & (rnb > 0) & ((ra + rb) > 0)
     if not ok.any():
-        return np.nan, 0
+        return None
     pra = np.where(ra[ok] > 0, ra[ok], 0.5) / rna[ok]
     prb = np.where(rb[ok] > 0, rb[ok], 0.5) / rnb[ok]
     ea, eb = float((na[ok] * pra).sum()), float((nb[ok] * prb).sum())
     oa, ob = float(ka[ok].sum()), float(kb[ok].sum())
     if ea <= 0 or eb <= 0 or oa + ob == 0:
-        return 1.0, 0
+        return ()
     total, obs = int(round(oa + ob)), int(round(oa))
     pi = ea / (ea + eb)
-    exact = min(1.0, 2 * min(float(_st.binom.cdf(obs, total, pi)),
-                             float(_st.binom.sf(obs - 1, total, pi))))
     lr = np.log((oa + 0.5) / ea) - np.log((ob + 0.5) / eb)
     var = phi * (1 / (oa + 0.5) + 1 / (ob + 0.5)) + 1 / (ra[ok].sum() + 0.5) \
         + 1 / (rb[ok].sum() + 0.5)
-    pz = float(2 * _st.norm.sf(abs(lr) / np.sqrt(var)))
-    return max(exact, pz), int(np.sign(lr))
+    return obs, total, pi, abs(lr) / np.sqrt(var), int(np.sign(lr))
+
+
+def _relative_ps(args: list) -> list[float]:
+    """The p of many :func:`_relative_args` at once (NaN for None, 1 for ``()``): one SciPy
+    call per distribution, the same values element by element."""
+    out = [np.nan if x is None else 1.0 for x in args]
+    todo = [i for i, x in enumerate(args) if x]
+    if todo:
+        obs, total, pi, z = (np.array([args[i][j] for i in todo]) for j in range(4))
+        lower = _st.binom.cdf(obs, total, pi)
+        upper = _st.binom.sf(obs - 1, total, pi)
+        pz = 2 * _st.norm.sf(z)
+        for j, i in enumerate(todo):
+            exact = min(1.0, 2 * min(float(lower[j]), float(upper[j])))
+            out[i] = max(exact, float(pz[j]))
+    return out
+
+
+def _relative_p(ke, n, re_, rn, a, b, phi):
+    """(p, side) of the child's rare-side events after vs before, each against the rest of its
+    parent cells: exact conditional binomial test (expected counts from the rest's rates)
+    and a log rate-ratio z-test with dispersion ``phi``; the larger p is kept."""
+    args = _relative_args(ke, n, re_, rn, a, b, phi)
+    return _relative_ps([args])[0], (args[4] if args else 0)
 
 
 def relative_rate_shift(k, n, K, N, *, search: int = 12, min_before: int = 6,
@@ -443,27 +480,44 @@ def relative_rate_shift(k, n, K, N, *, search: int = 12, min_before: int = 6,
     flip = -1 if complement else 1
     best, best_p, testable = None, np.inf, False
     ko, no = k.sum(axis=0), n.sum(axis=0)
+    # First the numbers every candidate may need (the test against the parent, the entity's
+    # own test and the test without the after segment's month that pulls hardest), then all
+    # their p-values at once, then the same choice as a test per candidate would make: SciPy
+    # called per candidate was most of a scan's time.
+    tests = {}
     for s in cands:
         a, b = idx >= s, idx < s
-        p, side = _relative_p(ke, n, re_, rn, a, b, phi)
-        if np.isnan(p):
-            continue
-        testable = True
+        rel = _relative_args(ke, n, re_, rn, a, b, phi)
+        side = rel[4] if rel else 0
         ka, na, kb, nb = ko[a].sum(), no[a].sum(), ko[b].sum(), no[b].sum()
-        if side == 0 or np.sign(ka / na - kb / nb) != side * flip:
+        if rel is None or side == 0 or np.sign(ka / na - kb / nb) != side * flip:
+            tests[s] = (rel, False, None, None)
             continue
-        p = max(p, _rate_p(ka, na, kb, nb, float((no[a] ** 2).sum() / na ** 2),
-                           float((no[b] ** 2).sum() / nb ** 2), tau2))
-        if p >= best_p:
-            continue
+        own = _rate_args(ka, na, kb, nb, float((no[a] ** 2).sum() / na ** 2),
+                         float((no[b] ** 2).sum() / nb ** 2), tau2)
         # persistence: leave out the after segment's month that pulls hardest
         rate_b = np.where(rn[:, b].sum(1) > 0, re_[:, b].sum(1) / np.maximum(rn[:, b].sum(1), 1),
                           0.0)
         expect = (n[:, a] * rate_b[:, None]).sum(axis=0)
         u = np.flatnonzero(a)[int(np.argmax(side * (ke[:, a].sum(axis=0) - expect)))]
-        a1 = a & (idx != u)
-        p1, side1 = _relative_p(ke, n, re_, rn, a1, b, phi)
-        if np.isnan(p1) or side1 != side or p1 >= PERSIST_P:
+        tests[s] = (rel, True, own, _relative_args(ke, n, re_, rn, a & (idx != u), b, phi))
+    rels = [t[0] for t in tests.values()]
+    checked = [s for s, t in tests.items() if t[1]]
+    p_rel = dict(zip(tests, _relative_ps(rels)))
+    p_own = dict(zip(checked, _rate_ps([tests[s][2] for s in checked])))
+    p_left = dict(zip(checked, _relative_ps([tests[s][3] for s in checked])))
+    for s in cands:
+        rel, directed, _, left = tests[s]
+        if np.isnan(p_rel[s]):
+            continue
+        testable = True
+        if not directed:  # no direction, or the entity's own rate moved the other way
+            continue
+        p = max(p_rel[s], p_own[s])
+        if p >= best_p:
+            continue
+        side = rel[4]
+        if np.isnan(p_left[s]) or (left[4] if left else 0) != side or p_left[s] >= PERSIST_P:
             continue
         best, best_p = s, p
     out = _nothing(len(cands) if testable else 0)
