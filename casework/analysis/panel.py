@@ -96,12 +96,7 @@ def is_table(x) -> bool:
 def _columns_of(src) -> list[str]:
     if src is None:
         return []
-    if is_table(src):
-        return list(src.columns)
-    if _is_path(src):
-        query = f"DESCRIBE SELECT * FROM read_parquet({_lit(src)})"
-        return [r[0] for r in duckdb.sql(query).fetchall()]
-    return list(src.columns)
+    return list(src.columns)  # a frame or an engine table (paths are refused in _setup)
 
 
 def _lit(path) -> str:
@@ -145,12 +140,7 @@ def _prepare_journeys(journeys, records, needed: bool):
     if is_table(records):
         raise ParameterError("该引擎未配置 journeys 表（案件流转指标需要）",
                              "journey indicators need a journeys table on this engine")
-    if _is_path(records):
-        sibling = Path(records).with_name("journeys.parquet")
-        if sibling.exists():
-            return sibling
-        records = pd.read_parquet(records)
-    return _journeys.build(records)
+    return _journeys.build(records)  # records are a frame here (_prepare_records)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,27 +356,23 @@ def _build_sql(plan: _Plan, by, windows, monthly: bool, srcs: _Sources,
     return out
 
 
-_DB: dict[int, duckdb.DuckDBPyConnection] = {}
+_DB: dict[int, duckdb.DuckDBPyConnection] = {}  # process id → its database
 
 
 def _database() -> duckdb.DuckDBPyConnection:
-    """The in-memory DuckDB database the panel queries run in, configured once per process
-    (a new database per query batch cost ~40 ms, a dozen times in a report's scan); each
-    :func:`_run` works on its own cursor of it."""
-    pid = os.getpid()
-    if pid not in _DB:  # one per process: a forked worker does not share its parent's
+    """This process's DuckDB, configured once (a new one per _run cost ~40 ms, 13 in a scan)."""
+    if os.getpid() not in _DB:  # a forked worker makes its own
         con = duckdb.connect()
         try:  # library code never prints (outside Jupyter DuckDB would draw a progress bar)
             con.execute("SET enable_progress_bar = false")
         except duckdb.Error:  # in a kernel without ipywidgets the setting cannot be changed
             pass
         # frames only: no expression may read a file (read_parquet, read_csv …) or leave the
-        # data; locked, so no query can change that (cursors inherit both settings)
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
+        # data; locked, so no query can change that (cursors inherit both)
+        con.execute("SET enable_external_access = false; SET lock_configuration = true")
         _DB.clear()
-        _DB[pid] = con
-    return _DB[pid]
+        _DB[os.getpid()] = con
+    return _DB[os.getpid()]
 
 
 def _run(plan: _Plan, by, windows, monthly: bool, srcs: _Sources) -> pd.DataFrame:
@@ -399,12 +385,7 @@ def _run(plan: _Plan, by, windows, monthly: bool, srcs: _Sources) -> pd.DataFram
     con = _database().cursor()  # its own connection: frames registered here stay here
     names = {}
     for table, src in (("records", srcs.records), ("journeys", srcs.journeys)):
-        if src is None:
-            names[table] = f"_missing_{table}"
-        elif _is_path(src):
-            names[table] = f"read_parquet({_lit(src)})"
-        else:
-            names[table] = f"_{table}"
+        names[table] = f"_missing_{table}" if src is None else f"_{table}"  # frames only
     queries = _build_sql(plan, by, windows, monthly, srcs, names)
     text = "\n".join(q for _, q in queries)
     for table, src in (("records", srcs.records), ("journeys", srcs.journeys)):

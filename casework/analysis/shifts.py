@@ -480,10 +480,9 @@ def relative_rate_shift(k, n, K, N, *, search: int = 12, min_before: int = 6,
     flip = -1 if complement else 1
     best, best_p, testable = None, np.inf, False
     ko, no = k.sum(axis=0), n.sum(axis=0)
-    # First the numbers every candidate may need (the test against the parent, the entity's
-    # own test and the test without the after segment's month that pulls hardest), then all
-    # their p-values at once, then the same choice as a test per candidate would make: SciPy
-    # called per candidate was most of a scan's time.
+    # the numbers each candidate may need (test against the parent, own test, test without
+    # the month that pulls hardest), then all p-values at once (SciPy per candidate was most
+    # of a scan's time), then the same choice as candidate by candidate
     tests = {}
     for s in cands:
         a, b = idx >= s, idx < s
