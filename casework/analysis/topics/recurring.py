@@ -187,9 +187,9 @@ def _overdispersion(y: np.ndarray, mu: np.ndarray) -> tuple[float, float]:
 
     Returns (α̂, one-sided p)."""
     aux = ((y - mu) ** 2 - y) / mu
-    import statsmodels.api as sm  # heavy: imported only when a model is fitted
+    from statsmodels.regression.linear_model import OLS  # heavy: only when a model is fitted
 
-    res = sm.OLS(aux, mu).fit()
+    res = OLS(aux, mu).fit()
     alpha_hat = float(res.params[0])
     p = float(_st.t.sf(res.tvalues[0], res.df_resid))
     return alpha_hat, p
@@ -240,7 +240,9 @@ def trend(
     >>> t.loc[0, "family"], round(float(t.loc[0, "rate_ratio"]), 2)
     ('poisson', 1.77)
     """
-    import statsmodels.api as sm  # heavy: imported only when a model is fitted
+    # heavy, only when a model is fitted; these parts import twice as fast as statsmodels.api
+    from statsmodels.genmod.generalized_linear_model import GLM, families
+    from statsmodels.tools.tools import add_constant  # heavy: as above
 
     check_choice("family", family, ["auto", "poisson", "negative_binomial"])
     cols = ["measure", "measure_zh", "family", "family_zh", "term", "term_zh", "estimate",
@@ -260,10 +262,10 @@ def trend(
                 continue
             offset = np.log(m["all_n"].to_numpy(dtype=float))
         y = m["n"].to_numpy(dtype=float)
-        X = sm.add_constant(m["t_years"].to_numpy(dtype=float))
+        X = add_constant(m["t_years"].to_numpy(dtype=float))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pois = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset).fit()
+            pois = GLM(y, X, family=families.Poisson(), offset=offset).fit()
             mu = pois.mu
             dispersion = (float(pois.pearson_chi2 / pois.df_resid) if pois.df_resid > 0
                           else float("nan"))
@@ -273,8 +275,8 @@ def trend(
                 family == "auto" and od_p < 0.05 and nb_alpha > 0)
             if use_nb:
                 a = nb_alpha if nb_alpha > 0 else 1e-8
-                res = sm.GLM(y, X, family=sm.families.NegativeBinomial(alpha=a),
-                             offset=offset).fit()
+                res = GLM(y, X, family=families.NegativeBinomial(alpha=a),
+                          offset=offset).fit()
             else:
                 res = pois
         ci = np.asarray(res.conf_int(alpha=alpha))[1]

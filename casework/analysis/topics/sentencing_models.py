@@ -113,13 +113,13 @@ def term_model(data: pd.DataFrame, *, min_n: int = 20, alpha: float = 0.05,
     >>> round(float(t.loc["plea_leniency", "exp_estimate"]), 2), t.attrs["n"]
     (0.8, 200)
     """
-    import statsmodels.api as sm  # heavy: imported only when a model is fitted
+    from statsmodels.regression.linear_model import OLS  # heavy: only when a model is fitted
 
     df = _model_frame(data)
     df = df[df["principal_penalty"].isin(CUSTODIAL_TERMS) & (df["term_months"] > 0)]
     return _fit(df, outcome=np.log(df["term_months"].astype(float)), kind="ols",
                 min_n=min_n, alpha=alpha, reference=reference,
-                fitter=lambda y, X: sm.OLS(y, X).fit(cov_type="HC1"))
+                fitter=lambda y, X: OLS(y, X).fit(cov_type="HC1"))
 
 
 def probation_model(data: pd.DataFrame, *, min_n: int = 20, alpha: float = 0.05,
@@ -151,7 +151,7 @@ def probation_model(data: pd.DataFrame, *, min_n: int = 20, alpha: float = 0.05,
     >>> bool(t.loc["plea_leniency", "exp_ci_lower"] < 6 < t.loc["plea_leniency", "exp_ci_upper"])
     True
     """
-    import statsmodels.api as sm  # heavy: imported only when a model is fitted
+    from statsmodels.discrete.discrete_model import Logit  # heavy: only when a model is fitted
 
     df = _model_frame(data)
     df = df.assign(probation=column_as(df, "probation", "bool"))
@@ -160,11 +160,11 @@ def probation_model(data: pd.DataFrame, *, min_n: int = 20, alpha: float = 0.05,
     df = df[elig.fillna(False).astype(bool) & df["probation"].notna()]
     return _fit(df, outcome=df["probation"].astype(float), kind="logit", min_n=min_n,
                 alpha=alpha, reference=reference,
-                fitter=lambda y, X: sm.Logit(y, X).fit(disp=0, maxiter=200))
+                fitter=lambda y, X: Logit(y, X).fit(disp=0, maxiter=200))
 
 
 def _fit(df, *, outcome, kind, min_n, alpha, reference, fitter) -> pd.DataFrame:
-    import statsmodels.api as sm  # heavy: imported only when a model is fitted
+    from statsmodels.tools.tools import add_constant  # heavy: only when a model is fitted
 
     notes: list[str] = []
     empty = pd.DataFrame(columns=["term", "term_zh", "estimate", "std_err", "ci_lower",
@@ -204,7 +204,7 @@ def _fit(df, *, outcome, kind, min_n, alpha, reference, fitter) -> pd.DataFrame:
                            skip_zh=f"没有可用于建模的自变量（数据中没有认罪认罚、累犯等情节，"
                                    f"各罪名人数也都少于{min_n}人）")
         return empty
-    X = sm.add_constant(X, has_constant="add")
+    X = add_constant(X, has_constant="add")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = fitter(y, X)
