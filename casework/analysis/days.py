@@ -42,6 +42,31 @@ PROSECUTOR = ("prosecutor_id",)
 LABEL_COLUMNS = ("prosecutor_name", "department", "unit_code", "unit_name")
 
 
+#: Columns :func:`case_days` reads besides its cells.
+CASE_DAYS_COLUMNS = ("unit_code", "stage", "dept_case_no", "accepted_on", "closed_on", "charge",
+                     "charge_group")
+
+
+def case_columns(records: pd.DataFrame, *extra: str) -> list[str]:
+    """The columns of ``records`` that :func:`case_days` (with :data:`DEFAULT_CELLS`) reads,
+    plus ``extra`` (group keys, labels, other cells) where present.
+
+    :func:`case_days` keeps every column of a case's first record; a caller that needs only
+    some passes ``records[case_columns(records, ...)]`` — the same values, without copying
+    the other columns of every case.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = pd.DataFrame(columns=["unit_code", "stage", "dept_case_no", "accepted_on",
+    ...                           "closed_on", "charge", "victim_count", "prosecutor_id"])
+    >>> case_columns(r, "prosecutor_id")
+    ['unit_code', 'stage', 'dept_case_no', 'accepted_on', 'closed_on', 'charge', 'prosecutor_id']
+    """
+    want = dict.fromkeys([*CASE_DAYS_COLUMNS, *DEFAULT_CELLS, *extra])
+    return [c for c in want if c in records.columns]
+
+
 def in_period(records: pd.DataFrame, period, date: str) -> pd.DataFrame:
     """The rows whose ``date`` falls in ``period`` (all rows when ``period`` is None)."""
     if period is None:
@@ -226,8 +251,9 @@ def handling_days(
     rules differ), so the peer cells should be read with that in mind.
     """
     keys = as_keys(by)
-    if cases is None:
-        cases = case_days(records, period=period, cells=cells, reference=reference)
+    if cases is None:  # only the columns used here are carried along
+        used = case_columns(records, *cells, *keys, *LABEL_COLUMNS)
+        cases = case_days(records[used], period=period, cells=cells, reference=reference)
     if stage is not None:
         cases = cases.loc[cases["stage"] == stage]
     g = cases.groupby(keys, dropna=False, observed=True)

@@ -94,10 +94,21 @@ def entity_keys(records: pd.DataFrame, keys: Sequence[str], entity_type: str) ->
     cols = [c for c in dict.fromkeys([*keys, *_signals.GROUPINGS[entity_type], *_EXTRA])
             if c in records.columns]
     sub = records[cols].reset_index(drop=True)
+    if any(sub[c].dtype == object for c in cols):  # mixed values: label every record
+        n = pd.Series(1, index=sub.index, dtype="int64")
+    else:
+        # Label each distinct combination once, weighted by its records. Its last record
+        # stands for it, so the name a unit code takes from its last named record (in
+        # entity_labels) is the same as over all records.
+        gid = sub.groupby(cols, dropna=False, observed=True, sort=False).ngroup().to_numpy()
+        last = len(gid) - 1 - np.unique(gid[::-1], return_index=True)[1]
+        at = np.sort(last)
+        n = pd.Series(np.bincount(gid)[gid[at]], dtype="int64")
+        sub = sub.iloc[at].reset_index(drop=True)
     lab = _signals.entity_labels(sub, entity_type).reset_index(drop=True)
-    frame = pd.concat([sub[keys], lab], axis=1)
+    frame = pd.concat([sub[keys], lab], axis=1).assign(_n=n)
     counts = (frame.groupby([*keys, "entity_id", "entity_name"], dropna=False, observed=True)
-              .size().reset_index(name="_n")
+              ["_n"].sum().reset_index()
               .sort_values(["_n", "entity_id"], ascending=[False, True], kind="stable")
               .drop_duplicates(keys))
     # the set of units per group does not depend on repeats: join over distinct pairs only

@@ -41,6 +41,7 @@ from casework.analysis.days import (
     DEFAULT_CELLS,
     LABEL_COLUMNS,
     PROSECUTOR,
+    case_columns,
     case_days,
     handling_days,
     in_period,
@@ -176,8 +177,9 @@ def caseload(
     keys = as_keys(by)
     recs = in_period(records, period, date)
     recs = recs.loc[recs[date].notna()]
-    cases = case_weights(recs, weights=weights, charge_factors=charge_factors,
-                         extra_person=extra_person)
+    # the weights of the cases, carrying only the columns used (not every record column)
+    cases = case_weights(recs[case_columns(recs, "procedure", *keys)], weights=weights,
+                         charge_factors=charge_factors, extra_person=extra_person)
     g = cases.groupby(keys, dropna=False, observed=True)
     out = pd.DataFrame({
         "cases": g.size(),
@@ -358,7 +360,8 @@ def days_by_stage(
         :func:`casework.analysis.days.handling_days`; ``attrs["keys"]``.
     """
     keys = as_keys(by)
-    cases = case_days(records, period=period)  # once for both stages (peers are per stage)
+    # once for both stages (peers are per stage), carrying only the columns used
+    cases = case_days(records[case_columns(records, *keys, *LABEL_COLUMNS)], period=period)
     parts = []
     for stage in ("arrest_review", "prosecution_review"):
         h = handling_days(records, by=keys, period=period, stage=stage,
@@ -467,8 +470,9 @@ def days_shifts(
         against peers), ``candidates``, ``p_min``, ``p_value``. ``attrs``: ``keys``, ``stage``,
         ``maturity_days``, ``mature_through``.
     """
-    return _days_shifts(case_days(records, cells=cells), records, period=period, stage=stage,
-                        by=by, months=months)
+    used = case_columns(records, *cells, *as_keys(by), *LABEL_COLUMNS)
+    return _days_shifts(case_days(records[used], cells=cells), records, period=period,
+                        stage=stage, by=by, months=months)
 
 
 def _days_shifts(all_cases: pd.DataFrame, records: pd.DataFrame, *, period, stage: str, by,
@@ -520,18 +524,25 @@ def _days_shifts(all_cases: pd.DataFrame, records: pd.DataFrame, *, period, stag
     g_at, m_at = (cell.index.get_level_values(i).to_numpy() for i in (0, 1))
     own_n_all[g_at, m_at] = cell["size"].to_numpy(float)
     own_s_all[g_at, m_at] = cell["sum"].to_numpy(float)
+    # each group's rows in their order, as iterating the groupby would give them (without
+    # slicing the frame per group)
+    order = np.argsort(gid, kind="stable")
+    bounds = np.searchsorted(gid[order], np.arange(groups.ngroups + 1))
+    m_all, u_all = narrow["_m"].to_numpy(), narrow["_u"].to_numpy(dtype="float64")
+    days_all, resid_all = narrow["days"].to_numpy(dtype="float64"), narrow["residual"]
     rows = []
-    for j, (key, g) in enumerate(groups):
+    for j, key in enumerate(groups.size().index):  # the group keys, in the same order
+        at = order[bounds[j]:bounds[j + 1]]
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(keys, key))
-        row.update(n=len(g), start_month=None, months_since_start=0, cases_since_start=0,
+        row.update(n=len(at), start_month=None, months_since_start=0, cases_since_start=0,
                    mean_days_since_start=np.nan, mean_days_before=np.nan,
                    days_diff_lower=np.nan, days_diff_upper=np.nan, ratio_since_start=np.nan,
                    ratio_before=np.nan, candidates=0, p_min=np.nan, p_value=np.nan)
-        g_m = g["_m"].to_numpy()
+        g_m = m_all[at]
         own_n, own_s = own_n_all[j], own_s_all[j]
         # sum of squares per month as Series.sum adds them (NaN as 0), one month at a time
-        sq = g["_u"].to_numpy(dtype="float64") ** 2
+        sq = u_all[at] ** 2
         sq[np.isnan(sq)] = 0.0
         own_ss = np.zeros(nm)
         for m in np.unique(g_m):
@@ -563,19 +574,18 @@ def _days_shifts(all_cases: pd.DataFrame, records: pd.DataFrame, *, period, stag
             best_p, best_tau = float(pvs[best]), taus[best]
             start = window[best_tau]
             after_at = g_m >= best_tau
-            days_g = g["days"].to_numpy(float)
+            days_g = days_all[at]
             d1, d0 = days_g[after_at], days_g[~after_at]
             diff = d1.mean() - d0.mean()
             se = np.sqrt(d1.var(ddof=1) / len(d1) + d0.var(ddof=1) / len(d0))
-            resid = g["residual"]
             row.update(start_month=start,
                        months_since_start=(end_m - pd.Period(start, freq="M")).n + 1,
                        cases_since_start=len(d1), mean_days_since_start=float(d1.mean()),
                        mean_days_before=float(d0.mean()),
                        days_diff_lower=float(diff - Z95 * se),
                        days_diff_upper=float(diff + Z95 * se),
-                       ratio_since_start=float(np.exp(resid.loc[after_at].mean())),
-                       ratio_before=float(np.exp(resid.loc[~after_at].mean())),
+                       ratio_since_start=float(np.exp(resid_all.iloc[at[after_at]].mean())),
+                       ratio_before=float(np.exp(resid_all.iloc[at[~after_at]].mean())),
                        candidates=cand, p_min=best_p, p_value=min(1.0, best_p * cand))
         rows.append(row)
     out = pd.DataFrame(rows, columns=cols)
@@ -589,7 +599,8 @@ def _days_shifts(all_cases: pd.DataFrame, records: pd.DataFrame, *, period, stag
 def days_shifts_by_stage(records: pd.DataFrame, *, period, months: int = 36,
                          by: str | Sequence[str] = PROSECUTOR) -> pd.DataFrame:
     """:func:`days_shifts` for each stage, stacked with ``stage`` and ``stage_zh``."""
-    cases = case_days(records)  # both stages from one computation (it is per stage cell)
+    # both stages from one computation (it is per stage cell), with only the columns used
+    cases = case_days(records[case_columns(records, *as_keys(by), *LABEL_COLUMNS)])
     parts = []
     for stage in ("arrest_review", "prosecution_review"):
         s = _days_shifts(cases, records, period=period, stage=stage, by=by, months=months)
