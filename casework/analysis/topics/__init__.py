@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 from casework.analysis import periods
@@ -369,14 +370,18 @@ def topic_cases(
     period_applied = period is not None
     df = filter_units(data, units)
     chosen = pick_stage(df, stage)
+    # rows kept by stage and period, filtered once (a filter copies every column)
+    keep = np.ones(len(df), dtype=bool)
     if chosen is not None:
-        df = df[df["stage"].astype("string") == chosen]
+        keep &= (df["stage"].astype("string") == chosen).fillna(False).to_numpy(dtype=bool)
     if period is not None:
-        if "accepted_on" in df.columns and df["accepted_on"].notna().any():
-            df = df[in_period(df["accepted_on"], period)]
+        if "accepted_on" in df.columns and df["accepted_on"][keep].notna().any():
+            keep &= in_period(df["accepted_on"], period).to_numpy(dtype=bool)
         else:
             period_applied = False
             notes.append("数据中没有受理日期，未按统计期间筛选，以下为全部数据")
+    if not keep.all():
+        df = df[keep]
     if charges is not None:
         wanted = [charges] if isinstance(charges, str) else list(charges)
         unknown = [n for n in map(normalise_charge, wanted)
