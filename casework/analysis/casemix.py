@@ -134,11 +134,8 @@ def case_mix_model(
     >>> round(float(p.iloc[0]), 3), round(float(p.iloc[-1]), 3)
     (0.5, 0.1)
     """
-    # heavy: only when a model is fitted, and only the GLM parts (statsmodels.api, which
-    # names the same objects, takes twice as long to import)
-    from statsmodels.genmod import families
-    from statsmodels.genmod.generalized_linear_model import GLM
-    from statsmodels.tools.tools import add_constant
+    from statsmodels.genmod import api as glm  # heavy: only when a model is fitted; these two
+    from statsmodels.tools import add_constant  # heavy: import in half statsmodels.api's time
 
     check_choice("family", family, ["binomial", "poisson"])
     y = _outcome_vector(records, outcome)
@@ -174,14 +171,14 @@ def case_mix_model(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if family == "binomial":
-            model = GLM(agg["events"].to_numpy() / agg["rows"].to_numpy(), xp,
-                        family=families.Binomial(), var_weights=agg["rows"].to_numpy())
+            model = glm.GLM(agg["events"].to_numpy() / agg["rows"].to_numpy(), xp,
+                            family=glm.families.Binomial(), var_weights=agg["rows"].to_numpy())
         else:
-            model = GLM(agg["events"].to_numpy(), xp, family=families.Poisson(),
-                        offset=np.log(agg["rows"].to_numpy(dtype="float64")))
+            model = glm.GLM(agg["events"].to_numpy(), xp, family=glm.families.Poisson(),
+                            offset=np.log(agg["rows"].to_numpy(dtype="float64")))
         res = model.fit()
     linear = xp @ np.asarray(res.params)
-    per_pattern = pd.Series(np.asarray(families.Binomial().link.inverse(linear))
+    per_pattern = pd.Series(np.asarray(glm.families.Binomial().link.inverse(linear))
                             if family == "binomial" else np.exp(linear), index=agg.index)
     pred = pd.Series(np.nan, index=records.index, dtype="float64")
     pred[have] = per_pattern.reindex(pattern).to_numpy()
@@ -401,9 +398,7 @@ def indicator_rows(
     extra_columns : sequence of str
         Further records columns to carry onto journey rows.
     columns : sequence of str, optional
-        Only these columns of the rows (those that exist) are returned, besides the case keys
-        of indicators counted in 件; default all. Much cheaper when few are needed: the
-        values are the same as in the full frame.
+        Only these columns (and case keys) are returned, as in the full frame: much cheaper.
 
     Returns
     -------
@@ -462,13 +457,10 @@ def indicator_rows(
         f"CASE WHEN {num.condition} THEN coalesce(({num.value}), 0) ELSE 0 END")
     if num.agg == "count":
         num_expr = f"CASE WHEN {num_expr} THEN 1 ELSE 0 END"
-    head = "*, "
-    if columns is not None:  # converting every column of the result back was most of the time
-        case_no = "dept_case_no" if ind.table == "records" else "unified_case_no"
-        want = [c for c in dict.fromkeys(
-            [*(["unit_code", case_no] if unit == "case" else []), *columns])
-            if c in source.columns and c != "numerator_value"]
-        head = "".join('"' + str(c).replace('"', '""') + '", ' for c in want)
+    case_no = "dept_case_no" if ind.table == "records" else "unified_case_no"
+    want = dict.fromkeys([*(["unit_code", case_no] if unit == "case" else []), *(columns or ())])
+    head = "*, " if columns is None else "".join(  # reading all columns back cost the most
+        '"' + str(c).replace('"', '""') + '", ' for c in want if c in source.columns)
     sql = (f'SELECT {head}({num_expr}) AS numerator_value '
            f'FROM source WHERE {p.sql(col)} AND ({parts["denominator"].condition})')
     con = duckdb.connect()
@@ -478,7 +470,6 @@ def indicator_rows(
     finally:
         con.close()
     if unit == "case":
-        case_no = "dept_case_no" if ind.table == "records" else "unified_case_no"
         key = [c for c in ("unit_code", case_no) if c in out.columns]
         out = (out.sort_values(key, kind="stable")
                .groupby(key, as_index=False, sort=False, dropna=False)
@@ -634,8 +625,7 @@ def _one_indicator(recs, ind, *, p, keys, journeys, adjust, covariates, method, 
         return _finish_measure(res, ind=ind, keys=keys, measure="mean", size_col="denominator")
     # rates
     try:
-        rows = indicator_rows(recs, ind, period=p, journeys=journeys,
-                              columns=[*keys, *covariates])
+        rows = indicator_rows(recs, ind, period=p, journeys=journeys, columns=[*keys, *covariates])
     except ParameterError as err:
         return err.zh
     if rows.empty:
@@ -679,10 +669,8 @@ def _one_indicator(recs, ind, *, p, keys, journeys, adjust, covariates, method, 
 
 
 def _add_shrink(res, crude, keys, min_n):
-    sh = shrink(crude, by=keys, min_n=min_n, ranks=False)[keys + ["shrunk_value",
-                                                                   "shrunk_ci_lower",
-                                                                   "shrunk_ci_upper"]]
-    return res.merge(sh, on=keys, how="left")
+    cols = keys + ["shrunk_value", "shrunk_ci_lower", "shrunk_ci_upper"]
+    return res.merge(shrink(crude, by=keys, min_n=min_n, ranks=False)[cols], on=keys, how="left")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -862,15 +850,14 @@ def flagged_case_rows(
                 rows = rows.loc[rows["stage"] == stage]
             extra = ["days", "expected_days"]
         else:
-            rows = indicator_rows(records, ind, period=period, journeys=journeys,
-                                  columns=[*keys, *base_cols, "arrest_dept_case_no",
-                                           "arrested_on", "measure_changed_on",
-                                           "measure_after_change"])
+            journey = ["arrested_on", "measure_changed_on", "measure_after_change"]
+            rows = indicator_rows(records, ind, period=period, journeys=journeys, columns=[
+                *keys, *base_cols, "arrest_dept_case_no", *journey])
             extra = ["in_numerator"]
             if ind.table == "journeys":
                 rows = rows.rename(columns={"arrest_dept_case_no": "dept_case_no"}) \
                     if "dept_case_no" not in rows.columns else rows
-                extra = ["arrested_on", "measure_changed_on", "measure_after_change"] + extra
+                extra = journey + extra
         hit = rows.merge(block[keys + ["label", "flag", "flag_direction"]], on=keys, how="inner")
         if hit.empty:
             continue

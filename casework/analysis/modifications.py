@@ -37,6 +37,7 @@ import pandas as pd
 
 from casework.analysis import periods
 from casework.analysis.funnels import funnel
+from casework.analysis.quality import year_months
 from casework.base.errors import DataError, ParameterError, check_choice
 from casework.model import schema
 
@@ -159,7 +160,7 @@ def normalise(modifications: pd.DataFrame) -> pd.DataFrame:
     m["new_code"] = pd.array(new_code, dtype="string")
     m["modified_at"] = pd.to_datetime(m["modified_at"])
     m["date"] = m["modified_at"].dt.normalize()
-    m["month"] = m["modified_at"].dt.strftime("%Y-%m").astype("string")
+    m["month"] = year_months(m["modified_at"])
     return m
 
 
@@ -239,7 +240,7 @@ def in_period(modifications: pd.DataFrame, period, *, trailing: int | None = Non
     months = {m.code for m in p.months()}
     if trailing:
         months |= {m.code for m in periods.trailing_months(p, int(trailing))}
-    month = pd.to_datetime(modifications["modified_at"]).dt.strftime("%Y-%m")
+    month = year_months(pd.to_datetime(modifications["modified_at"]))
     return month.isin(months).fillna(False).astype(bool)
 
 
@@ -378,7 +379,7 @@ def post_report_changes(modifications: pd.DataFrame, records: pd.DataFrame, *,
     cutoff = report_cutoff(m["closed_on"], cutoff_day=cutoff_day)
     hit = (m["closed_on"].notna() & (m["date"] > cutoff)).fillna(False).to_numpy()
     out = m[hit].copy()
-    out["reported_month"] = out["closed_on"].dt.strftime("%Y-%m").astype("string")
+    out["reported_month"] = year_months(out["closed_on"])
     out["cutoff"] = cutoff[hit].to_numpy()
     return out.reset_index(drop=True)
 

@@ -141,7 +141,27 @@ def card_month(records: pd.DataFrame, *, basis: str = "closed") -> pd.Series:
     check_choice("basis", basis, MONTH_BASES)
     acc = pd.to_datetime(records["accepted_on"])
     ref = acc if basis == "accepted" else pd.to_datetime(records["closed_on"]).fillna(acc)
-    return ref.dt.strftime("%Y-%m").astype("string")
+    return year_months(ref)
+
+
+def year_months(dates: pd.Series) -> pd.Series:
+    """``dates.dt.strftime("%Y-%m")`` as ``string`` (``<NA>`` for NaT), formatting one date
+    of each distinct month: the same text, without formatting every date.
+
+    Examples
+    --------
+    >>> d = pd.Series(pd.to_datetime(["2024-03-31", None, "2024-03-01", "2023-12-05"]))
+    >>> year_months(d).tolist()
+    ['2024-03', <NA>, '2024-03', '2023-12']
+    """
+    d = pd.to_datetime(dates)
+    key = (d.dt.year * 12 + d.dt.month).to_numpy(dtype="float64", na_value=np.nan)
+    codes = pd.factorize(key)[0]  # NaT: -1
+    out = np.full(len(d), None, dtype=object)
+    at = np.flatnonzero(codes >= 0)
+    first = at[np.unique(codes[at], return_index=True)[1]]  # one date per month, by code
+    out[at] = d.iloc[first].dt.strftime("%Y-%m").to_numpy(dtype=object)[codes[at]]
+    return pd.Series(out, index=d.index, name=d.name, dtype="string")
 
 
 def _duck_frame(records: pd.DataFrame, cols: list[str]):
@@ -251,6 +271,7 @@ def run_rules(records: pd.DataFrame, *, rules=None, builtin: bool = True) -> pd.
         return out
     hit = pd.concat(hits, ignore_index=True)
     parts = []
+    data = data[needed]  # the faulty cards' rows are taken from the columns used only
     for order, grp in hit.groupby("__rule", sort=True):
         r = active[order]
         cards = data.iloc[grp["__row"].to_numpy()]

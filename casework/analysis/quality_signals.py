@@ -340,7 +340,7 @@ def error_rate_signals(findings: pd.DataFrame, records: pd.DataFrame, *, end, mo
 
 
 def _month_of(dates) -> pd.Series:
-    return pd.to_datetime(dates).dt.strftime("%Y-%m").astype("string")
+    return _quality.year_months(pd.to_datetime(dates))
 
 
 def edit_start(edited_closed_months, unit_closed_months, *, last) -> str | None:
