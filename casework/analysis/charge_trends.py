@@ -339,11 +339,13 @@ def first_acceptance(records) -> pd.DataFrame:
     if not isinstance(records, pd.DataFrame):
         raise ParameterError("records 应为 DataFrame（经 casework.store 读取）",
                              "records must be a DataFrame (read through casework.store)")
-    # only the columns used here: filtering and sorting all ~70 columns of the records (Arrow
-    # string columns are copied by each take) cost most of the time of this function
-    cols = [c for c in ("accepted_on", "unified_case_no", "unit_code", "dept_case_no", "charge",
-                        "case_summary") if c in records.columns]
-    r = records.loc[records["accepted_on"].notna(), cols]
+    # only the columns used here, and the summaries of the first records only: filtering and
+    # sorting all ~70 columns of the records (each take copies Arrow strings) was most of the
+    # time of this function
+    dated = np.flatnonzero(records["accepted_on"].notna().to_numpy())
+    cols = [c for c in ("accepted_on", "unified_case_no", "unit_code", "dept_case_no")
+            if c in records.columns]
+    r = records[cols].iloc[dated]
     key = (r["unified_case_no"].astype("string") if "unified_case_no" in r.columns
            else pd.Series(pd.NA, index=r.index, dtype="string"))
     fallback = r["unit_code"].astype("string") + "/" + r["dept_case_no"].astype("string")
@@ -351,15 +353,19 @@ def first_acceptance(records) -> pd.DataFrame:
     order = pd.DataFrame({"_case": key.to_numpy(),
                           "_on": pd.to_datetime(r["accepted_on"]).to_numpy()})
     order = order.sort_values(["_case", "_on"], kind="mergesort").drop_duplicates("_case")
-    first = r.iloc[order.index.to_numpy()]  # each case's first record
-    charge = (first["charge"].astype("string") if "charge" in first.columns
-              else pd.Series(pd.NA, index=first.index, dtype="string"))
-    charge = charge.str.strip().mask(lambda s: s == "").fillna("未知罪名")
-    summary = (first["case_summary"].astype("string") if "case_summary" in first.columns
-               else pd.Series(pd.NA, index=first.index, dtype="string"))
+    first = dated[order.index.to_numpy()]  # each case's first record (positions)
+
+    def column(name):
+        return (records[name].iloc[first].astype("string") if name in records.columns
+                else pd.Series(pd.NA, index=range(len(first)), dtype="string"))
+
+    charge = column("charge").str.strip().mask(lambda s: s == "").fillna("未知罪名")
+    # "YYYY-MM" of each distinct month, not of every date
+    months, at = np.unique(order["_on"].to_numpy().astype("datetime64[M]"),
+                           return_inverse=True)
     return pd.DataFrame({"charge": charge.to_numpy(),
-                         "month": order["_on"].dt.strftime("%Y-%m").to_numpy(),
-                         "case_summary": summary.to_numpy()})
+                         "month": pd.DatetimeIndex(months).strftime("%Y-%m").to_numpy()[at],
+                         "case_summary": column("case_summary").to_numpy()})
 
 
 def monthly_cases(records, *, end, months: int = 36) -> pd.DataFrame:
