@@ -100,20 +100,31 @@ def _code_lookup(field: str) -> dict[str, str]:
     return {}
 
 
-def _to_code(field: str, values: pd.Series) -> pd.Series:
-    """Values of one field as codes (labels mapped), booleans as 'true'/'false'."""
+def _to_codes(fields: pd.Series, values: pd.Series) -> pd.Series:
+    """Each value as a code of its own field (labels mapped, booleans as 'true'/'false',
+    text stripped); ``<NA>`` where the field is missing.
+
+    The text operations run once over all rows (they work value by value, so the result is
+    that of running them field by field); the lookups are dictionaries.
+    """
     s = values.astype("string").str.strip()
-    try:
-        dtype = schema.column("records", field).dtype
-    except KeyError:
-        dtype = None
-    if dtype == "bool":
-        low = s.str.lower()
-        return low.where(~low.isin(_TRUE), "true").where(~low.isin(_FALSE), "false")
-    lookup = _code_lookup(field)
-    if lookup:
-        return _map_distinct(s, lambda v: lookup.get(v, v)).astype("string")
-    return s
+    low = s.str.lower()
+    out = s.to_numpy(dtype=object, na_value=pd.NA)
+    field = fields.to_numpy(dtype=object, na_value=None)
+    for fld in fields.dropna().unique():
+        at = field == fld
+        try:
+            dtype = schema.column("records", fld).dtype
+        except KeyError:
+            dtype = None
+        if dtype == "bool":
+            out[at] = low.to_numpy(dtype=object, na_value=pd.NA)[at]
+            out[at & low.isin(_TRUE).to_numpy()] = "true"
+            out[at & low.isin(_FALSE).to_numpy()] = "false"
+        elif lookup := _code_lookup(fld):
+            out[at] = [v if v is pd.NA else lookup.get(v, v) for v in out[at]]
+    out[fields.isna().to_numpy()] = pd.NA
+    return pd.Series(pd.array(out, dtype="string"), index=values.index)
 
 
 def _map_distinct(values: pd.Series, func) -> pd.Series:
@@ -149,15 +160,8 @@ def normalise(modifications: pd.DataFrame) -> pd.DataFrame:
     m["field_zh"] = _map_distinct(
         m["field"], lambda v: schema.column("records", v).label_zh if v in _RECORD_COLS else v
     ).astype("string")
-    # codes field by field into plain arrays, set once (setting a text column's rows field by
-    # field was the slow part)
-    old_code = np.full(len(m), pd.NA, dtype=object)
-    new_code = np.full(len(m), pd.NA, dtype=object)
-    for fld, at in m.groupby("field", dropna=True).indices.items():
-        old_code[at] = _to_code(fld, m["old_value"].iloc[at]).to_numpy()
-        new_code[at] = _to_code(fld, m["new_value"].iloc[at]).to_numpy()
-    m["old_code"] = pd.array(old_code, dtype="string")
-    m["new_code"] = pd.array(new_code, dtype="string")
+    m["old_code"] = _to_codes(m["field"], m["old_value"])
+    m["new_code"] = _to_codes(m["field"], m["new_value"])
     m["modified_at"] = pd.to_datetime(m["modified_at"])
     m["date"] = m["modified_at"].dt.normalize()
     m["month"] = year_months(m["modified_at"])
