@@ -383,27 +383,30 @@ def _run(plan: _Plan, by, windows, monthly: bool, srcs: _Sources) -> pd.DataFram
         queries = _build_sql(plan, by, windows, monthly, srcs, names)
         return _grid([_window_text(srcs.records.execute(q)) for _, q in queries], by, windows)
     con = _database().cursor()  # its own connection: frames registered here stay here
-    names = {}
-    for table, src in (("records", srcs.records), ("journeys", srcs.journeys)):
-        names[table] = f"_missing_{table}" if src is None else f"_{table}"  # frames only
+    names = {t: f"_missing_{t}" if s is None else f"_{t}"  # frames only
+             for t, s in (("records", srcs.records), ("journeys", srcs.journeys))}
     queries = _build_sql(plan, by, windows, monthly, srcs, names)
     text = "\n".join(q for _, q in queries)
+    words = set(re.findall(r"\w+", text))  # one scan of the SQL, not one per column
+
+    def named(c) -> bool:  # = re.search(rf"\b{c}\b", text): a \w+ name matches iff a word
+        c = str(c)
+        return c in words if re.fullmatch(r"\w+", c) else bool(
+            re.search(rf"\b{re.escape(c)}\b", text))
+
     for table, src in (("records", srcs.records), ("journeys", srcs.journeys)):
         if isinstance(src, pd.DataFrame):
-            used = [c for c in src.columns if re.search(rf"\b{re.escape(str(c))}\b", text)]
+            used = [c for c in src.columns if named(c)]
             frame = src[used] if used else src.iloc[:, :1]
             # canonical columns an expression names but the frame lacks: all-null, typed
             absent = {c.name: pd.Series(pd.NA, index=frame.index, dtype=schema.pandas_dtype(c))
                       for c in schema.columns(table)
-                      if c.name not in frame.columns and c.dtype != "list"
-                      and re.search(rf"\b{c.name}\b", text)}
+                      if c.name not in frame.columns and c.dtype != "list" and named(c.name)}
             if absent:
                 frame = frame.assign(**absent)
             con.register(f"_{table}", frame)
-    frames = []
     try:
-        for _, q in queries:
-            frames.append(_window_text(con.execute(q).df()))
+        frames = [_window_text(con.execute(q).df()) for _, q in queries]
     except duckdb.Error as err:
         raise ParameterError(
             f"指标表达式无法执行：{err}", f"indicator expression failed in DuckDB: {err}",
