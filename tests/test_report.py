@@ -105,6 +105,37 @@ def test_template_artefacts(key, demo_home, kernel, reports_root):
         assert set(prov["tables"]) <= set(tables)
 
 
+#: Templates whose analysis calls memoized functions (casework.base.memo).
+CACHED = ("periodic_overview", "topic_recurring")
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("notebooks")
+@pytest.mark.parametrize("key", CACHED)
+def test_the_cache_leaves_every_table_unchanged(key, demo_home, kernel, reports_root, tmp_path):
+    first = _run_template(key, reports_root)  # with the cache (the default): fills it
+    again = report.run(key, period=PERIOD, unit="all", reports_dir=tmp_path / "again",
+                       docx=False)
+    plain = report.run(key, period=PERIOD, unit="all", reports_dir=tmp_path / "plain",
+                       docx=False, cache=False)
+    assert first.ok and again.ok and plain.ok, [r.describe() for r in (first, again, plain)]
+
+    def files(root):
+        return Path(root) / PERIOD / f"{key}_all_files"
+
+    calls = json.loads((files(tmp_path / "again") / "provenance.json").read_text("utf-8"))
+    assert sum(c["hit"] for c in calls["cache"]["calls"].values()) > 0, calls["cache"]
+    no_cache = json.loads((files(tmp_path / "plain") / "provenance.json").read_text("utf-8"))
+    assert no_cache["cache"] == {"folder": "", "calls": {}}
+    tables = sorted(p.name for p in files(tmp_path / "plain").glob("*.csv"))
+    assert tables
+    for root in (reports_root, tmp_path / "again"):
+        assert sorted(p.name for p in files(root).glob("*.csv")) == tables
+        for name in tables:
+            assert (files(root) / name).read_bytes() == \
+                (files(tmp_path / "plain") / name).read_bytes(), f"{key}: {name}"
+
+
 @pytest.mark.notebook
 @pytest.mark.xdist_group("notebooks")
 def test_snapshot_overview_numbers_match_the_data(demo_home, kernel, reports_root, synth_small):

@@ -63,6 +63,7 @@ from casework.analysis import findings as _findings
 from casework.analysis import periods as _periods
 from casework.analysis import signals as _signals
 from casework.analysis import text as _text
+from casework.base import memo
 from casework.base.errors import ParameterError
 
 #: Detector name in the signal frame.
@@ -391,6 +392,14 @@ def _wide(first: pd.DataFrame, codes) -> pd.DataFrame:
     return wide.reindex(columns=codes, fill_value=0.0)
 
 
+@memo.memoized
+def _scan_table(wide: pd.DataFrame, **kwargs) -> pd.DataFrame:
+    """:func:`_scan_rows` as a frame, computed once per data and settings: the periodic
+    overview and the recurring-cases report of a unit scan the same charges (the cache of
+    :mod:`casework.base.memo`; its arguments are the small monthly table, not the records)."""
+    return pd.DataFrame(_scan_rows(wide, **kwargs))
+
+
 def _scan_rows(wide: pd.DataFrame, *, period, search: int, min_before: int,
                min_monthly: float, first: pd.DataFrame | None = None) -> list[dict]:
     codes = list(wide.columns)
@@ -513,11 +522,10 @@ def scan(records, *, period, last_month=None, months: int = 36, search: int = 18
         end = min(end, _periods.parse(last_month).months()[-1], key=lambda p: p.start)
     first = first_acceptance(records)
     codes = [p.code for p in _periods.trailing_months(end, months)]
-    rows = _scan_rows(_wide(first, codes), period=period, search=search,
+    out = _scan_table(_wide(first, codes), period=_periods.parse(period), search=search,
                       min_before=min_before, min_monthly=min_monthly, first=first)
-    if not rows:
+    if not len(out):
         return _signals.empty()
-    out = pd.DataFrame(rows)
     lab = _signals.entity_labels(out[["charge"]], "charge")
     out["entity_id"], out["entity_name"] = lab["entity_id"], lab["entity_name"]
     out["section"] = section
@@ -592,9 +600,10 @@ def rising_charges(records, *, period, last_month=None, q: float = 0.05, frequen
     known = table[table["charge"] != "未知罪名"]
     table["rank"] = known["cases"].rank(ascending=False, method="first").reindex(table.index)
     table["frequent"] = (table["rank"] <= frequent) & (table["cases"] > 0)
-    sig = _scan_rows(wide, period=p, search=18, min_before=6, min_monthly=min_monthly,
-                     first=first)
-    s = pd.DataFrame(sig) if sig else pd.DataFrame(columns=["charge", "p_value"])
+    s = _scan_table(wide, period=p, search=18, min_before=6, min_monthly=min_monthly,
+                    first=first)
+    if not len(s):
+        s = pd.DataFrame(columns=["charge", "p_value"])
     if len(s):
         s["q_value"] = _findings.bh(s["p_value"].to_numpy(dtype=float))
         s = s[["charge", "start_month", "months_signalling", "latest_value", "baseline",

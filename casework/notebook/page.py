@@ -32,6 +32,7 @@ Examples
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import html as _html
 import io as _io
 import json
@@ -418,6 +419,10 @@ def load(P: Params, *, tables=("records",), columns=None, where: str | None = No
         if len(names):
             P.unit_name = str(names.iloc[0])
             P.unit_label = P.unit_name
+    # What exists now (the library, the tables) lives as long as the report's kernel. Moving
+    # it out of the cycle collector's reach spares the full collections that scanned it again
+    # and again (about 0.4 s of a report); objects are still freed when unreferenced.
+    gc.freeze()
     return out
 
 
