@@ -47,10 +47,11 @@ BAIL_ARL0 = 5000.0
 def _arrests(journeys: pd.DataFrame) -> pd.DataFrame:
     require_columns(journeys, ["arrested_on", "post_arrest_bail"], "捕后取保候审监测")
     a = journeys
+    keep = a["arrested_on"].notna().to_numpy()  # one filter of all columns, not two
     if "arrest_decision" in a.columns:
         approved = a["arrest_decision"].astype("object").eq("arrest_approved").fillna(False)
-        a = a.loc[approved.to_numpy()]
-    a = a.loc[a["arrested_on"].notna()].copy()
+        keep = keep & approved.to_numpy(dtype=bool)
+    a = a.loc[keep].copy()
     a["arrested_on"] = pd.to_datetime(a["arrested_on"])
     a["post_arrest_bail"] = a["post_arrest_bail"].astype("boolean").fillna(False).astype(bool)
     a["month"] = a["arrested_on"].dt.to_period("M").dt.strftime("%Y-%m")
