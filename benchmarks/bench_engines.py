@@ -54,6 +54,7 @@ out = panel.compute(records, indicators="all", by="unit_code", period="2024",
                     journeys=journeys)
 t2 = time.perf_counter()
 jvm = jvm_peak_kb() if engine == "spark" else 0
+out.to_pickle(sys.argv[5])  # the parent checks both engines gave the same numbers
 print(json.dumps({"load": t1 - t0, "panel": t2 - t1, "rows": len(out),
                   "py_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "jvm_mb": jvm / 1024}))
@@ -91,12 +92,29 @@ def jvm_peak_kb(root: int | None = None) -> int:
     return total
 
 
-def run(engine: str, data: dict, driver_memory: str) -> dict:
+def run(engine: str, data: dict, driver_memory: str, out: Path) -> dict:
     proc = subprocess.run([sys.executable, "-c", CHILD, engine, str(data["records"].parent),
-                           str(HERE), driver_memory], capture_output=True, text=True)
+                           str(HERE), driver_memory, str(out)], capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"{engine} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def same_numbers(a: Path, b: Path) -> str:
+    """Whether two panels agree: the same rows, every figure equal to 1e-9 (NaN where NaN)."""
+    import numpy as np
+    import pandas as pd
+
+    keys = ["indicator", "unit_code"]
+    x = pd.read_pickle(a).sort_values(keys, ignore_index=True)
+    y = pd.read_pickle(b).sort_values(keys, ignore_index=True)
+    if len(x) != len(y) or not (x[keys].astype(str).values == y[keys].astype(str).values).all():
+        return "DIFFERENT ROWS"
+    cols = [c for c in x.columns if c.endswith(("numerator", "denominator", "value"))]
+    u, v = x[cols].to_numpy(float), y[cols].to_numpy(float)
+    ok = np.array_equal(np.isnan(u), np.isnan(v)) and np.allclose(
+        u[~np.isnan(u)], v[~np.isnan(v)], rtol=1e-9, atol=1e-9)
+    return f"same ({len(cols)} columns × {len(x)} rows)" if ok else "DIFFERENT NUMBERS"
 
 
 def main() -> None:
@@ -117,11 +135,14 @@ def main() -> None:
           f"{'JVM MB':>8} {'out rows':>9}")
     for persons, folder in sizes:
         data = prepare(folder / str(persons), persons=persons, units=args.units)
+        outs = {}
         for engine, label in (("duckdb", "DuckDB"), ("spark", "Spark local[2]")):
-            r = run(engine, data, args.driver_memory)
+            outs[engine] = Path(tempfile.mkdtemp()) / f"{engine}.pkl"
+            r = run(engine, data, args.driver_memory, outs[engine])
             jvm = f"{r['jvm_mb']:>8.0f}" if engine == "spark" else f"{'—':>8}"
             print(f"{data['rows']:>12,} {label:<14} {r['load']:>8.1f} {r['panel']:>8.1f} "
                   f"{r['py_mb']:>10.0f} {jvm} {r['rows']:>9,}", flush=True)
+        print(f"{'':>12} numbers: {same_numbers(outs['duckdb'], outs['spark'])}", flush=True)
 
 
 if __name__ == "__main__":
