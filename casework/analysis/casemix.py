@@ -842,9 +842,9 @@ def flagged_case_rows(
     parts = []
     for code, block in flagged.groupby("indicator", sort=False):
         ind = _ind.get(code)
-        first = block.iloc[0]
-        if first["measure"] in ("days_ratio", "mean"):
-            rows = _days.case_days(records, period=period)
+        if block["measure"].iloc[0] in ("days_ratio", "mean"):
+            rows = _days.case_days(records[_days.case_columns(records, *keys, *base_cols)],
+                                   period=period)
             stage = ind.stage if ind.stage in ("arrest_review", "prosecution_review") else None
             if stage:
                 rows = rows.loc[rows["stage"] == stage]
