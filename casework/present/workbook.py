@@ -20,11 +20,10 @@ from __future__ import annotations
 import datetime
 import re
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from pandas.api.types import is_bool, is_float, is_integer, is_scalar
 
 #: Number formats of date and time cells (those pandas' Excel writer uses).
@@ -47,6 +46,9 @@ def write_xlsx(path: Path, sheets: dict) -> None:
     formats), streamed by openpyxl's write-only workbook: several times faster on case lists
     of thousands of rows.
     """
+    from openpyxl import Workbook  # heavy: only when a workbook is written
+    from openpyxl.cell import WriteOnlyCell  # heavy: only when a workbook is written
+
     used = set()
     book = Workbook(write_only=True)
     for name, (_caption, frame) in sheets.items():
@@ -63,22 +65,23 @@ def write_xlsx(path: Path, sheets: dict) -> None:
         if isinstance(out.columns, pd.MultiIndex):
             raise NotImplementedError("write_xlsx: MultiIndex columns are not supported")
         ws = book.create_sheet(title=sheet)
+        styled = partial(WriteOnlyCell, ws)  # a cell with a number format
         if len(out.columns):
-            ws.append([_cell(ws, v) for v in out.columns])
-            columns = [_column(ws, out.iloc[:, j]) for j in range(out.shape[1])]
+            ws.append([_cell(styled, v) for v in out.columns])
+            columns = [_column(styled, out.iloc[:, j]) for j in range(out.shape[1])]
             for row in zip(*columns):
                 ws.append(row)
     book.save(path)
 
 
-def _column(ws, values: pd.Series) -> list:
+def _column(styled, values: pd.Series) -> list:
     """A column's cell values (:func:`_cell` of each; text columns at once)."""
     if isinstance(values.dtype, pd.StringDtype):  # str / string: text, missing as ""
         return values.astype(object).where(values.notna(), "").tolist()
-    return [_cell(ws, v) for v in values]
+    return [_cell(styled, v) for v in values]
 
 
-def _cell(ws, val):
+def _cell(styled, val):
     """One value as pandas' Excel writer turns it into a cell value (and number format)."""
     if is_scalar(val) and pd.isna(val):
         return ""
@@ -103,6 +106,6 @@ def _cell(ws, val):
         val = str(val)
     if fmt is None:
         return val
-    cell = WriteOnlyCell(ws, value=val)
+    cell = styled(value=val)
     cell.number_format = fmt
     return cell
