@@ -292,7 +292,9 @@ def _read_yaml(path) -> dict:
     if not path.exists():
         raise ParameterError(f"指标定义文件不存在：{path}", f"indicator file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        # libyaml's loader when present: the same data, ten times faster (every report reads it)
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}  # noqa: S506
     except yaml.YAMLError as err:
         raise ParameterError(f"指标定义文件不是有效的 YAML：{path}（{err}）",
                              f"indicator file is not valid YAML: {path} ({err})") from None
