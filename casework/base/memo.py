@@ -147,7 +147,7 @@ def _values(obj):
 
 def _frame_bytes(obj) -> bytes:
     """A digest of a DataFrame's or Series' content: values, dtypes, names, index, attrs."""
-    df = obj.to_frame(name=obj.name if obj.name is not None else "__series__") \
+    df = obj.to_frame(name=obj.name if obj.name is not None else _SERIES) \
         if isinstance(obj, pd.Series) else obj
     h = hashlib.blake2b(digest_size=32)
     h.update(repr((type(obj).__name__, df.shape, list(df.columns), list(df.index.names))).encode())
